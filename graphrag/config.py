@@ -1,0 +1,111 @@
+"""Settings, read from `GRAPHRAG_*` environment variables (and CLI flags that override them).
+
+This is the only module that reads the environment. Library code receives a `Settings`
+(or the values it needs) through its constructor.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from graphrag.errors import ConfigError
+
+PASSWORD_FILE = "arcadedb_root_password"  # noqa: S105 - a file name, not a secret
+_PLACEHOLDER_SECRETS = {"", "playwithdata", "changeme", "change-me", "password", "root", "secret", "arcadedb"}
+_DB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+
+
+class Settings(BaseSettings):
+    """Everything configurable, with embedded-default values that need no setup.
+
+    `db_url` unset means "the embedded server": `graphrag db start` runs it on 127.0.0.1:`db_port`
+    with its data and its generated root password under `data_dir`.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GRAPHRAG_", extra="ignore")
+
+    data_dir: Path = Field(Path(".data"), description="Folder for the embedded server, password, logs")
+    db_url: str | None = Field(None, description="URL of an existing ArcadeDB server; unset = embedded")
+    db_port: int = Field(2480, ge=1, le=65535, description="HTTP port of the embedded server")
+    db_name: str = Field("graphrag", description="ArcadeDB database name")
+    db_user: str = Field("root", description="ArcadeDB user")
+    db_password: SecretStr | None = Field(None, description="ArcadeDB password; unset = generated file")
+    db_heap: str = Field("2g", pattern=r"^\d+[mMgG]$", description="Java heap of the embedded server")
+    db_timeout_s: float = Field(30.0, gt=0, description="Timeout of one HTTP call to ArcadeDB")
+    db_retries: int = Field(5, ge=1, le=20, description="Attempts for a call that failed transiently")
+    db_retry_max_s: float = Field(20.0, gt=0, description="Give up retrying after this many seconds")
+
+    embedding_model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="'all-MiniLM-L6-v2' (the packaged copy) or a local sentence-transformers folder",
+    )
+    embedding_dim: int = Field(384, ge=8, le=8192, description="Dimension of the embedding model")
+    embedding_batch_size: int = Field(32, ge=1, description="Texts embedded per model call")
+
+    @field_validator("db_name")
+    @classmethod
+    def _check_db_name(cls, value: str) -> str:
+        if not _DB_NAME.match(value):
+            raise ValueError("must start with a letter and hold only letters, digits and '_'")
+        return value
+
+    @field_validator("db_password")
+    @classmethod
+    def _reject_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip().lower() in _PLACEHOLDER_SECRETS:
+            raise ValueError("is a placeholder; set a real secret or leave it unset for the embedded default")
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        """True when the project runs its own server rather than reaching an existing one."""
+        return self.db_url is None
+
+    @property
+    def url(self) -> str:
+        return self.db_url.rstrip("/") if self.db_url else f"http://127.0.0.1:{self.db_port}"
+
+    @property
+    def password_file(self) -> Path:
+        return self.data_dir / PASSWORD_FILE
+
+    def password(self) -> str:
+        """The database password: the configured one, else the embedded server's generated file."""
+        if self.db_password is not None:
+            return self.db_password.get_secret_value()
+        try:
+            return self.password_file.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            if self.embedded:
+                raise ConfigError(
+                    f"no database password: {self.password_file} does not exist yet; "
+                    "run `graphrag db start` first (it generates one)"
+                ) from None
+            raise ConfigError("no database password: set GRAPHRAG_DB_PASSWORD for the server at "
+                              f"{self.url}") from None
+
+
+def ensure_password_file(path: Path) -> str:
+    """Return the embedded server's root password, generating it once with owner-only permissions."""
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(24)
+    # O_EXCL: two processes racing here cannot both write; 0o600 from the first byte, not chmod after.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(password)
+    return password
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings from the environment; tests build their own `Settings` instead."""
+    return Settings()

@@ -1,0 +1,55 @@
+"""Every error this project raises, in one hierarchy, so callers catch ours and never a library's.
+
+GraphRAGError
+├── ConfigError                 bad or missing configuration (one line says which setting)
+├── ServerLaunchError           the embedded ArcadeDB server could not be started or stopped
+├── StoreError                  anything that went wrong talking to ArcadeDB
+│   ├── DatabaseUnavailableError   unreachable, or refusing (503) after the bounded retries
+│   ├── QueryError                 the server rejected a statement; carries its message
+│   └── TruncatedResultError       the server cut the result short; never used as complete
+└── MigrationError              a schema migration could not be applied
+    └── ChecksumMismatchError      an applied migration's file or parameters changed since
+"""
+
+from __future__ import annotations
+
+
+class GraphRAGError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class ConfigError(GraphRAGError):
+    """A setting is missing or invalid; the message names it and says how to set it."""
+
+
+class ServerLaunchError(GraphRAGError):
+    """The embedded server did not start or stop; the message says why in one line."""
+
+
+class StoreError(GraphRAGError):
+    """A call to ArcadeDB failed."""
+
+
+class DatabaseUnavailableError(StoreError):
+    """ArcadeDB could not be reached, or kept refusing, after the bounded retries."""
+
+
+class QueryError(StoreError):
+    """ArcadeDB rejected a statement. `status` and `server_message` come from its answer."""
+
+    def __init__(self, message: str, *, status: int | None = None, server_message: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.server_message = server_message
+
+
+class TruncatedResultError(StoreError):
+    """The server returned only part of a result; using it as complete would be silently wrong."""
+
+
+class MigrationError(GraphRAGError):
+    """A schema migration could not be applied."""
+
+
+class ChecksumMismatchError(MigrationError):
+    """An applied migration no longer matches its file (or the parameters it was applied with)."""

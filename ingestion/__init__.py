@@ -1,0 +1,1 @@
+"""Batch ingestion: documents in, a deduplicated knowledge graph with embeddings out."""

@@ -1,0 +1,75 @@
+"""Shared fixtures: one real ArcadeDB server per test session, started from the arcadedb-embedded wheel.
+
+Each test module that needs data gets its own database on that server (`fresh_db`), so modules
+cannot see each other's writes, and `schema reset` in one cannot break another.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from graphrag.arcadedb import ArcadeDB, RetryPolicy
+from graphrag.config import Settings
+from graphrag.embedded import EmbeddedServer
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+_names = itertools.count()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
+    """A real ArcadeDB server on a free port in a temporary folder; fails (never skips) if it cannot start."""
+    data_dir = tmp_path_factory.mktemp("arcadedb")
+    srv = EmbeddedServer(data_dir, free_port(), "test-" + os.urandom(8).hex(), "graphrag", heap="1g")
+    srv.start(timeout=120)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def server_settings(server: EmbeddedServer) -> Settings:
+    return Settings(data_dir=server.data_dir, db_url=server.url, db_password=server.password,
+                    db_name="graphrag", db_retries=3, db_retry_max_s=10)
+
+
+@pytest.fixture(scope="session")
+def make_db(server: EmbeddedServer, server_settings: Settings) -> Iterator[Callable[..., ArcadeDB]]:
+    """Factory: a new, empty database on the session server (optionally migrated to head)."""
+    opened: list[ArcadeDB] = []
+
+    def factory(prefix: str = "t", *, migrate: bool = True) -> ArcadeDB:
+        name = f"{prefix}_{next(_names)}_{os.getpid()}"
+        db = ArcadeDB(server.url, name, "root", server.password, timeout=60,
+                      retry=RetryPolicy(attempts=3, max_seconds=10))
+        db.ensure_database()
+        if migrate:
+            from schema.runner import MigrationRunner
+
+            MigrationRunner(db, embedding_dim=server_settings.embedding_dim).migrate()
+        opened.append(db)
+        return db
+
+    yield factory
+    for db in opened:
+        db.close()
+
+
+@pytest.fixture(scope="module")
+def db(make_db: Callable[..., ArcadeDB], request: pytest.FixtureRequest) -> ArcadeDB:
+    """A migrated database of this test module's own."""
+    return make_db(request.module.__name__.rsplit(".", 1)[-1][:20])
