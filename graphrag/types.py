@@ -1,0 +1,93 @@
+"""The records that flow between ingestion, the store, retrieval and answering (pydantic, validated)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceDocument(_Model):
+    """A document as a loader produced it, before chunking."""
+
+    id: str = Field(min_length=1)
+    source: str
+    title: str = ""
+    text: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Chunk(_Model):
+    id: str
+    document_id: str
+    ordinal: int
+    title: str = ""
+    text: str
+    start_char: int
+    end_char: int
+
+
+class Entity(_Model):
+    """An entity under its normalised `key` (see `graphrag.normalize.entity_key`)."""
+
+    key: str
+    name: str
+    type: str = "UNKNOWN"
+
+
+class Relation(_Model):
+    source_key: str
+    target_key: str
+    weight: float = 1.0
+    evidence: list[str] = Field(default_factory=list)  # chunk ids
+
+
+class PathStep(_Model):
+    """One readable triple of an entity path: (source) -[relation]-> (target)."""
+
+    source: str
+    relation: str
+    target: str
+
+
+class Passage(_Model):
+    """A ranked passage: the chunk, its score, and which channels found it."""
+
+    chunk_id: str
+    document_id: str
+    title: str
+    text: str
+    score: float
+    channels: list[str] = Field(default_factory=list)
+
+
+class RetrievalResult(_Model):
+    question: str
+    passages: list[Passage]
+    paths: list[list[PathStep]] = Field(default_factory=list)
+    context: str = ""  # numbered `[n]` context within the token budget
+    markers: dict[int, str] = Field(default_factory=dict)  # n -> chunk id
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
+class Citation(_Model):
+    n: int
+    chunk_id: str
+    document_id: str
+    title: str
+    snippet: str
+    score: float
+
+
+class Answer(_Model):
+    question: str
+    answer: str
+    mode: Literal["llm", "extractive"]
+    citations: list[Citation]
+    removed_markers: list[int] = Field(default_factory=list)  # cited markers that pointed nowhere
+    paths: list[list[PathStep]] = Field(default_factory=list)
+    timings_ms: dict[str, float] = Field(default_factory=dict)

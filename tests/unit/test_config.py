@@ -1,0 +1,35 @@
+import stat
+
+import pytest
+from pydantic import ValidationError
+
+from graphrag.config import Settings, ensure_password_file
+from graphrag.errors import ConfigError
+
+
+def test_env_prefix_and_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("GRAPHRAG_DB_NAME", "other")
+    monkeypatch.setenv("GRAPHRAG_DATA_DIR", str(tmp_path))
+    s = Settings()
+    assert s.db_name == "other" and s.embedded and s.url == "http://127.0.0.1:2480"
+
+
+@pytest.mark.parametrize("bad", ["playwithdata", "changeme", ""])
+def test_placeholder_passwords_are_refused(bad: str) -> None:
+    with pytest.raises(ValidationError):
+        Settings(db_password=bad)
+
+
+def test_db_name_is_validated() -> None:
+    with pytest.raises(ValidationError):
+        Settings(db_name="x; drop")
+
+
+def test_generated_password_is_owner_only_and_stable(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    s = Settings(data_dir=tmp_path)
+    with pytest.raises(ConfigError, match="graphrag db start"):
+        s.password()
+    first = ensure_password_file(s.password_file)
+    assert len(first) >= 24
+    assert stat.S_IMODE(s.password_file.stat().st_mode) == 0o600
+    assert ensure_password_file(s.password_file) == first == s.password()
