@@ -43,9 +43,9 @@ def _global(
                                                          "unset = the embedded server's generated one")] = None,
     embedding_model: Annotated[str | None, typer.Option(help="Embedding model [GRAPHRAG_EMBEDDING_MODEL]")] = None,
     embedding_dim: Annotated[int | None, typer.Option(help="Embedding dimension [GRAPHRAG_EMBEDDING_DIM]")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress and retries")] = False,
 ) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("httpx", "httpcore", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
