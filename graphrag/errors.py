@@ -7,8 +7,11 @@ GraphRAGError
 │   ├── DatabaseUnavailableError   unreachable, or refusing (503) after the bounded retries
 │   ├── QueryError                 the server rejected a statement; carries its message
 │   └── TruncatedResultError       the server cut the result short; never used as complete
-└── MigrationError              a schema migration could not be applied
-    └── ChecksumMismatchError      an applied migration's file or parameters changed since
+├── MigrationError              a schema migration could not be applied
+│   └── ChecksumMismatchError      an applied migration's file or parameters changed since
+└── LLMError                    the language model could not give an answer
+    ├── LLMUnavailableError        unreachable, timed out, 429 or 5xx after the bounded retries
+    └── LLMResponseError           it answered, but not with a usable chat completion
 """
 
 from __future__ import annotations
@@ -53,3 +56,15 @@ class MigrationError(GraphRAGError):
 
 class ChecksumMismatchError(MigrationError):
     """An applied migration no longer matches its file (or the parameters it was applied with)."""
+
+
+class LLMError(GraphRAGError):
+    """The language model gave no usable answer; the answerer falls back to extractive mode."""
+
+
+class LLMUnavailableError(LLMError):
+    """The LLM server could not be reached, timed out, or kept refusing (429/5xx) after the retries."""
+
+
+class LLMResponseError(LLMError):
+    """The LLM server answered, but not with a chat completion we can use (garbage, empty, cut off)."""
