@@ -237,6 +237,12 @@ def api_key_revoke(ctx: typer.Context, key_id: Annotated[str, typer.Argument(hel
     out.print(f"revoked {key_id}")
 
 
+# --- ingestion: `ingest`, `documents` (logic in ingestion/) ------------------------------------------
+from ingestion.cli import register as _register_ingestion  # noqa: E402
+
+_register_ingestion(app, settings_of, fail)
+
+
 def main() -> None:
     """Console-script entry: run the app, turning our errors into one line and exit code 1."""
     try:
