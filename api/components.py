@@ -1,18 +1,105 @@
 """Builds the real working parts (embedder, retriever, answerer, store, ingestion) from settings and
-adapts them to the small protocols in `api.deps`. Adapters only translate call shapes; the work
-stays in `graphrag/` and `ingestion/`."""
+adapts them to the small protocols in `api.deps`. Adapters only translate call shapes and counts;
+the work stays in `graphrag/` and `ingestion/`."""
 
 from __future__ import annotations
 
 import logging
+import threading
+from pathlib import Path
+from typing import Any
 
 from api.deps import Components
+from api.schemas import IngestSummary
+from graphrag import queries
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
+from graphrag.embeddings import Embedder, SentenceTransformerEmbedder
+from graphrag.errors import DatabaseUnavailableError, IngestionError
+from graphrag.graph_view import GraphView
+from graphrag.store import GraphStore
+from graphrag.types import SourceDocument
+from ingestion.loaders import LOADERS, LoadFailure
+from ingestion.pipeline import IngestionPipeline, IngestionReport
 
 log = logging.getLogger(__name__)
 
 
-def build_components(settings: Settings, db: ArcadeDB) -> Components:
-    """Everything the routes use, loaded once (the embedding model is the slow part)."""
-    return Components()
+class StoreDocuments:
+    """`DocumentsLike` over `GraphStore`."""
+
+    def __init__(self, store: GraphStore):
+        self.store = store
+
+    def list(self, *, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        rows = self.store.list_documents(skip=offset, limit=limit)
+        total = int(self.store.db.cypher(queries.count_vertices("Document"))[0]["n"])
+        return rows, total
+
+    def get(self, document_id: str) -> dict[str, Any] | None:
+        return self.store.get_document(document_id)
+
+    def delete(self, document_id: str) -> bool:
+        return self.store.delete_document(document_id) is not None
+
+
+def summary_of(report: IngestionReport, document_ids: list[str], failed: list[str]) -> IngestSummary:
+    return IngestSummary(
+        document_ids=document_ids,
+        documents=report.documents_new + report.documents_replaced, skipped=report.documents_unchanged,
+        chunks=report.chunks, entities=report.entity_rows, relations=report.relation_rows,
+        failed=failed + [f"{f.path}: {f.reason}" for f in report.failures],
+        seconds=round(float(report.seconds.get("total", 0.0)), 3))
+
+
+class PipelineIngestor:
+    """`IngestorLike` over `IngestionPipeline`, one run at a time (the pipeline already uses every core).
+
+    Files are loaded here with the ingestion loaders so that a document's id is its path relative
+    to `root` (the upload folder, or the allowed ingest folder): the same file ingested through a
+    job, an upload or the CLI run on that folder gets the same id, and re-sending it is a no-op.
+    """
+
+    def __init__(self, pipeline: IngestionPipeline):
+        self.pipeline = pipeline
+        self._lock = threading.Lock()
+
+    def _run(self, documents: list[SourceDocument], failed: list[str]) -> IngestSummary:
+        with self._lock:
+            report = self.pipeline.run(documents) if documents else IngestionReport()
+        if report.aborted:
+            if "DatabaseUnavailable" in report.aborted or "unreachable" in report.aborted:
+                raise DatabaseUnavailableError(report.aborted)
+            raise IngestionError(f"ingestion stopped: {report.aborted}")
+        return summary_of(report, [d.id for d in documents], failed)
+
+    def ingest_documents(self, documents: list[SourceDocument]) -> IngestSummary:
+        return self._run(documents, [])
+
+    def ingest_paths(self, paths: list[Path], root: Path) -> IngestSummary:
+        documents: list[SourceDocument] = []
+        failed: list[str] = []
+        for path in paths:
+            try:
+                doc_id = path.resolve().relative_to(root.resolve()).as_posix()
+            except ValueError:
+                doc_id = path.name
+            loader = LOADERS.get(path.suffix.lower())
+            if loader is None:
+                failed.append(f"{doc_id}: unsupported file type")
+                continue
+            for item in loader.load(path, doc_id):
+                if isinstance(item, LoadFailure):
+                    failed.append(f"{doc_id}: {item.reason}")
+                else:
+                    documents.append(item)
+        return self._run(documents, failed)
+
+
+def build_components(settings: Settings, db: ArcadeDB, *, embedder: Embedder | None = None) -> Components:
+    """Everything the routes use, loaded once (the embedding and NER models are the slow part)."""
+    embedder = embedder or SentenceTransformerEmbedder(settings.embedding_model, expected_dim=settings.embedding_dim,
+                                                       batch_size=settings.embedding_batch_size)
+    store = GraphStore(db)
+    pipeline = IngestionPipeline(settings, db, embedder)
+    return Components(documents=StoreDocuments(store), ingestor=PipelineIngestor(pipeline), graph=GraphView(db))

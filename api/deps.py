@@ -36,8 +36,8 @@ class TokenEvent:
 class AnswererLike(Protocol):
     mode: str  # "llm" or "extractive": what answers come from right now
 
-    def answer(self, retrieval: RetrievalResult, *, temperature: float) -> Answer:
-        """Blocking: routes call it in a worker thread."""
+    async def answer(self, retrieval: RetrievalResult, *, temperature: float) -> Answer:
+        """The whole answer (CPU work inside runs off the event loop)."""
         ...
 
     def stream(self, retrieval: RetrievalResult, *, temperature: float) -> AsyncIterator[TokenEvent | Answer]:
@@ -60,7 +60,9 @@ class IngestorLike(Protocol):
         """Blocking (chunking, NER, embedding, writes): called in a worker thread."""
         ...
 
-    def ingest_paths(self, paths: list[Path]) -> IngestSummary: ...
+    def ingest_paths(self, paths: list[Path], root: Path) -> IngestSummary:
+        """Files under `root`; each document's id is its path relative to `root`."""
+        ...
 
 
 class GraphLike(Protocol):

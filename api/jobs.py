@@ -35,7 +35,7 @@ HEARTBEAT_S = 5.0
 ACTIVE = ("queued", "running")
 
 _FIELDS = ("j.id AS id, j.state AS state, j.kind AS kind, j.sources AS sources, j.total AS total, "
-           "j.done AS done, j.error AS error, j.summary_json AS summary_json, j.owner AS owner, "
+           "j.root AS root, j.done AS done, j.error AS error, j.summary_json AS summary_json, j.owner AS owner, "
            "j.heartbeat_at AS heartbeat_at, j.created_at AS created_at, j.updated_at AS updated_at")
 
 
@@ -58,12 +58,13 @@ class JobStore:
     def __init__(self, db: AsyncArcadeDB):
         self.db = db
 
-    async def create(self, job_id: str, kind: str, sources: list[str], owner: str) -> dict[str, Any]:
+    async def create(self, job_id: str, kind: str, sources: list[str], root: str, owner: str) -> dict[str, Any]:
         now = _now_iso()
         rows = await self.db.cypher(
-            "CREATE (j:IngestJob {id: $id, state: 'queued', kind: $kind, sources: $sources, total: $total, "
-            "done: 0, owner: $owner, heartbeat_at: $hb, created_at: $now, updated_at: $now}) RETURN " + _FIELDS,
-            {"id": job_id, "kind": kind, "sources": sources, "total": len(sources), "owner": owner,
+            "CREATE (j:IngestJob {id: $id, state: 'queued', kind: $kind, sources: $sources, root: $root, "
+            "total: $total, done: 0, owner: $owner, heartbeat_at: $hb, created_at: $now, updated_at: $now}) "
+            "RETURN " + _FIELDS,
+            {"id": job_id, "kind": kind, "sources": sources, "root": root, "total": len(sources), "owner": owner,
              "hb": time.time(), "now": now}, idempotent=False)
         return rows[0]
 
@@ -120,21 +121,22 @@ class JobManager:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def submit(self, kind: str, files: list[Path], job_id: str | None = None) -> JobOut:
+    async def submit(self, kind: str, files: list[Path], root: Path, job_id: str | None = None) -> JobOut:
+        """Record the job, then start it; `root` is what document ids are relative to."""
         job_id = job_id or new_job_id()
-        row = await self.store.create(job_id, kind, [str(f) for f in files], self.owner)
-        self._launch(job_id, [str(f) for f in files], 0)
+        row = await self.store.create(job_id, kind, [str(f) for f in files], str(root), self.owner)
+        self._launch(job_id, [str(f) for f in files], str(root), 0)
         return job_out(row)
 
-    def _launch(self, job_id: str, sources: list[str], start_at: int) -> None:
-        task = asyncio.create_task(self._run(job_id, sources, start_at), name=f"ingest-job-{job_id}")
+    def _launch(self, job_id: str, sources: list[str], root: str, start_at: int) -> None:
+        task = asyncio.create_task(self._run(job_id, sources, root, start_at), name=f"ingest-job-{job_id}")
         self._tasks[job_id] = task
         task.add_done_callback(lambda _t: self._tasks.pop(job_id, None))
 
-    async def _run(self, job_id: str, sources: list[str], start_at: int) -> None:
+    async def _run(self, job_id: str, sources: list[str], root: str, start_at: int) -> None:
         async with self._lock:
             try:
-                await self._work(job_id, sources, start_at)
+                await self._work(job_id, sources, Path(root), start_at)
             except DatabaseUnavailableError as exc:
                 # The state cannot be written now; the heartbeat goes stale and a sweeper resumes it.
                 log.warning("job %s paused, database unreachable: %s", job_id, exc)
@@ -142,7 +144,7 @@ class JobManager:
                 log.info("job %s left for another process (shutdown at file %s)", job_id, start_at)
                 raise
 
-    async def _work(self, job_id: str, sources: list[str], start_at: int) -> None:
+    async def _work(self, job_id: str, sources: list[str], root: Path, start_at: int) -> None:
         row = await self.store.get(job_id)
         summary = IngestSummary.model_validate_json(row["summary_json"]) if row and row.get("summary_json") \
             else IngestSummary()
@@ -156,7 +158,7 @@ class JobManager:
         for index in range(start_at, len(sources)):
             path = Path(sources[index])
             try:
-                part = await run_in_threadpool(self.ingestor.ingest_paths, [path])
+                part = await run_in_threadpool(self.ingestor.ingest_paths, [path], root)
             except DatabaseUnavailableError:
                 raise
             except GraphRAGError as exc:  # one bad file does not sink the batch
@@ -185,7 +187,8 @@ class JobManager:
                         continue
                     if await self.store.adopt(row["id"], row["heartbeat_at"], self.owner):
                         log.info("adopted job %s at file %s of %s", row["id"], row.get("done"), row.get("total"))
-                        self._launch(row["id"], list(row.get("sources") or []), int(row.get("done") or 0))
+                        self._launch(row["id"], list(row.get("sources") or []), str(row.get("root") or "/"),
+                                     int(row.get("done") or 0))
             except GraphRAGError as exc:
                 log.warning("job sweeper: %s", exc)
             await asyncio.sleep(HEARTBEAT_S)

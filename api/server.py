@@ -75,7 +75,7 @@ def ingest_sample_corpus(components: Components, echo: Callable[[str], None] = p
         echo("ingestion is not available: the sample corpus was not loaded")
         return 0
     files = sorted(SAMPLE_CORPUS.glob("*.md"))
-    summary = components.ingestor.ingest_paths(files)
+    summary = components.ingestor.ingest_paths(files, SAMPLE_CORPUS)
     echo(f"sample corpus: {summary.documents} documents, {summary.chunks} chunks, {summary.entities} entities "
          f"in {summary.seconds:.1f}s")
     return summary.documents

@@ -89,7 +89,7 @@ async def ask(body: AskRequest, _: ReadPrincipal, retriever: RetrieverDep, answe
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     answer_started = time.perf_counter()
-    answer: Answer = await run_in_threadpool(answerer.answer, result, temperature=body.temperature)
+    answer: Answer = await answerer.answer(result, temperature=body.temperature)
     answer_s = time.perf_counter() - answer_started
     metrics.answer_seconds.labels(answer.mode).observe(answer_s)
     timings = _timings({**result.timings_ms, **answer.timings_ms}, retrieve=retrieval_s, answer=answer_s,

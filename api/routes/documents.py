@@ -58,9 +58,9 @@ async def create_document(request: Request, _: AdminPrincipal, ingestor: Ingesto
         body: DocumentIn = await json_body(request, DocumentIn)
         summary = await run_in_threadpool(ingestor.ingest_documents, [source_document(body)])
     elif kind == "multipart/form-data":
-        files = await save_uploads(await uploaded_files(request), upload_folder(settings.data_dir),
-                                   settings.api_max_body_bytes)
-        summary = await run_in_threadpool(ingestor.ingest_paths, files)
+        folder = upload_folder(settings.data_dir)
+        files = await save_uploads(await uploaded_files(request), folder, settings.api_max_body_bytes)
+        summary = await run_in_threadpool(ingestor.ingest_paths, files, folder)
     else:
         raise unsupported("a document")
     metrics.ingest_documents.inc(summary.documents)

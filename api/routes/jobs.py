@@ -28,11 +28,12 @@ async def create_job(request: Request, _: AdminPrincipal, settings: SettingsDep,
     if kind == "application/json":
         body: JobFromPaths = await json_body(request, JobFromPaths)
         files = resolve_server_paths(body.paths, settings.api_allowed_ingest_dir)
-        job = await jobs.submit("paths", files, job_id)
+        assert settings.api_allowed_ingest_dir is not None  # resolve_server_paths refused otherwise
+        job = await jobs.submit("paths", files, settings.api_allowed_ingest_dir.resolve(), job_id)
     elif kind == "multipart/form-data":
         folder = settings.data_dir / "uploads" / job_id
         files = await save_uploads(await uploaded_files(request), folder, settings.api_max_body_bytes)
-        job = await jobs.submit("upload", files, job_id)
+        job = await jobs.submit("upload", files, folder, job_id)
     else:
         raise unsupported("a job")
     response.headers["Location"] = f"/v1/ingest/jobs/{job.id}"

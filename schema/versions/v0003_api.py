@@ -19,6 +19,7 @@ def statements(params: dict[str, int | str]) -> list[str]:
         "CREATE PROPERTY IngestJob.state IF NOT EXISTS STRING",
         "CREATE PROPERTY IngestJob.kind IF NOT EXISTS STRING",
         "CREATE PROPERTY IngestJob.sources IF NOT EXISTS LIST",
+        "CREATE PROPERTY IngestJob.root IF NOT EXISTS STRING",
         "CREATE PROPERTY IngestJob.total IF NOT EXISTS INTEGER",
         "CREATE PROPERTY IngestJob.done IF NOT EXISTS INTEGER",
         "CREATE PROPERTY IngestJob.error IF NOT EXISTS STRING",
