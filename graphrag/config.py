@@ -68,6 +68,36 @@ class Settings(BaseSettings):
             return self.api_keys_required
         return self.api_host not in ("127.0.0.1", "localhost", "::1")
 
+    # --- answering (LLM): an OpenAI-compatible server (vLLM, llama.cpp's server, Ollama) by URL ---
+    llm_base_url: str | None = Field(
+        None, description="OpenAI-compatible base URL ending in /v1 (e.g. http://vllm:8000/v1); 'local' = the "
+                          "`graphrag llm start` server on 127.0.0.1:llm_port; unset = no LLM, extractive answers")
+    llm_model: str = Field("local", min_length=1, description="Model name sent to the server (vLLM: the served "
+                                                               "model's name); the local server ignores it")
+    llm_api_key: SecretStr | None = Field(None, description="Bearer key for the LLM server; unset = none needed")
+    llm_timeout_s: float = Field(60.0, gt=0, description="Read timeout of one LLM call (a whole non-streamed "
+                                                         "answer, or the gap between two streamed tokens)")
+    llm_connect_timeout_s: float = Field(5.0, gt=0, description="Connect timeout of one LLM call")
+    llm_retries: int = Field(3, ge=1, le=10, description="Attempts on connection errors, 429 and 5xx")
+    llm_max_tokens: int = Field(256, ge=1, le=32768, description="Cap on the tokens of one answer")
+    llm_temperature: float = Field(0.1, ge=0.0, le=2.0, description="Sampling temperature (low: grounded)")
+    llm_context_tokens: int = Field(4096, ge=512, description="The model's context window, in tokens: the "
+                                                              "prompt and the answer must fit in it")
+    llm_local_model: str = Field("smollm2", pattern=r"^(smollm2|qwen2\.5-1\.5b)$",
+                                 description="GGUF model of `graphrag llm start`: 'smollm2' (135M, tests) or "
+                                             "'qwen2.5-1.5b' (stronger, 1 GB)")
+    llm_port: int = Field(8081, ge=1, le=65535, description="Port of the local llama.cpp server")
+
+    @property
+    def llm_url(self) -> str | None:
+        """The LLM base URL to call, or None for extractive answers ('local' resolves to our own server)."""
+        if self.llm_base_url is None or not self.llm_base_url.strip():
+            return None
+        if self.llm_base_url.strip().lower() == "local":
+            return f"http://127.0.0.1:{self.llm_port}/v1"
+        return self.llm_base_url.strip().rstrip("/")
+    # --- end answering ---
+
     @field_validator("db_name")
     @classmethod
     def _check_db_name(cls, value: str) -> str:

@@ -9,7 +9,10 @@ GraphRAGError
 │   └── TruncatedResultError       the server cut the result short; never used as complete
 ├── MigrationError              a schema migration could not be applied
 │   └── ChecksumMismatchError      an applied migration's file or parameters changed since
-└── IngestionError              an ingestion job could not go on (e.g. --strict met a bad input)
+├── IngestionError              an ingestion job could not go on (e.g. --strict met a bad input)
+└── LLMError                    the language model could not give an answer
+    ├── LLMUnavailableError        unreachable, timed out, 429 or 5xx after the bounded retries
+    └── LLMResponseError           it answered, but not with a usable chat completion
 """
 
 from __future__ import annotations
@@ -58,3 +61,15 @@ class ChecksumMismatchError(MigrationError):
 
 class IngestionError(GraphRAGError):
     """An ingestion job stopped: a bad input under --strict, or a failure that leaves no way on."""
+
+
+class LLMError(GraphRAGError):
+    """The language model gave no usable answer; the answerer falls back to extractive mode."""
+
+
+class LLMUnavailableError(LLMError):
+    """The LLM server could not be reached, timed out, or kept refusing (429/5xx) after the retries."""
+
+
+class LLMResponseError(LLMError):
+    """The LLM server answered, but not with a chat completion we can use (garbage, empty, cut off)."""

@@ -1,0 +1,207 @@
+"""`Answerer`: a `RetrievalResult` in, a cited `Answer` out, from the LLM when it answers, else extractive.
+
+The LLM path numbers the passages that fit the model's window (`prompts.number_passages`), asks
+for an answer citing them, and checks every ``[n]`` against that numbering (`citations`). When no
+LLM is configured, or it fails before its first token, the answer is extractive: the best-matching
+sentences of the same numbered passages, and it says so. `Answer.mode` always tells which.
+
+Streaming (`Answerer.stream`) yields `TokenEvent`s as the LLM writes, then one `FinalEvent` with
+the checked answer; a stream that breaks after its first token ends with an `ErrorEvent` (it cannot
+fall back: part of an answer has been shown). The FastAPI layer turns these events into SSE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+from graphrag.citations import MarkerFilter, check_citations
+from graphrag.config import Settings
+from graphrag.embeddings import Embedder
+from graphrag.errors import LLMError
+from graphrag.extractive import EmbeddingScorer, LexicalScorer, SentenceScorer, extract, format_extract
+from graphrag.llm import LLMClient
+from graphrag.prompts import NumberedContext, build_messages, context_budget, number_passages
+from graphrag.types import Answer, Citation, RetrievalResult
+
+log = logging.getLogger(__name__)
+
+EXTRACTIVE_PREFIX = "Extractive answer"  # every extractive answer starts so: "Extractive answer (why): ..."
+NO_PASSAGES = "No passage in the sources matches this question, so there is nothing to answer from."
+SNIPPET_CHARS = 240
+
+
+class TokenEvent(BaseModel):
+    """A piece of the answer's text, in order; concatenated they are the final answer's text."""
+
+    type: Literal["token"] = "token"
+    text: str
+
+
+class FinalEvent(BaseModel):
+    """The last event of a good stream: the whole answer with its checked citations and mode."""
+
+    type: Literal["final"] = "final"
+    answer: Answer
+
+
+class ErrorEvent(BaseModel):
+    """The LLM failed after some of its answer had been streamed; the answer is incomplete."""
+
+    type: Literal["error"] = "error"
+    message: str
+
+
+AnswerEvent = Annotated[TokenEvent | FinalEvent | ErrorEvent, Field(discriminator="type")]
+
+
+def _snippet(text: str) -> str:
+    return text if len(text) <= SNIPPET_CHARS else text[:SNIPPET_CHARS].rsplit(" ", 1)[0] + " …"
+
+
+class Answerer:
+    """Answers from retrieved passages with an optional LLM and an always-available extractive path.
+
+    Args:
+        llm: the chat client, or None for extractive answers only.
+        scorer: sentence scorer of the extractive path (default: lexical, no model).
+        context_tokens: the LLM's context window; passages are trimmed to fit it with the answer.
+        max_tokens: cap on the answer's tokens.
+        temperature: sampling temperature (None: the client's default).
+        extractive_sentences: sentences quoted by an extractive answer.
+    """
+
+    def __init__(self, llm: LLMClient | None, *, scorer: SentenceScorer | None = None,
+                 context_tokens: int = 4096, max_tokens: int = 256, temperature: float | None = None,
+                 extractive_sentences: int = 2):
+        self.llm = llm
+        self.scorer: SentenceScorer = scorer or LexicalScorer()
+        self.context_tokens = context_tokens
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.extractive_sentences = extractive_sentences
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, embedder: Embedder | None = None) -> Answerer:
+        """The configured answerer; with `embedder`, extractive answers rank sentences by embeddings."""
+        return cls(LLMClient.from_settings(settings), scorer=EmbeddingScorer(embedder) if embedder else None,
+                   context_tokens=settings.llm_context_tokens, max_tokens=settings.llm_max_tokens,
+                   temperature=settings.llm_temperature)
+
+    async def aclose(self) -> None:
+        if self.llm is not None:
+            await self.llm.aclose()
+
+    def context_for(self, result: RetrievalResult) -> NumberedContext:
+        """The numbered passages that fit the LLM's window with the instructions, question and answer."""
+        budget = context_budget(result.question, context_tokens=self.context_tokens, max_tokens=self.max_tokens)
+        return number_passages(result.passages, budget)
+
+    # --- whole answers ---------------------------------------------------------------------------
+
+    async def answer(self, result: RetrievalResult) -> Answer:
+        """The answer to `result.question`: the LLM's when it answers, else extractive (never raises LLMError)."""
+        started = time.perf_counter()
+        context = self.context_for(result)
+        if not context.passages:
+            return self._finish(result, NO_PASSAGES, "extractive", context, [], [], {}, started)
+        if self.llm is None:
+            return await self._extractive(result, context, "no language model is configured", started)
+        try:
+            completion = await self.llm.complete(build_messages(result.question, context),
+                                                 temperature=self.temperature, max_tokens=self.max_tokens)
+        except LLMError as exc:
+            log.warning("answering extractively: %s", exc)
+            return await self._extractive(result, context, "the language model failed", started)
+        checked = check_citations(completion.text, context.passages)
+        if not checked.text:
+            log.warning("answering extractively: the LLM's answer was empty")
+            return await self._extractive(result, context, "the language model's answer was empty", started)
+        return self._finish(result, checked.text, "llm", context, checked.cited, checked.removed, {}, started)
+
+    async def _extractive(self, result: RetrievalResult, context: NumberedContext, why: str,
+                          started: float) -> Answer:
+        # The embedder runs torch on the CPU: keep it off the event loop.
+        picked = await asyncio.to_thread(extract, result.question, context, self.scorer,
+                                         max_sentences=self.extractive_sentences)
+        if not picked:
+            return self._finish(result, NO_PASSAGES, "extractive", context, [], [], {}, started)
+        text = f"{EXTRACTIVE_PREFIX} ({why}): {format_extract(picked)}"
+        snippets = {s.n: s.sentence for s in picked}
+        return self._finish(result, text, "extractive", context, [s.n for s in picked], [], snippets, started)
+
+    def _finish(self, result: RetrievalResult, text: str, mode: Literal["llm", "extractive"],
+                context: NumberedContext, cited: list[int], removed: list[int], snippets: dict[int, str],
+                started: float) -> Answer:
+        citations = [
+            Citation(n=n, chunk_id=context.passages[n].chunk_id, document_id=context.passages[n].document_id,
+                     title=context.passages[n].title, snippet=_snippet(snippets.get(n) or context.shown[n]),
+                     score=context.passages[n].score)
+            for n in cited
+        ]
+        timings = dict(result.timings_ms)
+        timings["answer"] = round((time.perf_counter() - started) * 1000, 1)
+        return Answer(question=result.question, answer=text, mode=mode, citations=citations,
+                      removed_markers=removed, paths=result.paths, timings_ms=timings)
+
+    # --- streamed answers ------------------------------------------------------------------------
+
+    async def stream(self, result: RetrievalResult) -> AsyncIterator[TokenEvent | FinalEvent | ErrorEvent]:
+        """Yield the answer as `TokenEvent`s, then a `FinalEvent` (or an `ErrorEvent` if the LLM broke mid-way).
+
+        Falls back to an extractive answer (one `TokenEvent` and the `FinalEvent`) when no LLM is
+        configured or it fails before its first token.
+        """
+        started = time.perf_counter()
+        context = self.context_for(result)
+        if self.llm is None or not context.passages:
+            answer = await self.answer(result)
+            yield TokenEvent(text=answer.answer)
+            yield FinalEvent(answer=answer)
+            return
+        tokens = self.llm.stream(build_messages(result.question, context), temperature=self.temperature,
+                                 max_tokens=self.max_tokens)
+        try:
+            try:
+                first = await anext(tokens)
+            except LLMError as exc:
+                log.warning("answering extractively: %s", exc)
+                answer = await self._extractive(result, context, "the language model failed", started)
+                yield TokenEvent(text=answer.answer)
+                yield FinalEvent(answer=answer)
+                return
+            markers = MarkerFilter(context.passages)
+            parts: list[str] = []
+            piece = markers.feed(first)
+            try:
+                while True:
+                    if piece:
+                        parts.append(piece)
+                        yield TokenEvent(text=piece)
+                    try:
+                        piece = markers.feed(await anext(tokens))
+                    except StopAsyncIteration:
+                        break
+            except LLMError as exc:
+                log.warning("the LLM's stream broke: %s", exc)
+                yield ErrorEvent(message=str(exc))
+                return
+            tail = markers.finish()
+            if tail:
+                parts.append(tail)
+                yield TokenEvent(text=tail)
+            if not parts:  # nothing shown yet (only white space or dead markers came): fall back
+                log.warning("answering extractively: the LLM's streamed answer was empty")
+                answer = await self._extractive(result, context, "the language model's answer was empty", started)
+                yield TokenEvent(text=answer.answer)
+                yield FinalEvent(answer=answer)
+                return
+            yield FinalEvent(answer=self._finish(result, "".join(parts), "llm", context, markers.cited,
+                                                 markers.removed, {}, started))
+        finally:
+            await tokens.aclose()

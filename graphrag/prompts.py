@@ -1,0 +1,113 @@
+"""The answer prompt (langchain-core templates) and the one place where passages get their numbers.
+
+The model sees fixed instructions, the question and the numbered passages, nothing else: no
+metadata, no graph paths, no text from other requests. Numbering lives in `number_passages` only,
+so the ``[n]`` a model cites, the context it read and the citations we return always agree.
+
+Token counts are estimated from characters (the LLM's tokenizer lives on its server); the estimate
+errs on the long side so a prompt never overflows the model's context window.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import convert_to_openai_messages
+from langchain_core.prompts import ChatPromptTemplate
+
+from graphrag.types import Passage
+
+NO_ANSWER = "The context does not contain the answer."
+
+SYSTEM_PROMPT = (
+    "You answer questions using only the numbered context passages given by the user.\n"
+    "Rules:\n"
+    "- Use only facts stated in the context, never outside knowledge.\n"
+    "- After each fact, cite the passage it comes from by its number in square brackets, like [1] or [2][3].\n"
+    f'- If the context does not contain the answer, say exactly: "{NO_ANSWER}"\n'
+    "- Answer in one or two short sentences."
+)
+USER_PROMPT = "Context:\n{context}\n\nQuestion: {question}"
+
+ANSWER_PROMPT = ChatPromptTemplate.from_messages([("system", SYSTEM_PROMPT), ("human", USER_PROMPT)])
+
+CHARS_PER_TOKEN = 3.5  # English runs about 4 characters a token in Llama/Qwen vocabularies: err long
+CHAT_OVERHEAD_TOKENS = 48  # role headers and special tokens the server's chat template adds
+_MIN_TRUNCATED_TOKENS = 48  # a shorter tail of a passage is not worth showing
+_SPACE = re.compile(r"\s+")
+
+
+def estimate_tokens(text: str) -> int:
+    """A conservative token count for `text` (more than a Llama/Qwen tokenizer would give)."""
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+def passage_line(n: int, title: str, text: str) -> str:
+    """How passage `n` appears in the context: ``[n] Title: text`` on one line."""
+    text = _SPACE.sub(" ", text).strip()
+    title = _SPACE.sub(" ", title).strip()
+    return f"[{n}] {title}: {text}" if title else f"[{n}] {text}"
+
+
+@dataclass(frozen=True)
+class NumberedContext:
+    """The context as the model reads it, and which passage each number stands for.
+
+    `shown` holds, per number, the passage text that made it into the context (a passage cut to
+    fit the budget keeps only its head), so extractive answers and snippets quote what was shown.
+    """
+
+    text: str
+    passages: dict[int, Passage] = field(default_factory=dict)
+    shown: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def markers(self) -> dict[int, str]:
+        """n -> chunk id, the same shape as `RetrievalResult.markers`."""
+        return {n: p.chunk_id for n, p in self.passages.items()}
+
+
+def number_passages(passages: list[Passage], budget_tokens: int) -> NumberedContext:
+    """Number passages 1..k in rank order, keeping as many as fit in `budget_tokens`.
+
+    The first passage that does not fit whole is cut at a word boundary if a useful part of it
+    fits; the passages after it are left out (they rank lower).
+    """
+    lines: list[str] = []
+    chosen: dict[int, Passage] = {}
+    shown: dict[int, str] = {}
+    used = 0
+    for passage in passages:
+        n = len(chosen) + 1
+        line = passage_line(n, passage.title, passage.text)
+        cost = estimate_tokens(line) + 1  # + the newline
+        if used + cost <= budget_tokens:
+            lines.append(line)
+            chosen[n] = passage
+            shown[n] = _SPACE.sub(" ", passage.text).strip()
+            used += cost
+            continue
+        room = budget_tokens - used - estimate_tokens(passage_line(n, passage.title, "")) - 2
+        if room >= _MIN_TRUNCATED_TOKENS:
+            text = _SPACE.sub(" ", passage.text).strip()[: int(room * CHARS_PER_TOKEN)]
+            text = text.rsplit(" ", 1)[0] if " " in text else text
+            lines.append(passage_line(n, passage.title, text + " …"))
+            chosen[n] = passage
+            shown[n] = text
+        break
+    return NumberedContext("\n".join(lines), chosen, shown)
+
+
+def context_budget(question: str, *, context_tokens: int, max_tokens: int) -> int:
+    """Tokens left for the passages once instructions, question and the answer's room are counted."""
+    fixed = estimate_tokens(SYSTEM_PROMPT) + estimate_tokens(USER_PROMPT) + estimate_tokens(question)
+    return max(0, context_tokens - max_tokens - fixed - CHAT_OVERHEAD_TOKENS)
+
+
+def build_messages(question: str, context: NumberedContext) -> list[dict[str, Any]]:
+    """OpenAI-style chat messages: the system rules, then the context and the question."""
+    prompt = ANSWER_PROMPT.invoke({"context": context.text, "question": question.strip()})
+    return list(convert_to_openai_messages(prompt.to_messages()))
