@@ -7,7 +7,7 @@ retriever, answerer, store and ingestion pipeline to them, and unit tests pass f
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Protocol
@@ -33,15 +33,23 @@ class TokenEvent:
     text: str
 
 
+@dataclass(frozen=True)
+class StreamError:
+    """The answer broke after part of it was streamed; it cannot be completed or replaced."""
+
+    message: str
+
+
 class AnswererLike(Protocol):
     mode: str  # "llm" or "extractive": what answers come from right now
 
-    async def answer(self, retrieval: RetrievalResult, *, temperature: float) -> Answer:
+    async def answer(self, retrieval: RetrievalResult, *, temperature: float | None) -> Answer:
         """The whole answer (CPU work inside runs off the event loop)."""
         ...
 
-    def stream(self, retrieval: RetrievalResult, *, temperature: float) -> AsyncIterator[TokenEvent | Answer]:
-        """Token events, then exactly one final `Answer`."""
+    def stream(self, retrieval: RetrievalResult, *,
+               temperature: float | None) -> AsyncIterator[TokenEvent | Answer | StreamError]:
+        """Token events, then exactly one final `Answer` (or one `StreamError`)."""
         ...
 
     async def check(self) -> tuple[bool, str]:
@@ -80,7 +88,7 @@ class Components:
     documents: DocumentsLike | None = None
     ingestor: IngestorLike | None = None
     graph: GraphLike | None = None
-    closers: list[Any] = field(default_factory=list)  # objects with close(), closed at shutdown
+    closers: list[Callable[[], Any]] = field(default_factory=list)  # called (awaited if async) at shutdown
 
 
 def _components(request: Request) -> Components:

@@ -7,6 +7,7 @@ process, and closes everything on shutdown.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -89,7 +90,9 @@ def create_app(settings: Settings | None = None, *,
             parts_now: Components | None = getattr(app.state, "components", None)
             for closer in (parts_now.closers if parts_now else []):
                 try:
-                    closer.close()
+                    result = closer()
+                    if inspect.isawaitable(result):
+                        await result
                 except Exception:  # shutdown goes on regardless
                     log.exception("closing %r failed", closer)
             await adb.aclose()

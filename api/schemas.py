@@ -65,11 +65,12 @@ class RetrieveRequest(_In):
 
 
 class AskRequest(RetrieveRequest):
-    temperature: float = Field(0.0, ge=0.0, le=2.0, description="LLM sampling temperature (llm mode)")
+    temperature: float | None = Field(None, ge=0.0, le=2.0,
+                                      description="LLM sampling temperature (llm mode); unset = the configured one")
     stream: bool = Field(False, description="Answer with server-sent events: sources, tokens, final")
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={
-        "examples": [{"question": _Q, "top_k": 5, "hops": 2, "temperature": 0.0, "stream": False}]})
+        "examples": [{"question": _Q, "top_k": 5, "hops": 2, "temperature": 0.1, "stream": False}]})
 
 
 class PathStepOut(_Out):
@@ -129,11 +130,10 @@ def _paths(paths: list[list[PathStep]]) -> list[list[PathStepOut]]:
 
 
 def sources_of(result: RetrievalResult) -> list[Source]:
-    """Passages numbered as the context numbers them (`markers`), else in rank order."""
-    number = {chunk: n for n, chunk in result.markers.items()}
+    """Passages numbered 1..k in rank order: the numbering the answer's `[n]` citations use."""
     out = []
     for rank, p in enumerate(result.passages, start=1):
-        out.append(Source(n=number.get(p.chunk_id, rank), document_id=p.document_id, chunk_id=p.chunk_id,
+        out.append(Source(n=rank, document_id=p.document_id, chunk_id=p.chunk_id,
                           title=p.title, snippet=snippet(p.text), score=round(float(p.score), 6),
                           channels=list(p.channels)))
     return out

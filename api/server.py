@@ -118,8 +118,6 @@ def up(settings: Settings, *, sample: bool = True, echo: Callable[[str], None] =
         echo(f"schema at version {runner.head}" + (f" (applied {applied})" if applied else " (up to date)"))
         echo("loading models ...")
         components = build_components(settings, db)
-        started.stops.extend(("answerer", c.close) for c in components.closers if hasattr(c, "close"))
-        components.closers = []  # `up` closes them itself, after the API stopped
         if sample and database_is_empty(db):
             ingest_sample_corpus(components, echo)
         serve(settings, components, echo=echo)

@@ -18,7 +18,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import ReadPrincipal
-from api.deps import AnswererDep, AnswererLike, MetricsDep, RetrieverDep, RetrieverLike, TokenEvent
+from api.deps import AnswererDep, AnswererLike, MetricsDep, RetrieverDep, RetrieverLike, StreamError, TokenEvent
 from api.errors import error_body
 from api.metrics import Metrics
 from api.schemas import (
@@ -118,6 +118,12 @@ async def _events(answerer: AnswererLike, body: AskRequest, result: RetrievalRes
                     metrics.llm_ttft_seconds.labels(mode).observe(first_token_s)
                 tokens += 1
                 yield sse("token", {"text": event.text})
+            elif isinstance(event, StreamError):
+                metrics.tokens.labels(mode).inc(tokens)
+                log.warning("streamed answer broke off: %s", event.message)
+                yield sse("error", error_body("answer_broken", "the language model stopped mid-answer; "
+                                              "the answer is incomplete"))
+                return
             else:
                 answer_s = time.perf_counter() - answer_started
                 metrics.tokens.labels(event.mode).inc(tokens)
