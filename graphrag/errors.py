@@ -7,8 +7,9 @@ GraphRAGError
 │   ├── DatabaseUnavailableError   unreachable, or refusing (503) after the bounded retries
 │   ├── QueryError                 the server rejected a statement; carries its message
 │   └── TruncatedResultError       the server cut the result short; never used as complete
-└── MigrationError              a schema migration could not be applied
-    └── ChecksumMismatchError      an applied migration's file or parameters changed since
+├── MigrationError              a schema migration could not be applied
+│   └── ChecksumMismatchError      an applied migration's file or parameters changed since
+└── RetrievalError              a question cannot be retrieved for (empty, too long, bad option)
 """
 
 from __future__ import annotations
@@ -53,3 +54,7 @@ class MigrationError(GraphRAGError):
 
 class ChecksumMismatchError(MigrationError):
     """An applied migration no longer matches its file (or the parameters it was applied with)."""
+
+
+class RetrievalError(GraphRAGError):
+    """A retrieval request is invalid: the message says what to change."""
