@@ -6,6 +6,7 @@ trace; the full traceback goes to the log under the same request id.
     DatabaseUnavailableError -> 503 + Retry-After
     ConfigError              -> 503 (the service is misconfigured, not the request)
     MigrationError           -> 503 (schema not at head)
+    RetrievalError           -> 422 (the question cannot be retrieved for; the message says why)
     other GraphRAGError      -> 500 (logged with traceback)
     RequestValidationError   -> 422 with one message per field
     HTTPException            -> its own status (401/403/404/409/413 ...)
@@ -22,7 +23,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.context import current_request_id
-from graphrag.errors import ConfigError, DatabaseUnavailableError, GraphRAGError, MigrationError
+from graphrag.errors import ConfigError, DatabaseUnavailableError, GraphRAGError, MigrationError, RetrievalError
 
 log = logging.getLogger("api.errors")
 
@@ -88,6 +89,8 @@ def install_error_handlers(app: FastAPI, *, retry_after_s: int) -> None:
         if isinstance(exc, DatabaseUnavailableError):
             log.warning("database unavailable: %s", exc)
             return unavailable_response("the database is unreachable; retry later", retry_after_s)
+        if isinstance(exc, RetrievalError):
+            return JSONResponse(error_body("invalid_question", str(exc)), status_code=422)
         if isinstance(exc, ConfigError | MigrationError):
             log.error("service not ready: %s", exc)
             return JSONResponse(error_body("not_ready", "the service is not ready; see its log"), status_code=503,
