@@ -168,6 +168,10 @@ _HostOpt = Annotated[str | None, typer.Option("--host", help="API interface [GRA
 _PortOpt = Annotated[int | None, typer.Option("--port", help="API port [GRAPHRAG_API_PORT, 8000]")]
 
 
+def _echo(text: str) -> None:
+    out.print(text, highlight=False, soft_wrap=True)  # no wrapping: the curl example must paste whole
+
+
 def _api_settings(ctx: typer.Context, host: str | None, port: int | None) -> Settings:
     settings = settings_of(ctx)
     overrides = {k: v for k, v in {"api_host": host, "api_port": port}.items() if v is not None}
@@ -183,7 +187,7 @@ def up(ctx: typer.Context, host: _HostOpt = None, port: _PortOpt = None,
     from api.server import up as run_up
 
     configure_logging()
-    run_up(_api_settings(ctx, host, port), sample=sample, echo=out.print)
+    run_up(_api_settings(ctx, host, port), sample=sample, echo=_echo)
 
 
 @app.command("serve")
@@ -193,7 +197,7 @@ def serve(ctx: typer.Context, host: _HostOpt = None, port: _PortOpt = None) -> N
     from api.server import serve as run_serve
 
     configure_logging()
-    run_serve(_api_settings(ctx, host, port), echo=out.print)
+    run_serve(_api_settings(ctx, host, port), echo=_echo)
 
 
 @api_key_app.command("create")
