@@ -193,3 +193,28 @@ def test_health_readiness_and_metrics(client: TestClient, keys: dict[str, str], 
 
 def test_sample_corpus_path_exists() -> None:
     assert len(list(Path(SAMPLE_CORPUS).glob("*.md"))) == 6
+
+
+def test_abandoned_job_is_adopted_and_resumed(settings: Settings, components: Any, keys: dict[str, str],
+                                              e2e_db: ArcadeDB, ingest_dir: Path) -> None:
+    """A job left `running` by a process that died (stale heartbeat) is picked up where it stopped."""
+    (ingest_dir / "orphan").mkdir()
+    files = []
+    for name in ("one.md", "two.md"):
+        path = ingest_dir / "orphan" / name
+        path.write_text(f"# {name}\nGdynia is a port city on the Baltic coast, file {name}.", encoding="utf-8")
+        files.append(str(path))
+    e2e_db.cypher("CREATE (j:IngestJob {id: 'job-orphan', state: 'running', kind: 'paths', sources: $sources, "
+                  "root: $root, total: 2, done: 1, owner: 'dead-process', heartbeat_at: 1.0, "
+                  "created_at: '2026-01-01T00:00:00+00:00', updated_at: '2026-01-01T00:00:00+00:00'})",
+                  {"sources": files, "root": str(ingest_dir.resolve())}, idempotent=False)
+    with TestClient(create_app(settings.model_copy(update={"api_job_stale_s": 1.0}),
+                               components=components)) as fresh:
+        def finished() -> dict[str, Any] | None:
+            job = fresh.get("/v1/ingest/jobs/job-orphan", headers=auth(keys["admin"])).json()
+            return job if job["state"] in ("succeeded", "failed") else None
+
+        job = wait_for(finished)
+    assert isinstance(job, dict) and job["state"] == "succeeded" and job["progress"]["done"] == 2
+    assert job["summary"]["documents"] == 1  # only the file after `done` was (re)ingested
+    assert e2e_db.cypher("MATCH (d:Document {id: 'orphan/two.md'}) RETURN count(d) AS n") == [{"n": 1}]
