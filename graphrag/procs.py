@@ -1,0 +1,97 @@
+"""Helpers for the local server processes we launch (ArcadeDB, the llama.cpp answerer): free ports,
+pid files that survive the CLI process, clean stops, and the log line that explains a failed start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True when nothing listens on `host:port` (so our server can bind it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited, not yet reaped) still answers kill(0): treat it as gone.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def cmdline_has(pid: int, needle: str) -> bool:
+    """Whether process `pid` runs a command line containing `needle` (a pid file may be stale and
+    its number reused by another program: never signal that one)."""
+    try:
+        return needle.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return pid_alive(pid)
+
+
+def read_pid(pid_file: Path, needle: str) -> int | None:
+    """The pid in `pid_file` if that process is alive and is ours (its command line has `needle`)."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if pid_alive(pid) and cmdline_has(pid, needle) else None
+
+
+def spawn(cmd: list[str], log_file: Path, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start `cmd` detached (own session: a Ctrl-C in the CLI does not kill it), output to `log_file`."""
+    log_handle = open(log_file, "ab")  # noqa: SIM115 - handed to the child, closed below
+    try:
+        return subprocess.Popen(cmd, stdout=log_handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                cwd=cwd, env=env, start_new_session=True)
+    finally:
+        log_handle.close()
+
+
+def terminate(pid: int, timeout: float, name: str = "process") -> None:
+    """SIGTERM, then SIGKILL after `timeout` seconds."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return
+        time.sleep(0.1)
+    log.warning("%s (pid %s) ignored SIGTERM for %.0fs; killing it", name, pid, timeout)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+
+
+def last_log_line(log_file: Path, markers: tuple[str, ...] = ("SEVERE", "Exception", "Error")) -> str:
+    """The most telling recent line of a log: the last one with an error marker, else the last one."""
+    try:
+        lines = [ln for ln in log_file.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "(no log)"
+    interesting = [ln for ln in lines[-40:] if any(m in ln for m in markers)]
+    return (interesting or lines or ["(empty log)"])[-1].strip()[:300]
