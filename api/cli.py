@@ -228,13 +228,15 @@ def _api_settings(ctx: typer.Context, host: str | None, port: int | None) -> Set
 @app.command("up")
 def up(ctx: typer.Context, host: _HostOpt = None, port: _PortOpt = None,
        sample: Annotated[bool, typer.Option(help="Ingest the sample corpus into an empty database")] = True,
+       llm: Annotated[bool, typer.Option(help="Start the local CPU answerer when it is installed and no "
+                                              "GRAPHRAG_LLM_BASE_URL is set")] = True,
        ) -> None:
     """Bring the whole service up on embedded defaults: database, migrations, sample corpus, API."""
     from api.server import configure_logging
     from api.server import up as run_up
 
     configure_logging()
-    run_up(_api_settings(ctx, host, port), sample=sample, echo=_echo)
+    run_up(_api_settings(ctx, host, port), sample=sample, llm=llm, echo=_echo)
 
 
 @app.command("serve")

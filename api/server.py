@@ -108,8 +108,35 @@ class Started:
                 echo(f"could not stop {name}: {exc}")
 
 
-def up(settings: Settings, *, sample: bool = True, echo: Callable[[str], None] = print) -> None:
-    """Database, migrations, sample corpus (empty database only), API; Ctrl-C stops what started."""
+def start_local_llm(settings: Settings, started: Started, echo: Callable[[str], None]) -> Settings:
+    """The CPU answerer when its pieces are installed (llama-cpp-python and a packaged GGUF model);
+    otherwise the settings unchanged, and answers are extractive."""
+    import importlib.util
+
+    from graphrag.errors import GraphRAGError
+    from graphrag.local_llm import local_llm_server, resolve_model
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        echo("no CPU model (llama-cpp-python is not installed: `make llm`): answers are extractive")
+        return settings
+    try:
+        resolve_model(settings.llm_local_model, settings.data_dir)
+        server = local_llm_server(settings)
+        was_running = server.status().running
+        status = server.start()
+    except GraphRAGError as exc:
+        echo(f"no CPU model ({exc}): answers are extractive")
+        return settings
+    echo(f"CPU answerer {settings.llm_local_model} at {status.url} "
+         f"({'already running' if was_running else 'started'})")
+    if not was_running:
+        started.stops.append(("the CPU answerer", server.stop))
+    return settings.model_copy(update={"llm_base_url": "local"})
+
+
+def up(settings: Settings, *, sample: bool = True, llm: bool = True, echo: Callable[[str], None] = print) -> None:
+    """Database, migrations, sample corpus (empty database only), CPU answerer when installed and no
+    LLM is configured, API; Ctrl-C stops what this started."""
     from api.components import build_components
     from graphrag.launch import embedded_server, open_database
     from schema.runner import MigrationRunner
@@ -128,6 +155,8 @@ def up(settings: Settings, *, sample: bool = True, echo: Callable[[str], None] =
         runner = MigrationRunner(db, embedding_dim=settings.embedding_dim)
         applied = runner.migrate()
         echo(f"schema at version {runner.head}" + (f" (applied {applied})" if applied else " (up to date)"))
+        if llm and settings.llm_base_url is None:
+            settings = start_local_llm(settings, started, echo)
         echo("loading models ...")
         components = build_components(settings, db)
         if sample and database_is_empty(db):
