@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from api.batching import BatchingEmbedder
 from api.deps import Components, StreamError, TokenEvent
 from api.schemas import IngestSummary
 from graphrag import queries
@@ -179,6 +180,7 @@ def build_components(settings: Settings, db: ArcadeDB, *, embedder: Embedder | N
     store = GraphStore(db)
     pipeline = IngestionPipeline(settings, db, embedder)
     answerer = Answerer.from_settings(settings, embedder=embedder)
-    return Components(retriever=HopsRetriever(db, embedder), answerer=AnswererAdapter(answerer),
+    # Questions from concurrent requests share forward passes; ingestion batches on its own.
+    return Components(retriever=HopsRetriever(db, BatchingEmbedder(embedder)), answerer=AnswererAdapter(answerer),
                       documents=StoreDocuments(store), ingestor=PipelineIngestor(pipeline), graph=GraphView(db),
                       closers=[answerer.aclose])
