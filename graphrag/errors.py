@@ -10,9 +10,10 @@ GraphRAGError
 ├── MigrationError              a schema migration could not be applied
 │   └── ChecksumMismatchError      an applied migration's file or parameters changed since
 ├── IngestionError              an ingestion job could not go on (e.g. --strict met a bad input)
-└── LLMError                    the language model could not give an answer
-    ├── LLMUnavailableError        unreachable, timed out, 429 or 5xx after the bounded retries
-    └── LLMResponseError           it answered, but not with a usable chat completion
+├── LLMError                    the language model could not give an answer
+│   ├── LLMUnavailableError        unreachable, timed out, 429 or 5xx after the bounded retries
+│   └── LLMResponseError           it answered, but not with a usable chat completion
+└── RetrievalError              a question cannot be retrieved for (empty, too long, bad option)
 """
 
 from __future__ import annotations
@@ -73,3 +74,7 @@ class LLMUnavailableError(LLMError):
 
 class LLMResponseError(LLMError):
     """The LLM server answered, but not with a chat completion we can use (garbage, empty, cut off)."""
+
+
+class RetrievalError(GraphRAGError):
+    """A retrieval request is invalid: the message says what to change."""
