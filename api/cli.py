@@ -43,9 +43,9 @@ def _global(
                                                          "unset = the embedded server's generated one")] = None,
     embedding_model: Annotated[str | None, typer.Option(help="Embedding model [GRAPHRAG_EMBEDDING_MODEL]")] = None,
     embedding_dim: Annotated[int | None, typer.Option(help="Embedding dimension [GRAPHRAG_EMBEDDING_DIM]")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress and retries")] = False,
 ) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("httpx", "httpcore", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -207,16 +207,95 @@ def llm_status(ctx: typer.Context, port: LLMPortOpt = None) -> None:
         raise typer.Exit(3)
 
 
-@app.command("up")
-def up(ctx: typer.Context) -> None:
-    """Bring everything up on embedded defaults: the database, then the schema migrations."""
+# --- service (api/server.py) -------------------------------------------------------------------------
+
+api_key_app = typer.Typer(help="API keys: shown once, stored only as a hash in the database.",
+                          no_args_is_help=True)
+app.add_typer(api_key_app, name="api-key")
+
+_HostOpt = Annotated[str | None, typer.Option("--host", help="API interface [GRAPHRAG_API_HOST, 127.0.0.1]")]
+_PortOpt = Annotated[int | None, typer.Option("--port", help="API port [GRAPHRAG_API_PORT, 8000]")]
+
+
+def _echo(text: str) -> None:
+    out.print(text, highlight=False, soft_wrap=True)  # no wrapping: the curl example must paste whole
+
+
+def _api_settings(ctx: typer.Context, host: str | None, port: int | None) -> Settings:
     settings = settings_of(ctx)
-    if settings.embedded:
-        status = embedded_server(settings).start()
-        out.print(f"ArcadeDB {status.version} at {status.url} (pid {status.pid})")
-    runner = _runner(settings)
-    applied = runner.migrate()
-    out.print(f"schema at version {runner.head}" + (f" (applied {applied})" if applied else " (up to date)"))
+    overrides = {k: v for k, v in {"api_host": host, "api_port": port}.items() if v is not None}
+    return settings.model_copy(update=overrides) if overrides else settings
+
+
+@app.command("up")
+def up(ctx: typer.Context, host: _HostOpt = None, port: _PortOpt = None,
+       sample: Annotated[bool, typer.Option(help="Ingest the sample corpus into an empty database")] = True,
+       llm: Annotated[bool, typer.Option(help="Start the local CPU answerer when it is installed and no "
+                                              "GRAPHRAG_LLM_BASE_URL is set")] = True,
+       ) -> None:
+    """Bring the whole service up on embedded defaults: database, migrations, sample corpus, API."""
+    from api.server import configure_logging
+    from api.server import up as run_up
+
+    configure_logging()
+    run_up(_api_settings(ctx, host, port), sample=sample, llm=llm, echo=_echo)
+
+
+@app.command("serve")
+def serve(ctx: typer.Context, host: _HostOpt = None, port: _PortOpt = None) -> None:
+    """Serve the API alone (the database must be running and migrated)."""
+    from api.server import configure_logging
+    from api.server import serve as run_serve
+
+    configure_logging()
+    run_serve(_api_settings(ctx, host, port), echo=_echo)
+
+
+@api_key_app.command("create")
+def api_key_create(ctx: typer.Context,
+                   scope: Annotated[str, typer.Option(help="read (ask, retrieve, graph) or admin (also "
+                                                           "ingest and delete)")] = "read",
+                   name: Annotated[str, typer.Option(help="A label to recognise the key by")] = "") -> None:
+    """Create a key and print it once: only its hash is stored."""
+    from api.keys import Scope, create_key
+
+    if scope not in Scope.__members__:
+        fail(f"--scope must be read or admin, not {scope!r}", code=2)
+    with open_database(settings_of(ctx)) as db:
+        key, key_id = create_key(db, Scope(scope), name)
+    err.print(f"created {scope} key {key_id}; it is shown once, store it now:", highlight=False)
+    out.print(key, highlight=False, soft_wrap=True)
+
+
+@api_key_app.command("list")
+def api_key_list(ctx: typer.Context) -> None:
+    """List keys (ids, scopes, labels; never the keys)."""
+    from api.keys import list_keys
+
+    with open_database(settings_of(ctx)) as db:
+        rows = list_keys(db)
+    table = Table("id", "scope", "name", "created", "revoked")
+    for row in rows:
+        table.add_row(str(row["id"]), str(row["scope"]), str(row.get("name") or ""), str(row["created_at"]),
+                      "yes" if row.get("revoked") else "")
+    out.print(table)
+
+
+@api_key_app.command("revoke")
+def api_key_revoke(ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="The key's id")]) -> None:
+    """Revoke a key (running services notice within 30 s)."""
+    from api.keys import revoke_key
+
+    with open_database(settings_of(ctx)) as db:
+        if not revoke_key(db, key_id):
+            fail(f"no key with id {key_id!r}")
+    out.print(f"revoked {key_id}")
+
+
+# --- ingestion: `ingest`, `documents` (logic in ingestion/) ------------------------------------------
+from ingestion.cli import register as _register_ingestion  # noqa: E402
+
+_register_ingestion(app, settings_of, fail)
 
 
 def main() -> None:

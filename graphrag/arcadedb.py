@@ -13,14 +13,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
 from arcadedb_driver import ArcadeDBError, ArcadeDBServer, AsyncArcadeDBServer, QueryEnvelope, basic_auth
 from tenacity import (
     AsyncRetrying,
+    RetryCallState,
     Retrying,
-    before_sleep_log,
     retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 Language = Literal["cypher", "sql", "sqlscript"]
 Rows = list[dict[str, Any]]
+T = TypeVar("T")
 
 # Exceptions the engine raises for a conflict that a retry resolves (surfaced as HTTP 503 or 409).
 _RETRYABLE_EXCEPTIONS = ("ConcurrentModificationException", "NeedRetryException", "DuplicatedKeyException",
@@ -122,9 +123,17 @@ def _retrying_kwargs(policy: RetryPolicy) -> dict[str, Any]:
         "stop": stop_after_attempt(policy.attempts) | stop_after_delay(policy.max_seconds),
         "wait": wait_exponential_jitter(initial=policy.initial_wait, max=policy.max_wait),
         "retry": retry_if_exception(lambda e: isinstance(e, _Transient)),
-        "before_sleep": before_sleep_log(log, logging.WARNING),
+        "before_sleep": _log_retry,
         "reraise": True,
     }
+
+
+def _log_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    cause = exc.cause if isinstance(exc, _Transient) else exc
+    wait = state.next_action.sleep if state.next_action else 0.0
+    log.info("ArcadeDB call failed (%s: %s); attempt %d, retrying in %.1fs",
+             type(cause).__name__, cause, state.attempt_number, wait)
 
 
 def _policy(settings: Settings) -> RetryPolicy:
@@ -207,6 +216,26 @@ class ArcadeDB:
         info = self._call(self._server.server_info, idempotent=True)
         return info.to_dict()
 
+    def transactional(self, work: Callable[[Transaction], T], *, idempotent: bool = True) -> T:
+        """Run `work` inside one server-side transaction: all its statements commit together or not at all.
+
+        Readers never see a half-done block (a replaced document's old and new chunks side by side).
+        A transient failure (a conflict at commit, a dropped connection) rolls back and replays the
+        WHOLE block with the same backoff as single calls, so `work` must be safe to run again; with
+        `idempotent=False` a block whose commit may have reached the server is not replayed.
+
+        Args:
+            work: called with a `Transaction`; its statements go through `tx.cypher(...)`.
+
+        Returns:
+            What `work` returned from the attempt that committed.
+        """
+        def attempt() -> T:
+            with self._db.transaction() as handle:
+                return work(Transaction(handle))
+
+        return self._call(attempt, idempotent=idempotent)  # type: ignore[no-any-return]
+
     def ensure_database(self) -> bool:
         """Create the database if missing; True when it was created."""
         if self._call(lambda: self._server.exists(self.database), idempotent=True):
@@ -222,6 +251,25 @@ class ArcadeDB:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Transaction:
+    """Statements sent inside an open server-side transaction (see `ArcadeDB.transactional`).
+
+    Errors are NOT retried one by one here: a statement that failed leaves the transaction in an
+    unknown state, so the failure propagates and `transactional` replays the whole block.
+    """
+
+    def __init__(self, handle: Any):
+        self._handle = handle
+
+    def cypher(self, statement: str, params: dict[str, Any] | None = None) -> Rows:
+        envelope = self._handle.command(language="cypher", command=statement, params=params or None)
+        return _rows(envelope, statement)
+
+    def sql(self, statement: str, params: dict[str, Any] | None = None) -> Rows:
+        envelope = self._handle.query(language="sql", command=statement, params=params or None)
+        return _rows(envelope, statement)
 
 
 class AsyncArcadeDB:

@@ -49,6 +49,25 @@ class Settings(BaseSettings):
     embedding_dim: int = Field(384, ge=8, le=8192, description="Dimension of the embedding model")
     embedding_batch_size: int = Field(32, ge=1, description="Texts embedded per model call")
 
+    # --- HTTP API (api/) ----------------------------------------------------------------------------
+    api_host: str = Field("127.0.0.1", description="Interface the API binds; loopback by default")
+    api_port: int = Field(8000, ge=1, le=65535, description="Port the API listens on")
+    api_max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024,
+                                    description="Largest request body accepted (larger: HTTP 413)")
+    api_allowed_ingest_dir: Path | None = Field(
+        None, description="Server folder that ingest jobs may read paths from; unset = server paths refused")
+    api_keys_required: bool | None = Field(
+        None, description="Require API keys; unset = required unless the API binds a loopback address")
+    api_retry_after_s: int = Field(5, ge=1, description="Retry-After seconds sent with HTTP 503")
+    api_job_stale_s: float = Field(30.0, gt=0, description="A job whose heartbeat is older is adopted")
+
+    @property
+    def api_keys_enforced(self) -> bool:
+        """Whether requests need a key: explicit setting, else only when reachable beyond loopback."""
+        if self.api_keys_required is not None:
+            return self.api_keys_required
+        return self.api_host not in ("127.0.0.1", "localhost", "::1")
+
     # --- answering (LLM): an OpenAI-compatible server (vLLM, llama.cpp's server, Ollama) by URL ---
     llm_base_url: str | None = Field(
         None, description="OpenAI-compatible base URL ending in /v1 (e.g. http://vllm:8000/v1); 'local' = the "

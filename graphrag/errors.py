@@ -9,9 +9,11 @@ GraphRAGError
 │   └── TruncatedResultError       the server cut the result short; never used as complete
 ├── MigrationError              a schema migration could not be applied
 │   └── ChecksumMismatchError      an applied migration's file or parameters changed since
-└── LLMError                    the language model could not give an answer
-    ├── LLMUnavailableError        unreachable, timed out, 429 or 5xx after the bounded retries
-    └── LLMResponseError           it answered, but not with a usable chat completion
+├── IngestionError              an ingestion job could not go on (e.g. --strict met a bad input)
+├── LLMError                    the language model could not give an answer
+│   ├── LLMUnavailableError        unreachable, timed out, 429 or 5xx after the bounded retries
+│   └── LLMResponseError           it answered, but not with a usable chat completion
+└── RetrievalError              a question cannot be retrieved for (empty, too long, bad option)
 """
 
 from __future__ import annotations
@@ -58,6 +60,10 @@ class ChecksumMismatchError(MigrationError):
     """An applied migration no longer matches its file (or the parameters it was applied with)."""
 
 
+class IngestionError(GraphRAGError):
+    """An ingestion job stopped: a bad input under --strict, or a failure that leaves no way on."""
+
+
 class LLMError(GraphRAGError):
     """The language model gave no usable answer; the answerer falls back to extractive mode."""
 
@@ -68,3 +74,7 @@ class LLMUnavailableError(LLMError):
 
 class LLMResponseError(LLMError):
     """The LLM server answered, but not with a chat completion we can use (garbage, empty, cut off)."""
+
+
+class RetrievalError(GraphRAGError):
+    """A retrieval request is invalid: the message says what to change."""

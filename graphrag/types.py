@@ -63,6 +63,19 @@ class Passage(_Model):
     text: str
     score: float
     channels: list[str] = Field(default_factory=list)
+    channel_ranks: dict[str, int] = Field(default_factory=dict)  # channel -> 1-based rank there
+    ordinal: int = 0
+
+
+class SeedEntity(_Model):
+    """An entity the question was linked to, how it was found, and its weight as a graph seed."""
+
+    key: str
+    name: str
+    source: Literal["ngram", "ner", "fulltext", "vector"]
+    span: str = ""  # the question text it was linked from
+    score: float = 1.0  # linking confidence in [0, 1]
+    mentions: int = 0  # chunks that mention it (its document frequency)
 
 
 class RetrievalResult(_Model):
@@ -71,6 +84,9 @@ class RetrievalResult(_Model):
     paths: list[list[PathStep]] = Field(default_factory=list)
     context: str = ""  # numbered `[n]` context within the token budget
     markers: dict[int, str] = Field(default_factory=dict)  # n -> chunk id
+    marker_documents: dict[int, str] = Field(default_factory=dict)  # n -> document id
+    seeds: list[SeedEntity] = Field(default_factory=list)
+    ranking: str = ""  # the ranking that ordered `passages` ("ppr", "rrf", or one channel)
     timings_ms: dict[str, float] = Field(default_factory=dict)
 
 

@@ -1,0 +1,186 @@
+"""Builds the real working parts (embedder, retriever, answerer, store, ingestion) from settings and
+adapts them to the small protocols in `api.deps`. Adapters only translate call shapes and counts;
+the work stays in `graphrag/` and `ingestion/`."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from api.batching import BatchingEmbedder
+from api.deps import Components, StreamError, TokenEvent
+from api.schemas import IngestSummary
+from graphrag import queries
+from graphrag.answer import Answerer, ErrorEvent, FinalEvent
+from graphrag.answer import TokenEvent as AnswerToken
+from graphrag.arcadedb import ArcadeDB
+from graphrag.config import Settings
+from graphrag.embeddings import Embedder, SentenceTransformerEmbedder
+from graphrag.errors import DatabaseUnavailableError, IngestionError, LLMError
+from graphrag.graph_view import GraphView
+from graphrag.retrieval import HybridRetriever, RetrievalConfig, SnapshotCache
+from graphrag.store import GraphStore
+from graphrag.types import Answer, RetrievalResult, SourceDocument
+from ingestion.loaders import LOADERS, LoadFailure
+from ingestion.pipeline import IngestionPipeline, IngestionReport
+
+log = logging.getLogger(__name__)
+
+
+class StoreDocuments:
+    """`DocumentsLike` over `GraphStore`."""
+
+    def __init__(self, store: GraphStore):
+        self.store = store
+
+    def list(self, *, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        rows = self.store.list_documents(skip=offset, limit=limit)
+        total = int(self.store.db.cypher(queries.count_vertices("Document"))[0]["n"])
+        return rows, total
+
+    def get(self, document_id: str) -> dict[str, Any] | None:
+        return self.store.get_document(document_id)
+
+    def delete(self, document_id: str) -> bool:
+        return self.store.delete_document(document_id) is not None
+
+
+def summary_of(report: IngestionReport, document_ids: list[str], failed: list[str]) -> IngestSummary:
+    return IngestSummary(
+        document_ids=document_ids,
+        documents=report.documents_new + report.documents_replaced, skipped=report.documents_unchanged,
+        chunks=report.chunks, entities=report.entity_rows, relations=report.relation_rows,
+        failed=failed + [f"{f.path}: {f.reason}" for f in report.failures],
+        seconds=round(float(report.seconds.get("total", 0.0)), 3))
+
+
+class PipelineIngestor:
+    """`IngestorLike` over `IngestionPipeline`, one run at a time (the pipeline already uses every core).
+
+    Files are loaded here with the ingestion loaders so that a document's id is its path relative
+    to `root` (the upload folder, or the allowed ingest folder): the same file ingested through a
+    job, an upload or the CLI run on that folder gets the same id, and re-sending it is a no-op.
+    """
+
+    def __init__(self, pipeline: IngestionPipeline):
+        self.pipeline = pipeline
+        self._lock = threading.Lock()
+
+    def _run(self, documents: list[SourceDocument], failed: list[str]) -> IngestSummary:
+        with self._lock:
+            report = self.pipeline.run(documents) if documents else IngestionReport()
+        if report.aborted:
+            if "DatabaseUnavailable" in report.aborted or "unreachable" in report.aborted:
+                raise DatabaseUnavailableError(report.aborted)
+            raise IngestionError(f"ingestion stopped: {report.aborted}")
+        return summary_of(report, [d.id for d in documents], failed)
+
+    def ingest_documents(self, documents: list[SourceDocument]) -> IngestSummary:
+        return self._run(documents, [])
+
+    def ingest_paths(self, paths: list[Path], root: Path) -> IngestSummary:
+        documents: list[SourceDocument] = []
+        failed: list[str] = []
+        for path in paths:
+            try:
+                doc_id = path.resolve().relative_to(root.resolve()).as_posix()
+            except ValueError:
+                doc_id = path.name
+            loader = LOADERS.get(path.suffix.lower())
+            if loader is None:
+                failed.append(f"{doc_id}: unsupported file type")
+                continue
+            for item in loader.load(path, doc_id):
+                if isinstance(item, LoadFailure):
+                    failed.append(f"{doc_id}: {item.reason}")
+                else:
+                    documents.append(item)
+        return self._run(documents, failed)
+
+
+class HopsRetriever:
+    """`RetrieverLike` over `HybridRetriever`: one retriever per hop count (its config is frozen),
+    all sharing the database client, the models and the graph snapshot cache."""
+
+    def __init__(self, db: ArcadeDB, embedder: Embedder, config: RetrievalConfig | None = None):
+        self.config = config or RetrievalConfig()
+        self.base = HybridRetriever(db, embedder, config=self.config)
+        self._by_hops: dict[int, HybridRetriever] = {self.config.graph_hops: self.base}
+        self._lock = threading.Lock()
+
+    def _for(self, hops: int) -> HybridRetriever:
+        with self._lock:
+            if hops not in self._by_hops:
+                self._by_hops[hops] = HybridRetriever(
+                    self.base.db, self.base.embedder, config=self.config.model_copy(update={"graph_hops": hops}),
+                    nlp=self.base.nlp, snapshots=self.base.snapshots)
+            return self._by_hops[hops]
+
+    @property
+    def snapshots(self) -> SnapshotCache:
+        return self.base.snapshots
+
+    def retrieve(self, question: str, *, top_k: int, hops: int) -> RetrievalResult:
+        return self._for(hops).retrieve(question, top_k=top_k)
+
+
+class AnswererAdapter:
+    """`AnswererLike` over `graphrag.answer.Answerer` (async; LLM when configured, else extractive)."""
+
+    def __init__(self, answerer: Answerer, *, check_timeout_s: float = 2.0):
+        self.answerer = answerer
+        self.check_timeout_s = check_timeout_s
+
+    @property
+    def mode(self) -> str:
+        return "llm" if self.answerer.llm is not None else "extractive"
+
+    def _with(self, temperature: float | None) -> Answerer:
+        """The answerer with this request's temperature (a shallow copy shares the LLM client)."""
+        if temperature is None or temperature == self.answerer.temperature:
+            return self.answerer
+        variant = copy.copy(self.answerer)
+        variant.temperature = temperature
+        return variant
+
+    async def answer(self, retrieval: RetrievalResult, *, temperature: float | None) -> Answer:
+        return await self._with(temperature).answer(retrieval)
+
+    async def stream(self, retrieval: RetrievalResult, *,
+                     temperature: float | None) -> AsyncIterator[TokenEvent | Answer | StreamError]:
+        async for event in self._with(temperature).stream(retrieval):
+            if isinstance(event, AnswerToken):
+                yield TokenEvent(event.text)
+            elif isinstance(event, FinalEvent):
+                yield event.answer
+            elif isinstance(event, ErrorEvent):
+                yield StreamError(event.message)
+
+    async def check(self) -> tuple[bool, str]:
+        """Always usable (the extractive fallback needs nothing); the detail says which mode serves."""
+        llm = self.answerer.llm
+        if llm is None:
+            return True, "extractive (no LLM configured)"
+        try:
+            await asyncio.wait_for(llm.models(), self.check_timeout_s)
+        except (LLMError, TimeoutError) as exc:
+            return True, f"LLM unreachable ({type(exc).__name__}): extractive fallback active"
+        return True, f"llm ({llm.model})"
+
+
+def build_components(settings: Settings, db: ArcadeDB, *, embedder: Embedder | None = None) -> Components:
+    """Everything the routes use, loaded once (the embedding and NER models are the slow part)."""
+    embedder = embedder or SentenceTransformerEmbedder(settings.embedding_model, expected_dim=settings.embedding_dim,
+                                                       batch_size=settings.embedding_batch_size)
+    store = GraphStore(db)
+    pipeline = IngestionPipeline(settings, db, embedder)
+    answerer = Answerer.from_settings(settings, embedder=embedder)
+    # Questions from concurrent requests share forward passes; ingestion batches on its own.
+    return Components(retriever=HopsRetriever(db, BatchingEmbedder(embedder)), answerer=AnswererAdapter(answerer),
+                      documents=StoreDocuments(store), ingestor=PipelineIngestor(pipeline), graph=GraphView(db),
+                      closers=[answerer.aclose])

@@ -1,0 +1,54 @@
+"""The request id of the request being served, visible to every log line written while serving it.
+
+A `ContextVar` follows the request through `await`s and into threadpool calls (anyio copies the
+context), so code deep in `graphrag/` logs with the right id without knowing about HTTP.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from contextvars import ContextVar
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_request_id: ContextVar[str] = ContextVar("request_id", default="-")
+# An incoming id is reused only when it is short and plain: it ends up in logs and headers.
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def current_request_id() -> str:
+    return _request_id.get()
+
+
+def set_request_id(value: str) -> None:
+    _request_id.set(value)
+
+
+def new_request_id(incoming: str | None = None) -> str:
+    """The caller's id when it is safe to echo, else a fresh random one."""
+    if incoming and _SAFE_ID.match(incoming):
+        return incoming
+    return uuid.uuid4().hex
+
+
+_installed = False
+
+
+def install_log_record_factory() -> None:
+    """Give every log record a `request_id` attribute (usable in any format string). Idempotent."""
+    global _installed
+    if _installed:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = previous(*args, **kwargs)  # type: ignore[arg-type]
+        record.request_id = _request_id.get()
+        return record
+
+    logging.setLogRecordFactory(factory)
+    _installed = True
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"

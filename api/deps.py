@@ -1,0 +1,152 @@
+"""What the routes need, as small protocols, and the providers that hand them out.
+
+The routes depend on these shapes, not on concrete classes: `api/components.py` adapts the real
+retriever, answerer, store and ingestion pipeline to them, and unit tests pass fakes through
+`create_app(components=...)`. A component that is `None` answers 503 (the service runs without it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Protocol
+
+from fastapi import Depends, Request
+
+from api.errors import ApiError
+from api.metrics import Metrics
+from api.schemas import IngestSummary
+from graphrag.arcadedb import ArcadeDB, AsyncArcadeDB
+from graphrag.config import Settings
+from graphrag.types import Answer, RetrievalResult, SourceDocument
+
+
+class RetrieverLike(Protocol):
+    def retrieve(self, question: str, *, top_k: int, hops: int) -> RetrievalResult:
+        """Blocking (embedding + database reads): routes call it in a worker thread."""
+        ...
+
+
+@dataclass(frozen=True)
+class TokenEvent:
+    text: str
+
+
+@dataclass(frozen=True)
+class StreamError:
+    """The answer broke after part of it was streamed; it cannot be completed or replaced."""
+
+    message: str
+
+
+class AnswererLike(Protocol):
+    mode: str  # "llm" or "extractive": what answers come from right now
+
+    async def answer(self, retrieval: RetrievalResult, *, temperature: float | None) -> Answer:
+        """The whole answer (CPU work inside runs off the event loop)."""
+        ...
+
+    def stream(self, retrieval: RetrievalResult, *,
+               temperature: float | None) -> AsyncIterator[TokenEvent | Answer | StreamError]:
+        """Token events, then exactly one final `Answer` (or one `StreamError`)."""
+        ...
+
+    async def check(self) -> tuple[bool, str]:
+        """(usable, detail): the LLM answers, or the extractive fallback is active."""
+        ...
+
+
+class DocumentsLike(Protocol):
+    def list(self, *, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]: ...
+    def get(self, document_id: str) -> dict[str, Any] | None: ...
+    def delete(self, document_id: str) -> bool: ...
+
+
+class IngestorLike(Protocol):
+    def ingest_documents(self, documents: list[SourceDocument]) -> IngestSummary:
+        """Blocking (chunking, NER, embedding, writes): called in a worker thread."""
+        ...
+
+    def ingest_paths(self, paths: list[Path], root: Path) -> IngestSummary:
+        """Files under `root`; each document's id is its path relative to `root`."""
+        ...
+
+
+class GraphLike(Protocol):
+    def neighbourhood(self, key: str, *, hops: int, limit: int) -> dict[str, Any] | None:
+        """`{"nodes": [...], "edges": [...], "truncated": bool}` or None for an unknown key."""
+        ...
+
+
+@dataclass
+class Components:
+    """The working parts of the service; built once per app in the lifespan."""
+
+    retriever: RetrieverLike | None = None
+    answerer: AnswererLike | None = None
+    documents: DocumentsLike | None = None
+    ingestor: IngestorLike | None = None
+    graph: GraphLike | None = None
+    closers: list[Callable[[], Any]] = field(default_factory=list)  # called (awaited if async) at shutdown
+
+
+def _components(request: Request) -> Components:
+    return request.app.state.components  # type: ignore[no-any-return]
+
+
+def _need(value: Any, what: str) -> Any:
+    if value is None:
+        raise ApiError(503, "not_available", f"{what} is not available in this service",
+                       headers={"Retry-After": "60"})
+    return value
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics  # type: ignore[no-any-return]
+
+
+def get_db(request: Request) -> ArcadeDB:
+    return request.app.state.db  # type: ignore[no-any-return]
+
+
+def get_adb(request: Request) -> AsyncArcadeDB:
+    return request.app.state.adb  # type: ignore[no-any-return]
+
+
+def get_retriever(c: Annotated[Components, Depends(_components)]) -> RetrieverLike:
+    return _need(c.retriever, "retrieval")  # type: ignore[no-any-return]
+
+
+def get_answerer(c: Annotated[Components, Depends(_components)]) -> AnswererLike:
+    return _need(c.answerer, "answering")  # type: ignore[no-any-return]
+
+
+def get_documents(c: Annotated[Components, Depends(_components)]) -> DocumentsLike:
+    return _need(c.documents, "the document store")  # type: ignore[no-any-return]
+
+
+def get_ingestor(c: Annotated[Components, Depends(_components)]) -> IngestorLike:
+    return _need(c.ingestor, "ingestion")  # type: ignore[no-any-return]
+
+
+def get_graph(c: Annotated[Components, Depends(_components)]) -> GraphLike:
+    return _need(c.graph, "the graph view")  # type: ignore[no-any-return]
+
+
+def get_jobs(request: Request) -> Any:
+    return request.app.state.jobs
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+AsyncDBDep = Annotated[AsyncArcadeDB, Depends(get_adb)]
+RetrieverDep = Annotated[RetrieverLike, Depends(get_retriever)]
+AnswererDep = Annotated[AnswererLike, Depends(get_answerer)]
+DocumentsDep = Annotated[DocumentsLike, Depends(get_documents)]
+IngestorDep = Annotated[IngestorLike, Depends(get_ingestor)]
+GraphDep = Annotated[GraphLike, Depends(get_graph)]

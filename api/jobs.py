@@ -1,0 +1,199 @@
+"""Batch ingest jobs whose state lives in the database (`IngestJob`), not in the process.
+
+A job is a fixed, ordered list of files (folders are expanded when the job is created, uploads are
+saved under the data folder first), so progress is simply "files done of total", and a job can be
+resumed at its `done` index by any process: ingestion is idempotent by content hash, so a file
+that was half-written when a process died is rewritten cleanly.
+
+Ownership: the process working on a job refreshes `heartbeat_at` every few seconds. A job still
+`queued`/`running` whose heartbeat is older than `api_job_stale_s` was abandoned (the service
+restarted, or lost the database for a while); the sweeper of any process adopts it with a
+compare-and-set on the heartbeat it saw, so two replicas never run the same job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import IngestorLike
+from api.metrics import Metrics
+from api.schemas import IngestSummary, JobOut, JobProgress
+from graphrag.arcadedb import AsyncArcadeDB
+from graphrag.errors import DatabaseUnavailableError, GraphRAGError
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 5.0
+ACTIVE = ("queued", "running")
+
+_FIELDS = ("j.id AS id, j.state AS state, j.kind AS kind, j.sources AS sources, j.total AS total, "
+           "j.root AS root, j.done AS done, j.error AS error, j.summary_json AS summary_json, j.owner AS owner, "
+           "j.heartbeat_at AS heartbeat_at, j.created_at AS created_at, j.updated_at AS updated_at")
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def job_out(row: dict[str, Any]) -> JobOut:
+    total, done = int(row.get("total") or 0), int(row.get("done") or 0)
+    summary = IngestSummary.model_validate_json(row["summary_json"]) if row.get("summary_json") else None
+    return JobOut(id=row["id"], state=row["state"],
+                  progress=JobProgress(done=done, total=total, fraction=round(done / total, 4) if total else 1.0),
+                  created_at=row.get("created_at") or "", updated_at=row.get("updated_at") or "",
+                  error=row.get("error") or None, summary=summary)
+
+
+class JobStore:
+    """Reads and writes `IngestJob` vertices (Cypher, parameters only)."""
+
+    def __init__(self, db: AsyncArcadeDB):
+        self.db = db
+
+    async def create(self, job_id: str, kind: str, sources: list[str], root: str, owner: str) -> dict[str, Any]:
+        now = _now_iso()
+        rows = await self.db.cypher(
+            "CREATE (j:IngestJob {id: $id, state: 'queued', kind: $kind, sources: $sources, root: $root, "
+            "total: $total, done: 0, owner: $owner, heartbeat_at: $hb, created_at: $now, updated_at: $now}) "
+            "RETURN " + _FIELDS,
+            {"id": job_id, "kind": kind, "sources": sources, "root": root, "total": len(sources), "owner": owner,
+             "hb": time.time(), "now": now}, idempotent=False)
+        return rows[0]
+
+    async def get(self, job_id: str) -> dict[str, Any] | None:
+        rows = await self.db.cypher("MATCH (j:IngestJob {id: $id}) RETURN " + _FIELDS, {"id": job_id})
+        return rows[0] if rows else None
+
+    async def update(self, job_id: str, owner: str, **fields: Any) -> bool:
+        """Set fields on a job this process still owns (False: another process adopted it)."""
+        fields |= {"updated_at": _now_iso(), "heartbeat_at": time.time()}
+        sets = ", ".join(f"j.{name} = $f_{name}" for name in fields)  # names are ours, values parameters
+        rows = await self.db.cypher(f"MATCH (j:IngestJob {{id: $id}}) WHERE j.owner = $owner SET {sets} "
+                                    "RETURN j.id AS id",
+                                    {"id": job_id, "owner": owner, **{f"f_{k}": v for k, v in fields.items()}})
+        return bool(rows)
+
+    async def heartbeat(self, owner: str) -> None:
+        await self.db.cypher("MATCH (j:IngestJob) WHERE j.owner = $owner AND j.state IN $active "
+                             "SET j.heartbeat_at = $hb", {"owner": owner, "active": list(ACTIVE), "hb": time.time()})
+
+    async def stale(self, older_than_s: float) -> list[dict[str, Any]]:
+        return await self.db.cypher("MATCH (j:IngestJob) WHERE j.state IN $active AND j.heartbeat_at < $cutoff "
+                                    "RETURN " + _FIELDS + " ORDER BY j.created_at LIMIT 50",
+                                    {"active": list(ACTIVE), "cutoff": time.time() - older_than_s})
+
+    async def adopt(self, job_id: str, seen_heartbeat: float, owner: str) -> bool:
+        rows = await self.db.cypher(
+            "MATCH (j:IngestJob {id: $id}) WHERE j.heartbeat_at = $seen AND j.state IN $active "
+            "SET j.owner = $owner, j.heartbeat_at = $hb RETURN j.id AS id",
+            {"id": job_id, "seen": seen_heartbeat, "active": list(ACTIVE), "owner": owner, "hb": time.time()})
+        return bool(rows)
+
+
+class JobManager:
+    """Runs this process's jobs one at a time (2 cores: parallel ingest jobs only thrash) and keeps
+    their heartbeats fresh; adopts abandoned ones."""
+
+    def __init__(self, store: JobStore, ingestor: IngestorLike | None, metrics: Metrics, *, stale_s: float):
+        self.store = store
+        self.ingestor = ingestor
+        self.metrics = metrics
+        self.stale_s = stale_s
+        self.owner = uuid.uuid4().hex
+        self._lock = asyncio.Lock()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep(), name="ingest-job-sweeper")
+
+    async def stop(self) -> None:
+        tasks = [t for t in [self._sweeper, *self._tasks.values()] if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def submit(self, kind: str, files: list[Path], root: Path, job_id: str | None = None) -> JobOut:
+        """Record the job, then start it; `root` is what document ids are relative to."""
+        job_id = job_id or new_job_id()
+        row = await self.store.create(job_id, kind, [str(f) for f in files], str(root), self.owner)
+        self._launch(job_id, [str(f) for f in files], str(root), 0)
+        return job_out(row)
+
+    def _launch(self, job_id: str, sources: list[str], root: str, start_at: int) -> None:
+        task = asyncio.create_task(self._run(job_id, sources, root, start_at), name=f"ingest-job-{job_id}")
+        self._tasks[job_id] = task
+        task.add_done_callback(lambda _t: self._tasks.pop(job_id, None))
+
+    async def _run(self, job_id: str, sources: list[str], root: str, start_at: int) -> None:
+        async with self._lock:
+            try:
+                await self._work(job_id, sources, Path(root), start_at)
+            except DatabaseUnavailableError as exc:
+                # The state cannot be written now; the heartbeat goes stale and a sweeper resumes it.
+                log.warning("job %s paused, database unreachable: %s", job_id, exc)
+            except asyncio.CancelledError:
+                log.info("job %s left for another process (shutdown at file %s)", job_id, start_at)
+                raise
+
+    async def _work(self, job_id: str, sources: list[str], root: Path, start_at: int) -> None:
+        row = await self.store.get(job_id)
+        summary = IngestSummary.model_validate_json(row["summary_json"]) if row and row.get("summary_json") \
+            else IngestSummary()
+        if self.ingestor is None:
+            await self.store.update(job_id, self.owner, state="failed", error="ingestion is not available")
+            self.metrics.ingest_jobs.labels("failed").inc()
+            return
+        if not await self.store.update(job_id, self.owner, state="running"):
+            return
+        log.info("job %s: %s files from %s", job_id, len(sources), start_at)
+        for index in range(start_at, len(sources)):
+            path = Path(sources[index])
+            try:
+                part = await run_in_threadpool(self.ingestor.ingest_paths, [path], root)
+            except DatabaseUnavailableError:
+                raise
+            except GraphRAGError as exc:  # one bad file does not sink the batch
+                part = IngestSummary(failed=[f"{path.name}: {exc}"])
+            except Exception as exc:
+                log.exception("job %s: file %s failed", job_id, path)
+                part = IngestSummary(failed=[f"{path.name}: internal error ({type(exc).__name__})"])
+            summary.add(part)
+            self.metrics.ingest_documents.inc(part.documents)
+            self.metrics.ingest_chunks.inc(part.chunks)
+            if not await self.store.update(job_id, self.owner, done=index + 1,
+                                           summary_json=summary.model_dump_json()):
+                log.warning("job %s was adopted by another process; stopping here", job_id)
+                return
+        state = "failed" if summary.failed and summary.documents == 0 and summary.skipped == 0 else "succeeded"
+        error = f"{len(summary.failed)} of {len(sources)} inputs failed" if summary.failed else None
+        await self.store.update(job_id, self.owner, state=state, error=error)
+        self.metrics.ingest_jobs.labels(state).inc()
+
+    async def _sweep(self) -> None:
+        while True:
+            try:
+                await self.store.heartbeat(self.owner)
+                for row in await self.store.stale(self.stale_s):
+                    if row["id"] in self._tasks:
+                        continue
+                    if await self.store.adopt(row["id"], row["heartbeat_at"], self.owner):
+                        log.info("adopted job %s at file %s of %s", row["id"], row.get("done"), row.get("total"))
+                        self._launch(row["id"], list(row.get("sources") or []), str(row.get("root") or "/"),
+                                     int(row.get("done") or 0))
+            except GraphRAGError as exc:
+                log.warning("job sweeper: %s", exc)
+            await asyncio.sleep(HEARTBEAT_S)
+
+
+def new_job_id() -> str:
+    return "job-" + uuid.uuid4().hex[:16]
+

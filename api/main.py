@@ -1,0 +1,112 @@
+"""The FastAPI application: `create_app(settings)` builds one service instance.
+
+The lifespan opens the database clients, refuses to start when the schema is behind its head
+(run `graphrag schema migrate`), loads the models once, resumes ingest jobs left by a previous
+process, and closes everything on shutdown.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from api.context import install_log_record_factory
+from api.deps import Components
+from api.errors import install_error_handlers
+from api.jobs import JobManager, JobStore
+from api.keys import KeyVerifier
+from api.metrics import Metrics
+from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from api.routes import ask, documents, graph, health, jobs
+from graphrag.arcadedb import ArcadeDB, AsyncArcadeDB
+from graphrag.config import Settings, get_settings
+from graphrag.errors import MigrationError
+
+log = logging.getLogger("api")
+
+DESCRIPTION = """Graph-RAG question answering over a knowledge graph in ArcadeDB.
+
+Authenticate with `X-API-Key: <key>` or `Authorization: Bearer <key>`: the `read` scope asks,
+retrieves and reads; the `admin` scope also ingests and deletes. Every response carries an
+`X-Request-ID` header; errors share one JSON envelope that quotes it.
+"""
+
+
+def _check_schema(db: ArcadeDB, embedding_dim: int) -> int:
+    """The schema head; raises when the database is behind it or an applied migration changed."""
+    from schema.runner import MigrationRunner
+
+    runner = MigrationRunner(db, embedding_dim=embedding_dim)
+    runner.check()
+    current = runner.current_version()
+    if current < runner.head:
+        raise MigrationError(f"the database schema is at version {current}, the code needs {runner.head}: "
+                             "run `graphrag schema migrate` first")
+    return runner.head
+
+
+def create_app(settings: Settings | None = None, *,
+               components: Components | Callable[[Settings, ArcadeDB], Components] | None = None) -> FastAPI:
+    """One service instance.
+
+    Args:
+        settings: defaults to the environment's (`GRAPHRAG_*`).
+        components: the working parts, or a factory `(settings, db) -> Components`; default: the
+            real ones from `api.components.build_components`.
+    """
+    settings = settings or get_settings()
+    install_log_record_factory()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = ArcadeDB.from_settings(settings)
+        adb = AsyncArcadeDB.from_settings(settings)
+        try:
+            app.state.schema_head = await run_in_threadpool(_check_schema, db, settings.embedding_dim)
+            if isinstance(components, Components):
+                parts = components
+            else:
+                from api.components import build_components
+
+                factory = components or build_components
+                parts = await run_in_threadpool(factory, settings, db)
+            app.state.db, app.state.adb, app.state.components = db, adb, parts
+            app.state.key_verifier = KeyVerifier(adb)
+            app.state.jobs = JobManager(JobStore(adb), parts.ingestor, metrics, stale_s=settings.api_job_stale_s)
+            app.state.jobs.start()
+            if not settings.api_keys_enforced:
+                log.warning("API keys are NOT required: the API binds %s (loopback only). Set "
+                            "GRAPHRAG_API_KEYS_REQUIRED=true to require them.", settings.api_host)
+            yield
+        finally:
+            if getattr(app.state, "jobs", None) is not None:
+                await app.state.jobs.stop()
+            parts_now: Components | None = getattr(app.state, "components", None)
+            for closer in (parts_now.closers if parts_now else []):
+                try:
+                    result = closer()
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception:  # shutdown goes on regardless
+                    log.exception("closing %r failed", closer)
+            await adb.aclose()
+            db.close()
+
+    app = FastAPI(title="graphrag", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+                  openapi_tags=[{"name": "question answering"}, {"name": "documents"}, {"name": "ingest jobs"},
+                                {"name": "graph"}, {"name": "operations"}])
+    app.state.settings = settings
+    app.state.metrics = metrics
+    install_error_handlers(app, retry_after_s=settings.api_retry_after_s)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.api_max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)  # added last = outermost
+    app.include_router(health.router)
+    for module in (ask, documents, jobs, graph):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,101 @@
+"""Documents: small synchronous ingest (JSON or upload), paged list, get, delete."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from api.auth import AdminPrincipal, ReadPrincipal
+from api.deps import DocumentsDep, IngestorDep, MetricsDep, SettingsDep
+from api.errors import NotFound
+from api.files import save_uploads, upload_folder
+from api.routes._body import json_body, media_type, openapi_body, unsupported, uploaded_files
+from api.schemas import (
+    Deleted,
+    DocumentCreated,
+    DocumentIn,
+    DocumentOut,
+    DocumentPage,
+    IngestSummary,
+    error_responses,
+)
+from graphrag.types import SourceDocument
+
+router = APIRouter(prefix="/v1/documents", tags=["documents"], responses=error_responses(401, 403, 422, 503))
+
+DocumentId = Annotated[str, Path(min_length=1, max_length=1000, description="The document id")]
+
+
+def document_out(row: dict[str, Any]) -> DocumentOut:
+    metadata = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
+    chunks = row.get("chunks", row.get("chunk_count"))
+    return DocumentOut(id=str(row["id"]), title=row.get("title") or "", source=row.get("source") or "",
+                       chunks=int(chunks) if chunks is not None else None,
+                       ingested_at=str(row["ingested_at"]) if row.get("ingested_at") else None,
+                       metadata=metadata or {})
+
+
+def source_document(body: DocumentIn) -> SourceDocument:
+    """Without an id, the id is a hash of title and text: posting the same document twice is a no-op."""
+    doc_id = body.id or "doc-" + hashlib.sha256(f"{body.title}\x00{body.text}".encode()).hexdigest()[:16]
+    return SourceDocument(id=doc_id, source=body.source or f"api:{doc_id}", title=body.title or doc_id,
+                          text=body.text, metadata=dict(body.metadata))
+
+
+@router.post("", status_code=201, response_model=DocumentCreated, summary="Ingest a small document now",
+             responses=error_responses(413, 415),
+             openapi_extra=openapi_body(DocumentIn, "A document as JSON, or files as multipart/form-data"))
+async def create_document(request: Request, _: AdminPrincipal, ingestor: IngestorDep, documents: DocumentsDep,
+                          settings: SettingsDep, metrics: MetricsDep) -> DocumentCreated:
+    """Chunk, extract, embed and store synchronously; meant for a few small documents (use ingest
+    jobs for batches). Re-sending an unchanged document is a cheap no-op."""
+    kind = media_type(request)
+    summary: IngestSummary
+    if kind == "application/json":
+        body: DocumentIn = await json_body(request, DocumentIn)
+        summary = await run_in_threadpool(ingestor.ingest_documents, [source_document(body)])
+    elif kind == "multipart/form-data":
+        folder = upload_folder(settings.data_dir)
+        files = await save_uploads(await uploaded_files(request), folder, settings.api_max_body_bytes)
+        summary = await run_in_threadpool(ingestor.ingest_paths, files, folder)
+    else:
+        raise unsupported("a document")
+    metrics.ingest_documents.inc(summary.documents)
+    metrics.ingest_chunks.inc(summary.chunks)
+    stored = []
+    for doc_id in dict.fromkeys(summary.document_ids):
+        row = await run_in_threadpool(documents.get, doc_id)
+        if row is not None:
+            stored.append(document_out(row))
+    return DocumentCreated(documents=stored, summary=summary)
+
+
+@router.get("", response_model=DocumentPage, summary="List documents, paged")
+async def list_documents(_: ReadPrincipal, documents: DocumentsDep,
+                         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+                         limit: Annotated[int, Query(ge=1, le=100)] = 20) -> DocumentPage:
+    rows, total = await run_in_threadpool(documents.list, offset=offset, limit=limit)
+    return DocumentPage(items=[document_out(r) for r in rows], total=total, offset=offset, limit=limit)
+
+
+@router.get("/{document_id:path}", response_model=DocumentOut, summary="One document",
+            responses=error_responses(404))
+async def get_document(document_id: DocumentId, _: ReadPrincipal, documents: DocumentsDep) -> DocumentOut:
+    row = await run_in_threadpool(documents.get, document_id)
+    if row is None:
+        raise NotFound("document", document_id)
+    return document_out(row)
+
+
+@router.delete("/{document_id:path}", response_model=Deleted, summary="Delete a document and its chunks",
+               responses=error_responses(404))
+async def delete_document(document_id: DocumentId, _: AdminPrincipal, documents: DocumentsDep,
+                          metrics: MetricsDep, response: Response) -> Deleted:
+    """Removes the document, its chunks, their mentions, and entities no other chunk mentions."""
+    if not await run_in_threadpool(documents.delete, document_id):
+        raise NotFound("document", document_id)
+    metrics.documents_deleted.inc()
+    return Deleted(id=document_id)

@@ -1,0 +1,30 @@
+"""GET /v1/graph/entities/{key}: an entity's neighbourhood, for exploring what the graph links."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from starlette.concurrency import run_in_threadpool
+
+from api.auth import ReadPrincipal
+from api.deps import GraphDep
+from api.errors import NotFound
+from api.schemas import GraphEdge, GraphNode, Neighbourhood, error_responses
+
+router = APIRouter(prefix="/v1/graph", tags=["graph"], responses=error_responses(401, 403, 422, 503))
+
+
+@router.get("/entities/{key}", response_model=Neighbourhood, summary="An entity's neighbourhood",
+            responses=error_responses(404))
+async def entity_neighbourhood(
+        key: Annotated[str, Path(min_length=1, max_length=300, description="Entity key (normalised name)")],
+        _: ReadPrincipal, graph: GraphDep,
+        hops: Annotated[int, Query(ge=1, le=2, description="How far to expand")] = 1,
+        limit: Annotated[int, Query(ge=1, le=500, description="Most nodes returned")] = 100) -> Neighbourhood:
+    found = await run_in_threadpool(graph.neighbourhood, key, hops=hops, limit=limit)
+    if found is None:
+        raise NotFound("entity", key)
+    return Neighbourhood(key=key, hops=hops, nodes=[GraphNode.model_validate(n) for n in found["nodes"]],
+                         edges=[GraphEdge.model_validate(e) for e in found["edges"]],
+                         truncated=bool(found.get("truncated")))

@@ -1,0 +1,68 @@
+"""GET /healthz (the process answers), GET /readyz (it can serve), GET /metrics (Prometheus)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from api.deps import AsyncDBDep, MetricsDep
+from api.schemas import Check, Health, Readiness
+from graphrag.errors import GraphRAGError
+
+router = APIRouter(tags=["operations"])
+_CHECK_TIMEOUT_S = 3.0
+
+
+@router.get("/healthz", response_model=Health, summary="Liveness: the process answers")
+async def healthz() -> Health:
+    return Health()
+
+
+async def _database(adb: AsyncDBDep) -> Check:
+    try:
+        info = await asyncio.wait_for(adb.server_info(), _CHECK_TIMEOUT_S)
+    except (TimeoutError, GraphRAGError) as exc:
+        return Check(ok=False, detail=f"unreachable: {type(exc).__name__}")
+    return Check(ok=True, detail=str(info.get("version", "")).split(" ")[0])
+
+
+async def _schema(request: Request, adb: AsyncDBDep) -> Check:
+    head: int = request.app.state.schema_head
+    try:
+        rows = await asyncio.wait_for(
+            adb.cypher("MATCH (m:SchemaMigration) RETURN max(m.version) AS v"), _CHECK_TIMEOUT_S)
+    except (TimeoutError, GraphRAGError) as exc:
+        return Check(ok=False, detail=f"cannot read the schema version: {type(exc).__name__}")
+    current = int(rows[0]["v"] or 0) if rows else 0
+    return Check(ok=current >= head, detail=f"version {current}, head {head}")
+
+
+async def _answerer(request: Request) -> Check:
+    answerer = request.app.state.components.answerer
+    if answerer is None:
+        return Check(ok=False, detail="no answerer configured")
+    try:
+        ok, detail = await asyncio.wait_for(answerer.check(), _CHECK_TIMEOUT_S)
+    except Exception as exc:  # a probe must report, never raise
+        return Check(ok=False, detail=f"check failed: {type(exc).__name__}")
+    return Check(ok=ok, detail=detail)
+
+
+@router.get("/readyz", response_model=Readiness, summary="Readiness: database, schema and answerer",
+            responses={503: {"model": Readiness, "description": "Not ready; `checks` says what failed"}})
+async def readyz(request: Request, adb: AsyncDBDep) -> JSONResponse:
+    database = await _database(adb)
+    schema = await _schema(request, adb) if database.ok else Check(ok=False, detail="database unreachable")
+    checks = {"database": database, "schema": schema, "answerer": await _answerer(request)}
+    ready = all(c.ok for c in checks.values())
+    body = Readiness(ready=ready, checks=checks).model_dump()
+    return JSONResponse(body, status_code=200 if ready else 503,
+                        headers=None if ready else {"Retry-After": str(request.app.state.settings.api_retry_after_s)})
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response,
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+async def metrics(m: MetricsDep) -> Response:
+    return Response(m.render(), media_type=m.content_type)

@@ -1,0 +1,51 @@
+"""Ingest jobs: a batch from uploaded files or from server paths inside the allowed folder."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
+
+from api.auth import AdminPrincipal
+from api.deps import SettingsDep, get_jobs
+from api.errors import NotFound
+from api.files import resolve_server_paths, save_uploads
+from api.jobs import JobManager, job_out, new_job_id
+from api.routes._body import json_body, media_type, openapi_body, unsupported, uploaded_files
+from api.schemas import JobFromPaths, JobOut, error_responses
+
+router = APIRouter(prefix="/v1/ingest/jobs", tags=["ingest jobs"], responses=error_responses(401, 403, 422, 503))
+
+
+@router.post("", status_code=202, response_model=JobOut, summary="Start a batch ingest job",
+             responses=error_responses(413, 415),
+             openapi_extra=openapi_body(JobFromPaths, "Server paths as JSON, or files as multipart/form-data"))
+async def create_job(request: Request, _: AdminPrincipal, settings: SettingsDep, response: Response) -> JobOut:
+    """Queues the job and answers at once; poll `GET /v1/ingest/jobs/{id}` for its progress."""
+    jobs: JobManager = get_jobs(request)
+    kind = media_type(request)
+    job_id = new_job_id()
+    if kind == "application/json":
+        body: JobFromPaths = await json_body(request, JobFromPaths)
+        files = resolve_server_paths(body.paths, settings.api_allowed_ingest_dir)
+        assert settings.api_allowed_ingest_dir is not None  # resolve_server_paths refused otherwise
+        job = await jobs.submit("paths", files, settings.api_allowed_ingest_dir.resolve(), job_id)
+    elif kind == "multipart/form-data":
+        folder = settings.data_dir / "uploads" / job_id
+        files = await save_uploads(await uploaded_files(request), folder, settings.api_max_body_bytes)
+        job = await jobs.submit("upload", files, folder, job_id)
+    else:
+        raise unsupported("a job")
+    response.headers["Location"] = f"/v1/ingest/jobs/{job.id}"
+    return job
+
+
+@router.get("/{job_id}", response_model=JobOut, summary="A job's state and progress",
+            responses=error_responses(404))
+async def get_job(job_id: Annotated[str, Path(min_length=1, max_length=100)], request: Request,
+                  _: AdminPrincipal) -> JobOut:
+    jobs: JobManager = get_jobs(request)
+    row = await jobs.store.get(job_id)
+    if row is None:
+        raise NotFound("ingest job", job_id)
+    return job_out(row)

@@ -1,0 +1,293 @@
+"""The HTTP contract: request and response models, kept apart from `graphrag.types` so the wire
+format can stay stable while the library's records evolve. Examples feed the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from graphrag.types import Answer, PathStep, RetrievalResult
+
+_Q = "Who is the spouse of the director of the film Nightfall Harbour?"
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# --- errors -----------------------------------------------------------------------------------------
+
+class FieldError(_Out):
+    field: str = Field(examples=["body.question"])
+    message: str = Field(examples=["String should have at least 1 character"])
+
+
+class ErrorDetail(_Out):
+    code: str = Field(examples=["validation_error"])
+    message: str
+    fields: list[FieldError] | None = None
+
+
+class ErrorResponse(_Out):
+    error: ErrorDetail
+    request_id: str = Field(examples=["4f3c2b1a0e9d8c7b6a5f4e3d2c1b0a99"])
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses a route can answer with, all in the one envelope."""
+    text = {401: "Missing or invalid API key", 403: "The key lacks the needed scope", 404: "Not found",
+            409: "Conflict", 413: "Request body too large", 422: "Invalid input, one message per field",
+            503: "Database unreachable (Retry-After says when to retry)"}
+    return {s: {"model": ErrorResponse, "description": text.get(s, "Error")} for s in statuses}
+
+
+# --- ask / retrieve ---------------------------------------------------------------------------------
+
+class RetrieveRequest(_In):
+    question: str = Field(min_length=1, max_length=2000, description="The question, in natural language")
+    top_k: int = Field(5, ge=1, le=50, description="Passages to return")
+    hops: int = Field(2, ge=1, le=3, description="Entity hops the graph expansion may take")
+
+    @field_validator("question")
+    @classmethod
+    def _has_words(cls, value: str) -> str:
+        if not any(ch.isalnum() for ch in value):
+            raise ValueError("must contain at least one letter or digit")
+        return value
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={
+        "examples": [{"question": _Q, "top_k": 5, "hops": 2}]})
+
+
+class AskRequest(RetrieveRequest):
+    temperature: float | None = Field(None, ge=0.0, le=2.0,
+                                      description="LLM sampling temperature (llm mode); unset = the configured one")
+    stream: bool = Field(False, description="Answer with server-sent events: sources, tokens, final")
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={
+        "examples": [{"question": _Q, "top_k": 5, "hops": 2, "temperature": 0.1, "stream": False}]})
+
+
+class PathStepOut(_Out):
+    source: str = Field(examples=["Nightfall Harbour"])
+    relation: str = Field(examples=["directed_by"])
+    target: str = Field(examples=["Mara Lindqvist"])
+
+
+class Source(_Out):
+    """A retrieved passage, numbered as the answer cites it."""
+
+    n: int = Field(examples=[1])
+    document_id: str = Field(examples=["doc-3f2a"])
+    chunk_id: str = Field(examples=["doc-3f2a#0"])
+    title: str = Field(examples=["Nightfall Harbour"])
+    snippet: str = Field(examples=["Nightfall Harbour is a 1998 drama film directed by Mara Lindqvist..."])
+    score: float = Field(examples=[0.82])
+    channels: list[str] = Field(default_factory=list, examples=[["dense", "graph"]])
+
+
+class Citation(_Out):
+    n: int = Field(examples=[1])
+    document_id: str
+    chunk_id: str
+    title: str
+    snippet: str
+    score: float
+
+
+class RetrieveResponse(_Out):
+    question: str
+    sources: list[Source]
+    paths: list[list[PathStepOut]] = Field(default_factory=list, description="Entity paths that linked sources")
+    timings_ms: dict[str, float] = Field(default_factory=dict, examples=[{"embed": 12.1, "retrieve": 31.4}])
+
+
+class AskResponse(_Out):
+    question: str
+    answer: str = Field(examples=["Mara Lindqvist is married to Jonas Berg [1][2]."])
+    mode: Literal["llm", "extractive"]
+    citations: list[Citation]
+    paths: list[list[PathStepOut]] = Field(default_factory=list)
+    timings_ms: dict[str, float] = Field(default_factory=dict,
+                                         examples=[{"retrieve": 31.4, "answer": 210.0, "total": 242.9}])
+
+
+SNIPPET_CHARS = 300
+
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def _paths(paths: list[list[PathStep]]) -> list[list[PathStepOut]]:
+    return [[PathStepOut(source=s.source, relation=s.relation, target=s.target) for s in path] for path in paths]
+
+
+def sources_of(result: RetrievalResult) -> list[Source]:
+    """Passages numbered 1..k in rank order: the numbering the answer's `[n]` citations use."""
+    out = []
+    for rank, p in enumerate(result.passages, start=1):
+        out.append(Source(n=rank, document_id=p.document_id, chunk_id=p.chunk_id,
+                          title=p.title, snippet=snippet(p.text), score=round(float(p.score), 6),
+                          channels=list(p.channels)))
+    return out
+
+
+def retrieve_response(result: RetrievalResult, timings_ms: dict[str, float]) -> RetrieveResponse:
+    return RetrieveResponse(question=result.question, sources=sources_of(result), paths=_paths(result.paths),
+                            timings_ms=timings_ms)
+
+
+def ask_response(answer: Answer, timings_ms: dict[str, float]) -> AskResponse:
+    return AskResponse(
+        question=answer.question, answer=answer.answer, mode=answer.mode,
+        citations=[Citation(n=c.n, document_id=c.document_id, chunk_id=c.chunk_id, title=c.title,
+                            snippet=snippet(c.snippet), score=round(float(c.score), 6)) for c in answer.citations],
+        paths=_paths(answer.paths), timings_ms=timings_ms)
+
+
+# --- documents --------------------------------------------------------------------------------------
+
+class DocumentIn(_In):
+    """A document given inline; its id defaults to a hash of its content (re-posting is idempotent)."""
+
+    id: str | None = Field(None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:@/-]+$")
+    title: str = Field("", max_length=500)
+    text: str = Field(min_length=1, description="Plain text or Markdown")
+    source: str | None = Field(None, max_length=1000, description="Where it came from (a URL or a name)")
+    metadata: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+    @field_validator("text")
+    @classmethod
+    def _has_words(cls, value: str) -> str:
+        if not any(ch.isalnum() for ch in value):
+            raise ValueError("must contain at least one letter or digit")
+        return value
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={"examples": [{
+        "title": "Nightfall Harbour",
+        "text": "Nightfall Harbour is a 1998 drama film directed by Mara Lindqvist.",
+        "source": "https://example.org/films/nightfall-harbour",
+        "metadata": {"lang": "en"}}]})
+
+
+class DocumentOut(_Out):
+    id: str = Field(examples=["doc-3f2a"])
+    title: str = ""
+    source: str = ""
+    chunks: int | None = Field(None, description="Chunks stored for it")
+    ingested_at: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class DocumentPage(_Out):
+    items: list[DocumentOut]
+    total: int
+    offset: int
+    limit: int
+
+
+class IngestSummary(_Out):
+    document_ids: list[str] = Field(default_factory=list, description="Documents written or already current")
+    documents: int = 0
+    chunks: int = 0
+    entities: int = 0
+    relations: int = 0
+    skipped: int = Field(0, description="Documents already stored unchanged")
+    failed: list[str] = Field(default_factory=list, description="Inputs that could not be read, with why")
+    seconds: float = 0.0
+
+    def add(self, other: IngestSummary) -> None:
+        self.document_ids.extend(other.document_ids)
+        self.documents += other.documents
+        self.chunks += other.chunks
+        self.entities += other.entities
+        self.relations += other.relations
+        self.skipped += other.skipped
+        self.failed.extend(other.failed)
+        self.seconds = round(self.seconds + other.seconds, 3)
+
+
+class DocumentCreated(_Out):
+    documents: list[DocumentOut]
+    summary: IngestSummary
+
+
+class Deleted(_Out):
+    id: str
+    deleted: bool = True
+
+
+# --- jobs -------------------------------------------------------------------------------------------
+
+JobState = Literal["queued", "running", "succeeded", "failed"]
+
+
+class JobFromPaths(_In):
+    paths: list[str] = Field(min_length=1, max_length=10_000,
+                             description="Files or folders, relative to (or inside) the allowed ingest folder")
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True,
+                              json_schema_extra={"examples": [{"paths": ["corpus/films"]}]})
+
+
+class JobProgress(_Out):
+    done: int = Field(examples=[12])
+    total: int = Field(examples=[40])
+    fraction: float = Field(examples=[0.3])
+
+
+class JobOut(_Out):
+    id: str = Field(examples=["job-9c1e4a2b7d3f"])
+    state: JobState
+    progress: JobProgress
+    created_at: str
+    updated_at: str
+    error: str | None = None
+    summary: IngestSummary | None = None
+
+
+# --- graph ------------------------------------------------------------------------------------------
+
+class GraphNode(_Out):
+    key: str = Field(examples=["mara lindqvist"])
+    name: str = Field(examples=["Mara Lindqvist"])
+    type: str = Field(examples=["PERSON"])
+    hops: int = Field(examples=[0])
+
+
+class GraphEdge(_Out):
+    source: str
+    target: str
+    type: str = Field(examples=["RELATED"])
+    weight: float | None = None
+
+
+class Neighbourhood(_Out):
+    key: str
+    hops: int
+    nodes: list[GraphNode]
+    edges: list[GraphEdge]
+    truncated: bool = Field(False, description="True when the node limit cut the neighbourhood short")
+
+
+# --- health -----------------------------------------------------------------------------------------
+
+class Health(_Out):
+    status: Literal["ok"] = "ok"
+
+
+class Check(_Out):
+    ok: bool
+    detail: str = ""
+
+
+class Readiness(_Out):
+    ready: bool
+    checks: dict[str, Check]

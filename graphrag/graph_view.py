@@ -1,0 +1,68 @@
+"""Read-only views of the entity graph for people exploring it (the API's neighbourhood endpoint).
+
+Expands breadth-first over `RELATED` and `SAME_AS` edges, one query per hop, keeping the strongest
+edges first, so a hub entity with thousands of neighbours still answers quickly and boundedly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphrag.arcadedb import ArcadeDB
+
+ENTITY_GET = "MATCH (e:Entity {key: $key}) RETURN e.key AS key, e.name AS name, e.type AS type"
+
+# Undirected: RELATED and SAME_AS are stored once per pair, in key order, so either end may match.
+NEIGHBOURS = """
+MATCH (a:Entity)-[r:RELATED|SAME_AS]-(b:Entity)
+WHERE a.key IN $keys
+RETURN a.key AS source, b.key AS target, b.name AS name, b.type AS type, type(r) AS rel,
+       coalesce(r.weight, r.similarity) AS weight
+ORDER BY weight DESC
+LIMIT $limit
+"""
+
+
+class GraphView:
+    """Neighbourhoods of entities.
+
+    Args:
+        db: the database client (not closed here).
+    """
+
+    def __init__(self, db: ArcadeDB):
+        self.db = db
+
+    def neighbourhood(self, key: str, *, hops: int = 1, limit: int = 100) -> dict[str, Any] | None:
+        """`{"nodes": [{key, name, type, hops}], "edges": [{source, target, type, weight}], "truncated"}`,
+        or None when no entity has `key`. At most `limit` nodes; edges only between returned nodes."""
+        root = self.db.cypher(ENTITY_GET, {"key": key})
+        if not root:
+            return None
+        nodes: dict[str, dict[str, Any]] = {key: {"key": key, "name": root[0].get("name") or key,
+                                                  "type": root[0].get("type") or "UNKNOWN", "hops": 0}}
+        edges: dict[tuple[str, str, str], dict[str, Any]] = {}
+        frontier = [key]
+        truncated = False
+        for hop in range(1, hops + 1):
+            if not frontier:
+                break
+            # Ask for a few more rows than nodes still allowed: edges to known nodes use rows too.
+            rows = self.db.cypher(NEIGHBOURS, {"keys": frontier, "limit": 4 * limit})
+            next_frontier = []
+            for row in rows:
+                target = row["target"]
+                if target not in nodes:
+                    if len(nodes) >= limit:
+                        truncated = True
+                        continue
+                    nodes[target] = {"key": target, "name": row.get("name") or target,
+                                     "type": row.get("type") or "UNKNOWN", "hops": hop}
+                    next_frontier.append(target)
+                pair = tuple(sorted((row["source"], target)))
+                edges.setdefault((pair[0], pair[1], row["rel"]), {
+                    "source": pair[0], "target": pair[1], "type": row["rel"],
+                    "weight": float(row["weight"]) if row.get("weight") is not None else None})
+            truncated = truncated or len(rows) >= 4 * limit
+            frontier = next_frontier
+        return {"nodes": list(nodes.values()), "edges": list(edges.values()), "truncated": truncated}

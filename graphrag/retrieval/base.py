@@ -1,0 +1,88 @@
+"""The retriever interface, its configuration, and the records channels hand to fusion.
+
+A `Retriever` turns a question into a `RetrievalResult`: ranked passages (with the channels that
+found them), the entity paths that led there, and a numbered context for an answerer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from graphrag.types import PathStep, RetrievalResult
+
+Channel = Literal["dense", "keyword", "graph"]
+Ranking = Literal["ppr", "rrf", "dense", "keyword", "graph"]
+
+
+class RetrievalConfig(BaseModel):
+    """Every knob of retrieval, with the defaults that measured best on both dev sets.
+
+    See docs/retrieval.md for what each default measured against the alternatives.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ranking: Ranking = Field("ppr", description="'ppr' (graph-aware, default), 'rrf', or one channel alone")
+    top_k: int = Field(8, ge=1, le=200, description="Passages returned")
+    # channels
+    dense_k: int = Field(30, ge=1, le=500, description="Candidates from the chunk vector index")
+    keyword_k: int = Field(30, ge=1, le=500, description="Candidates from the chunk full-text index")
+    graph_k: int = Field(30, ge=1, le=500, description="Candidates from the Cypher graph walk")
+    graph_hops: int = Field(2, ge=1, le=3, description="Hops over RELATED / SAME_AS from the seeds")
+    graph_beam: int = Field(40, ge=1, le=1000, description="Entities kept per hop of the walk")
+    graph_per_source: int = Field(25, ge=1, le=1000, description="Strongest edges followed per entity")
+    graph_decay: float = Field(0.5, gt=0, le=1, description="Score factor per hop")
+    graph_max_mentions: int = Field(200, ge=1, description="Entities mentioned by more chunks are not expanded")
+    # seed linking
+    use_ner: bool = Field(True, description="Also link spaCy names found in the question")
+    max_ngram: int = Field(6, ge=1, le=10, description="Longest question span matched to entity keys")
+    require_capital: bool = Field(True, description="Keep spans with a capitalised/digit token after word 1")
+    fuzzy_linking: bool = Field(False, description="Also link unmatched spans by full text and vector search")
+    fuzzy_k: int = Field(3, ge=1, le=50, description="Entities per unmatched span from fuzzy linking")
+    fuzzy_min_similarity: float = Field(0.8, ge=0, le=1, description="Vector-linking similarity floor")
+    fuzzy_weight: float = Field(0.5, ge=0, le=1, description="Seed weight factor of a fuzzy link")
+    # fusion
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant")
+    rrf_channels: tuple[Channel, ...] = ("dense", "keyword", "graph")
+    # personalized PageRank
+    ppr_damping: float = Field(0.5, gt=0, lt=1, description="Probability of following an edge")
+    ppr_iterations: int = Field(50, ge=1, le=500)
+    ppr_passage_weight: float = Field(0.02, ge=0, description="Reset mass per passage x normalised dense score")
+    ppr_related_edges: bool = Field(True, description="Entity-entity co-occurrence edges in the PPR graph")
+    ppr_synonym_edges: bool = Field(True, description="SAME_AS edges in the PPR graph")
+    ppr_idf_seeds: bool = Field(True, description="Weight a seed entity by 1 / chunks mentioning it")
+    snapshot_check_s: float = Field(5.0, ge=0, description="Seconds between checks that the graph changed")
+    # output
+    context_tokens: int = Field(1500, ge=50, description="Token budget of the numbered context")
+    max_paths: int = Field(8, ge=0, description="Entity paths reported")
+
+
+class Retriever(Protocol):
+    """Anything that answers `retrieve(question) -> RetrievalResult`."""
+
+    def retrieve(self, question: str, *, top_k: int | None = None) -> RetrievalResult:
+        ...
+
+
+@dataclass
+class ChunkRecord:
+    """A chunk's stored fields, as the channels read them."""
+
+    id: str
+    document_id: str
+    title: str
+    text: str
+    ordinal: int = 0
+
+
+@dataclass
+class ChannelHit:
+    """One passage one channel found, with that channel's score (higher is better)."""
+
+    chunk_id: str
+    score: float
+    chunk: ChunkRecord | None = None  # filled when the channel read the text anyway
+    path: list[PathStep] = field(default_factory=list)  # how the graph channel got there

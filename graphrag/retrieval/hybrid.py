@@ -1,0 +1,209 @@
+"""The default retriever: question analysis, the three channels, and a graph-aware ranking.
+
+`ranking` picks how passages are ordered:
+- "ppr" (default): personalized PageRank over the passage–entity graph, reset at the question's
+  seed entities and at every passage in proportion to its dense similarity (see `ppr.py`);
+- "rrf": reciprocal-rank fusion of the dense, keyword and graph channels;
+- "dense", "keyword", "graph": one channel alone (the graph channel is pure parameterised Cypher).
+Every passage lists the channels that found it; paths explain how the graph reached it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from graphrag.arcadedb import ArcadeDB
+from graphrag.embeddings import Embedder
+from graphrag.errors import RetrievalError
+from graphrag.retrieval import queries
+from graphrag.retrieval.base import ChannelHit, ChunkRecord, Ranking, RetrievalConfig
+from graphrag.retrieval.context import build_context
+from graphrag.retrieval.dense import DenseChannel, chunk_record
+from graphrag.retrieval.fusion import reciprocal_rank_fusion
+from graphrag.retrieval.graph import GraphChannel
+from graphrag.retrieval.keyword import KeywordChannel
+from graphrag.retrieval.ppr import PPRRanker, SnapshotCache, explain
+from graphrag.retrieval.question import QuestionAnalysis, QuestionAnalyzer, seed_weights
+from graphrag.types import Passage, PathStep, RetrievalResult
+
+MAX_QUESTION_CHARS = 2000
+RANKINGS = ("ppr", "rrf", "dense", "keyword", "graph")
+
+
+class HybridRetriever:
+    """Retrieves ranked, cited passages for a question.
+
+    Args:
+        db: the database client.
+        embedder: the model that embedded the chunks (same dimension as the vector index).
+        config: retrieval settings; the defaults are the measured best.
+        nlp: a spaCy pipeline for question names; loaded with `graphrag.nlp.load_spacy` when None
+            and `config.use_ner` is on.
+        snapshots: a shared `SnapshotCache` (the API keeps one per process).
+
+    Example:
+        >>> retriever = HybridRetriever(db, SentenceTransformerEmbedder())  # doctest: +SKIP
+        >>> result = retriever.retrieve("Who founded the company that makes the Model S?")  # doctest: +SKIP
+        >>> result.context.splitlines()[0]  # doctest: +SKIP
+        '[1] Tesla, Inc.'
+    """
+
+    def __init__(self, db: ArcadeDB, embedder: Embedder, *, config: RetrievalConfig | None = None,
+                 nlp: Any = None, snapshots: SnapshotCache | None = None):
+        self.db = db
+        self.embedder = embedder
+        self.config = config or RetrievalConfig()
+        if nlp is None and self.config.use_ner:
+            from graphrag.nlp import load_spacy
+
+            nlp = load_spacy()
+        self.nlp = nlp if self.config.use_ner else None
+        self.snapshots = snapshots or SnapshotCache(db, check_s=self.config.snapshot_check_s)
+        self.dense = DenseChannel(db)
+        self.keyword = KeywordChannel(db)
+        self.graph = GraphChannel(db, self.config)
+        self.ppr = PPRRanker(self.config)
+
+    def analyze(self, question: str, *, use_snapshot: bool) -> QuestionAnalysis:
+        lookup = self.snapshots.get() if use_snapshot else None
+        analyzer = QuestionAnalyzer(self.db, self.embedder, lookup=lookup, nlp=self.nlp, config=self.config)
+        return analyzer.analyze(question)
+
+    def retrieve(self, question: str, *, top_k: int | None = None, ranking: Ranking | None = None
+                 ) -> RetrievalResult:
+        """Rank passages for `question` and build the numbered context.
+
+        Raises:
+            RetrievalError: the question is empty or too long, or `ranking` is unknown.
+            StoreError: the database failed.
+        """
+        started = time.perf_counter()
+        question = _check_question(question)
+        ranking = ranking or self.config.ranking
+        if ranking not in RANKINGS:
+            raise RetrievalError(f"unknown ranking {ranking!r}; choose one of {', '.join(RANKINGS)}")
+        top_k = top_k or self.config.top_k
+        if top_k < 1:
+            raise RetrievalError("top_k must be at least 1")
+        analysis = self.analyze(question, use_snapshot=ranking == "ppr")
+        timings = {f"question_{k}": v for k, v in analysis.timings_ms.items()}
+
+        if ranking == "ppr":
+            ranked, hits = self._rank_ppr(analysis, top_k, timings)
+        else:
+            ranked, hits = self._rank_channels(analysis, ranking, top_k, timings)
+
+        t0 = time.perf_counter()
+        passages, paths = self._passages(ranked, hits, analysis, top_k)
+        timings["hydrate"] = (time.perf_counter() - t0) * 1000
+        context = build_context(passages, self.config.context_tokens)
+        timings["total"] = (time.perf_counter() - started) * 1000
+        return RetrievalResult(question=question, passages=passages, paths=paths, context=context.text,
+                               markers=context.markers, marker_documents=context.documents,
+                               seeds=analysis.seeds, ranking=ranking, timings_ms=timings)
+
+    # --- rankings ------------------------------------------------------------------------------
+    def _channel(self, name: str, analysis: QuestionAnalysis, timings: dict[str, float]) -> list[ChannelHit]:
+        cfg = self.config
+        t0 = time.perf_counter()
+        if name == "dense":
+            hits = self.dense.search(analysis.embedding, cfg.dense_k)
+        elif name == "keyword":
+            hits = self.keyword.search(analysis.question, cfg.keyword_k)
+        else:
+            hits = self.graph.search(analysis.seeds, cfg.graph_k)
+        timings[name] = (time.perf_counter() - t0) * 1000
+        return hits
+
+    def _rank_channels(self, analysis: QuestionAnalysis, ranking: str, top_k: int, timings: dict[str, float]
+                       ) -> tuple[list[tuple[str, float, dict[str, int]]], dict[str, dict[str, ChannelHit]]]:
+        channels = list(self.config.rrf_channels) if ranking == "rrf" else [ranking]
+        hits = {name: {h.chunk_id: h for h in self._channel(name, analysis, timings)} for name in channels}
+        fused = reciprocal_rank_fusion({name: list(found) for name, found in hits.items()}, k=self.config.rrf_k)
+        if ranking != "rrf":  # one channel: keep its own scores
+            only = hits[ranking]
+            return [(f.id, only[f.id].score, f.ranks) for f in fused[:top_k]], hits
+        return [(f.id, f.score, f.ranks) for f in fused[:top_k]], hits
+
+    def _rank_ppr(self, analysis: QuestionAnalysis, top_k: int, timings: dict[str, float]
+                  ) -> tuple[list[tuple[str, float, dict[str, int]]], dict[str, dict[str, ChannelHit]]]:
+        cfg = self.config
+        t0 = time.perf_counter()
+        snapshot = self.snapshots.get()
+        if snapshot.n_chunks == 0:
+            return [], {}
+        dense = snapshot.dense_scores(analysis.embedding)
+        hits: dict[str, dict[str, ChannelHit]] = {}
+        if dense is None:  # snapshot without embeddings: the vector index's top hits carry the dense signal
+            found = self.dense.search(analysis.embedding, cfg.dense_k)
+            hits["dense"] = {h.chunk_id: h for h in found}
+            floor = min((h.score for h in found), default=0.0)
+            dense = np.full(snapshot.n_chunks, floor, dtype=np.float64)
+            for h in found:
+                if h.chunk_id in snapshot.chunk_index:
+                    dense[snapshot.chunk_index[h.chunk_id]] = h.score
+        dense_order = np.argsort(-dense, kind="stable")
+        dense_rank = {snapshot.chunk_ids[i]: r + 1 for r, i in enumerate(dense_order[: cfg.dense_k])}
+        weights = seed_weights(analysis.seeds, idf=cfg.ppr_idf_seeds)
+        if weights:
+            scores = self.ppr.rank(snapshot, weights, dense)
+            order = np.lexsort((np.arange(snapshot.n_chunks), -scores))[:top_k]
+        else:  # no entity in the question: PageRank from dense mass alone only blurs the dense ranking
+            scores, order = dense, dense_order[:top_k]
+        timings["ppr"] = (time.perf_counter() - t0) * 1000
+        ranked = []
+        seed_keys = [s.key for s in analysis.seeds]
+        paths = hits.setdefault("graph", {})
+        for position, i in enumerate(order, start=1):
+            chunk_id = snapshot.chunk_ids[i]
+            ranks = {"ppr": position} if weights else {}
+            if chunk_id in dense_rank:
+                ranks["dense"] = dense_rank[chunk_id]
+            path = explain(snapshot, seed_keys, int(i)) if seed_keys else []
+            if path:
+                ranks["graph"] = position
+                paths[chunk_id] = ChannelHit(chunk_id, float(scores[i]), path=path)
+            ranked.append((chunk_id, float(scores[i]), ranks))
+        return ranked, hits
+
+    # --- output --------------------------------------------------------------------------------
+    def _passages(self, ranked: list[tuple[str, float, dict[str, int]]], hits: dict[str, dict[str, ChannelHit]],
+                  analysis: QuestionAnalysis, top_k: int) -> tuple[list[Passage], list[list[PathStep]]]:
+        records: dict[str, ChunkRecord] = {}
+        for by_id in hits.values():
+            for chunk_id, hit in by_id.items():
+                if hit.chunk is not None:
+                    records[chunk_id] = hit.chunk
+        missing = [chunk_id for chunk_id, _, _ in ranked if chunk_id not in records]
+        if missing:
+            for row in self.db.cypher(queries.CHUNKS_BY_ID, {"ids": missing}):
+                records[row["id"]] = chunk_record(row)
+        passages: list[Passage] = []
+        paths: list[list[PathStep]] = []
+        for chunk_id, score, ranks in ranked[:top_k]:
+            record = records.get(chunk_id)
+            if record is None:  # deleted between ranking and reading
+                continue
+            passages.append(Passage(chunk_id=chunk_id, document_id=record.document_id, title=record.title,
+                                    text=record.text, score=score, channels=list(ranks), channel_ranks=ranks,
+                                    ordinal=record.ordinal))
+            graph_hit = hits.get("graph", {}).get(chunk_id)
+            if graph_hit is not None and graph_hit.path and len(paths) < self.config.max_paths:
+                path = [PathStep(source=step.source, relation=step.relation,
+                                 target=record.title or chunk_id if step.target == chunk_id else step.target)
+                        for step in graph_hit.path]
+                if path not in paths:
+                    paths.append(path)
+        return passages, paths
+
+
+def _check_question(question: str) -> str:
+    if not isinstance(question, str) or not question.strip():
+        raise RetrievalError("the question is empty")
+    question = question.strip()
+    if len(question) > MAX_QUESTION_CHARS:
+        raise RetrievalError(f"the question is {len(question)} characters long; the limit is {MAX_QUESTION_CHARS}")
+    return question

@@ -1,0 +1,251 @@
+"""Question analysis: the question's embedding and the entities it names (the graph's seeds).
+
+Seeds come from, in order of trust:
+1. `ngram`: longest-match question spans (up to `max_ngram` tokens) whose `entity_key` is an entity
+   key, keeping spans with a capitalised or digit token that is not the question's first word
+   (so "Who" or "What" never link); a question without any such token (all lower case) is matched
+   without that filter, minus spans made only of stop words;
+2. `ner`: spaCy names in the question (NAME_LABELS) whose key is an entity key;
+3. `fulltext` and `vector` (when `fuzzy_linking` is on): names the first two missed, linked by the
+   entity-name full-text index and by the entity-name vector index, with a lower weight.
+Each seed carries its linking score and how many chunks mention the entity, so rankers can weight
+it by 1 / mentions: a rare name says more about which passage is meant than a common one.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from graphrag.arcadedb import ArcadeDB
+from graphrag.embeddings import Embedder
+from graphrag.nlp import NAME_LABELS
+from graphrag.normalize import entity_key
+from graphrag.retrieval import queries
+from graphrag.retrieval.base import RetrievalConfig
+from graphrag.retrieval.keyword import QUERY_STOP_WORDS, plain_terms
+from graphrag.types import SeedEntity
+
+_TOKEN = re.compile(r"\S+")
+_ALNUM = re.compile(r"[^\W_]", re.UNICODE)
+# Spans made only of these never link when the capitalisation filter is off (lower-case questions).
+STOP_WORDS = QUERY_STOP_WORDS | {"here", "same", "other", "another", "many", "much", "more", "most", "few", "first",
+                                  "last", "one", "two", "whether"}
+
+
+@dataclass(frozen=True)
+class EntityInfo:
+    name: str
+    mentions: int
+
+
+class EntityLookup(Protocol):
+    """Finds entities by exact key (the database, or an in-memory graph snapshot)."""
+
+    def lookup(self, keys: Iterable[str]) -> dict[str, EntityInfo]:
+        ...
+
+
+class DatabaseEntityLookup:
+    """Exact key lookup with one parameterised Cypher query."""
+
+    def __init__(self, db: ArcadeDB):
+        self.db = db
+
+    def lookup(self, keys: Iterable[str]) -> dict[str, EntityInfo]:
+        wanted = sorted({k for k in keys if k})
+        if not wanted:
+            return {}
+        rows = self.db.cypher(queries.ENTITIES_BY_KEY, {"keys": wanted})
+        return {r["key"]: EntityInfo(r.get("name") or r["key"], int(r.get("mentions") or 0)) for r in rows}
+
+
+@dataclass
+class QuestionAnalysis:
+    question: str
+    embedding: np.ndarray
+    seeds: list[SeedEntity]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int  # token index
+    end: int  # exclusive
+    text: str
+    key: str
+
+
+def _is_marked(token: str) -> bool:
+    """Capitalised (first letter upper case) or holding a digit."""
+    match = _ALNUM.search(token)
+    return bool(match and match.group().isupper()) or any(ch.isdigit() for ch in token)
+
+
+def candidate_spans(question: str, max_ngram: int, require_capital: bool = True) -> list[Span]:
+    """Every question span of up to `max_ngram` tokens worth looking up, in reading order.
+
+    With `require_capital`, a span must hold a marked token other than the question's first
+    word; a question with no such token at all falls back to spans that are not all stop words.
+    """
+    tokens = _TOKEN.findall(question)
+    marked = [i > 0 and _is_marked(t) for i, t in enumerate(tokens)]
+    use_marks = require_capital and any(marked)
+    spans: list[Span] = []
+    for i in range(len(tokens)):
+        for j in range(i + 1, min(len(tokens), i + max_ngram) + 1):
+            key = entity_key(" ".join(tokens[i:j]))
+            if not key:
+                continue
+            if use_marks and not any(marked[i:j]):
+                continue
+            if not use_marks and all(w in STOP_WORDS or (len(w) < 2 and not w.isdigit()) for w in key.split()):
+                continue
+            spans.append(Span(i, j, " ".join(tokens[i:j]), key))
+    return spans
+
+
+def longest_matches(spans: list[Span], known: set[str]) -> list[Span]:
+    """Greedy left-to-right longest match: at each position take the longest known span, then jump past it."""
+    by_start: dict[int, list[Span]] = {}
+    for span in spans:
+        if span.key in known:
+            by_start.setdefault(span.start, []).append(span)
+    chosen: list[Span] = []
+    position = 0
+    last = max((s.end for s in spans), default=0)
+    while position < last:
+        options = by_start.get(position)
+        if options:
+            best = max(options, key=lambda s: s.end)
+            chosen.append(best)
+            position = best.end
+        else:
+            position += 1
+    return chosen
+
+
+class QuestionAnalyzer:
+    """Embeds a question and links it to seed entities.
+
+    Args:
+        db: the database (full-text and vector entity linking).
+        embedder: the same model that embedded chunks and entity names.
+        lookup: exact entity-key lookup; the database by default, an in-memory snapshot when a
+            ranker holds one (same answers, no round trip).
+        nlp: a spaCy pipeline for question names (`graphrag.nlp.load_spacy()`); None skips `ner` seeds.
+        config: retrieval settings (n-gram length, capitalisation filter, fuzzy linking).
+    """
+
+    def __init__(self, db: ArcadeDB, embedder: Embedder, *, lookup: EntityLookup | None = None,
+                 nlp: Any = None, config: RetrievalConfig | None = None):
+        self.db = db
+        self.embedder = embedder
+        self.lookup = lookup or DatabaseEntityLookup(db)
+        self.nlp = nlp
+        self.config = config or RetrievalConfig()
+
+    def analyze(self, question: str, *, embed: bool = True) -> QuestionAnalysis:
+        cfg = self.config
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        names: list[str] = []
+        if self.nlp is not None:
+            doc = self.nlp(question)
+            names = [ent.text for ent in doc.ents if ent.label_ in NAME_LABELS]
+        timings["ner"] = (time.perf_counter() - t0) * 1000
+
+        t0 = time.perf_counter()
+        spans = candidate_spans(question, cfg.max_ngram, cfg.require_capital)
+        name_keys = {entity_key(n): n for n in names}
+        name_keys.update({entity_key(re.sub(r"^(?i:the)\s+", "", n)): n for n in names})
+        name_keys.pop("", None)
+        found = self.lookup.lookup({s.key for s in spans} | set(name_keys))
+        seeds: dict[str, SeedEntity] = {}
+        for span in longest_matches(spans, set(found)):
+            info = found[span.key]
+            seeds.setdefault(span.key, SeedEntity(key=span.key, name=info.name, source="ngram", span=span.text,
+                                                  score=1.0, mentions=info.mentions))
+        for key, text in name_keys.items():
+            if key in found and key not in seeds:
+                info = found[key]
+                seeds[key] = SeedEntity(key=key, name=info.name, source="ner", span=text, score=1.0,
+                                        mentions=info.mentions)
+        timings["link"] = (time.perf_counter() - t0) * 1000
+
+        unlinked: list[str] = []
+        if cfg.fuzzy_linking:
+            covered = " ".join(s.span for s in seeds.values()).casefold()
+            unlinked = [n for n in dict.fromkeys([*names, *_marked_runs(question)])
+                        if entity_key(n) and entity_key(n) not in seeds and n.casefold() not in covered]
+        t0 = time.perf_counter()
+        texts = [question, *unlinked] if embed else unlinked
+        vectors = self.embedder.embed(texts) if texts else np.zeros((0, 0), dtype=np.float32)
+        embedding = vectors[0] if embed else np.zeros(0, dtype=np.float32)
+        span_vectors = vectors[1:] if embed else vectors
+        timings["embed"] = (time.perf_counter() - t0) * 1000
+
+        if unlinked:
+            t0 = time.perf_counter()
+            for seed in self._fuzzy(unlinked, span_vectors):
+                if seed.key not in seeds:
+                    seeds[seed.key] = seed
+            timings["fuzzy"] = (time.perf_counter() - t0) * 1000
+        return QuestionAnalysis(question, embedding, [s for s in seeds.values() if s.mentions > 0], timings)
+
+    def _fuzzy(self, spans: list[str], vectors: np.ndarray) -> list[SeedEntity]:
+        cfg = self.config
+        linked: dict[str, SeedEntity] = {}
+        for span, vector in zip(spans, vectors, strict=True):
+            terms = plain_terms(span)
+            if terms:
+                rows = self.db.sql(queries.ENTITY_FULL_TEXT, {"q": " ".join(terms), "k": cfg.fuzzy_k})
+                top = max((float(r.get("score") or 0) for r in rows), default=0.0) or 1.0
+                for r in rows:
+                    score = cfg.fuzzy_weight * float(r.get("score") or 0) / top
+                    _keep_best(linked, SeedEntity(key=r["key"], name=r.get("name") or r["key"], source="fulltext",
+                                                  span=span, score=score))
+            rows = self.db.sql(queries.ENTITY_VECTOR_NEIGHBOURS, {"q": vector.tolist(), "k": cfg.fuzzy_k})
+            for r in rows:
+                similarity = 1.0 - float(r.get("distance") or 0)
+                if similarity >= cfg.fuzzy_min_similarity:
+                    _keep_best(linked, SeedEntity(key=r["key"], name=r.get("name") or r["key"], source="vector",
+                                                  span=span, score=cfg.fuzzy_weight * similarity))
+        infos = self.lookup.lookup(linked)
+        return [s.model_copy(update={"mentions": infos[k].mentions}) for k, s in linked.items() if k in infos]
+
+
+def _keep_best(seeds: dict[str, SeedEntity], seed: SeedEntity) -> None:
+    if seed.key not in seeds or seeds[seed.key].score < seed.score:
+        seeds[seed.key] = seed
+
+
+def _marked_runs(question: str) -> list[str]:
+    """Maximal runs of capitalised/digit tokens after the first word: candidate names spaCy may miss."""
+    tokens = _TOKEN.findall(question)
+    runs: list[str] = []
+    current: list[str] = []
+    for i, token in enumerate(tokens):
+        if i > 0 and _is_marked(token):
+            current.append(token)
+        else:
+            if current:
+                runs.append(" ".join(current))
+            current = []
+    if current:
+        runs.append(" ".join(current))
+    return runs
+
+
+def seed_weights(seeds: list[SeedEntity], *, idf: bool = True) -> dict[str, float]:
+    """Reset mass per seed key: linking score, divided by its mention count when `idf`."""
+    weights: dict[str, float] = {}
+    for seed in seeds:
+        weight = seed.score / max(seed.mentions, 1) if idf else seed.score
+        weights[seed.key] = max(weights.get(seed.key, 0.0), weight)
+    return weights

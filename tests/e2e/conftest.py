@@ -1,0 +1,113 @@
+"""End-to-end fixtures: the real app (real retriever, answerer, store, ingestion, models) over HTTP
+against the session's real ArcadeDB server, one fresh database per test module."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from api.components import build_components
+from api.deps import Components
+from api.keys import Scope, create_key
+from api.main import create_app
+from graphrag.arcadedb import ArcadeDB
+from graphrag.config import Settings
+from graphrag.embedded import EmbeddedServer
+from graphrag.embeddings import SentenceTransformerEmbedder
+from tests.conftest import free_port
+
+MAX_BODY = 256 * 1024
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder(expected_dim=384)
+
+
+def app_settings(server: EmbeddedServer, db_name: str, data_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": data_dir, "db_url": server.url, "db_password": server.password, "db_name": db_name,
+        "db_retries": 2, "db_retry_max_s": 3, "db_timeout_s": 10, "api_keys_required": True,
+        "api_max_body_bytes": MAX_BODY, "api_retry_after_s": 5, **overrides}
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def e2e_db(make_db: Callable[..., ArcadeDB], request: pytest.FixtureRequest) -> ArcadeDB:
+    return make_db("e2e_" + request.module.__name__.rsplit(".", 1)[-1][-12:])
+
+
+@pytest.fixture(scope="module")
+def ingest_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("allowed")
+
+
+@pytest.fixture(scope="module")
+def settings(server: EmbeddedServer, e2e_db: ArcadeDB, ingest_dir: Path,
+             tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return app_settings(server, e2e_db.database, tmp_path_factory.mktemp("data"),
+                        api_allowed_ingest_dir=ingest_dir)
+
+
+@pytest.fixture(scope="module")
+def components(settings: Settings, e2e_db: ArcadeDB, embedder: SentenceTransformerEmbedder) -> Components:
+    return build_components(settings, e2e_db, embedder=embedder)
+
+
+@pytest.fixture(scope="module")
+def keys(e2e_db: ArcadeDB) -> dict[str, str]:
+    return {scope.value: create_key(e2e_db, scope, f"e2e-{scope.value}")[0] for scope in Scope}
+
+
+@pytest.fixture(scope="module")
+def client(settings: Settings, components: Components) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, components=components), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"X-API-Key": key}
+
+
+@contextmanager
+def live_server(app: object) -> Iterator[str]:
+    """The app under uvicorn on a free loopback port, in a thread; stopped on exit."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,  # type: ignore[arg-type]
+                                           access_log=False, lifespan="on"))
+    thread = threading.Thread(target=server.run, name="uvicorn-e2e", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the API did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def wait_for(check: Callable[[], object], timeout: float = 120.0, every: float = 0.25) -> object:
+    """Poll `check` until it returns something truthy (no timing assertion: just a bound)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"condition not met within {timeout:.0f}s")

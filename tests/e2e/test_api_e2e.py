@@ -1,0 +1,220 @@
+"""The service end to end over HTTP: real ingestion, retrieval, answering and ArcadeDB."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from api.server import SAMPLE_CORPUS
+from graphrag.arcadedb import ArcadeDB
+from graphrag.config import Settings
+from tests.e2e.conftest import MAX_BODY, auth, wait_for
+
+QUESTION = "Which river flows through the city where Marie Curie was born?"
+
+
+@pytest.fixture(scope="module")
+def corpus(client: TestClient, keys: dict[str, str]) -> dict[str, Any]:
+    """The sample corpus, uploaded as multipart through the synchronous document endpoint."""
+    files = [("files", (p.name, p.read_bytes(), "text/markdown")) for p in sorted(SAMPLE_CORPUS.glob("*.md"))]
+    response = client.post("/v1/documents", files=files, headers=auth(keys["admin"]))
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def _events(text: str) -> list[tuple[str, dict[str, Any]]]:
+    events = []
+    for block in text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        events.append((lines["event"], json.loads(lines["data"])))
+    return events
+
+
+def test_uploaded_documents_are_listed_and_readable(client: TestClient, keys: dict[str, str],
+                                                    corpus: dict[str, Any]) -> None:
+    assert corpus["summary"]["documents"] == 6 and corpus["summary"]["chunks"] >= 6
+    assert len(corpus["documents"]) == 6
+    page = client.get("/v1/documents", params={"limit": 4}, headers=auth(keys["read"])).json()
+    assert page["total"] >= 6 and len(page["items"]) == 4
+    rest = client.get("/v1/documents", params={"offset": 4, "limit": 50}, headers=auth(keys["read"])).json()
+    assert not {d["id"] for d in page["items"]} & {d["id"] for d in rest["items"]}
+    one = corpus["documents"][0]
+    got = client.get(f"/v1/documents/{one['id']}", headers=auth(keys["read"]))
+    assert got.status_code == 200 and got.json()["title"] == one["title"]
+    assert client.get("/v1/documents/no-such-doc", headers=auth(keys["read"])).status_code == 404
+
+
+def test_ask_cites_chunks_that_are_stored(client: TestClient, keys: dict[str, str], corpus: dict[str, Any],
+                                          e2e_db: ArcadeDB) -> None:
+    response = client.post("/v1/ask", json={"question": QUESTION, "top_k": 4}, headers=auth(keys["read"]))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["mode"] in ("llm", "extractive") and body["answer"]
+    assert body["citations"], body
+    for citation in body["citations"]:
+        rows = e2e_db.cypher("MATCH (c:Chunk {id: $id}) RETURN c.document_id AS doc, c.text AS text",
+                             {"id": citation["chunk_id"]})
+        assert rows and rows[0]["doc"] == citation["document_id"]
+    assert {"retrieve", "answer", "total"} <= set(body["timings_ms"])
+    assert any("Warsaw" in c["title"] or "Curie" in c["title"] for c in body["citations"])
+
+
+def test_retrieve_returns_the_context_without_an_answer(client: TestClient, keys: dict[str, str],
+                                                         corpus: dict[str, Any]) -> None:
+    body = client.post("/v1/retrieve", json={"question": QUESTION, "top_k": 3}, headers=auth(keys["read"])).json()
+    assert "answer" not in body and 1 <= len(body["sources"]) <= 3
+    assert {"Warsaw", "Marie Curie"} & {s["title"] for s in body["sources"]}
+
+
+def test_stream_sends_sources_then_tokens_then_final(client: TestClient, keys: dict[str, str],
+                                                    corpus: dict[str, Any]) -> None:
+    with client.stream("POST", "/v1/ask", json={"question": QUESTION, "stream": True},
+                       headers=auth(keys["read"])) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = _events(response.read().decode())
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "sources" and kinds[-1] == "final" and "token" in kinds
+    assert set(kinds[1:-1]) == {"token"}
+    final = events[-1][1]
+    assert final["citations"] and "total" in final["timings_ms"]
+    streamed = "".join(data["text"] for kind, data in events if kind == "token")
+    assert streamed.strip() == final["answer"].strip()
+    source_chunks = {s["chunk_id"] for s in events[0][1]["sources"]}
+    assert {c["chunk_id"] for c in final["citations"]} <= source_chunks
+
+
+def test_json_document_round_trip_and_delete(client: TestClient, keys: dict[str, str],
+                                             e2e_db: ArcadeDB) -> None:
+    doc = {"id": "note-1", "title": "Radium Institute",
+           "text": "The Radium Institute in Paris was founded in 1909 by the Pasteur Institute and the "
+                   "University of Paris. Marie Curie directed its physics and chemistry laboratory."}
+    created = client.post("/v1/documents", json=doc, headers=auth(keys["admin"]))
+    assert created.status_code == 201, created.text
+    assert [d["id"] for d in created.json()["documents"]] == ["note-1"]
+    assert client.get("/v1/documents/note-1", headers=auth(keys["read"])).status_code == 200
+    assert client.delete("/v1/documents/note-1", headers=auth(keys["read"])).status_code == 403
+    deleted = client.delete("/v1/documents/note-1", headers=auth(keys["admin"]))
+    assert deleted.status_code == 200 and deleted.json() == {"id": "note-1", "deleted": True}
+    assert client.get("/v1/documents/note-1", headers=auth(keys["read"])).status_code == 404
+    assert e2e_db.cypher("MATCH (c:Chunk {document_id: 'note-1'}) RETURN count(c) AS n") == [{"n": 0}]
+    assert client.delete("/v1/documents/note-1", headers=auth(keys["admin"])).status_code == 404
+
+
+def test_graph_neighbourhood_of_an_entity(client: TestClient, keys: dict[str, str], corpus: dict[str, Any]) -> None:
+    response = client.get("/v1/graph/entities/warsaw", params={"hops": 2}, headers=auth(keys["read"]))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["nodes"][0]["key"] == "warsaw" and body["nodes"][0]["hops"] == 0
+    keys_seen = {n["key"] for n in body["nodes"]}
+    assert len(keys_seen) > 1 and all(e["source"] in keys_seen and e["target"] in keys_seen for e in body["edges"])
+    assert client.get("/v1/graph/entities/no-such-entity-x", headers=auth(keys["read"])).status_code == 404
+    assert client.get("/v1/graph/entities/warsaw", params={"hops": 3},
+                      headers=auth(keys["read"])).status_code == 422
+
+
+def test_missing_wrong_and_weak_keys(client: TestClient, keys: dict[str, str]) -> None:
+    ask = {"question": QUESTION}
+    missing = client.post("/v1/retrieve", json=ask)
+    assert missing.status_code == 401 and missing.headers["www-authenticate"].startswith("Bearer")
+    assert client.post("/v1/retrieve", json=ask, headers=auth("grk_wrong")).status_code == 401
+    assert client.get("/v1/documents", headers={"Authorization": f"Bearer {keys['read']}"}).status_code == 200
+    weak = client.post("/v1/ingest/jobs", json={"paths": ["x"]}, headers=auth(keys["read"]))
+    assert weak.status_code == 403 and weak.json()["error"]["code"] == "forbidden"
+
+
+def test_oversized_body_is_413(client: TestClient, keys: dict[str, str]) -> None:
+    big = {"title": "big", "text": "word " * (MAX_BODY // 4)}
+    response = client.post("/v1/documents", json=big, headers=auth(keys["admin"]))
+    assert response.status_code == 413 and response.headers["x-request-id"]
+
+
+def test_invalid_input_is_422_with_field_messages(client: TestClient, keys: dict[str, str]) -> None:
+    response = client.post("/v1/ask", json={"question": "", "top_k": 0}, headers=auth(keys["read"]))
+    assert response.status_code == 422
+    assert {f["field"] for f in response.json()["error"]["fields"]} == {"body.question", "body.top_k"}
+
+
+def test_job_progress_survives_a_restart(client: TestClient, keys: dict[str, str], settings: Settings,
+                                         components: Any, ingest_dir: Path) -> None:
+    (ingest_dir / "batch").mkdir()
+    for name, text in {"a.md": "# Kraków\nKraków lies on the Vistula river in southern Poland.",
+                       "b.md": "# Toruń\nToruń is a city on the Vistula, birthplace of Nicolaus Copernicus.",
+                       "c.txt": "Płock is one of the oldest cities in Poland, on the Vistula."}.items():
+        (ingest_dir / "batch" / name).write_text(text, encoding="utf-8")
+    created = client.post("/v1/ingest/jobs", json={"paths": ["batch"]}, headers=auth(keys["admin"]))
+    assert created.status_code == 202, created.text
+    job_id = created.json()["id"]
+    assert created.headers["location"] == f"/v1/ingest/jobs/{job_id}"
+
+    def finished() -> dict[str, Any] | None:
+        job = client.get(f"/v1/ingest/jobs/{job_id}", headers=auth(keys["admin"])).json()
+        return job if job["state"] in ("succeeded", "failed") else None
+
+    job = wait_for(finished)
+    assert isinstance(job, dict) and job["state"] == "succeeded", job
+    assert job["progress"] == {"done": 3, "total": 3, "fraction": 1.0}
+    assert job["summary"]["documents"] == 3
+
+    # A new service instance against the same database reads the same job.
+    with TestClient(create_app(settings, components=components)) as restarted:
+        again = restarted.get(f"/v1/ingest/jobs/{job_id}", headers=auth(keys["admin"]))
+        assert again.status_code == 200 and again.json() == job
+    assert client.get("/v1/ingest/jobs/job-unknown", headers=auth(keys["admin"])).status_code == 404
+
+
+def test_upload_job_and_path_confinement(client: TestClient, keys: dict[str, str]) -> None:
+    outside = client.post("/v1/ingest/jobs", json={"paths": ["../../etc/passwd"]}, headers=auth(keys["admin"]))
+    assert outside.status_code == 403
+    files = [("files", ("gdansk.md", b"# Gdansk\nGdansk is a port city where the Vistula meets the Baltic Sea.",
+                        "text/markdown"))]
+    created = client.post("/v1/ingest/jobs", files=files, headers=auth(keys["admin"]))
+    assert created.status_code == 202, created.text
+    job_id = created.json()["id"]
+    job = wait_for(lambda: (j := client.get(f"/v1/ingest/jobs/{job_id}", headers=auth(keys["admin"])).json())
+                   ["state"] in ("succeeded", "failed") and j)
+    assert isinstance(job, dict) and job["state"] == "succeeded" and job["progress"]["done"] == 1
+
+
+def test_health_readiness_and_metrics(client: TestClient, keys: dict[str, str], corpus: dict[str, Any]) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["ready"], ready.text
+    client.post("/v1/retrieve", json={"question": QUESTION}, headers=auth(keys["read"]))
+    text = client.get("/metrics").text
+    assert 'graphrag_http_request_duration_seconds_count{method="POST",route="/v1/retrieve",status="200"}' in text
+    assert "graphrag_retrieval_duration_seconds_count" in text and "graphrag_ingest_documents_total" in text
+
+
+def test_sample_corpus_path_exists() -> None:
+    assert len(list(Path(SAMPLE_CORPUS).glob("*.md"))) == 6
+
+
+def test_abandoned_job_is_adopted_and_resumed(settings: Settings, components: Any, keys: dict[str, str],
+                                              e2e_db: ArcadeDB, ingest_dir: Path) -> None:
+    """A job left `running` by a process that died (stale heartbeat) is picked up where it stopped."""
+    (ingest_dir / "orphan").mkdir()
+    files = []
+    for name in ("one.md", "two.md"):
+        path = ingest_dir / "orphan" / name
+        path.write_text(f"# {name}\nGdynia is a port city on the Baltic coast, file {name}.", encoding="utf-8")
+        files.append(str(path))
+    e2e_db.cypher("CREATE (j:IngestJob {id: 'job-orphan', state: 'running', kind: 'paths', sources: $sources, "
+                  "root: $root, total: 2, done: 1, owner: 'dead-process', heartbeat_at: 1.0, "
+                  "created_at: '2026-01-01T00:00:00+00:00', updated_at: '2026-01-01T00:00:00+00:00'})",
+                  {"sources": files, "root": str(ingest_dir.resolve())}, idempotent=False)
+    with TestClient(create_app(settings.model_copy(update={"api_job_stale_s": 1.0}),
+                               components=components)) as fresh:
+        def finished() -> dict[str, Any] | None:
+            job = fresh.get("/v1/ingest/jobs/job-orphan", headers=auth(keys["admin"])).json()
+            return job if job["state"] in ("succeeded", "failed") else None
+
+        job = wait_for(finished)
+    assert isinstance(job, dict) and job["state"] == "succeeded" and job["progress"]["done"] == 2
+    assert job["summary"]["documents"] == 1  # only the file after `done` was (re)ingested
+    assert e2e_db.cypher("MATCH (d:Document {id: 'orphan/two.md'}) RETURN count(d) AS n") == [{"n": 1}]

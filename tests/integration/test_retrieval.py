@@ -1,0 +1,201 @@
+"""Retrieval against a real ArcadeDB holding a tiny handcrafted graph.
+
+The corpus hides its answer passage ("Quillon Harbor") two entity hops from the question: it
+shares no word with the question and the embedding model prefers the distractors, so only the
+graph (Zorblax Industries -> Mirela Vantosh -> Quillon Harbor) can bring it up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from graphrag.arcadedb import ArcadeDB
+from graphrag.embeddings import SentenceTransformerEmbedder
+from graphrag.errors import RetrievalError
+from graphrag.nlp import load_spacy
+from graphrag.normalize import entity_key
+from graphrag.retrieval import HybridRetriever, QuestionAnalyzer, RetrievalConfig
+from graphrag.retrieval.langchain import GraphRAGRetriever
+
+QUESTION = "What celebration happens where the founder of Zorblax Industries grew up?"
+ANSWER_DOC = "d-quillon"
+
+# (document id, title, text, entity names mentioned)
+DOCS = [
+    ("d-zorblax", "Zorblax Industries",
+     "Zorblax Industries is a shipbuilding firm founded by Mirela Vantosh in 1911.",
+     ["Zorblax Industries", "Mirela Vantosh"]),
+    ("d-mirela", "Mirela Vantosh",
+     "Mirela Vantosh spent her childhood in Quillon Harbor before sailing abroad.",
+     ["Mirela Vantosh", "Quillon Harbor"]),
+    (ANSWER_DOC, "Quillon Harbor",
+     "Quillon Harbor hosts a yearly lantern parade, drawing crowds every autumn.",
+     ["Quillon Harbor"]),
+    # distractors: closer to the question than the answer is, for the embedding model
+    ("d-heritage", "Industrial heritage",
+     "Old factories are sometimes turned into museums about local industry.", []),
+    ("d-shipbuilding", "Shipbuilding",
+     "Shipbuilding firms of the early twentieth century were often started by families.", []),
+    ("d-parties", "Corporate culture",
+     "Company parties are a common way to reward employees at the end of the year.", []),
+    ("d-picard", "Jean-Luc Ardent",
+     "Jean-Luc Ardent was a cartographer who charted the northern coasts.",
+     ["Jean-Luc Ardent"]),
+]
+RELATED = [("Zorblax Industries", "Mirela Vantosh", "d-zorblax"), ("Mirela Vantosh", "Quillon Harbor", "d-mirela")]
+
+WRITE_DOCS = """
+UNWIND $rows AS r
+CREATE (d:Document {id: r.doc_id, source: r.source, title: r.title, content_hash: r.hash})
+CREATE (c:Chunk {id: r.chunk_id, document_id: r.doc_id, ordinal: 0, title: r.title, text: r.text,
+                 start_char: 0, end_char: r.end})
+SET c.embedding = r.embedding
+CREATE (d)-[:HAS_CHUNK]->(c)
+"""
+WRITE_ENTITIES = """
+UNWIND $rows AS r
+MERGE (e:Entity {key: r.key}) SET e.name = r.name, e.type = r.type, e.embedding = r.embedding
+"""
+WRITE_MENTIONS = """
+UNWIND $rows AS r
+MATCH (c:Chunk {id: r.chunk_id}), (e:Entity {key: r.key})
+MERGE (c)-[:MENTIONS]->(e)
+"""
+WRITE_RELATED = """
+UNWIND $rows AS r
+MATCH (a:Entity {key: r.a}), (b:Entity {key: r.b})
+MERGE (a)-[x:RELATED]->(b) SET x.weight = r.weight, x.evidence = r.evidence
+"""
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder(expected_dim=384)
+
+
+@pytest.fixture(scope="module")
+def graph_db(make_db: Callable[..., ArcadeDB], embedder: SentenceTransformerEmbedder) -> ArcadeDB:
+    db = make_db("retrieval")
+    vectors = embedder.embed([f"{title}\n{text}" for _, title, text, _ in DOCS])
+    db.cypher(WRITE_DOCS, {"rows": [
+        {"doc_id": doc_id, "source": f"test://{doc_id}", "title": title, "hash": doc_id, "chunk_id": f"{doc_id}#0",
+         "text": text, "end": len(text), "embedding": vector.tolist()}
+        for (doc_id, title, text, _), vector in zip(DOCS, vectors, strict=True)]})
+    names = sorted({n for *_, ents in DOCS for n in ents})
+    name_vectors = embedder.embed(names)
+    db.cypher(WRITE_ENTITIES, {"rows": [{"key": entity_key(n), "name": n, "type": "ORG", "embedding": v.tolist()}
+                                        for n, v in zip(names, name_vectors, strict=True)]})
+    db.cypher(WRITE_MENTIONS, {"rows": [{"chunk_id": f"{doc_id}#0", "key": entity_key(n)}
+                                        for doc_id, *_, ents in DOCS for n in ents]})
+    db.cypher(WRITE_RELATED, {"rows": [{"a": entity_key(a), "b": entity_key(b), "weight": 1.0,
+                                        "evidence": [f"{doc}#0"]} for a, b, doc in RELATED]})
+    return db
+
+
+@pytest.fixture(scope="module")
+def retriever(graph_db: ArcadeDB, embedder: SentenceTransformerEmbedder) -> HybridRetriever:
+    return HybridRetriever(graph_db, embedder, config=RetrievalConfig(top_k=5), nlp=load_spacy())
+
+
+def _docs(retriever: HybridRetriever, ranking: str, k: int = 3) -> list[str]:
+    result = retriever.retrieve(QUESTION, ranking=ranking, top_k=k)  # type: ignore[arg-type]
+    return [p.document_id for p in result.passages]
+
+
+def test_answer_shares_no_word_with_question() -> None:
+    words = {w.strip("?,.").lower() for w in QUESTION.split()}
+    answer = next(text for doc, _, text, _ in DOCS if doc == ANSWER_DOC)
+    assert not words & {w.strip("?,.").lower() for w in answer.split()}
+
+
+def test_dense_alone_misses_the_two_hop_passage(retriever: HybridRetriever) -> None:
+    assert ANSWER_DOC not in _docs(retriever, "dense")
+
+
+def test_keyword_alone_misses_it_too(retriever: HybridRetriever) -> None:
+    assert ANSWER_DOC not in _docs(retriever, "keyword")
+
+
+@pytest.mark.parametrize("ranking", ["graph", "rrf", "ppr"])
+def test_graph_and_fused_rankings_reach_it(retriever: HybridRetriever, ranking: str) -> None:
+    assert ANSWER_DOC in _docs(retriever, ranking)
+
+
+def test_graph_channel_explains_the_path(retriever: HybridRetriever) -> None:
+    result = retriever.retrieve(QUESTION, ranking="graph", top_k=3)
+    answer = next(p for p in result.passages if p.document_id == ANSWER_DOC)
+    assert answer.channels == ["graph"]
+    path = next(path for path in result.paths if path[-1].target == "Quillon Harbor")
+    assert [(s.source, s.relation, s.target) for s in path] == [
+        ("Zorblax Industries", "RELATED", "Mirela Vantosh"),
+        ("Mirela Vantosh", "RELATED", "Quillon Harbor"),
+        ("Quillon Harbor", "MENTIONED_IN", "Quillon Harbor"),
+    ]
+
+
+def test_default_result_is_cited_and_numbered(retriever: HybridRetriever) -> None:
+    result = retriever.retrieve(QUESTION)
+    assert result.ranking == "ppr"
+    assert [s.key for s in result.seeds] == ["zorblax industries"]
+    assert result.context.startswith("[1] ")
+    for n, chunk_id in result.markers.items():
+        passage = next(p for p in result.passages if p.chunk_id == chunk_id)
+        assert f"[{n}] {passage.title}\n" in result.context
+        assert result.marker_documents[n] == passage.document_id
+    assert all(p.channels for p in result.passages)
+    assert result.timings_ms["total"] > 0
+
+
+def test_hop_limit_is_respected(graph_db: ArcadeDB, embedder: SentenceTransformerEmbedder) -> None:
+    one_hop = HybridRetriever(graph_db, embedder, config=RetrievalConfig(graph_hops=1, use_ner=False))
+    result = one_hop.retrieve(QUESTION, ranking="graph", top_k=5)
+    assert ANSWER_DOC not in [p.document_id for p in result.passages]
+
+
+@pytest.mark.parametrize("question", [
+    "Who charted coasts with JEAN LUC ardent?",  # case and a missing hyphen
+    "Which maps did Jean-Luc Ardent's crew draw?",  # possessive
+    "who drew maps with jean-luc ardent",  # all lower case: no capital to anchor on
+])
+def test_seed_linking_tolerates_spelling(graph_db: ArcadeDB, embedder: SentenceTransformerEmbedder,
+                                         question: str) -> None:
+    analyzer = QuestionAnalyzer(graph_db, embedder, nlp=load_spacy())
+    seeds = analyzer.analyze(question).seeds
+    assert "jean luc ardent" in [s.key for s in seeds]
+    assert all(s.mentions >= 1 for s in seeds)
+
+
+def test_fuzzy_linking_scores_near_misses(graph_db: ArcadeDB, embedder: SentenceTransformerEmbedder) -> None:
+    config = RetrievalConfig(fuzzy_linking=True, fuzzy_min_similarity=0.5)
+    analyzer = QuestionAnalyzer(graph_db, embedder, nlp=None, config=config)
+    seeds = {s.key: s for s in analyzer.analyze("Who ran Zorblax Shipyards?").seeds}
+    assert "zorblax industries" in seeds
+    assert seeds["zorblax industries"].source in {"fulltext", "vector"}
+    assert 0 < seeds["zorblax industries"].score < 1
+
+
+@pytest.mark.parametrize("ranking", ["ppr", "rrf", "dense", "keyword", "graph"])
+def test_hostile_question_is_just_text(graph_db: ArcadeDB, retriever: HybridRetriever, ranking: str) -> None:
+    question = ('Who founded "Zorblax Industries"\') MATCH (n) DETACH DELETE n RETURN 1 // '
+                'title:foo* AND OR NOT ( ~2 ^3 $keys :q')
+    before = graph_db.cypher("MATCH (n) RETURN count(n) AS n")
+    result = retriever.retrieve(question, ranking=ranking)  # type: ignore[arg-type]
+    assert graph_db.cypher("MATCH (n) RETURN count(n) AS n") == before
+    if ranking in ("ppr", "graph"):
+        assert "zorblax industries" in [s.key for s in result.seeds]
+        assert "d-zorblax" in [p.document_id for p in result.passages]
+
+
+def test_empty_question_is_refused(retriever: HybridRetriever) -> None:
+    with pytest.raises(RetrievalError, match="empty"):
+        retriever.retrieve("   ")
+
+
+def test_langchain_adapter(retriever: HybridRetriever) -> None:
+    documents = GraphRAGRetriever(retriever=retriever, top_k=3).invoke(QUESTION)
+    assert len(documents) == 3
+    assert {"chunk_id", "document_id", "title", "score", "channels", "n"} <= set(documents[0].metadata)
+    assert documents[0].metadata["n"] == 1
+
