@@ -33,7 +33,7 @@ import numpy as np
 from graphrag.answer import EXTRACTIVE_PREFIX, Answerer
 from graphrag.config import Settings
 from graphrag.embeddings import SentenceTransformerEmbedder
-from graphrag.extractive import EmbeddingScorer, LexicalScorer
+from graphrag.extractive import EmbeddingScorer, HybridScorer, LexicalScorer, SentenceScorer
 from graphrag.llm import LLMClient
 from graphrag.types import Passage, RetrievalResult
 
@@ -148,7 +148,9 @@ async def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     llm = None if args.extractive else LLMClient.from_settings(settings)
     if llm is None and not args.extractive:
         sys.exit("no LLM configured (GRAPHRAG_LLM_BASE_URL); pass --extractive to measure the extractive mode")
-    scorer = EmbeddingScorer(embedder) if args.scorer == "embedding" else LexicalScorer()
+    scorers: dict[str, SentenceScorer] = {"lexical": LexicalScorer(), "embedding": EmbeddingScorer(embedder),
+                                          "hybrid": HybridScorer(embedder)}
+    scorer = scorers[args.scorer]
     answerer = Answerer(llm, scorer=scorer, context_tokens=settings.llm_context_tokens,
                         max_tokens=settings.llm_max_tokens, temperature=settings.llm_temperature)
 
@@ -209,7 +211,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--passages", type=int, default=8, help="passages per question (gold + distractors)")
     parser.add_argument("--extractive", action="store_true", help="no LLM: measure the extractive answers")
-    parser.add_argument("--scorer", choices=["lexical", "embedding"], default="lexical",
+    parser.add_argument("--scorer", choices=["lexical", "embedding", "hybrid"], default="lexical",
                         help="sentence scorer of the extractive mode (also used when the LLM fails)")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default benchmarks/results/...)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every question and answer")
