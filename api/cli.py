@@ -170,11 +170,13 @@ LLMPortOpt = Annotated[int | None, typer.Option("--port", help="Port on 127.0.0.
 
 @llm_app.command("start")
 def llm_start(ctx: typer.Context, model: LLMModelOpt = None, port: LLMPortOpt = None,
+              threads: Annotated[int | None, typer.Option(help="CPU threads [all cores]; fewer on a busy "
+                                                                  "machine")] = None,
               timeout: Annotated[float, typer.Option(help="Seconds to wait for the server")] = 120.0) -> None:
     """Start the local llama.cpp server (a no-op when it already runs)."""
     from graphrag.local_llm import local_llm_server
 
-    server = local_llm_server(settings_of(ctx), model=model, port=port)
+    server = local_llm_server(settings_of(ctx), model=model, port=port, threads=threads)
     before = server.status()
     status = server.start(timeout=timeout)
     verb = "already running" if before.running else "started"

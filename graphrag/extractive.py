@@ -82,6 +82,22 @@ class EmbeddingScorer:
         return [float(x) for x in vectors[1:] @ vectors[0]]
 
 
+class HybridScorer:
+    """The mean of the lexical and the embedding score: word overlap catches names and numbers,
+    the embedding catches paraphrase."""
+
+    name = "hybrid"
+
+    def __init__(self, embedder: Embedder):
+        self.lexical = LexicalScorer()
+        self.embedding = EmbeddingScorer(embedder)
+
+    def score(self, question: str, sentences: list[str]) -> list[float]:
+        lexical = self.lexical.score(question, sentences)
+        dense = self.embedding.score(question, sentences)
+        return [(a + b) / 2 for a, b in zip(lexical, dense, strict=True)]
+
+
 @dataclass(frozen=True)
 class ExtractedSentence:
     n: int  # the passage's number in the context
