@@ -170,6 +170,12 @@ def up(ctx: typer.Context) -> None:
     out.print(f"schema at version {runner.head}" + (f" (applied {applied})" if applied else " (up to date)"))
 
 
+# --- ingestion: `ingest`, `documents` (logic in ingestion/) ------------------------------------------
+from ingestion.cli import register as _register_ingestion  # noqa: E402
+
+_register_ingestion(app, settings_of, fail)
+
+
 def main() -> None:
     """Console-script entry: run the app, turning our errors into one line and exit code 1."""
     try:

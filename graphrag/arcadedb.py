@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
 from arcadedb_driver import ArcadeDBError, ArcadeDBServer, AsyncArcadeDBServer, QueryEnvelope, basic_auth
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 Language = Literal["cypher", "sql", "sqlscript"]
 Rows = list[dict[str, Any]]
+T = TypeVar("T")
 
 # Exceptions the engine raises for a conflict that a retry resolves (surfaced as HTTP 503 or 409).
 _RETRYABLE_EXCEPTIONS = ("ConcurrentModificationException", "NeedRetryException", "DuplicatedKeyException",
@@ -207,6 +208,26 @@ class ArcadeDB:
         info = self._call(self._server.server_info, idempotent=True)
         return info.to_dict()
 
+    def transactional(self, work: Callable[[Transaction], T], *, idempotent: bool = True) -> T:
+        """Run `work` inside one server-side transaction: all its statements commit together or not at all.
+
+        Readers never see a half-done block (a replaced document's old and new chunks side by side).
+        A transient failure (a conflict at commit, a dropped connection) rolls back and replays the
+        WHOLE block with the same backoff as single calls, so `work` must be safe to run again; with
+        `idempotent=False` a block whose commit may have reached the server is not replayed.
+
+        Args:
+            work: called with a `Transaction`; its statements go through `tx.cypher(...)`.
+
+        Returns:
+            What `work` returned from the attempt that committed.
+        """
+        def attempt() -> T:
+            with self._db.transaction() as handle:
+                return work(Transaction(handle))
+
+        return self._call(attempt, idempotent=idempotent)  # type: ignore[no-any-return]
+
     def ensure_database(self) -> bool:
         """Create the database if missing; True when it was created."""
         if self._call(lambda: self._server.exists(self.database), idempotent=True):
@@ -222,6 +243,25 @@ class ArcadeDB:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Transaction:
+    """Statements sent inside an open server-side transaction (see `ArcadeDB.transactional`).
+
+    Errors are NOT retried one by one here: a statement that failed leaves the transaction in an
+    unknown state, so the failure propagates and `transactional` replays the whole block.
+    """
+
+    def __init__(self, handle: Any):
+        self._handle = handle
+
+    def cypher(self, statement: str, params: dict[str, Any] | None = None) -> Rows:
+        envelope = self._handle.command(language="cypher", command=statement, params=params or None)
+        return _rows(envelope, statement)
+
+    def sql(self, statement: str, params: dict[str, Any] | None = None) -> Rows:
+        envelope = self._handle.query(language="sql", command=statement, params=params or None)
+        return _rows(envelope, statement)
 
 
 class AsyncArcadeDB:

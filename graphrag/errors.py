@@ -9,6 +9,7 @@ GraphRAGError
 │   └── TruncatedResultError       the server cut the result short; never used as complete
 ├── MigrationError              a schema migration could not be applied
 │   └── ChecksumMismatchError      an applied migration's file or parameters changed since
+├── IngestionError              an ingestion job could not go on (e.g. --strict met a bad input)
 └── RetrievalError              a question cannot be retrieved for (empty, too long, bad option)
 """
 
@@ -54,6 +55,10 @@ class MigrationError(GraphRAGError):
 
 class ChecksumMismatchError(MigrationError):
     """An applied migration no longer matches its file (or the parameters it was applied with)."""
+
+
+class IngestionError(GraphRAGError):
+    """An ingestion job stopped: a bad input under --strict, or a failure that leaves no way on."""
 
 
 class RetrievalError(GraphRAGError):

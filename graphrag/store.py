@@ -1,0 +1,338 @@
+"""`GraphStore`: the code that knows the graph model for writes and for document reads and deletes.
+
+A `GraphBatch` (documents with their chunks, entities, mentions and relations) is written in ONE
+server-side transaction: a reader sees a document's old version or its new one, never both, and a
+job killed mid-batch leaves nothing of that batch behind. Every statement is an idempotent MERGE
+on a deterministic key, so a batch replayed after a lost commit answer changes nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from graphrag import queries as q
+from graphrag.arcadedb import ArcadeDB, Transaction
+
+log = logging.getLogger(__name__)
+
+VERTEX_TYPES = ("Document", "Chunk", "Entity")
+EDGE_TYPES = ("HAS_CHUNK", "NEXT", "MENTIONS", "RELATED", "SAME_AS")
+
+_T = TypeVar("_T")
+
+
+@dataclass(slots=True)
+class DocumentRecord:
+    id: str
+    source: str
+    title: str
+    content_hash: str
+    chunk_count: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ChunkRecord:
+    id: str
+    document_id: str
+    ordinal: int
+    title: str
+    text: str
+    start_char: int
+    end_char: int
+    embedding: list[float]
+
+
+@dataclass(slots=True)
+class EntityRecord:
+    key: str
+    name: str
+    type: str
+    embedding: list[float] | None = None
+
+
+@dataclass(slots=True)
+class MentionRecord:
+    chunk_id: str
+    entity_key: str
+    count: int = 1
+
+
+@dataclass(slots=True)
+class RelationRecord:
+    """A co-occurrence of two entities; `source_key < target_key` (one edge per pair)."""
+
+    source_key: str
+    target_key: str
+    evidence: list[str]
+
+
+@dataclass
+class GraphBatch:
+    """Everything one write transaction stores.
+
+    `documents` are complete versions: any chunk of theirs already in the graph that is not in
+    `chunks` (an older version, or leftovers of an interrupted run) is removed in the same transaction.
+    """
+
+    documents: list[DocumentRecord] = field(default_factory=list)
+    chunks: list[ChunkRecord] = field(default_factory=list)
+    entities: list[EntityRecord] = field(default_factory=list)
+    mentions: list[MentionRecord] = field(default_factory=list)
+    relations: list[RelationRecord] = field(default_factory=list)
+
+
+@dataclass
+class WriteStats:
+    """What a write did; `*_rows` count rows sent after client-side de-duplication."""
+
+    documents: int = 0
+    chunks: int = 0
+    entity_rows: int = 0
+    mention_rows: int = 0
+    relation_rows: int = 0
+    next_rows: int = 0
+    stale_chunks_removed: int = 0
+    orphan_entities_removed: int = 0
+    seconds: float = 0.0
+
+    def add(self, other: WriteStats) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def batched(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def dedupe_entities(entities: Iterable[EntityRecord]) -> list[EntityRecord]:
+    """One row per key: the first name/type seen wins, an embedding given by any row is kept."""
+    out: dict[str, EntityRecord] = {}
+    for entity in entities:
+        seen = out.get(entity.key)
+        if seen is None:
+            out[entity.key] = EntityRecord(entity.key, entity.name, entity.type, entity.embedding)
+        elif seen.embedding is None and entity.embedding is not None:
+            seen.embedding = entity.embedding
+    return list(out.values())
+
+
+def dedupe_mentions(mentions: Iterable[MentionRecord]) -> list[MentionRecord]:
+    """One row per (chunk, entity); counts add up."""
+    out: dict[tuple[str, str], MentionRecord] = {}
+    for m in mentions:
+        key = (m.chunk_id, m.entity_key)
+        if key in out:
+            out[key].count += m.count
+        else:
+            out[key] = MentionRecord(m.chunk_id, m.entity_key, m.count)
+    return list(out.values())
+
+
+def dedupe_relations(relations: Iterable[RelationRecord]) -> list[RelationRecord]:
+    """One row per unordered pair, oriented smaller key -> larger key, evidence merged in order."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for r in relations:
+        if r.source_key == r.target_key:
+            continue
+        a, b = sorted((r.source_key, r.target_key))
+        evidence = out.setdefault((a, b), [])
+        for chunk_id in r.evidence:
+            if chunk_id not in evidence:
+                evidence.append(chunk_id)
+    return [RelationRecord(a, b, ev) for (a, b), ev in out.items()]
+
+
+def _dedupe_by(rows: Iterable[_T], key: Any) -> list[_T]:
+    out: dict[Any, _T] = {}
+    for row in rows:
+        out.setdefault(key(row), row)
+    return list(out.values())
+
+
+class GraphStore:
+    """Writes and document-level reads/deletes over one ArcadeDB database.
+
+    Args:
+        db: the access layer.
+        batch_size: rows per `UNWIND` statement.
+    """
+
+    def __init__(self, db: ArcadeDB, *, batch_size: int = 500):
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.db = db
+        self.batch_size = batch_size
+
+    # --- reads --------------------------------------------------------------------------------------
+
+    def document_hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        """content_hash of each stored document among `ids` (complete versions only)."""
+        found: dict[str, str] = {}
+        for part in batched(list(dict.fromkeys(ids)), 1000):
+            for row in self.db.cypher(q.DOCUMENT_HASHES, {"ids": list(part)}):
+                if row.get("content_hash"):
+                    found[row["id"]] = row["content_hash"]
+        return found
+
+    def get_document(self, document_id: str) -> dict[str, Any] | None:
+        rows = self.db.cypher(q.DOCUMENT_GET, {"id": document_id})
+        return rows[0] if rows else None
+
+    def list_documents(self, *, skip: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        return self.db.cypher(q.DOCUMENT_LIST, {"skip": skip, "limit": limit})
+
+    def entity_keys_with_embedding(self, keys: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for part in batched(list(dict.fromkeys(keys)), 2000):
+            found.update(r["key"] for r in self.db.cypher(q.ENTITY_KEYS_WITH_EMBEDDING, {"keys": list(part)}))
+        return found
+
+    def counts(self) -> dict[str, int]:
+        """Vertices and edges per type (tests and the job summary compare these)."""
+        out = {t: int(self.db.cypher(q.count_vertices(t))[0]["n"]) for t in VERTEX_TYPES}
+        out.update({t: int(self.db.cypher(q.count_edges(t))[0]["n"]) for t in EDGE_TYPES})
+        return out
+
+    # --- writes -------------------------------------------------------------------------------------
+
+    def write_batch(self, batch: GraphBatch) -> WriteStats:
+        """Store `batch` atomically (see the module docstring); replays the whole batch on a conflict."""
+        import time
+
+        started = time.perf_counter()
+        entities = dedupe_entities(batch.entities)
+        chunks = _dedupe_by(batch.chunks, lambda c: c.id)
+        mentions = dedupe_mentions(batch.mentions)
+        relations = dedupe_relations(batch.relations)
+        documents = _dedupe_by(batch.documents, lambda d: d.id)
+        chunks.sort(key=lambda c: (c.document_id, c.ordinal))
+        next_rows = [{"a": a.id, "b": b.id} for a, b in itertools.pairwise(chunks)
+                     if a.document_id == b.document_id and b.ordinal == a.ordinal + 1]
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+
+        def work(tx: Transaction) -> WriteStats:
+            stats = WriteStats()
+            keep = [c.id for c in chunks]
+            stale: list[str] = []
+            if documents:
+                rows = tx.cypher(q.STALE_CHUNKS, {"docs": [d.id for d in documents], "keep": keep})
+                stale = [r["id"] for r in rows]
+            candidates = self._remove_chunks(tx, stale)
+            self._unwind(tx, q.UPSERT_ENTITIES, [
+                {"key": e.key, "name": e.name, "type": e.type, "embedding": e.embedding} for e in entities])
+            self._unwind(tx, q.UPSERT_CHUNKS, [
+                {"id": c.id, "document_id": c.document_id, "ordinal": c.ordinal, "title": c.title,
+                 "text": c.text, "start_char": c.start_char, "end_char": c.end_char,
+                 "embedding": c.embedding} for c in chunks])
+            self._unwind(tx, q.MERGE_NEXT, next_rows)
+            self._unwind(tx, q.MERGE_MENTIONS, [
+                {"chunk": m.chunk_id, "key": m.entity_key, "count": m.count} for m in mentions])
+            self._unwind(tx, q.MERGE_RELATED, [
+                {"a": r.source_key, "b": r.target_key, "evidence": r.evidence} for r in relations])
+            self._unwind(tx, q.UPSERT_DOCUMENTS, [
+                {"id": d.id, "source": d.source, "title": d.title, "content_hash": d.content_hash,
+                 "metadata_json": json.dumps(d.metadata, sort_keys=True, default=str),
+                 "chunk_count": d.chunk_count, "ingested_at": now} for d in documents])
+            self._unwind(tx, q.MERGE_HAS_CHUNK, [{"document_id": c.document_id, "id": c.id} for c in chunks])
+            stats.orphan_entities_removed = self._delete_orphans(tx, candidates)
+            stats.stale_chunks_removed = len(stale)
+            return stats
+
+        stats = self.db.transactional(work)
+        stats.documents = len(documents)
+        stats.chunks = len(chunks)
+        stats.entity_rows = len(entities)
+        stats.mention_rows = len(mentions)
+        stats.relation_rows = len(relations)
+        stats.next_rows = len(next_rows)
+        stats.seconds = time.perf_counter() - started
+        return stats
+
+    def delete_document(self, document_id: str) -> WriteStats | None:
+        """Remove a document, its chunks, their mentions and evidence, and entities left unmentioned.
+
+        Returns None when no such document (and no leftover chunk of it) exists.
+        """
+
+        def work(tx: Transaction) -> WriteStats | None:
+            stale = [r["id"] for r in tx.cypher(q.STALE_CHUNKS, {"docs": [document_id], "keep": []})]
+            exists = bool(tx.cypher(q.DOCUMENT_GET, {"id": document_id}))
+            if not exists and not stale:
+                return None
+            candidates = self._remove_chunks(tx, stale)
+            tx.cypher(q.DELETE_DOCUMENT, {"id": document_id})
+            stats = WriteStats(documents=1 if exists else 0, stale_chunks_removed=len(stale))
+            stats.orphan_entities_removed = self._delete_orphans(tx, candidates)
+            return stats
+
+        return self.db.transactional(work)
+
+    def set_entity_embeddings(self, rows: Sequence[tuple[str, list[float]]]) -> None:
+        for part in batched(list(rows), self.batch_size):
+            self.db.cypher(q.SET_ENTITY_EMBEDDINGS, {"rows": [{"key": k, "embedding": v} for k, v in part]})
+
+    def entities_without_embedding(self, limit: int = 5000) -> list[tuple[str, str]]:
+        return [(r["key"], r["name"] or r["key"])
+                for r in self.db.cypher(q.ENTITIES_WITHOUT_EMBEDDING, {"limit": limit})]
+
+    def entities_not_linked(self, limit: int = 5000) -> list[str]:
+        return [r["key"] for r in self.db.cypher(q.ENTITIES_NOT_LINKED, {"limit": limit})]
+
+    def link_similar_entities(self, keys: Sequence[str], *, threshold: float, k: int = 5) -> int:
+        """SAME_AS edges from each entity in `keys` to its near-duplicates by name embedding.
+
+        Neighbours come from the `Entity[embedding]` vector index (cosine distance = 1 - similarity);
+        pairs at or above `threshold` get one edge (smaller key -> larger key). The entities are then
+        marked `linked` so a resumed job does not look them up again. Returns the pairs written.
+        """
+        pairs: dict[tuple[str, str], float] = {}
+        unique = list(dict.fromkeys(keys))
+        for part in batched(unique, self.batch_size):
+            rows = self.db.sql(q.ENTITY_NEIGHBOURS_SQL, {"keys": list(part), "k": k + 1})
+            for row in rows:
+                own = row["key"]
+                for other, distance in zip(row.get("neighbours") or [], row.get("distances") or [], strict=False):
+                    if other is None or other == own or distance is None:
+                        continue
+                    similarity = 1.0 - float(distance)
+                    if similarity >= threshold:
+                        a, b = sorted((own, other))
+                        pairs[(a, b)] = max(pairs.get((a, b), 0.0), round(similarity, 6))
+        edge_rows = [{"a": a, "b": b, "similarity": s} for (a, b), s in sorted(pairs.items())]
+        for part in batched(edge_rows, self.batch_size):
+            self.db.cypher(q.MERGE_SAME_AS, {"rows": list(part)})
+        for part in batched(unique, self.batch_size):
+            self.db.cypher(q.MARK_LINKED, {"keys": list(part)})
+        return len(edge_rows)
+
+    # --- helpers ------------------------------------------------------------------------------------
+
+    def _unwind(self, tx: Transaction, statement: str, rows: list[dict[str, Any]]) -> None:
+        for part in batched(rows, self.batch_size):
+            tx.cypher(statement, {"rows": list(part)})
+
+    def _remove_chunks(self, tx: Transaction, ids: list[str]) -> list[str]:
+        """Delete chunks (evidence first); returns the keys of entities they mentioned."""
+        if not ids:
+            return []
+        candidates: list[str] = []
+        for part in batched(ids, self.batch_size):
+            candidates.extend(r["key"] for r in tx.cypher(q.ENTITIES_MENTIONED_BY, {"ids": list(part)}))
+            tx.cypher(q.PRUNE_RELATED_EVIDENCE, {"ids": list(part)})
+            tx.cypher(q.DELETE_CHUNKS, {"ids": list(part)})
+        return list(dict.fromkeys(candidates))
+
+    def _delete_orphans(self, tx: Transaction, keys: list[str]) -> int:
+        deleted = 0
+        for part in batched(keys, self.batch_size):
+            rows = tx.cypher(q.DELETE_ORPHAN_ENTITIES, {"keys": list(part)})
+            deleted += int(rows[0]["deleted"]) if rows else 0
+        return deleted

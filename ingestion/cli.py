@@ -1,0 +1,192 @@
+"""The ingestion commands: `graphrag ingest PATH...` and `graphrag documents list|show|delete`.
+
+Registered onto the main CLI by `api/cli.py`; the logic lives in `IngestionPipeline` and
+`GraphStore`, this module only parses flags and draws progress and the summary.
+
+Exit codes of `ingest`: 0 everything ingested (or unchanged), 3 some inputs failed (reported),
+1 the job failed (database unreachable, --strict met a bad input, nothing could be ingested).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from graphrag.config import Settings
+from ingestion.pipeline import IngestionConfig, IngestionPipeline, IngestionReport
+
+out = Console()
+err = Console(stderr=True)
+log = logging.getLogger(__name__)
+
+
+class RichProgress:
+    """Progress bar: documents done (written or unchanged) of those seen, chunks, entities, rate."""
+
+    def __init__(self, progress: Progress):
+        self._progress = progress
+        self._task = progress.add_task("ingest", total=0, chunks=0, entities=0, rate=0.0)
+        self._lock = threading.Lock()
+        self._started = time.monotonic()
+        self.seen = self.done = self.chunks = self.entities = 0
+
+    def _refresh(self) -> None:
+        rate = self.done / max(time.monotonic() - self._started, 1e-6)
+        self._progress.update(self._task, total=self.seen, completed=self.done, chunks=self.chunks,
+                              entities=self.entities, rate=rate)
+
+    def documents_seen(self, n: int) -> None:
+        with self._lock:
+            self.seen += n
+            self._refresh()
+
+    def documents_skipped(self, n: int) -> None:
+        with self._lock:
+            self.done += n
+            self._refresh()
+
+    def batch_written(self, documents: int, chunks: int, entities: int) -> None:
+        with self._lock:
+            self.done += documents
+            self.chunks += chunks
+            self.entities += entities
+            self._refresh()
+
+
+def _progress_bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]ingest[/bold]"), BarColumn(), MofNCompleteColumn(), TextColumn("docs"),
+        TextColumn("{task.fields[chunks]} chunks, {task.fields[entities]} entity rows"),
+        TextColumn("[cyan]{task.fields[rate]:.1f} docs/s"),
+        TimeElapsedColumn(), console=err, transient=False, refresh_per_second=4)
+
+
+def print_report(report: IngestionReport) -> None:
+    table = Table("documents", "count", title="ingestion summary")
+    for label, value in (("new", report.documents_new), ("unchanged", report.documents_unchanged),
+                         ("replaced", report.documents_replaced), ("failed", report.documents_failed)):
+        table.add_row(label, str(value))
+    out.print(table)
+    out.print(f"written: {report.chunks} chunks, {report.entity_rows} entity rows "
+              f"({report.entities_embedded} newly embedded), {report.mention_rows} mentions, "
+              f"{report.relation_rows} related pairs, {report.next_rows} next edges, "
+              f"{report.same_as_edges} same-as pairs; removed {report.stale_chunks_removed} stale chunks, "
+              f"{report.orphan_entities_removed} orphan entities")
+    stages = ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())
+    out.print(f"seconds per stage: {stages}")
+    for failure in report.failures[:50]:
+        err.print(f"[yellow]skipped[/yellow] {failure.path}: {failure.reason}", highlight=False, soft_wrap=True)
+    if len(report.failures) > 50:
+        err.print(f"... and {len(report.failures) - 50} more failures")
+    if report.aborted:
+        err.print(f"[red]error:[/red] job stopped: {report.aborted}", highlight=False, soft_wrap=True)
+
+
+def register(app: typer.Typer, settings_of: Callable[[typer.Context], Settings],
+             fail: Callable[..., None]) -> None:
+    """Add `ingest` and `documents` to the main app."""
+    documents_app = typer.Typer(help="Stored documents: list, show, delete.", no_args_is_help=True)
+    app.add_typer(documents_app, name="documents")
+
+    def _open(ctx: typer.Context) -> tuple[Settings, Any]:
+        from graphrag.launch import open_database
+
+        settings = settings_of(ctx)
+        return settings, open_database(settings)
+
+    @app.command("ingest")
+    def ingest(
+        ctx: typer.Context,
+        paths: Annotated[list[str], typer.Argument(help="Files, folders (recursive) or globs")],
+        batch_size: Annotated[int, typer.Option(help="Rows per database statement")] = 500,
+        documents_per_batch: Annotated[int, typer.Option(help="Documents per write transaction")] = 64,
+        workers: Annotated[int, typer.Option(help="Threads for chunking + NER")] = 1,
+        strict: Annotated[bool, typer.Option("--strict", help="Stop at the first unusable input")] = False,
+        same_as_threshold: Annotated[float, typer.Option(help="Cosine similarity for SAME_AS edges")] = 0.9,
+        no_same_as: Annotated[bool, typer.Option("--no-same-as", help="Skip SAME_AS linking")] = False,
+        no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar")] = False,
+        json_report: Annotated[Path | None, typer.Option("--json", help="Also write the report here")] = None,
+    ) -> None:
+        """Ingest documents into the graph: new ones added, unchanged skipped, changed replaced."""
+        from graphrag.embeddings import SentenceTransformerEmbedder
+        from schema.runner import MigrationRunner
+
+        settings, db = _open(ctx)
+        runner = MigrationRunner(db, embedding_dim=settings.embedding_dim)
+        if runner.current_version() < runner.head:
+            fail(f"the schema is at version {runner.current_version()}, head is {runner.head}: "
+                 "run `graphrag schema migrate` first")
+        try:
+            config = IngestionConfig(batch_size=batch_size, documents_per_batch=documents_per_batch,
+                                     workers=workers, strict=strict, same_as_threshold=same_as_threshold,
+                                     link_same_as=not no_same_as)
+        except ValueError as exc:
+            fail(f"invalid option: {exc}", code=2)
+            return
+        embedder = SentenceTransformerEmbedder(settings.embedding_model, expected_dim=settings.embedding_dim,
+                                               batch_size=settings.embedding_batch_size)
+        if no_progress:
+            report = IngestionPipeline(settings, db, embedder, config=config).run(paths)
+        else:
+            with _progress_bar() as bar:
+                listener = RichProgress(bar)
+                report = IngestionPipeline(settings, db, embedder, config=config, progress=listener).run(paths)
+        print_report(report)
+        if json_report is not None:
+            json_report.write_text(report.model_dump_json(indent=2), encoding="utf-8")
+        db.close()
+        raise typer.Exit(report.exit_code)
+
+    @documents_app.command("list")
+    def documents_list(ctx: typer.Context,
+                       limit: Annotated[int, typer.Option(help="At most this many")] = 50,
+                       skip: Annotated[int, typer.Option(help="Skip this many first")] = 0) -> None:
+        """List stored documents (id, title, chunks, ingested at)."""
+        from graphrag.store import GraphStore
+
+        _, db = _open(ctx)
+        table = Table("id", "title", "chunks", "ingested at")
+        for row in GraphStore(db).list_documents(skip=skip, limit=limit):
+            table.add_row(str(row["id"]), str(row.get("title") or ""), str(row.get("chunk_count") or ""),
+                          str(row.get("ingested_at") or ""))
+        out.print(table)
+
+    @documents_app.command("show")
+    def documents_show(ctx: typer.Context, document_id: Annotated[str, typer.Argument(help="Document id")]) -> None:
+        """Show one stored document's record."""
+        from graphrag.store import GraphStore
+
+        _, db = _open(ctx)
+        row = GraphStore(db).get_document(document_id)
+        if row is None:
+            fail(f"no document with id {document_id!r}", code=4)
+        out.print_json(json.dumps(row, default=str))
+
+    @documents_app.command("delete")
+    def documents_delete(ctx: typer.Context,
+                         document_ids: Annotated[list[str], typer.Argument(help="Document id(s)")]) -> None:
+        """Delete documents with their chunks, mentions, and the entities no other document mentions."""
+        from graphrag.store import GraphStore
+
+        _, db = _open(ctx)
+        store = GraphStore(db)
+        missing = []
+        for document_id in document_ids:
+            stats = store.delete_document(document_id)
+            if stats is None:
+                missing.append(document_id)
+                continue
+            out.print(f"deleted {document_id}: {stats.stale_chunks_removed} chunks, "
+                      f"{stats.orphan_entities_removed} entities no other document mentions")
+        if missing:
+            fail(f"no document with id {', '.join(map(repr, missing))}", code=4)

@@ -1,0 +1,506 @@
+"""`IngestionPipeline`: documents in, a deduplicated knowledge graph with embeddings out.
+
+Three stages run at once, joined by bounded queues, so CPU work overlaps database writes:
+
+    main thread   load -> skip unchanged (content hash) -> chunk -> NER        (batches of documents)
+    embed thread  chunk texts ("title\\ntext") and new entity names -> vectors
+    write thread  one transaction per batch (GraphStore.write_batch), then SAME_AS for new entities
+
+Batches stay in input order end to end, so a job's result does not depend on timing.
+
+Resumable: a batch is one transaction and every write is a MERGE on a deterministic key
+(chunk id = document id + content hash + ordinal), so a job killed at any point and run again
+skips what was committed (same hash), redoes what was not, and ends with the graph an
+uninterrupted run would have built. The closing pass embeds entities left without a vector and
+links entities not yet looked up for SAME_AS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field
+
+from graphrag.arcadedb import ArcadeDB
+from graphrag.config import Settings
+from graphrag.embeddings import Embedder
+from graphrag.errors import DatabaseUnavailableError, IngestionError, StoreError
+from graphrag.store import (
+    ChunkRecord,
+    DocumentRecord,
+    EntityRecord,
+    GraphBatch,
+    GraphStore,
+    MentionRecord,
+    RelationRecord,
+    WriteStats,
+)
+from graphrag.types import SourceDocument
+from ingestion.chunking import SentenceChunker, TextChunk, TokenCounter, approx_token_counter
+from ingestion.extraction import EntityExtractor, ExtractionInput, SpacyEntityExtractor
+from ingestion.loaders import LoadFailure, content_hash, load_paths
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_PARTIAL = 3
+
+
+class IngestionConfig(BaseModel):
+    """Knobs of a job (defaults suit the 2-core reference machine)."""
+
+    batch_size: int = Field(500, ge=1, description="rows per UNWIND statement")
+    documents_per_batch: int = Field(64, ge=1, description="documents per processing and write transaction")
+    workers: int = Field(1, ge=1, le=16, description="threads for chunking + NER")
+    queue_size: int = Field(2, ge=1, description="batches waiting between stages (bounds memory)")
+    strict: bool = Field(False, description="stop at the first unusable input")
+    max_tokens: int = Field(256, ge=16, description="embedder word-piece limit per chunk (title included)")
+    target_tokens: int = Field(200, ge=16, description="close a chunk once it reaches this size")
+    link_same_as: bool = Field(True, description="add SAME_AS edges between near-duplicate entities")
+    same_as_threshold: float = Field(0.9, gt=0, le=1, description="cosine similarity for SAME_AS")
+    same_as_neighbours: int = Field(5, ge=1, description="neighbours looked at per entity")
+    titlecase_spans: bool = Field(True, description="also take capitalised multi-word spans as entities")
+
+
+class FailedInput(BaseModel):
+    path: str
+    reason: str
+
+
+class IngestionReport(BaseModel):
+    """What a job did, honestly counted (rows are after client-side de-duplication)."""
+
+    documents_seen: int = 0
+    documents_new: int = 0
+    documents_unchanged: int = 0
+    documents_replaced: int = 0
+    documents_failed: int = 0
+    failures: list[FailedInput] = Field(default_factory=list)
+    chunks: int = 0
+    entity_rows: int = 0
+    entities_embedded: int = 0
+    mention_rows: int = 0
+    relation_rows: int = 0
+    next_rows: int = 0
+    same_as_edges: int = 0
+    stale_chunks_removed: int = 0
+    orphan_entities_removed: int = 0
+    seconds: dict[str, float] = Field(default_factory=dict)
+    aborted: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """0 success, 3 partial failure (some inputs failed), 1 failure (aborted or nothing succeeded)."""
+        if self.aborted:
+            return EXIT_FAILED
+        if self.documents_failed:
+            ok = self.documents_new + self.documents_unchanged + self.documents_replaced
+            return EXIT_PARTIAL if ok else EXIT_FAILED
+        return EXIT_OK
+
+
+class ProgressListener(Protocol):
+    """Told about progress from the pipeline's threads (the CLI draws a progress bar from it)."""
+
+    def documents_seen(self, n: int) -> None: ...
+    def batch_written(self, documents: int, chunks: int, entities: int) -> None: ...
+    def documents_skipped(self, n: int) -> None: ...
+
+
+class _NoProgress:
+    def documents_seen(self, n: int) -> None: ...
+    def batch_written(self, documents: int, chunks: int, entities: int) -> None: ...
+    def documents_skipped(self, n: int) -> None: ...
+
+
+@dataclass
+class _Prepared:
+    """A batch between stages."""
+
+    index: int
+    documents: list[tuple[SourceDocument, str, bool]]  # (doc, hash, replaces an older version)
+    chunks: list[list[TextChunk]] = field(default_factory=list)
+    graph: GraphBatch = field(default_factory=GraphBatch)
+    entity_names: dict[str, str] = field(default_factory=dict)  # key -> name (to embed)
+    new_entity_keys: list[str] = field(default_factory=list)
+
+
+_STOP = object()
+
+
+class _Timer:
+    """Seconds per stage, added up across threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.seconds: dict[str, float] = {}
+
+    def add(self, stage: str, seconds: float) -> None:
+        with self._lock:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+
+
+def chunk_id(document_id: str, digest: str, ordinal: int) -> str:
+    """Deterministic chunk id: the same document version always yields the same ids."""
+    return f"{document_id}#{digest[:16]}#{ordinal}"
+
+
+def embedding_text(title: str, text: str) -> str:
+    """What is embedded for a chunk: its document title, then its text (measured best for retrieval)."""
+    return f"{title}\n{text}" if title else text
+
+
+class IngestionPipeline:
+    """Runs ingestion jobs into one database.
+
+    Args:
+        settings: project settings (embedding dimension).
+        db: the database client (shared; the pipeline does not close it).
+        embedder: a loaded embedder (shared with retrieval to load the model once).
+        extractor: the entity extractor; default spaCy NER.
+        config: job knobs.
+        progress: progress listener (the CLI's progress bar).
+
+    Example:
+        >>> report = IngestionPipeline(settings, db, embedder).run(["docs/"])
+        >>> report.exit_code
+        0
+    """
+
+    def __init__(self, settings: Settings, db: ArcadeDB, embedder: Embedder, *,
+                 extractor: EntityExtractor | None = None, config: IngestionConfig | None = None,
+                 progress: ProgressListener | None = None):
+        self.settings = settings
+        self.config = config or IngestionConfig()
+        if embedder.dimension != settings.embedding_dim:
+            from graphrag.errors import ConfigError
+
+            raise ConfigError(f"the embedder makes {embedder.dimension}-d vectors but the schema expects "
+                              f"{settings.embedding_dim} (GRAPHRAG_EMBEDDING_DIM)")
+        self.db = db
+        self.embedder = embedder
+        self.store = GraphStore(db, batch_size=self.config.batch_size)
+        self.extractor = extractor or SpacyEntityExtractor(titlecase_spans=self.config.titlecase_spans)
+        counter: TokenCounter = approx_token_counter
+        if hasattr(embedder, "tokenizer_length"):
+            counter = _batched_counter(embedder)
+        self.chunker = SentenceChunker(counter, max_tokens=min(self.config.max_tokens,
+                                                               int(getattr(embedder, "max_tokens", 256))),
+                                       target_tokens=self.config.target_tokens)
+        self.progress: ProgressListener = progress or _NoProgress()
+
+    # --- public -------------------------------------------------------------------------------------
+
+    def run(self, sources: Iterable[str | Path] | Iterable[SourceDocument]) -> IngestionReport:
+        """Ingest files/folders/globs (strings or paths) or ready `SourceDocument`s."""
+        started = time.perf_counter()
+        report = IngestionReport()
+        timer = _Timer()
+        items = self._items(sources)
+        embed_q: queue.Queue[Any] = queue.Queue(maxsize=self.config.queue_size)
+        write_q: queue.Queue[Any] = queue.Queue(maxsize=self.config.queue_size)
+        stop = threading.Event()
+        errors: list[BaseException] = []
+        lock = threading.Lock()
+
+        embed_thread = threading.Thread(target=self._guard, name="ingest-embed", daemon=True,
+                                        args=(self._embed_stage, embed_q, write_q, timer, stop, errors))
+        write_thread = threading.Thread(target=self._guard, name="ingest-write", daemon=True,
+                                        args=(self._write_stage, write_q, report, lock, timer, stop, errors))
+        embed_thread.start()
+        write_thread.start()
+        try:
+            for prepared in self._prepare_stage(items, report, lock, timer, stop):
+                while not stop.is_set():
+                    try:
+                        embed_q.put(prepared, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    break
+        except IngestionError as exc:
+            report.aborted = str(exc)
+            stop.set()
+        finally:
+            _put_until(embed_q, _STOP, stop)
+            embed_thread.join()
+            write_thread.join()
+        if errors:
+            report.aborted = report.aborted or f"{type(errors[0]).__name__}: {errors[0]}"
+            if not isinstance(errors[0], StoreError | IngestionError):
+                raise errors[0]
+        if not report.aborted:
+            self._finish(report, timer)
+        timer.add("total", time.perf_counter() - started)
+        report.seconds = {k: round(v, 3) for k, v in timer.seconds.items()}
+        return report
+
+    def delete_document(self, document_id: str) -> WriteStats | None:
+        """Remove one document and everything only it contributed (see `GraphStore.delete_document`)."""
+        return self.store.delete_document(document_id)
+
+    # --- stages -------------------------------------------------------------------------------------
+
+    def _items(self, sources: Iterable[str | Path] | Iterable[SourceDocument],
+               ) -> Iterator[SourceDocument | LoadFailure]:
+        paths: list[str | Path] = []
+        for item in sources:
+            if isinstance(item, SourceDocument):
+                if paths:
+                    yield from load_paths(paths)
+                    paths = []
+                yield item
+            else:
+                paths.append(item)
+        if paths:
+            yield from load_paths(paths)
+
+    def _prepare_stage(self, items: Iterator[SourceDocument | LoadFailure], report: IngestionReport,
+                       lock: threading.Lock, timer: _Timer, stop: threading.Event) -> Iterator[_Prepared]:
+        seen: dict[str, str] = {}
+        pending: list[SourceDocument] = []
+        index = 0
+        pool = None
+        if self.config.workers > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = ThreadPoolExecutor(self.config.workers, thread_name_prefix="ingest-nlp")
+        window: list[Any] = []
+
+        def fail(path: str, reason: str) -> None:
+            with lock:
+                report.documents_failed += 1
+                report.failures.append(FailedInput(path=path, reason=reason))
+            log.warning("skipped %s: %s", path, reason)
+            if self.config.strict:
+                raise IngestionError(f"{path}: {reason} (--strict)")
+
+        def flush() -> Iterator[_Prepared]:
+            nonlocal pending, index
+            if not pending:
+                return
+            batch, pending = pending, []
+            t0 = time.perf_counter()
+            stored = self.store.document_hashes([d.id for d in batch])
+            timer.add("plan", time.perf_counter() - t0)
+            todo: list[tuple[SourceDocument, str, bool]] = []
+            unchanged = 0
+            for doc in batch:
+                digest = content_hash(doc)
+                if stored.get(doc.id) == digest:
+                    unchanged += 1
+                else:
+                    todo.append((doc, digest, doc.id in stored))
+            if unchanged:
+                with lock:
+                    report.documents_unchanged += unchanged
+                self.progress.documents_skipped(unchanged)
+            if not todo:
+                return
+            prepared = _Prepared(index=index, documents=todo)
+            index += 1
+            if pool is None:
+                yield self._process(prepared, timer)
+                return
+            window.append(pool.submit(self._process, prepared, timer))
+            while len(window) > self.config.workers:
+                yield window.pop(0).result()
+
+        try:
+            t_load = time.perf_counter()
+            for item in items:
+                if stop.is_set():
+                    return
+                if isinstance(item, LoadFailure):
+                    fail(item.path, item.reason)
+                    continue
+                with lock:
+                    report.documents_seen += 1
+                self.progress.documents_seen(1)
+                if item.id in seen:
+                    fail(item.source, f"duplicate document id {item.id!r} (first from {seen[item.id]})")
+                    continue
+                seen[item.id] = item.source
+                pending.append(item)
+                if len(pending) >= self.config.documents_per_batch:
+                    timer.add("load", time.perf_counter() - t_load)
+                    yield from flush()
+                    t_load = time.perf_counter()
+            timer.add("load", time.perf_counter() - t_load)
+            yield from flush()
+            while window:
+                yield window.pop(0).result()
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def _process(self, prepared: _Prepared, timer: _Timer) -> _Prepared:
+        """Chunk and extract (CPU): fills the batch's graph rows, vectors come in the next stage."""
+        t0 = time.perf_counter()
+        for doc, _digest, _ in prepared.documents:
+            prepared.chunks.append(self.chunker.chunk(doc.text, doc.title))
+        timer.add("chunk", time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        extractions = self.extractor.extract([ExtractionInput(doc.title, chunks) for (doc, _, _), chunks
+                                              in zip(prepared.documents, prepared.chunks, strict=True)])
+        timer.add("extract", time.perf_counter() - t0)
+        graph = prepared.graph
+        for (doc, digest, _), chunks, per_chunk in zip(prepared.documents, prepared.chunks, extractions,
+                                                       strict=True):
+            graph.documents.append(DocumentRecord(doc.id, doc.source, doc.title, digest, len(chunks),
+                                                  dict(doc.metadata)))
+            for chunk, extraction in zip(chunks, per_chunk, strict=True):
+                cid = chunk_id(doc.id, digest, chunk.ordinal)
+                graph.chunks.append(ChunkRecord(cid, doc.id, chunk.ordinal, doc.title, chunk.text,
+                                                chunk.start_char, chunk.end_char, []))
+                for m in extraction.mentions:
+                    if m.key not in prepared.entity_names:
+                        prepared.entity_names[m.key] = m.name
+                        graph.entities.append(EntityRecord(m.key, m.name, m.type))
+                    graph.mentions.append(MentionRecord(cid, m.key, 1))
+                for a, b in extraction.pairs:
+                    graph.relations.append(RelationRecord(a, b, [cid]))
+        return prepared
+
+    def _embed_stage(self, inbox: queue.Queue[Any], outbox: queue.Queue[Any], timer: _Timer,
+                     stop: threading.Event) -> None:
+        known: set[str] = set()  # entity keys that have a vector in the database (or are about to)
+        while True:
+            prepared = inbox.get()
+            if prepared is _STOP or stop.is_set():
+                _put_until(outbox, _STOP, stop)
+                return
+            graph: GraphBatch = prepared.graph
+            t0 = time.perf_counter()
+            vectors = self.embedder.embed([embedding_text(c.title, c.text) for c in graph.chunks])
+            for chunk, vector in zip(graph.chunks, vectors, strict=True):
+                chunk.embedding = vector.tolist()
+            timer.add("embed_chunks", time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            candidates = [k for k in prepared.entity_names if k not in known]
+            if candidates:
+                known.update(self.store.entity_keys_with_embedding(candidates))
+            todo = [k for k in candidates if k not in known]
+            if todo:
+                names = [prepared.entity_names[k] for k in todo]
+                by_key = dict(zip(todo, self.embedder.embed(names), strict=True))
+                for entity in graph.entities:
+                    vector = by_key.get(entity.key)
+                    if vector is not None:
+                        entity.embedding = vector.tolist()
+                known.update(todo)
+                prepared.new_entity_keys = todo
+            timer.add("embed_entities", time.perf_counter() - t0)
+            _put_until(outbox, prepared, stop)
+
+    def _write_stage(self, inbox: queue.Queue[Any], report: IngestionReport, lock: threading.Lock,
+                     timer: _Timer, stop: threading.Event) -> None:
+        while True:
+            prepared = inbox.get()
+            if prepared is _STOP or stop.is_set():
+                return
+            graph: GraphBatch = prepared.graph
+            t0 = time.perf_counter()
+            try:
+                stats = self.store.write_batch(graph)
+            except DatabaseUnavailableError:
+                raise
+            except StoreError as exc:
+                # One batch the server refused: report its documents, keep going with the rest.
+                with lock:
+                    for doc, _, _ in prepared.documents:
+                        report.documents_failed += 1
+                        report.failures.append(FailedInput(path=doc.source, reason=f"write failed: {exc}"))
+                timer.add("write", time.perf_counter() - t0)
+                continue
+            timer.add("write", time.perf_counter() - t0)
+            linked = 0
+            if self.config.link_same_as and prepared.new_entity_keys:
+                t0 = time.perf_counter()
+                linked = self.store.link_similar_entities(prepared.new_entity_keys,
+                                                          threshold=self.config.same_as_threshold,
+                                                          k=self.config.same_as_neighbours)
+                timer.add("link", time.perf_counter() - t0)
+            with lock:
+                for _, _, replaces in prepared.documents:
+                    if replaces:
+                        report.documents_replaced += 1
+                    else:
+                        report.documents_new += 1
+                report.chunks += stats.chunks
+                report.entity_rows += stats.entity_rows
+                report.entities_embedded += len(prepared.new_entity_keys)
+                report.mention_rows += stats.mention_rows
+                report.relation_rows += stats.relation_rows
+                report.next_rows += stats.next_rows
+                report.stale_chunks_removed += stats.stale_chunks_removed
+                report.orphan_entities_removed += stats.orphan_entities_removed
+                report.same_as_edges += linked
+            self.progress.batch_written(stats.documents, stats.chunks, stats.entity_rows)
+
+    def _finish(self, report: IngestionReport, timer: _Timer) -> None:
+        """Closing pass: vectors for entities left without one, SAME_AS for entities not yet linked."""
+        t0 = time.perf_counter()
+        while True:
+            missing = self.store.entities_without_embedding(limit=2000)
+            if not missing:
+                break
+            vectors = self.embedder.embed([name for _, name in missing])
+            self.store.set_entity_embeddings([(k, v.tolist()) for (k, _), v in zip(missing, vectors, strict=True)])
+            report.entities_embedded += len(missing)
+        if self.config.link_same_as:
+            while True:
+                keys = self.store.entities_not_linked(limit=2000)
+                if not keys:
+                    break
+                report.same_as_edges += self.store.link_similar_entities(
+                    keys, threshold=self.config.same_as_threshold, k=self.config.same_as_neighbours)
+        timer.add("finish", time.perf_counter() - t0)
+
+    @staticmethod
+    def _guard(target: Any, *args: Any) -> None:
+        """Run a stage; on failure record it and stop the others (no thread dies silently)."""
+        stop: threading.Event = args[-2]
+        errors: list[BaseException] = args[-1]
+        try:
+            target(*args[:-1])
+        except BaseException as exc:
+            log.error("ingestion stage %s failed: %s", threading.current_thread().name, exc)
+            errors.append(exc)
+            stop.set()
+
+
+def _put_until(q: queue.Queue[Any], item: Any, stop: threading.Event) -> None:
+    """Put `item`, giving up when the job is stopping and nobody reads any more."""
+    while True:
+        try:
+            q.put(item, timeout=0.2)
+            return
+        except queue.Full:
+            if stop.is_set():
+                with contextlib.suppress(queue.Empty):
+                    q.get_nowait()  # make room: the reader is gone or about to see `stop`
+
+
+def _batched_counter(embedder: Any) -> TokenCounter:
+    tokenizer = embedder._model.tokenizer if hasattr(embedder, "_model") else None
+    if tokenizer is None:
+        return lambda texts: [embedder.tokenizer_length(t) for t in texts]
+
+    def count(texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        encoded = tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
+        return [len(ids) for ids in encoded]
+
+    return count
