@@ -61,9 +61,12 @@ def limit_native_threads(threads: int) -> None:
     if threads <= 0:
         return
     import torch
-    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(threads)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # BLAS keeps its default; torch was the larger share
+        return
     threadpool_limits(threads)
 
 
