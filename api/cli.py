@@ -43,9 +43,9 @@ def _global(
                                                          "unset = the embedded server's generated one")] = None,
     embedding_model: Annotated[str | None, typer.Option(help="Embedding model [GRAPHRAG_EMBEDDING_MODEL]")] = None,
     embedding_dim: Annotated[int | None, typer.Option(help="Embedding dimension [GRAPHRAG_EMBEDDING_DIM]")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress and retries")] = False,
 ) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("httpx", "httpcore", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -170,11 +170,13 @@ LLMPortOpt = Annotated[int | None, typer.Option("--port", help="Port on 127.0.0.
 
 @llm_app.command("start")
 def llm_start(ctx: typer.Context, model: LLMModelOpt = None, port: LLMPortOpt = None,
+              threads: Annotated[int | None, typer.Option(help="CPU threads [all cores]; fewer on a busy "
+                                                                  "machine")] = None,
               timeout: Annotated[float, typer.Option(help="Seconds to wait for the server")] = 120.0) -> None:
     """Start the local llama.cpp server (a no-op when it already runs)."""
     from graphrag.local_llm import local_llm_server
 
-    server = local_llm_server(settings_of(ctx), model=model, port=port)
+    server = local_llm_server(settings_of(ctx), model=model, port=port, threads=threads)
     before = server.status()
     status = server.start(timeout=timeout)
     verb = "already running" if before.running else "started"

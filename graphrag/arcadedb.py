@@ -19,8 +19,8 @@ import httpx
 from arcadedb_driver import ArcadeDBError, ArcadeDBServer, AsyncArcadeDBServer, QueryEnvelope, basic_auth
 from tenacity import (
     AsyncRetrying,
+    RetryCallState,
     Retrying,
-    before_sleep_log,
     retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
@@ -123,9 +123,17 @@ def _retrying_kwargs(policy: RetryPolicy) -> dict[str, Any]:
         "stop": stop_after_attempt(policy.attempts) | stop_after_delay(policy.max_seconds),
         "wait": wait_exponential_jitter(initial=policy.initial_wait, max=policy.max_wait),
         "retry": retry_if_exception(lambda e: isinstance(e, _Transient)),
-        "before_sleep": before_sleep_log(log, logging.WARNING),
+        "before_sleep": _log_retry,
         "reraise": True,
     }
+
+
+def _log_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    cause = exc.cause if isinstance(exc, _Transient) else exc
+    wait = state.next_action.sleep if state.next_action else 0.0
+    log.info("ArcadeDB call failed (%s: %s); attempt %d, retrying in %.1fs",
+             type(cause).__name__, cause, state.attempt_number, wait)
 
 
 def _policy(settings: Settings) -> RetryPolicy:

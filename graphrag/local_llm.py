@@ -266,7 +266,8 @@ class LocalLLMServer:
         return True
 
 
-def local_llm_server(settings: Settings, *, model: str | None = None, port: int | None = None) -> LocalLLMServer:
-    """The local server for these settings (CLI flags may override the model and the port)."""
+def local_llm_server(settings: Settings, *, model: str | None = None, port: int | None = None,
+                     threads: int | None = None) -> LocalLLMServer:
+    """The local server for these settings (CLI flags may override the model, the port and the threads)."""
     return LocalLLMServer(settings.data_dir, port or settings.llm_port, model or settings.llm_local_model,
-                          context_tokens=settings.llm_context_tokens)
+                          context_tokens=settings.llm_context_tokens, threads=threads)

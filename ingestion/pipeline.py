@@ -18,6 +18,7 @@ links entities not yet looked up for SAME_AS.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import queue
 import threading
@@ -493,14 +494,24 @@ def _put_until(q: queue.Queue[Any], item: Any, stop: threading.Event) -> None:
 
 
 def _batched_counter(embedder: Any) -> TokenCounter:
-    tokenizer = embedder._model.tokenizer if hasattr(embedder, "_model") else None
+    """Word-piece counter from the embedder's own tokenizer, safe to call beside the embed thread.
+
+    A Hugging Face fast tokenizer must not be used from two threads at once (the embed thread
+    tokenizes for the model while the chunker counts), so the chunker gets its own copy, and a
+    lock for several chunking workers.
+    """
+    model = getattr(embedder, "_model", None)
+    tokenizer = getattr(model, "tokenizer", None)
     if tokenizer is None:
         return lambda texts: [embedder.tokenizer_length(t) for t in texts]
+    own = copy.deepcopy(tokenizer)
+    lock = threading.Lock()
 
     def count(texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
-        encoded = tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
+        with lock:
+            encoded = own(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
     return count

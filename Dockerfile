@@ -1,0 +1,25 @@
+# The API service image (CPU). The LLM runs elsewhere (vLLM, see docker-compose.yml) and is
+# reached by URL; without one the service answers extractively.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+
+WORKDIR /app
+RUN useradd --create-home --uid 10001 graphrag
+
+# torch first, CPU build only: otherwise pip resolves CUDA torch (GBs).
+RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+
+COPY pyproject.toml README.md ./
+COPY graphrag ./graphrag
+COPY ingestion ./ingestion
+COPY schema ./schema
+COPY api ./api
+RUN pip install .
+
+RUN mkdir -p /data && chown graphrag /data
+USER graphrag
+EXPOSE 8000
+# Migrations run before the API starts (idempotent); then the service.
+CMD ["sh", "-c", "graphrag schema migrate && graphrag serve"]

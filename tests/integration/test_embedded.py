@@ -1,0 +1,70 @@
+"""The embedded-server launcher: idempotent start, clear failures, clean stop."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from graphrag.embedded import EmbeddedServer
+from graphrag.errors import ServerLaunchError
+from tests.conftest import free_port
+
+
+def test_start_twice_is_a_no_op_and_stop_stops(server: EmbeddedServer) -> None:
+    first = server.status()
+    again = server.start()
+    assert again.running and again.pid == first.pid
+
+
+def test_port_held_by_another_process_is_one_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        srv = EmbeddedServer(tmp_path, port, "pw-" + os.urandom(6).hex(), "graphrag", heap="256m")
+        with pytest.raises(ServerLaunchError, match=f"port {port} .* held by another process"):
+            srv.start(timeout=30)
+    assert not srv.pid_file.exists()
+
+
+def test_server_that_dies_on_start_is_reported_with_its_log(tmp_path: Path) -> None:
+    # An impossible heap makes the JVM exit at once: the launcher must notice, not wait out its timeout.
+    srv = EmbeddedServer(tmp_path, free_port(), "pw-" + os.urandom(6).hex(), "graphrag", heap="999999g")
+    with pytest.raises(ServerLaunchError, match="exited during start-up"):
+        srv.start(timeout=60)
+    assert not srv.pid_file.exists()
+
+
+def test_cli_lifecycle_from_a_fresh_data_dir(tmp_path: Path) -> None:
+    env = {**os.environ, "GRAPHRAG_DATA_DIR": str(tmp_path), "GRAPHRAG_DB_PORT": str(free_port()),
+           "GRAPHRAG_DB_HEAP": "512m"}
+    env.pop("GRAPHRAG_DB_URL", None)
+    env.pop("GRAPHRAG_DB_PASSWORD", None)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "api.cli", *args], env=env, capture_output=True, text=True,
+                              timeout=180, cwd=Path(__file__).resolve().parents[2])
+
+    try:
+        assert cli("db", "status").returncode == 3
+        started = cli("db", "start")
+        assert started.returncode == 0, started.stderr
+        assert (tmp_path / "arcadedb_root_password").stat().st_mode & 0o077 == 0
+        assert "already running" in cli("db", "start").stdout
+        assert cli("schema", "migrate").returncode == 0
+        second = cli("schema", "migrate")
+        assert second.returncode == 0 and "up to date" in second.stdout
+        status = cli("schema", "status")
+        assert status.returncode == 0 and "applied" in status.stdout
+        refused = cli("schema", "reset")
+        assert refused.returncode == 2 and "--yes" in refused.stderr
+    finally:
+        assert cli("db", "stop").returncode == 0
+    assert cli("db", "status").returncode == 3
+    after = cli("schema", "status")
+    assert after.returncode == 1 and "unreachable" in after.stderr and "Traceback" not in after.stderr

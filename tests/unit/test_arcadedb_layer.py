@@ -1,0 +1,104 @@
+"""The access layer's retry and error policy, through httpx.MockTransport (no server needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+
+from graphrag.arcadedb import ArcadeDB, AsyncArcadeDB, RetryPolicy
+from graphrag.errors import DatabaseUnavailableError, QueryError, TruncatedResultError
+
+FAST = RetryPolicy(attempts=4, max_seconds=5, initial_wait=0.01, max_wait=0.02)
+OK = {"result": [{"one": 1}], "limit": 20000, "returned": 1, "truncated": False}
+
+
+def _client(handler, calls: list[httpx.Request]) -> ArcadeDB:  # type: ignore[no-untyped-def]
+    def record(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return handler(request, len(calls))
+
+    return ArcadeDB("http://db.test", "g", "root", "pw", retry=FAST, transport=httpx.MockTransport(record))
+
+
+def test_503_and_concurrent_modification_are_retried_then_succeed() -> None:
+    calls: list[httpx.Request] = []
+
+    def handler(request: httpx.Request, n: int) -> httpx.Response:
+        if n == 1:
+            return httpx.Response(503, json={"error": "busy", "exception": "x.NeedRetryException"})
+        if n == 2:
+            return httpx.Response(409, json={"error": "conflict",
+                                             "exception": "com.arcadedb.exception.ConcurrentModificationException"})
+        return httpx.Response(200, json=OK)
+
+    assert _client(handler, calls).cypher("MATCH (n) RETURN 1 AS one") == [{"one": 1}]
+    assert len(calls) == 3
+    body = json.loads(calls[0].content)
+    assert body["language"] == "cypher" and calls[0].headers["authorization"].startswith("Basic ")
+
+
+def test_rejected_statement_is_not_retried_and_keeps_the_server_message() -> None:
+    calls: list[httpx.Request] = []
+
+    def handler(request: httpx.Request, n: int) -> httpx.Response:
+        return httpx.Response(400, json={"error": "Cannot execute command", "detail": "syntax error at 'FRM'"})
+
+    with pytest.raises(QueryError, match="syntax error at 'FRM'") as info:
+        _client(handler, calls).sql("SELEC x FRM y")
+    assert info.value.status == 400 and len(calls) == 1
+
+
+def test_truncated_result_is_never_returned() -> None:
+    def handler(request: httpx.Request, n: int) -> httpx.Response:
+        return httpx.Response(200, json={**OK, "returned": 1, "limit": 1, "truncated": True})
+
+    with pytest.raises(TruncatedResultError, match="truncated"):
+        _client(handler, []).sql("SELECT FROM Chunk")
+
+
+def test_persistent_refusal_ends_as_unavailable_after_the_bounded_attempts() -> None:
+    calls: list[httpx.Request] = []
+
+    def handler(request: httpx.Request, n: int) -> httpx.Response:
+        return httpx.Response(503, json={"error": "Server is not ready"})
+
+    with pytest.raises(DatabaseUnavailableError, match="kept refusing"):
+        _client(handler, calls).sql("SELECT 1")
+    assert len(calls) == FAST.attempts
+
+
+def test_timeout_on_a_non_idempotent_write_is_not_resent() -> None:
+    calls: list[httpx.Request] = []
+
+    def handler(request: httpx.Request, n: int) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    with pytest.raises(DatabaseUnavailableError, match="not retried"):
+        _client(handler, calls).cypher("CREATE (n:X)", idempotent=False)
+    assert len(calls) == 1
+    calls.clear()
+    with pytest.raises(DatabaseUnavailableError):
+        _client(handler, calls).cypher("MERGE (n:X {k: 1})", idempotent=True)
+    assert len(calls) == FAST.attempts
+
+
+def test_async_client_shares_the_policy() -> None:
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        if len(calls) == 1:
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(200, json=OK)
+
+    async def run() -> list[dict[str, int]]:
+        db = AsyncArcadeDB("http://db.test", "g", "root", "pw", retry=FAST, transport=httpx.MockTransport(handler))
+        try:
+            return await db.sql("SELECT 1 AS one")
+        finally:
+            await db.aclose()
+
+    assert asyncio.run(run()) == [{"one": 1}] and len(calls) == 2
