@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 from pydantic import BaseModel, Field
 
 from graphrag.arcadedb import ArcadeDB
@@ -46,6 +47,7 @@ from graphrag.store import (
 )
 from graphrag.types import SourceDocument
 from ingestion.chunking import SentenceChunker, TextChunk, TokenCounter, approx_token_counter
+from ingestion.dedup import ExactLinker
 from ingestion.extraction import EntityExtractor, ExtractionInput, SpacyEntityExtractor
 from ingestion.loaders import LoadFailure, content_hash, load_paths
 
@@ -133,6 +135,7 @@ class _Prepared:
     graph: GraphBatch = field(default_factory=GraphBatch)
     entity_names: dict[str, str] = field(default_factory=dict)  # key -> name (to embed)
     new_entity_keys: list[str] = field(default_factory=list)
+    new_entity_vectors: np.ndarray | None = None
 
 
 _STOP = object()
@@ -203,6 +206,8 @@ class IngestionPipeline:
 
     def run(self, sources: Iterable[str | Path] | Iterable[SourceDocument]) -> IngestionReport:
         """Ingest files/folders/globs (strings or paths) or ready `SourceDocument`s."""
+        if isinstance(sources, str | Path | SourceDocument):
+            sources = [sources]  # type: ignore[list-item]  # one path given bare, not a list of characters
         started = time.perf_counter()
         report = IngestionReport()
         timer = _Timer()
@@ -328,6 +333,9 @@ class IngestionPipeline:
                 with lock:
                     report.documents_seen += 1
                 self.progress.documents_seen(1)
+                if not item.text.strip():
+                    fail(item.source, "empty document (no text)")
+                    continue
                 if item.id in seen:
                     fail(item.source, f"duplicate document id {item.id!r} (first from {seen[item.id]})")
                     continue
@@ -401,11 +409,18 @@ class IngestionPipeline:
                         entity.embedding = vector.tolist()
                 known.update(todo)
                 prepared.new_entity_keys = todo
+                prepared.new_entity_vectors = np.stack([by_key[k] for k in todo])
             timer.add("embed_entities", time.perf_counter() - t0)
             _put_until(outbox, prepared, stop)
 
     def _write_stage(self, inbox: queue.Queue[Any], report: IngestionReport, lock: threading.Lock,
                      timer: _Timer, stop: threading.Event) -> None:
+        # A first load into an empty graph links in memory, exactly (see ingestion/dedup.py); a job
+        # adding to existing entities asks the vector index, which knows them all.
+        linker = None
+        if self.config.link_same_as and not self.store.has_embedded_entities():
+            linker = ExactLinker(self.config.same_as_threshold, self.config.same_as_neighbours,
+                                 self.embedder.dimension)
         while True:
             prepared = inbox.get()
             if prepared is _STOP or stop.is_set():
@@ -428,9 +443,14 @@ class IngestionPipeline:
             linked = 0
             if self.config.link_same_as and prepared.new_entity_keys:
                 t0 = time.perf_counter()
-                linked = self.store.link_similar_entities(prepared.new_entity_keys,
-                                                          threshold=self.config.same_as_threshold,
-                                                          k=self.config.same_as_neighbours)
+                if linker is not None and prepared.new_entity_vectors is not None:
+                    linked = self.store.write_same_as(linker.add(prepared.new_entity_keys,
+                                                                 prepared.new_entity_vectors))
+                    self.store.mark_linked(prepared.new_entity_keys)
+                else:
+                    linked = self.store.link_similar_entities(prepared.new_entity_keys,
+                                                              threshold=self.config.same_as_threshold,
+                                                              k=self.config.same_as_neighbours)
                 timer.add("link", time.perf_counter() - t0)
             with lock:
                 for _, _, replaces in prepared.documents:
@@ -452,18 +472,22 @@ class IngestionPipeline:
     def _finish(self, report: IngestionReport, timer: _Timer) -> None:
         """Closing pass: vectors for entities left without one, SAME_AS for entities not yet linked."""
         t0 = time.perf_counter()
+        done: set[str] = set()
         while True:
-            missing = self.store.entities_without_embedding(limit=2000)
+            missing = [(k, n) for k, n in self.store.entities_without_embedding(limit=2000) if k not in done]
             if not missing:
                 break
+            done.update(k for k, _ in missing)
             vectors = self.embedder.embed([name for _, name in missing])
             self.store.set_entity_embeddings([(k, v.tolist()) for (k, _), v in zip(missing, vectors, strict=True)])
             report.entities_embedded += len(missing)
         if self.config.link_same_as:
+            looked_up: set[str] = set()
             while True:
-                keys = self.store.entities_not_linked(limit=2000)
+                keys = [k for k in self.store.entities_not_linked(limit=2000) if k not in looked_up]
                 if not keys:
                     break
+                looked_up.update(keys)
                 report.same_as_edges += self.store.link_similar_entities(
                     keys, threshold=self.config.same_as_threshold, k=self.config.same_as_neighbours)
         timer.add("finish", time.perf_counter() - t0)
@@ -505,6 +529,7 @@ def _batched_counter(embedder: Any) -> TokenCounter:
     if tokenizer is None:
         return lambda texts: [embedder.tokenizer_length(t) for t in texts]
     own = copy.deepcopy(tokenizer)
+    own.model_max_length = 10**9  # we count long texts on purpose; no "longer than the maximum" warning
     lock = threading.Lock()
 
     def count(texts: Sequence[str]) -> list[int]:

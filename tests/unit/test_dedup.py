@@ -40,3 +40,21 @@ def test_chunk_ids_are_deterministic_and_version_specific() -> None:
     assert chunk_id("doc", "ab" * 32, 3) == chunk_id("doc", "ab" * 32, 3)
     assert chunk_id("doc", "ab" * 32, 3) != chunk_id("doc", "cd" * 32, 3)
     assert embedding_text("Title", "text") == "Title\ntext" and embedding_text("", "text") == "text"
+
+
+def test_exact_linker_pairs_close_names_once_and_respects_k() -> None:
+    import numpy as np
+
+    from ingestion.dedup import ExactLinker
+
+    def unit(*xs: float) -> np.ndarray:
+        v = np.array(xs, dtype=np.float32)
+        return v / np.linalg.norm(v)
+
+    linker = ExactLinker(threshold=0.95, k=1, dimension=3)
+    assert linker.add(["a", "far"], np.stack([unit(1, 0, 0), unit(0, 1, 0)])) == {}
+    pairs = linker.add(["a2", "a3"], np.stack([unit(1, 0.05, 0), unit(1, 0.2, 0)]))
+    # a2 ~ a (0.9988); a3's single nearest (k=1) is a2; far stays alone
+    assert set(pairs) == {("a", "a2"), ("a2", "a3")}
+    assert all(0.95 <= s <= 1.0 for s in pairs.values())
+    assert len(linker) == 4
