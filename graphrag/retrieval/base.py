@@ -51,9 +51,12 @@ class RetrievalConfig(BaseModel):
     ppr_damping: float = Field(0.5, gt=0, lt=1, description="Probability of following an edge")
     ppr_iterations: int = Field(50, ge=1, le=500)
     ppr_passage_weight: float = Field(0.02, ge=0, description="Reset mass per passage x normalised dense score")
-    ppr_related_edges: bool = Field(True, description="Entity-entity co-occurrence edges in the PPR graph")
+    ppr_related_weight: float = Field(1.0, ge=0, description="Scale of co-occurrence edges (0 leaves them out)")
+    ppr_related_mode: Literal["count", "binary", "log"] = Field(
+        "count", description="Co-occurrence edge weight: the count, 1, or 1 + ln(count)")
     ppr_synonym_edges: bool = Field(True, description="SAME_AS edges in the PPR graph")
     ppr_idf_seeds: bool = Field(True, description="Weight a seed entity by 1 / chunks mentioning it")
+    ppr_skip_entity_types: tuple[str, ...] = Field((), description="Entity types left out of the PPR graph")
     snapshot_check_s: float = Field(5.0, ge=0, description="Seconds between checks that the graph changed")
     # output
     context_tokens: int = Field(1500, ge=50, description="Token budget of the numbered context")

@@ -42,6 +42,7 @@ class GraphSnapshot:
     embeddings: np.ndarray | None  # (n_chunks, dim), unit rows; None when not loaded
     entity_keys: list[str]
     entity_names: list[str]
+    entity_types: list[str]
     incidence: sparse.csr_matrix  # (n_chunks, n_entities) MENTIONS, 0/1
     related: sparse.csr_matrix  # (n_entities, n_entities) symmetric co-occurrence counts
     same_as: sparse.csr_matrix  # (n_entities, n_entities) symmetric similarities
@@ -73,19 +74,39 @@ class GraphSnapshot:
                 out[key] = EntityInfo(self.entity_names[j], int(self.mentions[j]))
         return out
 
-    def transition(self, *, related: bool, same_as: bool) -> sparse.csr_matrix:
-        """Column-stochastic transition matrix of the undirected graph (cached per edge choice)."""
-        cache_key = (related, same_as)
+    def transition(self, *, related: float = 1.0, related_mode: str = "count", same_as: bool = True,
+                   skip_types: tuple[str, ...] = ()) -> sparse.csr_matrix:
+        """Column-stochastic transition matrix of the undirected graph (cached per edge choice).
+
+        Args:
+            related: scale of co-occurrence edges (0 leaves them out).
+            related_mode: their weight: the count, 1 ("binary"), or 1 + ln(count) ("log").
+            same_as: include synonym edges (weight = similarity).
+            skip_types: entity types whose nodes lose every edge (they keep no mass).
+        """
+        cache_key = (related, related_mode, same_as, tuple(sorted(skip_types)))
         if cache_key not in self._transitions:
-            ee = sparse.csr_matrix((self.n_entities, self.n_entities), dtype=np.float64)
-            if related:
-                ee = ee + self.related
+            n = self.n_entities
+            ee = sparse.csr_matrix((n, n), dtype=np.float64)
+            if related > 0:
+                weights = self.related.copy()
+                if related_mode == "binary":
+                    weights.data[:] = 1.0
+                elif related_mode == "log":
+                    weights.data = 1.0 + np.log(np.maximum(weights.data, 1.0))
+                ee = ee + related * weights
             if same_as:
                 ee = ee + self.same_as
-            adjacency = sparse.bmat([[None, self.incidence], [self.incidence.T, ee]], format="csr",
-                                    dtype=np.float64)
-            if adjacency.shape[0] != self.n_chunks + self.n_entities:  # bmat drops empty blocks' sizes
-                adjacency = sparse.csr_matrix(adjacency, shape=(self.n_chunks + self.n_entities,) * 2)
+            incidence = self.incidence
+            if skip_types:
+                keep = sparse.diags(np.array([t not in skip_types for t in self.entity_types], dtype=np.float64))
+                incidence = (incidence @ keep).tocsr()
+                ee = (keep @ ee @ keep).tocsr()
+            size = self.n_chunks + n
+            adjacency = sparse.bmat([[sparse.csr_matrix((self.n_chunks, self.n_chunks)), incidence],
+                                     [incidence.T, ee]], format="csr", dtype=np.float64)
+            adjacency = sparse.csr_matrix(adjacency, shape=(size, size))
+            adjacency.eliminate_zeros()
             degree = np.asarray(adjacency.sum(axis=0)).ravel()
             inverse = np.divide(1.0, degree, out=np.zeros_like(degree), where=degree > 0)
             self._transitions[cache_key] = (adjacency @ sparse.diags(inverse)).tocsr()
@@ -131,11 +152,13 @@ class GraphSnapshot:
                 chunk_mentions.append(list(r.get("entities") or []))
         keys: list[str] = []
         names: list[str] = []
+        types: list[str] = []
         related_pairs: list[tuple[str, str, float]] = []
         for rows in _pages(db, queries.SNAPSHOT_ENTITIES, page * 5):
             for r in rows:
                 keys.append(r["key"])
                 names.append(r.get("name") or r["key"])
+                types.append(r.get("type") or "")
                 for other, weight in zip(r.get("related") or [], r.get("weights") or [], strict=False):
                     related_pairs.append((r["key"], other, float(weight or 1.0)))
         same_pairs = [(r["source"], r["target"], float(r.get("similarity") or 1.0))
@@ -151,7 +174,7 @@ class GraphSnapshot:
             embeddings = np.asarray(vectors, dtype=np.float32)
             norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
             embeddings /= np.where(norms > 0, norms, 1.0)
-        snapshot = cls(chunk_ids, docs, titles, embeddings, keys, names, incidence,
+        snapshot = cls(chunk_ids, docs, titles, embeddings, keys, names, types, incidence,
                        _symmetric(related_pairs, entity_index), _symmetric(same_pairs, entity_index, use_max=True),
                        signature)
         log.info("graph snapshot: %d chunks, %d entities, %d mentions, %d related, %d same_as in %.1fs",
@@ -281,7 +304,8 @@ class PPRRanker:
         reset = self.reset_vector(snapshot, seed_weights, dense)
         if reset.sum() <= 0:
             return np.zeros(snapshot.n_chunks)
-        transition = snapshot.transition(related=cfg.ppr_related_edges, same_as=cfg.ppr_synonym_edges)
+        transition = snapshot.transition(related=cfg.ppr_related_weight, related_mode=cfg.ppr_related_mode,
+                                         same_as=cfg.ppr_synonym_edges, skip_types=cfg.ppr_skip_entity_types)
         scores = personalized_pagerank(transition, reset, damping=cfg.ppr_damping, iterations=cfg.ppr_iterations)
         return scores[: snapshot.n_chunks]
 

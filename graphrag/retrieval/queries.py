@@ -75,7 +75,7 @@ SNAPSHOT_CHUNKS = (
 SNAPSHOT_ENTITIES = (
     "MATCH (e:Entity) WITH e ORDER BY e.key SKIP $skip LIMIT $limit "
     "OPTIONAL MATCH (e)-[r:RELATED]->(n:Entity) WITH e, collect(n.key) AS related, collect(r.weight) AS weights "
-    "RETURN e.key AS key, e.name AS name, related, weights"
+    "RETURN e.key AS key, e.name AS name, e.type AS type, related, weights"
 )
 SNAPSHOT_SAME_AS = (
     "MATCH (a:Entity)-[r:SAME_AS]->(b:Entity) WITH a, b, r ORDER BY a.key, b.key SKIP $skip LIMIT $limit "

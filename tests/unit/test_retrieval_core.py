@@ -67,13 +67,13 @@ def _snapshot() -> GraphSnapshot:
     related = sparse.csr_matrix(np.array([[0, 1, 0, 0], [1, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 0]], dtype=float))
     embeddings = np.eye(4, dtype=np.float32)
     return GraphSnapshot(["c0", "c1", "c2", "c3"], ["d0", "d1", "d2", "d3"], ["T0", "T1", "T2", "T3"],
-                         embeddings, ["a", "b", "c", "d"], ["A", "B", "C", "D"], incidence, related,
+                         embeddings, ["a", "b", "c", "d"], ["A", "B", "C", "D"], ["ORG"] * 4, incidence, related,
                          sparse.csr_matrix((4, 4)))
 
 
 def test_pagerank_is_a_distribution_and_favours_the_seed() -> None:
     snap = _snapshot()
-    transition = snap.transition(related=True, same_as=True)
+    transition = snap.transition()
     np.testing.assert_allclose(np.asarray(transition.sum(axis=0)).ravel(), 1.0)
     reset = np.zeros(8)
     reset[4] = 1.0  # entity A
