@@ -60,6 +60,8 @@ class Settings(BaseSettings):
         None, description="Require API keys; unset = required unless the API binds a loopback address")
     api_retry_after_s: int = Field(5, ge=1, description="Retry-After seconds sent with HTTP 503")
     api_job_stale_s: float = Field(30.0, gt=0, description="A job whose heartbeat is older is adopted")
+    api_native_threads: int = Field(1, ge=0, le=64, description="Threads per torch/BLAS call in the API "
+                                    "process (concurrent requests already fill the cores); 0 = library default")
 
     @property
     def api_keys_enforced(self) -> bool:
