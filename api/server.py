@@ -18,7 +18,6 @@ from api.context import LOG_FORMAT, install_log_record_factory
 from api.deps import Components
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
-from graphrag.errors import QueryError
 
 log = logging.getLogger("api.server")
 
@@ -99,17 +98,6 @@ def ingest_sample_corpus(components: Components, echo: Callable[[str], None] = p
     return summary.documents
 
 
-def _open(settings: Settings, open_database: Callable[[Settings], ArcadeDB]) -> ArcadeDB:
-    """Open the database; a 409 "already exists" means the freshly started server created its
-    default database between our existence check and our create (a race seen on first start)."""
-    try:
-        return open_database(settings)
-    except QueryError as exc:
-        if exc.status != 409:
-            raise
-        return ArcadeDB.from_settings(settings)
-
-
 @dataclass
 class Started:
     """What `up` started, to stop on the way out (and nothing else)."""
@@ -167,7 +155,7 @@ def up(settings: Settings, *, sample: bool = True, llm: bool = True, echo: Calla
             echo(f"ArcadeDB {status.version} at {status.url} ({'already running' if was_running else 'started'})")
             if not was_running:
                 started.stops.append(("ArcadeDB", server.stop))
-        db = _open(settings, open_database)
+        db = open_database(settings)
         started.stops.append(("database client", db.close))
         runner = MigrationRunner(db, embedding_dim=settings.embedding_dim)
         applied = runner.migrate()

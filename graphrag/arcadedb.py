@@ -240,7 +240,14 @@ class ArcadeDB:
         """Create the database if missing; True when it was created."""
         if self._call(lambda: self._server.exists(self.database), idempotent=True):
             return False
-        self._call(lambda: self._server.create_database(self.database), idempotent=False)
+        try:
+            self._call(lambda: self._server.create_database(self.database), idempotent=False)
+        except QueryError as exc:
+            # The embedded server creates its default database just after HTTP comes up, so a
+            # fresh start can race us to it: "already exists" is the outcome we wanted.
+            if exc.status == 409:
+                return False
+            raise
         return True
 
     def close(self) -> None:
