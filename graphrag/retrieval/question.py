@@ -158,9 +158,15 @@ class QuestionAnalyzer:
         self.nlp = nlp
         self.config = config or RetrievalConfig()
 
-    def analyze(self, question: str, *, embed: bool = True) -> QuestionAnalysis:
+    def analyze(self, question: str, *, embed: bool = True, link: bool = True) -> QuestionAnalysis:
+        """Embed the question (`embed`) and link its seed entities (`link`; dense and keyword need none)."""
         cfg = self.config
         timings: dict[str, float] = {}
+        if not link:
+            t0 = time.perf_counter()
+            vectors = self.embedder.embed([question]) if embed else np.zeros((1, 0), dtype=np.float32)
+            timings["embed"] = (time.perf_counter() - t0) * 1000
+            return QuestionAnalysis(question, vectors[0], [], timings)
         t0 = time.perf_counter()
         names: list[str] = []
         if self.nlp is not None:
