@@ -62,6 +62,8 @@ MATCH (e:Entity) WHERE e.embedding IS NULL
 RETURN e.key AS key, e.name AS name LIMIT $limit
 """
 
+ANY_EMBEDDED_ENTITY = "MATCH (e:Entity) WHERE e.embedding IS NOT NULL RETURN e.key AS key LIMIT 1"
+
 ENTITIES_NOT_LINKED = """
 MATCH (e:Entity) WHERE e.linked IS NULL AND e.embedding IS NOT NULL
 RETURN e.key AS key LIMIT $limit

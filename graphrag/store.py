@@ -305,13 +305,28 @@ class GraphStore:
                     similarity = 1.0 - float(distance)
                     if similarity >= threshold:
                         a, b = sorted((own, other))
-                        pairs[(a, b)] = max(pairs.get((a, b), 0.0), round(similarity, 6))
-        edge_rows = [{"a": a, "b": b, "similarity": s} for (a, b), s in sorted(pairs.items())]
+                        pairs[(a, b)] = max(pairs.get((a, b), 0.0), similarity)
+        written = self.write_same_as(pairs)
+        self.mark_linked(unique)
+        return written
+
+    def write_same_as(self, pairs: dict[tuple[str, str], float]) -> int:
+        """MERGE one SAME_AS edge per pair (keys ordered smaller -> larger); returns the pairs written."""
+        edge_rows = []
+        for (x, y), similarity in sorted(pairs.items()):
+            a, b = sorted((x, y))
+            edge_rows.append({"a": a, "b": b, "similarity": round(float(similarity), 6)})
         for part in batched(edge_rows, self.batch_size):
             self.db.cypher(q.MERGE_SAME_AS, {"rows": list(part)})
-        for part in batched(unique, self.batch_size):
-            self.db.cypher(q.MARK_LINKED, {"keys": list(part)})
         return len(edge_rows)
+
+    def mark_linked(self, keys: Sequence[str]) -> None:
+        for part in batched(list(dict.fromkeys(keys)), self.batch_size):
+            self.db.cypher(q.MARK_LINKED, {"keys": list(part)})
+
+    def has_embedded_entities(self) -> bool:
+        """True when some entity already has a vector (the graph is not empty)."""
+        return bool(self.db.cypher(q.ANY_EMBEDDED_ENTITY))
 
     # --- helpers ------------------------------------------------------------------------------------
 

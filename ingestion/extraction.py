@@ -56,7 +56,7 @@ class EntityExtractor(Protocol):
 
 
 _CAP = re.compile(r"^[A-Z][\w'’.-]*$|^[A-Z0-9]{2,}$")
-_CONNECTORS = {"of", "the", "and", "de", "du", "la", "le", "von", "van", "der", "for", "on", "in", "&"}
+_CONNECTORS = {"of", "the", "de", "du", "la", "le", "von", "van", "der", "for", "&"}  # not "and"/"in": lists, places
 _LEADING_DROP = {"the", "a", "an", "this", "that", "these", "those", "his", "her", "its", "their"}
 
 
@@ -80,7 +80,8 @@ def _titlecase_spans(tokens: list[Any]) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     i, n = 0, len(tokens)
     while i < n:
-        if not _CAP.match(tokens[i].text) or (tokens[i].is_sent_start and tokens[i].lower_ in _LEADING_DROP):
+        # a span starts at a capitalised word that is not a stop word ("In Berlin", "The Times" -> no / "Times")
+        if not _CAP.match(tokens[i].text) or tokens[i].is_stop or tokens[i].lower_ in _LEADING_DROP:
             i += 1
             continue
         j = i + 1
@@ -150,15 +151,18 @@ class SpacyEntityExtractor:
             covered.update(range(ent.start, ent.end))
             if ent.label_ not in self.labels:
                 continue
-            name = ent.text.strip()
+            span = ent
+            while len(span) > 1 and span[0].lower_ in _LEADING_DROP:
+                span = span[1:]  # "the United States" and "United States" are one entity
+            name = span.text.strip()
             key = _usable(name)
             if key:
-                mentions.append(Mention(key, name, ent.label_, sentence_of(ent.start_char)))
+                mentions.append(Mention(key, name, ent.label_, sentence_of(span.start_char)))
         if self.titlecase_spans:
             tokens = list(sdoc)
             for i, j in _titlecase_spans(tokens):
-                if any(k in covered for k in range(i, j)):
-                    continue
+                if all(k in covered for k in range(i, j)):
+                    continue  # spaCy already named exactly these words; a longer run is kept too
                 span = sdoc[i:j]
                 key = _usable(span.text)
                 if key:

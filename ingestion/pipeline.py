@@ -18,6 +18,7 @@ links entities not yet looked up for SAME_AS.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import queue
 import threading
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 from pydantic import BaseModel, Field
 
 from graphrag.arcadedb import ArcadeDB
@@ -45,6 +47,7 @@ from graphrag.store import (
 )
 from graphrag.types import SourceDocument
 from ingestion.chunking import SentenceChunker, TextChunk, TokenCounter, approx_token_counter
+from ingestion.dedup import ExactLinker
 from ingestion.extraction import EntityExtractor, ExtractionInput, SpacyEntityExtractor
 from ingestion.loaders import LoadFailure, content_hash, load_paths
 
@@ -69,6 +72,10 @@ class IngestionConfig(BaseModel):
     same_as_threshold: float = Field(0.9, gt=0, le=1, description="cosine similarity for SAME_AS")
     same_as_neighbours: int = Field(5, ge=1, description="neighbours looked at per entity")
     titlecase_spans: bool = Field(True, description="also take capitalised multi-word spans as entities")
+    count_graph: bool = Field(True, description="count vertices and edges per type before and after the job")
+    embed_threads: int | None = Field(None, ge=1, le=64,
+                                      description="torch threads for chunk embedding (None: torch's default)")
+    entity_embed_threads: int = Field(1, ge=1, le=64, description="torch threads for entity names")
 
 
 class FailedInput(BaseModel):
@@ -94,6 +101,8 @@ class IngestionReport(BaseModel):
     same_as_edges: int = 0
     stale_chunks_removed: int = 0
     orphan_entities_removed: int = 0
+    graph_before: dict[str, int] = Field(default_factory=dict, description="vertices/edges per type at start")
+    graph_after: dict[str, int] = Field(default_factory=dict, description="vertices/edges per type at the end")
     seconds: dict[str, float] = Field(default_factory=dict)
     aborted: str | None = None
 
@@ -132,6 +141,7 @@ class _Prepared:
     graph: GraphBatch = field(default_factory=GraphBatch)
     entity_names: dict[str, str] = field(default_factory=dict)  # key -> name (to embed)
     new_entity_keys: list[str] = field(default_factory=list)
+    new_entity_vectors: np.ndarray | None = None
 
 
 _STOP = object()
@@ -202,9 +212,13 @@ class IngestionPipeline:
 
     def run(self, sources: Iterable[str | Path] | Iterable[SourceDocument]) -> IngestionReport:
         """Ingest files/folders/globs (strings or paths) or ready `SourceDocument`s."""
+        if isinstance(sources, str | Path | SourceDocument):
+            sources = [sources]  # type: ignore[list-item]  # one path given bare, not a list of characters
         started = time.perf_counter()
         report = IngestionReport()
         timer = _Timer()
+        if self.config.count_graph:
+            report.graph_before = self.store.counts()
         items = self._items(sources)
         embed_q: queue.Queue[Any] = queue.Queue(maxsize=self.config.queue_size)
         write_q: queue.Queue[Any] = queue.Queue(maxsize=self.config.queue_size)
@@ -241,6 +255,9 @@ class IngestionPipeline:
                 raise errors[0]
         if not report.aborted:
             self._finish(report, timer)
+        if self.config.count_graph:
+            with contextlib.suppress(StoreError):  # the summary should not hide the job's own error
+                report.graph_after = self.store.counts()
         timer.add("total", time.perf_counter() - started)
         report.seconds = {k: round(v, 3) for k, v in timer.seconds.items()}
         return report
@@ -327,6 +344,9 @@ class IngestionPipeline:
                 with lock:
                     report.documents_seen += 1
                 self.progress.documents_seen(1)
+                if not item.text.strip():
+                    fail(item.source, "empty document (no text)")
+                    continue
                 if item.id in seen:
                     fail(item.source, f"duplicate document id {item.id!r} (first from {seen[item.id]})")
                     continue
@@ -375,6 +395,7 @@ class IngestionPipeline:
     def _embed_stage(self, inbox: queue.Queue[Any], outbox: queue.Queue[Any], timer: _Timer,
                      stop: threading.Event) -> None:
         known: set[str] = set()  # entity keys that have a vector in the database (or are about to)
+        chunk_threads = self.config.embed_threads or _torch_threads()
         while True:
             prepared = inbox.get()
             if prepared is _STOP or stop.is_set():
@@ -382,6 +403,7 @@ class IngestionPipeline:
                 return
             graph: GraphBatch = prepared.graph
             t0 = time.perf_counter()
+            _set_torch_threads(chunk_threads)
             vectors = self.embedder.embed([embedding_text(c.title, c.text) for c in graph.chunks])
             for chunk, vector in zip(graph.chunks, vectors, strict=True):
                 chunk.embedding = vector.tolist()
@@ -393,6 +415,9 @@ class IngestionPipeline:
             todo = [k for k in candidates if k not in known]
             if todo:
                 names = [prepared.entity_names[k] for k in todo]
+                # Names are a few word pieces: splitting such tiny batches over 2 threads was measured
+                # to cost 3-6x the CPU of one thread (synchronisation, not arithmetic).
+                _set_torch_threads(self.config.entity_embed_threads)
                 by_key = dict(zip(todo, self.embedder.embed(names), strict=True))
                 for entity in graph.entities:
                     vector = by_key.get(entity.key)
@@ -400,11 +425,18 @@ class IngestionPipeline:
                         entity.embedding = vector.tolist()
                 known.update(todo)
                 prepared.new_entity_keys = todo
+                prepared.new_entity_vectors = np.stack([by_key[k] for k in todo])
             timer.add("embed_entities", time.perf_counter() - t0)
             _put_until(outbox, prepared, stop)
 
     def _write_stage(self, inbox: queue.Queue[Any], report: IngestionReport, lock: threading.Lock,
                      timer: _Timer, stop: threading.Event) -> None:
+        # A first load into an empty graph links in memory, exactly (see ingestion/dedup.py); a job
+        # adding to existing entities asks the vector index, which knows them all.
+        linker = None
+        if self.config.link_same_as and not self.store.has_embedded_entities():
+            linker = ExactLinker(self.config.same_as_threshold, self.config.same_as_neighbours,
+                                 self.embedder.dimension)
         while True:
             prepared = inbox.get()
             if prepared is _STOP or stop.is_set():
@@ -427,9 +459,14 @@ class IngestionPipeline:
             linked = 0
             if self.config.link_same_as and prepared.new_entity_keys:
                 t0 = time.perf_counter()
-                linked = self.store.link_similar_entities(prepared.new_entity_keys,
-                                                          threshold=self.config.same_as_threshold,
-                                                          k=self.config.same_as_neighbours)
+                if linker is not None and prepared.new_entity_vectors is not None:
+                    linked = self.store.write_same_as(linker.add(prepared.new_entity_keys,
+                                                                 prepared.new_entity_vectors))
+                    self.store.mark_linked(prepared.new_entity_keys)
+                else:
+                    linked = self.store.link_similar_entities(prepared.new_entity_keys,
+                                                              threshold=self.config.same_as_threshold,
+                                                              k=self.config.same_as_neighbours)
                 timer.add("link", time.perf_counter() - t0)
             with lock:
                 for _, _, replaces in prepared.documents:
@@ -451,18 +488,22 @@ class IngestionPipeline:
     def _finish(self, report: IngestionReport, timer: _Timer) -> None:
         """Closing pass: vectors for entities left without one, SAME_AS for entities not yet linked."""
         t0 = time.perf_counter()
+        done: set[str] = set()
         while True:
-            missing = self.store.entities_without_embedding(limit=2000)
+            missing = [(k, n) for k, n in self.store.entities_without_embedding(limit=2000) if k not in done]
             if not missing:
                 break
+            done.update(k for k, _ in missing)
             vectors = self.embedder.embed([name for _, name in missing])
             self.store.set_entity_embeddings([(k, v.tolist()) for (k, _), v in zip(missing, vectors, strict=True)])
             report.entities_embedded += len(missing)
         if self.config.link_same_as:
+            looked_up: set[str] = set()
             while True:
-                keys = self.store.entities_not_linked(limit=2000)
+                keys = [k for k in self.store.entities_not_linked(limit=2000) if k not in looked_up]
                 if not keys:
                     break
+                looked_up.update(keys)
                 report.same_as_edges += self.store.link_similar_entities(
                     keys, threshold=self.config.same_as_threshold, k=self.config.same_as_neighbours)
         timer.add("finish", time.perf_counter() - t0)
@@ -480,6 +521,26 @@ class IngestionPipeline:
             stop.set()
 
 
+def _torch_threads() -> int | None:
+    try:
+        import torch
+    except ImportError:  # an embedder without torch: nothing to tune
+        return None
+    return int(torch.get_num_threads())
+
+
+def _set_torch_threads(n: int | None) -> None:
+    """Set torch's intra-op threads for the CALLING thread only (OpenMP settings are per thread)."""
+    if n is None:
+        return
+    try:
+        import torch
+    except ImportError:
+        return
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
 def _put_until(q: queue.Queue[Any], item: Any, stop: threading.Event) -> None:
     """Put `item`, giving up when the job is stopping and nobody reads any more."""
     while True:
@@ -493,14 +554,25 @@ def _put_until(q: queue.Queue[Any], item: Any, stop: threading.Event) -> None:
 
 
 def _batched_counter(embedder: Any) -> TokenCounter:
-    tokenizer = embedder._model.tokenizer if hasattr(embedder, "_model") else None
+    """Word-piece counter from the embedder's own tokenizer, safe to call beside the embed thread.
+
+    A Hugging Face fast tokenizer must not be used from two threads at once (the embed thread
+    tokenizes for the model while the chunker counts), so the chunker gets its own copy, and a
+    lock for several chunking workers.
+    """
+    model = getattr(embedder, "_model", None)
+    tokenizer = getattr(model, "tokenizer", None)
     if tokenizer is None:
         return lambda texts: [embedder.tokenizer_length(t) for t in texts]
+    own = copy.deepcopy(tokenizer)
+    own.model_max_length = 10**9  # we count long texts on purpose; no "longer than the maximum" warning
+    lock = threading.Lock()
 
     def count(texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
-        encoded = tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
+        with lock:
+            encoded = own(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
     return count

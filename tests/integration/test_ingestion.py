@@ -1,0 +1,252 @@
+"""Ingestion against a real ArcadeDB server with the real models, on small data.
+
+Each test builds its own database (`make_db`) so counts are exact and independent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from graphrag.arcadedb import ArcadeDB
+from graphrag.config import Settings
+from graphrag.embeddings import SentenceTransformerEmbedder
+from graphrag.store import GraphStore
+from graphrag.types import SourceDocument
+from ingestion.extraction import SpacyEntityExtractor
+from ingestion.pipeline import EXIT_PARTIAL, IngestionConfig, IngestionPipeline
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = Path("/work/shared/eval/musique_100/corpus.jsonl")
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder(expected_dim=384)
+
+
+@pytest.fixture(scope="session")
+def extractor() -> SpacyEntityExtractor:
+    return SpacyEntityExtractor()
+
+
+@pytest.fixture()
+def pipeline_for(server_settings: Settings, embedder: SentenceTransformerEmbedder, extractor: SpacyEntityExtractor,
+                 make_db: Callable[..., ArcadeDB]) -> Callable[..., tuple[IngestionPipeline, ArcadeDB]]:
+    def factory(db: ArcadeDB | None = None, **config: Any) -> tuple[IngestionPipeline, ArcadeDB]:
+        db = db or make_db("ing")
+        pipeline = IngestionPipeline(server_settings, db, embedder, extractor=extractor,
+                                     config=IngestionConfig(**config))
+        return pipeline, db
+
+    return factory
+
+
+def _corpus_lines(n: int, path: Path) -> Path:
+    with CORPUS.open(encoding="utf-8") as handle:
+        path.write_text("".join(next(handle) for _ in range(n)), encoding="utf-8")
+    return path
+
+
+def _docs() -> list[SourceDocument]:
+    return [
+        SourceDocument(id="a", source="t", title="Alpha Report",
+                       text="Barack Obama met Angela Merkel in Berlin. The Acme Widget Factory sold anvils to Globex."),
+        SourceDocument(id="b", source="t", title="Beta",
+                       text="Angela Merkel visited Paris. Berlin and Paris are capitals."),
+        SourceDocument(id="c", source="t", title="Gamma (film)",
+                       text="Gamma is a film by Steven Spielberg. It was shot in Berlin with Tom Hanks."),
+    ]
+
+
+def _keys(db: ArcadeDB) -> set[str]:
+    return {r["k"] for r in db.cypher("MATCH (e:Entity) RETURN e.key AS k")}
+
+
+def _chunk_ids(db: ArcadeDB) -> set[str]:
+    return {r["id"] for r in db.cypher("MATCH (c:Chunk) RETURN c.id AS id")}
+
+
+def _evidence(db: ArcadeDB) -> set[str]:
+    rows = db.cypher("MATCH ()-[r:RELATED]->() RETURN r.evidence AS ev, r.weight AS w")
+    assert all(len(r["ev"]) == r["w"] for r in rows)  # weight = number of evidence chunks
+    return {chunk for r in rows for chunk in r["ev"]}
+
+
+def test_shared_corpus_lines_load_and_land_in_the_graph(pipeline_for, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pipeline, db = pipeline_for()
+    report = pipeline.run([_corpus_lines(5, tmp_path / "corpus.jsonl")])
+    assert (report.documents_new, report.documents_failed, report.exit_code) == (5, 0, 0)
+    counts = GraphStore(db).counts()
+    assert counts["Document"] == 5 and counts["Chunk"] == counts["HAS_CHUNK"] >= 5
+    row = db.cypher("MATCH (d:Document {id: 'm0'})-[:HAS_CHUNK]->(c:Chunk) "
+                    "RETURN d.title AS dt, c.title AS ct, c.text AS text, c.ordinal AS o")[0]
+    assert row["dt"] == row["ct"] == "Journal of Mathematical Physics" and row["o"] == 0
+    assert "journal of mathematical physics" in _keys(db)  # the title is an entity
+    assert db.cypher("MATCH (e:Entity) WHERE e.embedding IS NULL RETURN count(e) AS n")[0]["n"] == 0
+    # chunk vectors are title + text and searchable
+    query = pipeline.embedder.embed(["Journal of Mathematical Physics\n" + row["text"]])[0].tolist()
+    hits = db.sql("SELECT id, distance FROM (SELECT expand(vectorNeighbors('Chunk[embedding]', :q, 1)))", {"q": query})
+    assert hits[0]["id"].startswith("m0#") and hits[0]["distance"] < 1e-3
+
+
+def test_one_entity_named_100_ways_is_one_entity(pipeline_for) -> None:  # type: ignore[no-untyped-def]
+    spellings = ["ACME Corp.", "acme corp", "ACME Corp's", "Acme Corp", "ACME CORP", "acme corp.", "Acme Corp’s",
+                 "ACME  Corp", "ａｃｍｅ corp", "\"ACME Corp\""]
+    docs = [SourceDocument(id=f"d{i}", source="t", title=spellings[i % len(spellings)],
+                           text=f"Report number {i} about anvils and rockets.") for i in range(100)]
+    pipeline, db = pipeline_for(documents_per_batch=100)
+    report = pipeline.run(docs)
+    assert report.documents_new == 100
+    rows = db.cypher("MATCH (e:Entity) WHERE e.key = 'acme corp' RETURN count(e) AS n")
+    assert rows[0]["n"] == 1
+    assert db.cypher("MATCH (c:Chunk)-[:MENTIONS]->(e:Entity {key: 'acme corp'}) RETURN count(c) AS n")[0]["n"] == 100
+    assert db.cypher("MATCH (e:Entity) WHERE e.key CONTAINS 'acme' RETURN count(e) AS n")[0]["n"] == 1
+
+
+def test_reingest_is_a_no_op_and_changed_document_is_replaced(pipeline_for) -> None:  # type: ignore[no-untyped-def]
+    pipeline, db = pipeline_for(documents_per_batch=2)
+    store = GraphStore(db)
+    docs = _docs()
+    first = pipeline.run(docs)
+    assert first.documents_new == 3
+    before = store.counts()
+    stamp = store.get_document("a")["ingested_at"]  # type: ignore[index]
+
+    again = pipeline.run(docs)
+    assert (again.documents_unchanged, again.documents_new, again.documents_replaced, again.chunks) == (3, 0, 0, 0)
+    assert store.counts() == before
+    assert store.get_document("a")["ingested_at"] == stamp  # type: ignore[index]
+
+    old_chunks = {c for c in _chunk_ids(db) if c.startswith("a#")}
+    assert "globex" in _keys(db)
+    changed = docs[0].model_copy(update={"text": "Barack Obama met Olaf Scholz in Munich. Munich is in Bavaria."})
+    report = pipeline.run([changed, docs[1], docs[2]])
+    assert (report.documents_replaced, report.documents_unchanged) == (1, 2)
+    chunks = _chunk_ids(db)
+    assert not old_chunks & chunks
+    assert store.get_document("a")["chunk_count"] == len([c for c in chunks if c.startswith("a#")])  # type: ignore[index]
+    keys = _keys(db)
+    assert {"olaf scholz", "munich", "barack obama"} <= keys
+    assert "globex" not in keys  # only the old version named it
+    assert "angela merkel" in keys  # still named by "b"
+    assert not old_chunks & _evidence(db)
+    assert _evidence(db) <= chunks
+    assert store.counts()["Document"] == 3
+
+
+def test_delete_removes_exactly_what_only_that_document_contributed(pipeline_for) -> None:  # type: ignore[no-untyped-def]
+    pipeline, db = pipeline_for()
+    store = GraphStore(db)
+    pipeline.run(_docs())
+    b_chunks = {c for c in _chunk_ids(db) if c.startswith("b#")}
+    keys_before = _keys(db)
+    stats = store.delete_document("b")
+    assert stats is not None and stats.stale_chunks_removed == len(b_chunks)
+    assert store.get_document("b") is None
+    assert not b_chunks & _chunk_ids(db)
+    assert not b_chunks & _evidence(db)
+    keys = _keys(db)
+    assert keys_before - keys == {"beta", "paris"}  # named by "b" alone
+    assert {"angela merkel", "berlin"} <= keys  # also named by "a" / "c"
+    assert db.cypher("MATCH (c:Chunk) WHERE c.document_id = 'b' RETURN count(c) AS n")[0]["n"] == 0
+    assert db.cypher("MATCH (e:Entity) WHERE NOT (e)<-[:MENTIONS]-() RETURN count(e) AS n")[0]["n"] == 0
+    assert store.delete_document("b") is None
+
+
+def test_malformed_jsonl_line_is_reported_and_the_rest_ingested(pipeline_for, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "mixed.jsonl"
+    good = [json.loads(line) for line in _corpus_lines(3, tmp_path / "c.jsonl").read_text().splitlines()]
+    path.write_text("\n".join([json.dumps(good[0]), '{"id": "broken", "text": ', json.dumps(good[1]),
+                               json.dumps(good[2])]) + "\n", encoding="utf-8")
+    pipeline, db = pipeline_for()
+    report = pipeline.run([path])
+    assert (report.documents_new, report.documents_failed, report.exit_code) == (3, 1, EXIT_PARTIAL)
+    assert report.failures[0].path == f"{path}:2" and "malformed JSON" in report.failures[0].reason
+    assert GraphStore(db).counts()["Document"] == 3
+
+
+def test_strict_stops_at_the_first_bad_input(pipeline_for, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"id": "x", "text": \n', encoding="utf-8")
+    pipeline, _ = pipeline_for(strict=True)
+    report = pipeline.run([path])
+    assert report.exit_code == 1 and report.aborted and "--strict" in report.aborted
+
+
+def test_transaction_is_all_or_nothing_and_invisible_until_commit(make_db) -> None:  # type: ignore[no-untyped-def]
+    db = make_db("tx")
+
+    def work(tx):  # type: ignore[no-untyped-def]
+        tx.cypher("CREATE (e:Entity {key: 'tx-1', name: 'x'})")
+        assert db.cypher("MATCH (e:Entity {key: 'tx-1'}) RETURN count(e) AS n")[0]["n"] == 0  # outside: unseen
+        assert tx.cypher("MATCH (e:Entity {key: 'tx-1'}) RETURN count(e) AS n")[0]["n"] == 1
+        raise RuntimeError("abort")
+
+    with pytest.raises(RuntimeError):
+        db.transactional(work)
+    assert db.cypher("MATCH (e:Entity {key: 'tx-1'}) RETURN count(e) AS n")[0]["n"] == 0
+    db.transactional(lambda tx: tx.cypher("CREATE (e:Entity {key: 'tx-2', name: 'y'})"))
+    assert db.cypher("MATCH (e:Entity {key: 'tx-2'}) RETURN count(e) AS n")[0]["n"] == 1
+
+
+def _snapshot(db: ArcadeDB) -> dict[str, Any]:
+    related = db.cypher("MATCH (a:Entity)-[r:RELATED]->(b:Entity) RETURN a.key AS a, b.key AS b, r.weight AS w")
+    return {"counts": GraphStore(db).counts(), "chunks": _chunk_ids(db), "keys": _keys(db),
+            "related": sorted((r["a"], r["b"], r["w"]) for r in related)}
+
+
+def test_job_killed_mid_run_and_rerun_equals_a_clean_run(pipeline_for, make_db, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    corpus = _corpus_lines(48, tmp_path / "corpus.jsonl")
+    clean_pipeline, clean_db = pipeline_for(documents_per_batch=4)
+    clean_pipeline.run([corpus])
+
+    db = make_db("kill")
+    env = {**os.environ, "GRAPHRAG_DB_URL": server.url, "GRAPHRAG_DB_PASSWORD": server.password,
+           "GRAPHRAG_DB_NAME": db.database, "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "api.cli", "ingest", str(corpus), "--documents-per-batch", "4", "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    killed_at = None
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        written = db.cypher("MATCH (d:Document) RETURN count(d) AS n")[0]["n"]
+        if written >= 8:  # two batches committed, more on the way: kill it mid-job
+            proc.send_signal(signal.SIGKILL)
+            killed_at = written
+            break
+        time.sleep(0.05)
+    proc.wait(timeout=30)
+    assert killed_at is not None and killed_at < 48, "the job ended before it could be killed"
+
+    rerun = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert _snapshot(db) == _snapshot(clean_db)
+
+
+def test_documents_cli_lists_shows_and_deletes(pipeline_for, server) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    pipeline, db = pipeline_for()
+    pipeline.run(_docs())
+    flags = ["--db-url", server.url, "--db-password", server.password, "--db-name", db.database]
+    runner = CliRunner()
+    listed = runner.invoke(app, [*flags, "documents", "list"])
+    assert listed.exit_code == 0 and "Alpha Report" in listed.output
+    shown = runner.invoke(app, [*flags, "documents", "show", "c"])
+    assert shown.exit_code == 0 and "Gamma (film)" in shown.output
+    deleted = runner.invoke(app, [*flags, "documents", "delete", "c"])
+    assert deleted.exit_code == 0 and "deleted c" in deleted.output
+    assert GraphStore(db).get_document("c") is None
+    missing = runner.invoke(app, [*flags, "documents", "delete", "c"])
+    assert missing.exit_code == 4

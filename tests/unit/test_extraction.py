@@ -1,0 +1,58 @@
+"""The spaCy extractor with the real en_core_web_sm model: names, title entity, sentence pairs."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingestion.chunking import SentenceChunker
+from ingestion.extraction import (
+    SPAN_TYPE,
+    TITLE_TYPE,
+    ExtractionInput,
+    Mention,
+    SpacyEntityExtractor,
+    _titlecase_spans,
+    sentence_pairs,
+    title_entity,
+)
+
+
+@pytest.fixture(scope="module")
+def extractor() -> SpacyEntityExtractor:
+    return SpacyEntityExtractor()
+
+
+def test_names_title_and_pairs(extractor: SpacyEntityExtractor) -> None:
+    text = ("Barack Obama met Angela Merkel in the United States. "
+            "Later the Acme Widget Factory opened in Paris.")
+    chunks = SentenceChunker().chunk(text, "Mercury (planet)")
+    [[result]] = extractor.extract([ExtractionInput("Mercury (planet)", chunks)])
+    by_key = {m.key: m for m in result.mentions}
+    assert {"barack obama", "angela merkel", "united states", "paris", "mercury"} <= set(by_key)
+    assert by_key["united states"].name == "United States"  # leading "the" dropped
+    assert by_key["mercury"].type == TITLE_TYPE and by_key["mercury"].sentence == -1
+    assert ("angela merkel", "barack obama") in result.pairs
+    assert all(a < b for a, b in result.pairs)
+    # entities of different sentences are not related; the title relates only where it is named
+    assert not any({"paris", "barack obama"} == {a, b} for a, b in result.pairs)
+    assert not any("mercury" in pair for pair in result.pairs)
+
+
+def test_titlecase_spans(extractor: SpacyEntityExtractor) -> None:
+    tokens = list(extractor.nlp.make_doc("In Berlin we saw The Lord of the Rings and Zorp Quibble Method today."))
+    spans = [" ".join(t.text for t in tokens[i:j]) for i, j in _titlecase_spans(tokens)]
+    assert spans == ["Lord of the Rings", "Zorp Quibble Method"]  # not "In Berlin", no leading "The"
+    plain = SpacyEntityExtractor(extractor.nlp, titlecase_spans=False, title_entity=False)
+    chunks = SentenceChunker().chunk("We read The Lord of the Rings twice.")
+    [[with_spans]] = extractor.extract([ExtractionInput("", chunks)])
+    [[without]] = plain.extract([ExtractionInput("", chunks)])
+    assert "lord of the rings" in {m.key for m in with_spans.mentions}
+    assert not any(m.type in (SPAN_TYPE, TITLE_TYPE) for m in without.mentions)
+
+
+def test_sentence_pairs_and_title_entity() -> None:
+    mentions = [Mention("a", "A", "X", 0), Mention("b", "B", "X", 0), Mention("a", "A", "X", 1),
+                Mention("c", "C", "X", 1), Mention("t", "T", TITLE_TYPE, -1)]
+    assert sentence_pairs(mentions) == [("a", "b"), ("a", "c")]
+    assert title_entity("Mercury (planet)") == ("mercury", "Mercury")
+    assert title_entity("1999") is None
