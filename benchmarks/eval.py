@@ -48,6 +48,7 @@ from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
 from graphrag.embedded import EmbeddedServer
 from graphrag.embeddings import SentenceTransformerEmbedder
+from graphrag.errors import QueryError
 from graphrag.nlp import load_spacy
 from graphrag.retrieval import HybridRetriever, RetrievalConfig
 from graphrag.types import SourceDocument
@@ -217,7 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings(data_dir=data_dir, db_url=server.url, db_password=password, db_name=database)
         db = ArcadeDB(server.url, database, "root", password, timeout=120)
-        db.ensure_database()
+        try:
+            db.ensure_database()
+        except QueryError as exc:  # the server creates its default database while starting: a race
+            if "already exists" not in str(exc):
+                raise
         embedder = SentenceTransformerEmbedder(expected_dim=settings.embedding_dim)
         runner = MigrationRunner(db, embedding_dim=settings.embedding_dim)
         stored = 0

@@ -73,6 +73,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--no-same-as", action="store_true")
     parser.add_argument("--no-titlecase-spans", action="store_true")
+    parser.add_argument("--embed-threads", type=int, default=None,
+                        help="torch threads for chunk embedding in the job (default: torch's own)")
+    parser.add_argument("--entity-embed-threads", type=int, default=1)
     parser.add_argument("--limit", type=int, default=0, help="only the first N passages (0 = all)")
     args = parser.parse_args()
 
@@ -93,7 +96,9 @@ def main() -> None:
                                                    batch_size=settings.embedding_batch_size)
             config = IngestionConfig(documents_per_batch=args.documents_per_batch, batch_size=args.batch_size,
                                      workers=args.workers, link_same_as=not args.no_same_as,
-                                     titlecase_spans=not args.no_titlecase_spans)
+                                     titlecase_spans=not args.no_titlecase_spans,
+                                     embed_threads=args.embed_threads,
+                                     entity_embed_threads=args.entity_embed_threads)
             pipeline = IngestionPipeline(settings, db, embedder, config=config)
             pipeline.extractor.extract([])  # load spaCy before the clock starts
             embedder.embed(["warm up"])

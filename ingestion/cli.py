@@ -82,6 +82,10 @@ def print_report(report: IngestionReport) -> None:
               f"{report.relation_rows} related pairs, {report.next_rows} next edges, "
               f"{report.same_as_edges} same-as pairs; removed {report.stale_chunks_removed} stale chunks, "
               f"{report.orphan_entities_removed} orphan entities")
+    if report.graph_after:
+        before = report.graph_before
+        out.print("graph now: " + ", ".join(
+            f"{k} {v} ({v - before.get(k, 0):+d})" for k, v in report.graph_after.items()))
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())
     out.print(f"seconds per stage: {stages}")
     for failure in report.failures[:50]:

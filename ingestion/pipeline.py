@@ -72,6 +72,10 @@ class IngestionConfig(BaseModel):
     same_as_threshold: float = Field(0.9, gt=0, le=1, description="cosine similarity for SAME_AS")
     same_as_neighbours: int = Field(5, ge=1, description="neighbours looked at per entity")
     titlecase_spans: bool = Field(True, description="also take capitalised multi-word spans as entities")
+    count_graph: bool = Field(True, description="count vertices and edges per type before and after the job")
+    embed_threads: int | None = Field(None, ge=1, le=64,
+                                      description="torch threads for chunk embedding (None: torch's default)")
+    entity_embed_threads: int = Field(1, ge=1, le=64, description="torch threads for entity names")
 
 
 class FailedInput(BaseModel):
@@ -97,6 +101,8 @@ class IngestionReport(BaseModel):
     same_as_edges: int = 0
     stale_chunks_removed: int = 0
     orphan_entities_removed: int = 0
+    graph_before: dict[str, int] = Field(default_factory=dict, description="vertices/edges per type at start")
+    graph_after: dict[str, int] = Field(default_factory=dict, description="vertices/edges per type at the end")
     seconds: dict[str, float] = Field(default_factory=dict)
     aborted: str | None = None
 
@@ -211,6 +217,8 @@ class IngestionPipeline:
         started = time.perf_counter()
         report = IngestionReport()
         timer = _Timer()
+        if self.config.count_graph:
+            report.graph_before = self.store.counts()
         items = self._items(sources)
         embed_q: queue.Queue[Any] = queue.Queue(maxsize=self.config.queue_size)
         write_q: queue.Queue[Any] = queue.Queue(maxsize=self.config.queue_size)
@@ -247,6 +255,9 @@ class IngestionPipeline:
                 raise errors[0]
         if not report.aborted:
             self._finish(report, timer)
+        if self.config.count_graph:
+            with contextlib.suppress(StoreError):  # the summary should not hide the job's own error
+                report.graph_after = self.store.counts()
         timer.add("total", time.perf_counter() - started)
         report.seconds = {k: round(v, 3) for k, v in timer.seconds.items()}
         return report
@@ -384,6 +395,7 @@ class IngestionPipeline:
     def _embed_stage(self, inbox: queue.Queue[Any], outbox: queue.Queue[Any], timer: _Timer,
                      stop: threading.Event) -> None:
         known: set[str] = set()  # entity keys that have a vector in the database (or are about to)
+        chunk_threads = self.config.embed_threads or _torch_threads()
         while True:
             prepared = inbox.get()
             if prepared is _STOP or stop.is_set():
@@ -391,6 +403,7 @@ class IngestionPipeline:
                 return
             graph: GraphBatch = prepared.graph
             t0 = time.perf_counter()
+            _set_torch_threads(chunk_threads)
             vectors = self.embedder.embed([embedding_text(c.title, c.text) for c in graph.chunks])
             for chunk, vector in zip(graph.chunks, vectors, strict=True):
                 chunk.embedding = vector.tolist()
@@ -402,6 +415,9 @@ class IngestionPipeline:
             todo = [k for k in candidates if k not in known]
             if todo:
                 names = [prepared.entity_names[k] for k in todo]
+                # Names are a few word pieces: splitting such tiny batches over 2 threads was measured
+                # to cost 3-6x the CPU of one thread (synchronisation, not arithmetic).
+                _set_torch_threads(self.config.entity_embed_threads)
                 by_key = dict(zip(todo, self.embedder.embed(names), strict=True))
                 for entity in graph.entities:
                     vector = by_key.get(entity.key)
@@ -503,6 +519,26 @@ class IngestionPipeline:
             log.error("ingestion stage %s failed: %s", threading.current_thread().name, exc)
             errors.append(exc)
             stop.set()
+
+
+def _torch_threads() -> int | None:
+    try:
+        import torch
+    except ImportError:  # an embedder without torch: nothing to tune
+        return None
+    return int(torch.get_num_threads())
+
+
+def _set_torch_threads(n: int | None) -> None:
+    """Set torch's intra-op threads for the CALLING thread only (OpenMP settings are per thread)."""
+    if n is None:
+        return
+    try:
+        import torch
+    except ImportError:
+        return
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
 
 
 def _put_until(q: queue.Queue[Any], item: Any, stop: threading.Event) -> None:

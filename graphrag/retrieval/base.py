@@ -48,14 +48,19 @@ class RetrievalConfig(BaseModel):
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant")
     rrf_channels: tuple[Channel, ...] = ("dense", "keyword", "graph")
     # personalized PageRank
-    ppr_damping: float = Field(0.5, gt=0, lt=1, description="Probability of following an edge")
+    ppr_damping: float = Field(0.6, gt=0, lt=1, description="Probability of following an edge")
     ppr_iterations: int = Field(50, ge=1, le=500)
-    ppr_passage_weight: float = Field(0.02, ge=0, description="Reset mass per passage x normalised dense score")
+    ppr_passage_weight: float = Field(0.015, ge=0, description="Reset mass per passage x normalised dense score")
     ppr_related_weight: float = Field(1.0, ge=0, description="Scale of co-occurrence edges (0 leaves them out)")
     ppr_related_mode: Literal["count", "binary", "log"] = Field(
         "count", description="Co-occurrence edge weight: the count, 1, or 1 + ln(count)")
     ppr_synonym_edges: bool = Field(True, description="SAME_AS edges in the PPR graph")
     ppr_idf_seeds: bool = Field(True, description="Weight a seed entity by 1 / chunks mentioning it")
+    ppr_dense_power: float = Field(1.0, gt=0, description="Exponent on the normalised dense score in the reset")
+    ppr_dense_top: int = Field(0, ge=0, description="Only the top N dense passages get reset mass (0 = all)")
+    ppr_mention_idf: float = Field(0.0, ge=0, description="MENTIONS edge weight = mentions(entity)^-x")
+    ppr_title_weight: float = Field(2.0, gt=0, description="Weight of the edge between a chunk and the entity "
+                                    "its document's title names (other MENTIONS weigh 1)")
     ppr_skip_entity_types: tuple[str, ...] = Field((), description="Entity types left out of the PPR graph")
     snapshot_check_s: float = Field(5.0, ge=0, description="Seconds between checks that the graph changed")
     # output

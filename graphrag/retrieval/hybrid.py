@@ -67,10 +67,10 @@ class HybridRetriever:
         self.graph = GraphChannel(db, self.config)
         self.ppr = PPRRanker(self.config)
 
-    def analyze(self, question: str, *, use_snapshot: bool) -> QuestionAnalysis:
+    def analyze(self, question: str, *, use_snapshot: bool, link: bool = True) -> QuestionAnalysis:
         lookup = self.snapshots.get() if use_snapshot else None
         analyzer = QuestionAnalyzer(self.db, self.embedder, lookup=lookup, nlp=self.nlp, config=self.config)
-        return analyzer.analyze(question)
+        return analyzer.analyze(question, link=link)
 
     def retrieve(self, question: str, *, top_k: int | None = None, ranking: Ranking | None = None
                  ) -> RetrievalResult:
@@ -88,7 +88,8 @@ class HybridRetriever:
         top_k = top_k or self.config.top_k
         if top_k < 1:
             raise RetrievalError("top_k must be at least 1")
-        analysis = self.analyze(question, use_snapshot=ranking == "ppr")
+        # dense and keyword alone use no seed entities: skip NER and linking for them
+        analysis = self.analyze(question, use_snapshot=ranking == "ppr", link=ranking in ("ppr", "rrf", "graph"))
         timings = {f"question_{k}": v for k, v in analysis.timings_ms.items()}
 
         if ranking == "ppr":

@@ -23,10 +23,11 @@ import numpy as np
 from scipy import sparse
 
 from graphrag.arcadedb import ArcadeDB
+from graphrag.normalize import entity_key, strip_title_qualifier
 from graphrag.retrieval import queries
 from graphrag.retrieval.base import RetrievalConfig
 from graphrag.retrieval.graph import MENTIONED_IN
-from graphrag.retrieval.question import EntityInfo
+from graphrag.retrieval.question import EntityInfo, fold_accents
 from graphrag.types import PathStep
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,14 @@ class GraphSnapshot:
         self.chunk_index = {c: i for i, c in enumerate(self.chunk_ids)}
         self.entity_index = {k: j for j, k in enumerate(self.entity_keys)}
         self.mentions = np.asarray(self.incidence.sum(axis=0)).ravel().astype(np.int64)
+        # accent-folded key -> the stored key most chunks mention (only where folding changes the key)
+        self.folded_index: dict[str, str] = {}
+        for j, key in enumerate(self.entity_keys):
+            folded = fold_accents(key)
+            if folded != key:
+                best = self.folded_index.get(folded)
+                if best is None or self.mentions[self.entity_index[best]] < self.mentions[j]:
+                    self.folded_index[folded] = key
 
     @property
     def n_chunks(self) -> int:
@@ -72,10 +81,29 @@ class GraphSnapshot:
             j = self.entity_index.get(key)
             if j is not None:
                 out[key] = EntityInfo(self.entity_names[j], int(self.mentions[j]))
+            elif (stored := self._folded_match(key)) is not None:
+                j = self.entity_index[stored]
+                out[key] = EntityInfo(self.entity_names[j], int(self.mentions[j]), stored)
         return out
 
+    def title_edges(self) -> list[tuple[int, int]]:
+        """(chunk, entity) pairs where the entity is the one the chunk's document title names."""
+        edges = []
+        for i, title in enumerate(self.chunk_titles):
+            j = self.entity_index.get(entity_key(strip_title_qualifier(title))) if title else None
+            if j is not None and self.incidence[i, j] > 0:
+                edges.append((i, j))
+        return edges
+
+    def _folded_match(self, key: str) -> str | None:
+        folded = fold_accents(key)
+        if folded in self.entity_index:
+            return folded
+        return self.folded_index.get(folded)
+
     def transition(self, *, related: float = 1.0, related_mode: str = "count", same_as: bool = True,
-                   skip_types: tuple[str, ...] = ()) -> sparse.csr_matrix:
+                   skip_types: tuple[str, ...] = (), mention_idf: float = 0.0, title_weight: float = 1.0
+                   ) -> sparse.csr_matrix:
         """Column-stochastic transition matrix of the undirected graph (cached per edge choice).
 
         Args:
@@ -83,8 +111,12 @@ class GraphSnapshot:
             related_mode: their weight: the count, 1 ("binary"), or 1 + ln(count) ("log").
             same_as: include synonym edges (weight = similarity).
             skip_types: entity types whose nodes lose every edge (they keep no mass).
+            mention_idf: a chunk-entity edge weighs mentions(entity) ** -mention_idf, so walks
+                favour specific names over ones that half the corpus mentions.
+            title_weight: weight of the edge between a chunk and its own title's entity: the
+                passage about B is better evidence for B than a passage that mentions B.
         """
-        cache_key = (related, related_mode, same_as, tuple(sorted(skip_types)))
+        cache_key = (related, related_mode, same_as, tuple(sorted(skip_types)), mention_idf, title_weight)
         if cache_key not in self._transitions:
             n = self.n_entities
             ee = sparse.csr_matrix((n, n), dtype=np.float64)
@@ -98,6 +130,14 @@ class GraphSnapshot:
             if same_as:
                 ee = ee + self.same_as
             incidence = self.incidence
+            if title_weight != 1.0:
+                incidence = incidence.tolil(copy=True)
+                for i, j in self.title_edges():
+                    incidence[i, j] = title_weight
+                incidence = incidence.tocsr()
+            if mention_idf > 0:
+                scale = np.power(np.maximum(self.mentions, 1).astype(np.float64), -mention_idf)
+                incidence = (incidence @ sparse.diags(scale)).tocsr()
             if skip_types:
                 keep = sparse.diags(np.array([t not in skip_types for t in self.entity_types], dtype=np.float64))
                 incidence = (incidence @ keep).tocsr()
@@ -293,8 +333,12 @@ class PPRRanker:
             j = snapshot.entity_index.get(key)
             if j is not None:
                 reset[snapshot.n_chunks + j] += weight
-        if dense is not None and self.config.ppr_passage_weight > 0:
-            reset[: snapshot.n_chunks] += self.config.ppr_passage_weight * normalise(dense)
+        cfg = self.config
+        if dense is not None and cfg.ppr_passage_weight > 0:
+            prior = normalise(dense) ** cfg.ppr_dense_power
+            if 0 < cfg.ppr_dense_top < len(prior):
+                prior[np.argsort(-dense, kind="stable")[cfg.ppr_dense_top:]] = 0.0
+            reset[: snapshot.n_chunks] += cfg.ppr_passage_weight * prior
         return reset
 
     def rank(self, snapshot: GraphSnapshot, seed_weights: dict[str, float], dense: np.ndarray | None
@@ -305,7 +349,8 @@ class PPRRanker:
         if reset.sum() <= 0:
             return np.zeros(snapshot.n_chunks)
         transition = snapshot.transition(related=cfg.ppr_related_weight, related_mode=cfg.ppr_related_mode,
-                                         same_as=cfg.ppr_synonym_edges, skip_types=cfg.ppr_skip_entity_types)
+                                         same_as=cfg.ppr_synonym_edges, skip_types=cfg.ppr_skip_entity_types,
+                                         mention_idf=cfg.ppr_mention_idf, title_weight=cfg.ppr_title_weight)
         scores = personalized_pagerank(transition, reset, damping=cfg.ppr_damping, iterations=cfg.ppr_iterations)
         return scores[: snapshot.n_chunks]
 

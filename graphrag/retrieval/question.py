@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import time
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -42,6 +43,13 @@ STOP_WORDS = QUERY_STOP_WORDS | {"here", "same", "other", "another", "many", "mu
 class EntityInfo:
     name: str
     mentions: int
+    key: str = ""  # the stored key, when it differs from the one asked for (accent-folded match)
+
+
+def fold_accents(key: str) -> str:
+    """'aschenbrödel' -> 'aschenbrodel': questions often drop diacritics that titles keep."""
+    decomposed = unicodedata.normalize("NFKD", key)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 class EntityLookup(Protocol):
@@ -150,9 +158,15 @@ class QuestionAnalyzer:
         self.nlp = nlp
         self.config = config or RetrievalConfig()
 
-    def analyze(self, question: str, *, embed: bool = True) -> QuestionAnalysis:
+    def analyze(self, question: str, *, embed: bool = True, link: bool = True) -> QuestionAnalysis:
+        """Embed the question (`embed`) and link its seed entities (`link`; dense and keyword need none)."""
         cfg = self.config
         timings: dict[str, float] = {}
+        if not link:
+            t0 = time.perf_counter()
+            vectors = self.embedder.embed([question]) if embed else np.zeros((1, 0), dtype=np.float32)
+            timings["embed"] = (time.perf_counter() - t0) * 1000
+            return QuestionAnalysis(question, vectors[0], [], timings)
         t0 = time.perf_counter()
         names: list[str] = []
         if self.nlp is not None:
@@ -169,13 +183,17 @@ class QuestionAnalyzer:
         seeds: dict[str, SeedEntity] = {}
         for span in longest_matches(spans, set(found)):
             info = found[span.key]
-            seeds.setdefault(span.key, SeedEntity(key=span.key, name=info.name, source="ngram", span=span.text,
-                                                  score=1.0, mentions=info.mentions))
+            stored = info.key or span.key  # differs after an accent-folded match
+            seeds.setdefault(stored, SeedEntity(key=stored, name=info.name, source="ngram", span=span.text,
+                                                score=1.0, mentions=info.mentions))
+        chosen = [f" {k} " for k in seeds]
         for key, text in name_keys.items():
-            if key in found and key not in seeds:
+            # a name inside a longer matched span ("Leland" in "Leland, North Carolina") is that span
+            if key in found and key not in seeds and not any(f" {key} " in c for c in chosen):
                 info = found[key]
-                seeds[key] = SeedEntity(key=key, name=info.name, source="ner", span=text, score=1.0,
-                                        mentions=info.mentions)
+                stored = info.key or key
+                seeds.setdefault(stored, SeedEntity(key=stored, name=info.name, source="ner", span=text, score=1.0,
+                                                    mentions=info.mentions))
         timings["link"] = (time.perf_counter() - t0) * 1000
 
         unlinked: list[str] = []

@@ -230,3 +230,23 @@ def test_job_killed_mid_run_and_rerun_equals_a_clean_run(pipeline_for, make_db, 
     rerun = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert _snapshot(db) == _snapshot(clean_db)
+
+
+def test_documents_cli_lists_shows_and_deletes(pipeline_for, server) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    pipeline, db = pipeline_for()
+    pipeline.run(_docs())
+    flags = ["--db-url", server.url, "--db-password", server.password, "--db-name", db.database]
+    runner = CliRunner()
+    listed = runner.invoke(app, [*flags, "documents", "list"])
+    assert listed.exit_code == 0 and "Alpha Report" in listed.output
+    shown = runner.invoke(app, [*flags, "documents", "show", "c"])
+    assert shown.exit_code == 0 and "Gamma (film)" in shown.output
+    deleted = runner.invoke(app, [*flags, "documents", "delete", "c"])
+    assert deleted.exit_code == 0 and "deleted c" in deleted.output
+    assert GraphStore(db).get_document("c") is None
+    missing = runner.invoke(app, [*flags, "documents", "delete", "c"])
+    assert missing.exit_code == 4

@@ -10,7 +10,7 @@ from graphrag.retrieval.context import build_context, estimate_tokens, format_pa
 from graphrag.retrieval.fusion import reciprocal_rank_fusion
 from graphrag.retrieval.keyword import plain_terms
 from graphrag.retrieval.ppr import GraphSnapshot, PPRRanker, explain, normalise, personalized_pagerank
-from graphrag.retrieval.question import candidate_spans, longest_matches, seed_weights
+from graphrag.retrieval.question import candidate_spans, fold_accents, longest_matches, seed_weights
 from graphrag.types import Passage, PathStep, SeedEntity
 
 
@@ -126,3 +126,22 @@ def test_format_path() -> None:
                                                                             target="T")]
     assert format_path(steps) == "(A) -[RELATED]-> (B) -[MENTIONED_IN]-> (T)"
     assert format_path([]) == ""
+
+
+def test_accent_folded_lookup_returns_the_stored_key() -> None:
+    snap = _snapshot()
+    snap.entity_keys[0] = "aschenbrödel"
+    snap.__post_init__()
+    found = snap.lookup(["aschenbrodel"])
+    assert found["aschenbrodel"].key == "aschenbrödel"
+    assert fold_accents("crème brûlée") == "creme brulee"
+
+
+def test_title_edge_weight_moves_mass_to_the_passage_about_an_entity() -> None:
+    snap = _snapshot()
+    snap.chunk_titles[2] = "C"  # chunk 2 is the page about C; chunk 1 merely mentions C
+    plain = snap.transition()
+    weighted = snap.transition(title_weight=3.0)
+    c = snap.n_chunks + 2
+    assert weighted[2, c] > plain[2, c]
+    assert weighted[1, c] < plain[1, c]
