@@ -245,6 +245,9 @@ class IngestionPipeline:
         except IngestionError as exc:
             report.aborted = str(exc)
             stop.set()
+        except BaseException:
+            stop.set()  # Ctrl-C or a database failure while planning: stop the other stages, then re-raise
+            raise
         finally:
             _put_until(embed_q, _STOP, stop)
             embed_thread.join()
