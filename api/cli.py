@@ -297,6 +297,11 @@ from ingestion.cli import register as _register_ingestion  # noqa: E402
 
 _register_ingestion(app, settings_of, fail)
 
+# --- retrieval: `search` (logic in graphrag/retrieval/) --------------------------------------------
+from graphrag.retrieval.cli import register as _register_retrieval  # noqa: E402
+
+_register_retrieval(app, settings_of, fail)
+
 
 def main() -> None:
     """Console-script entry: run the app, turning our errors into one line and exit code 1."""

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -51,7 +52,8 @@ class GraphSnapshot:
     chunk_index: dict[str, int] = field(init=False)
     entity_index: dict[str, int] = field(init=False)
     mentions: np.ndarray = field(init=False)  # chunks mentioning each entity
-    _transitions: dict[tuple[bool, bool], sparse.csr_matrix] = field(init=False, default_factory=dict)
+    _transitions: dict[tuple[Any, ...], sparse.csr_matrix] = field(init=False, default_factory=dict)
+    _by_entity: sparse.csc_matrix | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.chunk_index = {c: i for i, c in enumerate(self.chunk_ids)}
@@ -164,6 +166,13 @@ class GraphSnapshot:
         out.update({int(n): "RELATED" for n in self.related.indices[self.related.indptr[j]:self.related.indptr[j + 1]]})
         out.pop(j, None)
         return out
+
+    def entity_chunks(self, j: int) -> list[int]:
+        """Chunks that mention entity j."""
+        if self._by_entity is None:
+            self._by_entity = self.incidence.tocsc()
+        col = self._by_entity
+        return [int(i) for i in col.indices[col.indptr[j]:col.indptr[j + 1]]]
 
     def chunk_entities(self, i: int) -> list[int]:
         return [int(j) for j in self.incidence.indices[self.incidence.indptr[i]:self.incidence.indptr[i + 1]]]
@@ -373,6 +382,16 @@ def explain(snapshot: GraphSnapshot, seed_keys: list[str], chunk: int) -> list[P
             relation = seed_neighbours[s].get(t)
             if relation:
                 return [PathStep(source=name(s), relation=relation, target=name(t)),
+                        PathStep(source=name(t), relation=MENTIONED_IN, target=title)]
+    seed_chunks = {s: set(snapshot.entity_chunks(s)) for s in seeds}
+    for t in targets:  # through a passage that names both: seed -> passage -> entity -> this passage
+        shared_with = set(snapshot.entity_chunks(t))
+        for s in seeds:
+            via = sorted((seed_chunks[s] & shared_with) - {chunk})
+            if via:
+                middle = snapshot.chunk_titles[via[0]] or snapshot.chunk_ids[via[0]]
+                return [PathStep(source=name(s), relation=MENTIONED_IN, target=middle),
+                        PathStep(source=middle, relation="MENTIONS", target=name(t)),
                         PathStep(source=name(t), relation=MENTIONED_IN, target=title)]
     for t in targets:
         for middle, rel2 in snapshot.neighbours(t).items():

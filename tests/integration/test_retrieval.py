@@ -7,7 +7,9 @@ graph (Zorblax Industries -> Mirela Vantosh -> Quillon Harbor) can bring it up.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -199,3 +201,19 @@ def test_langchain_adapter(retriever: HybridRetriever) -> None:
     assert {"chunk_id", "document_id", "title", "score", "channels", "n"} <= set(documents[0].metadata)
     assert documents[0].metadata["n"] == 1
 
+
+
+def test_search_command(graph_db: ArcadeDB, server: Any) -> None:
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    args = ["--db-url", server.url, "--db-name", graph_db.database, "--db-password", server.password,
+            "search", QUESTION, "--top-k", "3", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["ranking"] == "ppr"
+    assert ANSWER_DOC in [p["document_id"] for p in payload["passages"]]
+    empty = CliRunner().invoke(app, [*args[:6], "search", "  "])
+    assert empty.exit_code == 1

@@ -94,10 +94,16 @@ def test_ranker_mixes_seed_and_dense_mass() -> None:
 
 
 def test_explain_finds_two_hop_paths() -> None:
-    path = explain(_snapshot(), ["a"], 2)
+    snap = _snapshot()
+    path = explain(snap, ["a"], 2)
     assert [(s.source, s.relation, s.target) for s in path] == [
         ("A", "RELATED", "B"), ("B", "RELATED", "C"), ("C", "MENTIONED_IN", "T2")]
-    assert explain(_snapshot(), ["a"], 3) == []
+    assert explain(snap, ["a"], 3) == []
+    # without co-occurrence edges the path goes through the passage that names both
+    snap.related = sparse.csr_matrix((4, 4))
+    path = explain(snap, ["a"], 1)
+    assert [(s.source, s.relation, s.target) for s in path] == [
+        ("A", "MENTIONED_IN", "T0"), ("T0", "MENTIONS", "B"), ("B", "MENTIONED_IN", "T1")]
 
 
 def _passage(i: int, words: int) -> Passage:
