@@ -11,14 +11,13 @@ from __future__ import annotations
 import importlib.util
 import logging
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from graphrag.errors import ServerLaunchError
-from graphrag.procs import last_log_line, pid_alive, port_free, read_pid, spawn, terminate
+from graphrag.procs import port_free, read_pid, spawn, terminate, wait_ready
 
 log = logging.getLogger(__name__)
 
@@ -135,25 +134,9 @@ class EmbeddedServer:
         return self._wait_ready(proc.pid, proc, timeout)
 
     def _wait_ready(self, pid: int, proc: subprocess.Popen[bytes] | None, timeout: float) -> ServerStatus:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            exited = proc.poll() is not None if proc is not None else not pid_alive(pid)
-            if exited:
-                self.pid_file.unlink(missing_ok=True)
-                raise ServerLaunchError(f"ArcadeDB exited during start-up; last log line: {self._last_log_line()}"
-                                        f" (full log: {self.log_file})")
-            version = self._probe()
-            if version is not None:
-                log.info("ArcadeDB %s is up at %s (pid %s)", version, self.url, pid)
-                return ServerStatus(True, pid, self.url, version, detail="started")
-            time.sleep(0.25)
-        self._terminate(pid, 10.0)
-        self.pid_file.unlink(missing_ok=True)
-        raise ServerLaunchError(f"ArcadeDB did not answer on {self.url} within {timeout:.0f}s; "
-                                f"see {self.log_file}")
-
-    def _last_log_line(self) -> str:
-        return last_log_line(self.log_file)
+        version = wait_ready(self._probe, name="ArcadeDB", url=self.url, pid=pid, proc=proc,
+                             pid_file=self.pid_file, log_file=self.log_file, timeout=timeout)
+        return ServerStatus(True, pid, self.url, version, detail="started")
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the server cleanly (SIGTERM, then SIGKILL after `timeout`); False if it was not running."""
@@ -161,10 +144,6 @@ class EmbeddedServer:
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return False
-        self._terminate(pid, timeout)
+        terminate(pid, timeout, "ArcadeDB")
         self.pid_file.unlink(missing_ok=True)
         return True
-
-    @staticmethod
-    def _terminate(pid: int, timeout: float) -> None:
-        terminate(pid, timeout, "ArcadeDB")

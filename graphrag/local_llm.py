@@ -22,7 +22,6 @@ import logging
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +29,7 @@ import httpx
 
 from graphrag.config import Settings
 from graphrag.errors import ConfigError, ServerLaunchError
-from graphrag.procs import last_log_line, pid_alive, port_free, read_pid, spawn, terminate
+from graphrag.procs import port_free, read_pid, spawn, terminate, wait_ready
 
 log = logging.getLogger(__name__)
 
@@ -238,22 +237,9 @@ class LocalLLMServer:
         return self._wait_ready(proc.pid, proc, timeout)
 
     def _wait_ready(self, pid: int, proc: subprocess.Popen[bytes] | None, timeout: float) -> LLMServerStatus:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            exited = proc.poll() is not None if proc is not None else not pid_alive(pid)
-            if exited:
-                self.pid_file.unlink(missing_ok=True)
-                raise ServerLaunchError(f"the llama.cpp server exited during start-up; last log line: "
-                                        f"{last_log_line(self.log_file)} (full log: {self.log_file})")
-            models = self._probe()
-            if models is not None:
-                log.info("llama.cpp server (%s) is up at %s (pid %s)", self.model, self.url, pid)
-                return LLMServerStatus(True, pid, self.url, models, detail="started")
-            time.sleep(0.25)
-        terminate(pid, 10.0, "llama.cpp server")
-        self.pid_file.unlink(missing_ok=True)
-        raise ServerLaunchError(f"the llama.cpp server did not answer on {self.url} within {timeout:.0f}s; "
-                                f"see {self.log_file}")
+        models = wait_ready(self._probe, name="the llama.cpp server", url=self.url, pid=pid, proc=proc,
+                            pid_file=self.pid_file, log_file=self.log_file, timeout=timeout)
+        return LLMServerStatus(True, pid, self.url, models, detail="started")
 
     def stop(self, timeout: float = 15.0) -> bool:
         """Stop the server (SIGTERM, then SIGKILL); False if it was not running."""

@@ -10,7 +10,13 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+from graphrag.errors import ServerLaunchError
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -95,3 +101,27 @@ def last_log_line(log_file: Path, markers: tuple[str, ...] = ("SEVERE", "Excepti
         return "(no log)"
     interesting = [ln for ln in lines[-40:] if any(m in ln for m in markers)]
     return (interesting or lines or ["(empty log)"])[-1].strip()[:300]
+
+
+def wait_ready(probe: Callable[[], T | None], *, name: str, url: str, pid: int,
+               proc: subprocess.Popen[bytes] | None, pid_file: Path, log_file: Path, timeout: float) -> T:
+    """Poll `probe` until it answers; fail in one line if the process exits or the time runs out.
+
+    Shared by every server we launch: the checks that make a failed start say *why* (the process
+    died: its last telling log line; it hung: stopped and the log named) live in one place.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        exited = proc.poll() is not None if proc is not None else not pid_alive(pid)
+        if exited:
+            pid_file.unlink(missing_ok=True)
+            raise ServerLaunchError(f"{name} exited during start-up; last log line: {last_log_line(log_file)} "
+                                    f"(full log: {log_file})")
+        answer = probe()
+        if answer is not None:
+            log.info("%s is up at %s (pid %s)", name, url, pid)
+            return answer
+        time.sleep(0.25)
+    terminate(pid, 10.0, name)
+    pid_file.unlink(missing_ok=True)
+    raise ServerLaunchError(f"{name} did not answer on {url} within {timeout:.0f}s; see {log_file}")
