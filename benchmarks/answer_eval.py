@@ -3,13 +3,20 @@
 Runs the configured `Answerer` (the LLM at GRAPHRAG_LLM_BASE_URL, or extractive with --extractive)
 on a seeded sample of questions and prints/writes JSON tagged with the commit and the data set.
 
-Passages: until the project's retriever is merged, each question gets its gold passages plus the
-corpus passages nearest to it by MiniLM cosine (distractors), all ranked by that cosine. This is
-an oracle-assisted retrieval: the numbers measure the answerer given the evidence, not the whole
-pipeline. Say so next to any number from it.
+Two ways to get the passages:
+
+- oracle (default): each question gets its gold passages plus the corpus passages nearest to it
+  by MiniLM cosine (distractors), all ranked by that cosine. This is an oracle-assisted retrieval:
+  the numbers measure the answerer given the evidence, not the whole pipeline. Say so next to
+  any number from it.
+- end to end (`--retriever DB_DIR`): the project's `HybridRetriever` (default `RetrievalConfig`)
+  over a database that `benchmarks/eval.py DIR --db-dir DB_DIR` ingested; the server is started
+  on that folder with eval.py's own helper (it writes into the folder: point it at a copy you
+  may change). The numbers measure retriever + answerer, as the API runs them.
 
     HF_HUB_OFFLINE=1 GRAPHRAG_LLM_BASE_URL=local python -m benchmarks.answer_eval --dataset hotpotqa_100 --limit 20
     HF_HUB_OFFLINE=1 python -m benchmarks.answer_eval --dataset hotpotqa_100 --limit 20 --extractive
+    HF_HUB_OFFLINE=1 python -m benchmarks.answer_eval --dataset musique_100 --extractive --retriever /tmp/db/musique
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +144,47 @@ def _commit() -> str:
         return "unknown"
 
 
+Retrieve = Callable[[dict[str, Any]], RetrievalResult]
+
+
+def oracle_retrieval(embedder: SentenceTransformerEmbedder, corpus: list[dict[str, Any]],
+                     sample: list[dict[str, Any]], cache: Path, total: int) -> Retrieve:
+    """Gold passages + nearest distractors per question (the oracle-assisted mode)."""
+    vectors = corpus_vectors(embedder, corpus, cache)
+    q_vectors = dict(zip((q["id"] for q in sample), embedder.embed([q["question"] for q in sample]), strict=True))
+    return lambda question: gold_plus_distractors(question, corpus, vectors, q_vectors[question["id"]], total)
+
+
+@asynccontextmanager
+async def project_retrieval(db_dir: Path, dataset: str, embedder: SentenceTransformerEmbedder,
+                            corpus_size: int, top_k: int) -> AsyncIterator[Retrieve]:
+    """The project's `HybridRetriever` over a database ingested by benchmarks/eval.py (end-to-end mode).
+
+    The server and database naming come from eval.py itself, so a folder it ingested with
+    `--db-dir` opens here unchanged. Pending schema migrations are applied first (they only add
+    types, e.g. v3's API job/key types, which a database ingested before them lacks; another
+    reason to point this at a copy). A database with fewer documents than the corpus (an
+    interrupted ingestion) is refused rather than measured.
+    """
+    from benchmarks.eval import eval_database, stored_documents  # starts nothing until called
+    from graphrag.nlp import load_spacy
+    from graphrag.retrieval import HybridRetriever
+    from schema.runner import MigrationRunner
+
+    if not db_dir.is_dir():
+        sys.exit(f"no ingested database folder at {db_dir} (run benchmarks/eval.py DIR --db-dir {db_dir})")
+    with eval_database(db_dir.resolve(), dataset) as (db, settings):
+        runner = MigrationRunner(db, embedding_dim=settings.embedding_dim)
+        runner.migrate()
+        stored = stored_documents(db, runner)
+        if stored != corpus_size:
+            sys.exit(f"{db_dir} holds {stored} of {corpus_size} {dataset} documents: ingest it first "
+                     f"(benchmarks/eval.py DIR --db-dir {db_dir} --reuse)")
+        retriever = HybridRetriever(db, embedder, nlp=load_spacy())
+        retriever.snapshots.refresh()
+        yield lambda question: retriever.retrieve(question["question"], top_k=top_k)
+
+
 async def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     settings = Settings()
     eval_dir = Path(args.eval_dir)
@@ -143,8 +193,19 @@ async def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     sample = random.Random(args.seed).sample(questions, min(args.limit, len(questions)))
 
     embedder = SentenceTransformerEmbedder(settings.embedding_model)
-    vectors = corpus_vectors(embedder, corpus, Path(settings.data_dir) / "eval-cache")
-    q_vectors = embedder.embed([q["question"] for q in sample])
+    if args.retriever:
+        async with project_retrieval(args.retriever, args.dataset, embedder, len(corpus), args.passages) as retrieve:
+            import torch
+
+            torch.set_num_threads(1)  # as benchmarks/eval.py: one short question gains nothing from more
+            return await run_questions(args, settings, embedder, sample, retrieve)
+    retrieve = oracle_retrieval(embedder, corpus, sample, Path(settings.data_dir) / "eval-cache", args.passages)
+    return await run_questions(args, settings, embedder, sample, retrieve)
+
+
+async def run_questions(args: argparse.Namespace, settings: Settings, embedder: SentenceTransformerEmbedder,
+                        sample: list[dict[str, Any]], retrieve: Retrieve) -> dict[str, Any]:
+    """Retrieve and answer every sampled question; score the answers (and the retrieval's gold recall)."""
     llm = None if args.extractive else LLMClient.from_settings(settings)
     if llm is None and not args.extractive:
         sys.exit("no LLM configured (GRAPHRAG_LLM_BASE_URL); pass --extractive to measure the extractive mode")
@@ -156,10 +217,15 @@ async def evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
     rows: list[dict[str, Any]] = []
     latencies: list[float] = []
+    retrieval_ms: list[float] = []
     modes: Counter[str] = Counter()
     try:
-        for question, q_vector in zip(sample, q_vectors, strict=True):
-            result = gold_plus_distractors(question, corpus, vectors, q_vector, args.passages)
+        for question in sample:
+            start = time.perf_counter()
+            result = retrieve(question)
+            retrieval_ms.append((time.perf_counter() - start) * 1000)
+            gold_titles = set(question["supporting_titles"])
+            found = gold_titles & {p.title for p in result.passages}
             start = time.perf_counter()
             answer = await answerer.answer(result)
             latencies.append((time.perf_counter() - start) * 1000)
@@ -175,6 +241,7 @@ async def evaluate(args: argparse.Namespace) -> dict[str, Any]:
                 "contains": max(contains(body, g) for g in golds),
                 "cited": len(cited_titles),
                 "cited_gold": sum(t in question["supporting_titles"] for t in cited_titles),
+                "gold_retrieved": len(found) / len(gold_titles) if gold_titles else 0.0,
                 "removed_markers": answer.removed_markers,
             })
             if args.verbose:
@@ -188,7 +255,9 @@ async def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         "dataset": args.dataset, "commit": _commit(), "questions": len(rows), "seed": args.seed,
         "answerer": "extractive" if args.extractive else f"llm:{settings.llm_model}@{settings.llm_url}",
         "scorer": scorer.name, "passages_per_question": args.passages,
-        "retrieval": "gold passages + nearest MiniLM distractors (oracle-assisted, not the project's retriever)",
+        "retrieval": (f"project HybridRetriever (default RetrievalConfig) over {args.retriever}" if args.retriever
+                      else "gold passages + nearest MiniLM distractors (oracle-assisted, not the project's retriever)"),
+        "gold_titles_retrieved": round(float(np.mean([r["gold_retrieved"] for r in rows])), 3),
         "context_tokens": settings.llm_context_tokens, "max_tokens": settings.llm_max_tokens,
         "modes": dict(modes),
         "exact_match": round(float(np.mean([r["em"] for r in rows])), 3),
@@ -197,6 +266,7 @@ async def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         "citations_per_answer": round(cited / max(len(rows), 1), 2),
         "cited_gold_share": round(sum(r["cited_gold"] for r in rows) / cited, 3) if cited else None,
         "removed_markers": sum(len(r["removed_markers"]) for r in rows),
+        "retrieval_ms_p50": round(float(np.percentile(retrieval_ms, 50)), 1),
         "latency_ms_p50": round(float(np.percentile(latencies, 50)), 1),
         "latency_ms_p95": round(float(np.percentile(latencies, 95)), 1),
         "rows": rows,
@@ -209,7 +279,11 @@ def main() -> None:
     parser.add_argument("--eval-dir", default=str(EVAL_DIR if EVAL_DIR.is_dir() else DEFAULT_EVAL_DIR))
     parser.add_argument("--limit", type=int, default=20, help="questions in the seeded sample")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--passages", type=int, default=8, help="passages per question (gold + distractors)")
+    parser.add_argument("--passages", type=int, default=8,
+                        help="passages per question (oracle: gold + distractors; --retriever: its top_k)")
+    parser.add_argument("--retriever", type=Path, default=None, metavar="DB_DIR",
+                        help="end to end: the project's retriever over a folder benchmarks/eval.py ingested "
+                             "with --db-dir (a copy: the server writes into it)")
     parser.add_argument("--extractive", action="store_true", help="no LLM: measure the extractive answers")
     parser.add_argument("--scorer", choices=["lexical", "embedding", "hybrid"], default="lexical",
                         help="sentence scorer of the extractive mode (also used when the LLM fails)")
@@ -218,7 +292,7 @@ def main() -> None:
     args = parser.parse_args()
 
     report = asyncio.run(evaluate(args))
-    label = "extractive-" + args.scorer if args.extractive else "llm"
+    label = ("extractive-" + args.scorer if args.extractive else "llm") + ("-e2e" if args.retriever else "")
     out = args.out or RESULTS / f"answer_eval_{args.dataset}_{label}_{report['commit']}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))

@@ -37,6 +37,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +110,52 @@ def percentile(values: list[float], q: float) -> float:
         return 0.0
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
     return ordered[index]
+
+
+def database_name(dataset: str) -> str:
+    """The database a data set is ingested into (`eval_<set>`, non-alphanumerics as `_`)."""
+    return "eval_" + "".join(ch if ch.isalnum() else "_" for ch in dataset)
+
+
+def server_password(data_dir: Path) -> str:
+    """The root password kept in the data folder, created on first use (so `--reuse` can log in again)."""
+    password_path = data_dir / PASSWORD_FILE
+    if not password_path.exists():
+        password_path.write_text(secrets.token_urlsafe(18), encoding="utf-8")
+        password_path.chmod(0o600)
+    return password_path.read_text(encoding="utf-8").strip()
+
+
+@contextmanager
+def eval_database(data_dir: Path, dataset: str, heap: str = "2g") -> Iterator[tuple[ArcadeDB, Settings]]:
+    """Start an embedded ArcadeDB on `data_dir` and yield a client of the set's database and its settings.
+
+    Shared with benchmarks/answer_eval.py (`--retriever DB_DIR`), which reads a folder this script
+    ingested with `--db-dir`. The server is stopped on exit; the folder is kept.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    password = server_password(data_dir)
+    database = database_name(dataset)
+    server = EmbeddedServer(data_dir, free_port(), password, database, heap=heap)
+    server.start(timeout=180)
+    try:
+        settings = Settings(data_dir=data_dir, db_url=server.url, db_password=password, db_name=database)
+        db = ArcadeDB(server.url, database, "root", password, timeout=120)
+        try:
+            db.ensure_database()
+        except QueryError as exc:  # the server creates its default database while starting: a race
+            if "already exists" not in str(exc):
+                raise
+        yield db, settings
+    finally:
+        server.stop()
+
+
+def stored_documents(db: ArcadeDB, runner: MigrationRunner) -> int:
+    """Documents in a fully migrated database (0 when the schema is not at head): `--reuse`'s check."""
+    if runner.current_version() != runner.head:
+        return 0
+    return int(db.cypher("MATCH (d:Document) RETURN count(d) AS n")[0]["n"])
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
@@ -206,47 +254,29 @@ def main(argv: list[str] | None = None) -> int:
     config = RetrievalConfig(**parse_overrides(args.overrides))
 
     data_dir = args.db_dir.resolve() if args.db_dir else Path(tempfile.mkdtemp(prefix="graphrag-eval-"))
-    data_dir.mkdir(parents=True, exist_ok=True)
-    password_path = data_dir / PASSWORD_FILE
-    if not password_path.exists():
-        password_path.write_text(secrets.token_urlsafe(18), encoding="utf-8")
-        password_path.chmod(0o600)
-    password = password_path.read_text(encoding="utf-8").strip()
-    database = "eval_" + "".join(ch if ch.isalnum() else "_" for ch in dataset)
-    server = EmbeddedServer(data_dir, free_port(), password, database, heap=args.heap)
-    server.start(timeout=180)
     try:
-        settings = Settings(data_dir=data_dir, db_url=server.url, db_password=password, db_name=database)
-        db = ArcadeDB(server.url, database, "root", password, timeout=120)
-        try:
-            db.ensure_database()
-        except QueryError as exc:  # the server creates its default database while starting: a race
-            if "already exists" not in str(exc):
-                raise
-        embedder = SentenceTransformerEmbedder(expected_dim=settings.embedding_dim)
-        runner = MigrationRunner(db, embedding_dim=settings.embedding_dim)
-        stored = 0
-        if args.reuse and runner.current_version() == runner.head:
-            stored = int(db.cypher("MATCH (d:Document) RETURN count(d) AS n")[0]["n"])
-        if args.reuse and stored == len(corpus):
-            ingestion: dict[str, Any] = {"reused": True, "documents": stored}
-            log.info("reusing the ingested database (%d documents)", stored)
-        else:
-            runner.migrate()
-            ingestion = ingest(db, settings, embedder, corpus, str(args.dir / "corpus.jsonl"))
-        retriever = HybridRetriever(db, embedder, config=config, nlp=load_spacy())
-        snapshot = retriever.snapshots.refresh()
-        import torch
+        with eval_database(data_dir, dataset, args.heap) as (db, settings):
+            embedder = SentenceTransformerEmbedder(expected_dim=settings.embedding_dim)
+            runner = MigrationRunner(db, embedding_dim=settings.embedding_dim)
+            stored = stored_documents(db, runner) if args.reuse else 0
+            if args.reuse and stored == len(corpus):
+                ingestion: dict[str, Any] = {"reused": True, "documents": stored}
+                log.info("reusing the ingested database (%d documents)", stored)
+            else:
+                runner.migrate()
+                ingestion = ingest(db, settings, embedder, corpus, str(args.dir / "corpus.jsonl"))
+            retriever = HybridRetriever(db, embedder, config=config, nlp=load_spacy())
+            snapshot = retriever.snapshots.refresh()
+            import torch
 
-        torch.set_num_threads(args.query_threads)
-        started = time.perf_counter()
-        load_before = os.getloadavg()[0]
-        metrics, per_question = evaluate(retriever, questions, rankings)
-        load = {"before": round(load_before, 1), "after": round(os.getloadavg()[0], 1)}
-        log.info("evaluated %d questions x %d rankings in %.0fs", len(questions), len(rankings),
-                 time.perf_counter() - started)
+            torch.set_num_threads(args.query_threads)
+            started = time.perf_counter()
+            load_before = os.getloadavg()[0]
+            metrics, per_question = evaluate(retriever, questions, rankings)
+            load = {"before": round(load_before, 1), "after": round(os.getloadavg()[0], 1)}
+            log.info("evaluated %d questions x %d rankings in %.0fs", len(questions), len(rankings),
+                     time.perf_counter() - started)
     finally:
-        server.stop()
         if not args.db_dir:
             shutil.rmtree(data_dir, ignore_errors=True)
 
