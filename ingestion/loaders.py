@@ -4,9 +4,9 @@ Supported: .txt, .md/.markdown, .html/.htm (text without markup, <title> kept), 
 .json (one record or a list of records) and .jsonl (one record a line) with `id`, `title`, `text`.
 A folder is read recursively (hidden files and folders skipped); a path with `*`, `?` or `[` is a glob.
 
-Document identity: a record's own `id` for JSON input; for other files the path relative to the
-folder or glob root it was found under (or its absolute path when named directly), so the same
-file ingested again is recognised as the same document.
+Document identity: a record's own `id` for JSON input; for other files their absolute path
+(however they were named: folder, glob or file), so the same file ingested again is recognised
+as the same document.
 """
 
 from __future__ import annotations
@@ -281,10 +281,13 @@ def expand_paths(inputs: list[str | Path]) -> Iterator[tuple[Path, str] | LoadFa
 
 
 def _relative_id(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return str(path.resolve())
+    """A file's document id: its absolute path, however it was named (folder, glob or directly).
+
+    `root` is unused on purpose: ids relative to the folder named on the command line made the same
+    file two documents when it was ingested once through its folder and once by name.
+    """
+    del root
+    return str(path.resolve())
 
 
 def load_paths(inputs: list[str | Path]) -> Iterator[LoadItem]:

@@ -35,8 +35,9 @@ def test_text_markdown_html(tmp_path: Path) -> None:
         "<html><head><title>Page &amp; Title</title><style>p{}</style></head>"
         "<body><script>var x = 1;</script><h1>Head</h1><p>First &lt;para&gt;.</p><p>Second.</p></body></html>",
         encoding="utf-8")
-    docs = {d.id: d for d in _docs(list(load_paths([tmp_path])))}
+    docs = {Path(d.id).name: d for d in _docs(list(load_paths([tmp_path])))}
     assert set(docs) == {"a.txt", "b.md", "c.html"}
+    assert docs["a.txt"].id == str((tmp_path / "a.txt").resolve())
     assert docs["a.txt"].title == "a" and docs["a.txt"].text == "Plain text here."
     assert docs["b.md"].title == "The Heading"
     html = docs["c.html"]
@@ -97,9 +98,12 @@ def test_folders_are_recursive_hidden_skipped_and_globs_work(tmp_path: Path) -> 
     (tmp_path / "top.txt").write_text("top")
     (tmp_path / "sub" / "deeper" / "low.md").write_text("low")
     (tmp_path / ".hidden" / "secret.txt").write_text("secret")
-    assert sorted(d.id for d in _docs(list(load_paths([tmp_path])))) == ["sub/deeper/low.md", "top.txt"]
+    low = str((tmp_path / "sub" / "deeper" / "low.md").resolve())
+    assert sorted(d.id for d in _docs(list(load_paths([tmp_path])))) == sorted([low, str(tmp_path / "top.txt")])
     globbed = _docs(list(load_paths([str(tmp_path / "**" / "*.md")])))
-    assert [d.id for d in globbed] == ["sub/deeper/low.md"]
+    assert [d.id for d in globbed] == [low]
+    # the same file named directly is the same document
+    assert [d.id for d in _docs(list(load_paths([tmp_path / "sub" / "deeper" / "low.md"])))] == [low]
     assert _failures(list(load_paths([str(tmp_path / "*.nothing")])))[0].reason == "the pattern matched no file"
 
 
