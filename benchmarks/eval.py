@@ -29,7 +29,6 @@ import argparse
 import json
 import logging
 import os
-import secrets
 import shutil
 import socket
 import statistics
@@ -47,7 +46,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from graphrag.arcadedb import ArcadeDB
-from graphrag.config import Settings
+from graphrag.config import Settings, ensure_password_file
 from graphrag.embedded import EmbeddedServer
 from graphrag.embeddings import SentenceTransformerEmbedder
 from graphrag.errors import QueryError
@@ -119,11 +118,7 @@ def database_name(dataset: str) -> str:
 
 def server_password(data_dir: Path) -> str:
     """The root password kept in the data folder, created on first use (so `--reuse` can log in again)."""
-    password_path = data_dir / PASSWORD_FILE
-    if not password_path.exists():
-        password_path.write_text(secrets.token_urlsafe(18), encoding="utf-8")
-        password_path.chmod(0o600)
-    return password_path.read_text(encoding="utf-8").strip()
+    return ensure_password_file(data_dir / PASSWORD_FILE)
 
 
 @contextmanager
