@@ -68,12 +68,31 @@ def _read_text(path: Path) -> str:
         raise ValueError("not valid UTF-8 text") from None
 
 
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$")
+
+
 def _first_heading(text: str) -> str:
     for line in text.splitlines()[:50]:
-        match = re.match(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", line)
+        match = _HEADING.match(line)
         if match:
             return match.group(1).strip()
     return ""
+
+
+def _markdown_body(text: str, title: str) -> str:
+    """The text without heading markers, and without the heading that became the title.
+
+    The title is embedded with every chunk already; keeping "# Title" in the body put the markup
+    (and the title twice) into the first chunk and into extractive answers quoting it.
+    """
+    lines, title_dropped = [], False
+    for line in text.splitlines():
+        match = _HEADING.match(line)
+        if match and not title_dropped and match.group(1).strip() == title:
+            title_dropped = True
+            continue
+        lines.append(match.group(1).strip() if match else line)
+    return "\n".join(lines).strip()
 
 
 class TextLoader:
@@ -85,7 +104,10 @@ class TextLoader:
         except (OSError, ValueError) as exc:
             yield LoadFailure(str(path), str(exc))
             return
-        title = _first_heading(text) if path.suffix.lower() in {".md", ".markdown"} else ""
+        title = ""
+        if path.suffix.lower() in {".md", ".markdown"}:
+            title = _first_heading(text)
+            text = _markdown_body(text, title) if title else text
         yield from _one(path, doc_id, title or path.stem, text, {"format": path.suffix.lower().lstrip(".")})
 
 

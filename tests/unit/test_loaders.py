@@ -40,6 +40,7 @@ def test_text_markdown_html(tmp_path: Path) -> None:
     assert docs["a.txt"].id == str((tmp_path / "a.txt").resolve())
     assert docs["a.txt"].title == "a" and docs["a.txt"].text == "Plain text here."
     assert docs["b.md"].title == "The Heading"
+    assert docs["b.md"].text == "Some *markdown* text."
     html = docs["c.html"]
     assert html.title == "Page & Title"
     assert "var x" not in html.text and "<" not in html.text.replace("<para>", "")
