@@ -28,7 +28,6 @@ import json
 import random
 import re
 import string
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -39,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks._meta import SHARED_EVAL, git_commit
 from graphrag.answer import EXTRACTIVE_PREFIX, Answerer
 from graphrag.config import Settings
 from graphrag.embeddings import SentenceTransformerEmbedder
@@ -47,7 +47,7 @@ from graphrag.llm import LLMClient
 from graphrag.types import Passage, RetrievalResult
 
 EVAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "eval"
-DEFAULT_EVAL_DIR = Path("/work/shared/eval")
+DEFAULT_EVAL_DIR = SHARED_EVAL
 RESULTS = Path(__file__).resolve().parent / "results"
 _MARKERS = re.compile(r"\s*\[\s*\d+\s*(?:[-–,;]\s*\d+\s*)*\]")
 _PREFIX = re.compile(rf"^{re.escape(EXTRACTIVE_PREFIX)} \([^)]*\):\s*")
@@ -135,13 +135,6 @@ def gold_plus_distractors(question: dict[str, Any], corpus: list[dict[str, Any]]
 
 # --- run ------------------------------------------------------------------------------------------------
 
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 Retrieve = Callable[[dict[str, Any]], RetrievalResult]
@@ -252,7 +245,7 @@ async def run_questions(args: argparse.Namespace, settings: Settings, embedder: 
 
     cited = sum(r["cited"] for r in rows)
     return {
-        "dataset": args.dataset, "commit": _commit(), "questions": len(rows), "seed": args.seed,
+        "dataset": args.dataset, "commit": git_commit(), "questions": len(rows), "seed": args.seed,
         "answerer": "extractive" if args.extractive else f"llm:{settings.llm_model}@{settings.llm_url}",
         "scorer": scorer.name, "passages_per_question": args.passages,
         "retrieval": (f"project HybridRetriever (default RetrievalConfig) over {args.retriever}" if args.retriever

@@ -30,9 +30,7 @@ import json
 import logging
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +43,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._meta import free_port, git_commit
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings, ensure_password_file
 from graphrag.embedded import EmbeddedServer
@@ -70,18 +69,6 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def recall(titles: list[str], gold: set[str], k: int) -> float:
@@ -280,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path(__file__).parent / "results" / f"{dataset}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
-        "dataset": dataset, "commit": commit(), "questions": len(questions), "top_k": TOP_K,
+        "dataset": dataset, "commit": git_commit(), "questions": len(questions), "top_k": TOP_K,
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "graph": {"chunks": snapshot.n_chunks, "entities": snapshot.n_entities,
                   "mentions": int(snapshot.incidence.nnz), "related": int(snapshot.related.nnz // 2),

