@@ -48,7 +48,6 @@ from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings, ensure_password_file
 from graphrag.embedded import EmbeddedServer
 from graphrag.embeddings import SentenceTransformerEmbedder
-from graphrag.errors import QueryError
 from graphrag.nlp import load_spacy
 from graphrag.retrieval import HybridRetriever, RetrievalConfig
 from graphrag.types import SourceDocument
@@ -123,11 +122,7 @@ def eval_database(data_dir: Path, dataset: str, heap: str = "2g") -> Iterator[tu
     try:
         settings = Settings(data_dir=data_dir, db_url=server.url, db_password=password, db_name=database)
         db = ArcadeDB(server.url, database, "root", password, timeout=120)
-        try:
-            db.ensure_database()
-        except QueryError as exc:  # the server creates its default database while starting: a race
-            if "already exists" not in str(exc):
-                raise
+        db.ensure_database()
         yield db, settings
     finally:
         server.stop()
