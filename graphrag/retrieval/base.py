@@ -62,6 +62,10 @@ class RetrievalConfig(BaseModel):
     ppr_title_weight: float = Field(2.0, gt=0, description="Weight of the edge between a chunk and the entity "
                                     "its document's title names (other MENTIONS weigh 1)")
     ppr_skip_entity_types: tuple[str, ...] = Field((), description="Entity types left out of the PPR graph")
+    ppr_feedback_passages: int = Field(1, ge=0, le=20, description="Passages of a first PageRank whose entities "
+                                       "seed a second one (0 = one round only)")
+    ppr_feedback_weight: float = Field(0.1, ge=0, description="Seed mass of a feedback entity, relative to a "
+                                       "question seed (then divided by its mentions, like them)")
     snapshot_check_s: float = Field(5.0, ge=0, description="Seconds between checks that the graph changed")
     # output
     context_tokens: int = Field(1500, ge=50, description="Token budget of the numbered context")

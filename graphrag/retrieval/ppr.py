@@ -305,14 +305,21 @@ class SnapshotCache:
 
 
 def personalized_pagerank(transition: sparse.csr_matrix, reset: np.ndarray, *, damping: float = 0.5,
-                          iterations: int = 50, tol: float = 1e-10) -> np.ndarray:
-    """Power iteration of p = (1 - d) r + d (P p + dangling mass x r), r normalised to sum 1."""
+                          iterations: int = 50, tol: float = 1e-6, start: np.ndarray | None = None
+                          ) -> np.ndarray:
+    """Power iteration of p = (1 - d) r + d (P p + dangling mass x r), r normalised to sum 1.
+
+    `start` (a distribution) warm-starts the iteration: a second round whose reset differs a
+    little from the first converges in fewer steps from the first round's answer. `tol` is on the
+    L1 change of the distribution; 1e-6 ranked both dev sets exactly as 1e-10 did in half the
+    iterations.
+    """
     total = reset.sum()
     if total <= 0:
         raise ValueError("the reset vector needs positive mass")
     r = reset / total
     dangling = np.asarray(transition.sum(axis=0)).ravel() == 0
-    p = r.copy()
+    p = r.copy() if start is None else start / start.sum()
     for _ in range(iterations):
         nxt = damping * (transition @ p + p[dangling].sum() * r) + (1 - damping) * r
         if np.abs(nxt - p).sum() < tol:
@@ -352,7 +359,14 @@ class PPRRanker:
 
     def rank(self, snapshot: GraphSnapshot, seed_weights: dict[str, float], dense: np.ndarray | None
              ) -> np.ndarray:
-        """PageRank score per chunk (higher is better)."""
+        """PageRank score per chunk (higher is better), with one feedback round when configured.
+
+        Feedback: the entities of the first round's top `ppr_feedback_passages` passages join the
+        seeds (weight `ppr_feedback_weight` x the passage's score relative to the best, over their
+        mentions) and PageRank runs again. The best passage usually answers the question's first
+        hop; its names are where the second hop starts, so the bridge passage about one of them
+        rises. Measured on both dev sets (docs/retrieval.md): hotpot R@5 +0.05, musique +0.025.
+        """
         cfg = self.config
         reset = self.reset_vector(snapshot, seed_weights, dense)
         if reset.sum() <= 0:
@@ -361,7 +375,32 @@ class PPRRanker:
                                          same_as=cfg.ppr_synonym_edges, skip_types=cfg.ppr_skip_entity_types,
                                          mention_idf=cfg.ppr_mention_idf, title_weight=cfg.ppr_title_weight)
         scores = personalized_pagerank(transition, reset, damping=cfg.ppr_damping, iterations=cfg.ppr_iterations)
+        feedback = self.feedback_seeds(snapshot, seed_weights, scores[: snapshot.n_chunks])
+        if feedback:
+            reset = self.reset_vector(snapshot, {**seed_weights, **feedback}, dense)
+            scores = personalized_pagerank(transition, reset, damping=cfg.ppr_damping,
+                                           iterations=cfg.ppr_iterations, start=scores)
         return scores[: snapshot.n_chunks]
+
+    def feedback_seeds(self, snapshot: GraphSnapshot, seed_weights: dict[str, float], chunk_scores: np.ndarray
+                       ) -> dict[str, float]:
+        """Entities of the top passages that are not seeds yet, with their feedback seed mass."""
+        cfg = self.config
+        if cfg.ppr_feedback_passages <= 0 or cfg.ppr_feedback_weight <= 0 or not seed_weights:
+            return {}
+        top = np.lexsort((np.arange(len(chunk_scores)), -chunk_scores))[: cfg.ppr_feedback_passages]
+        best = float(chunk_scores[top[0]]) if len(top) else 0.0
+        if best <= 0:
+            return {}
+        feedback: dict[str, float] = {}
+        for i in top:
+            share = float(chunk_scores[i]) / best
+            for j in snapshot.chunk_entities(int(i)):
+                key = snapshot.entity_keys[j]
+                if key not in seed_weights:
+                    weight = cfg.ppr_feedback_weight * share / max(int(snapshot.mentions[j]), 1)
+                    feedback[key] = feedback.get(key, 0.0) + weight
+        return feedback
 
 
 def explain(snapshot: GraphSnapshot, seed_keys: list[str], chunk: int) -> list[PathStep]:

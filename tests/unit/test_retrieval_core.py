@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import sparse
 
+from graphrag.retrieval.base import RetrievalConfig
 from graphrag.retrieval.context import build_context, estimate_tokens, format_path
 from graphrag.retrieval.fusion import reciprocal_rank_fusion
 from graphrag.retrieval.keyword import plain_terms
@@ -151,3 +152,22 @@ def test_title_edge_weight_moves_mass_to_the_passage_about_an_entity() -> None:
     c = snap.n_chunks + 2
     assert weighted[2, c] > plain[2, c]
     assert weighted[1, c] < plain[1, c]
+
+
+def test_feedback_round_lifts_the_passage_about_a_name_the_best_passage_mentions() -> None:
+    # c0 is about seed A and names B; c1 is the page about B; c2 is a distractor the dense score
+    # prefers. Only the feedback round seeds B, so only it can lift c1 above c2.
+    incidence = sparse.csr_matrix(np.array([[1, 1, 0], [0, 1, 0], [0, 0, 1]], dtype=float))
+    empty = sparse.csr_matrix((3, 3))
+    snap = GraphSnapshot(["c0", "c1", "c2"], ["d0", "d1", "d2"], ["A", "B", "X"], None, ["a", "b", "x"],
+                         ["A", "B", "X"], ["ORG"] * 3, incidence, empty, empty)
+    dense = np.array([0.9, 0.1, 0.5])
+    one_round = PPRRanker(RetrievalConfig(ppr_feedback_passages=0, ppr_passage_weight=0.2)
+                          ).rank(snap, {"a": 1.0}, dense)
+    assert one_round[2] > one_round[1]
+    ranker = PPRRanker(RetrievalConfig(ppr_feedback_passages=1, ppr_feedback_weight=1.0, ppr_passage_weight=0.2))
+    feedback = ranker.feedback_seeds(snap, {"a": 1.0}, one_round)
+    assert set(feedback) == {"b"}  # the seed itself is not fed back
+    two_rounds = ranker.rank(snap, {"a": 1.0}, dense)
+    assert two_rounds[0] > two_rounds[1] > two_rounds[2]
+    assert ranker.feedback_seeds(snap, {}, one_round) == {}
