@@ -192,11 +192,14 @@ def evaluate(retriever: HybridRetriever, questions: list[dict[str, Any]], rankin
     return metrics, per_question
 
 
-def table(dataset: str, metrics: dict[str, dict[str, float]], default: str) -> str:
-    lines = [f"{dataset}: {len(metrics)} rankings, top {TOP_K}",
+def table(dataset: str, metrics: dict[str, dict[str, float]], default: str, overrides: list[str] | None = None
+          ) -> str:
+    """The printed results; with `--set` overrides the settings are named, never called the default."""
+    changed = ", ".join(overrides or [])
+    lines = [f"{dataset}: {len(metrics)} rankings, top {TOP_K}" + (f", with {changed}" if changed else ""),
              "| method | R@2 | R@5 | P@8 | p50 ms | p95 ms |", "|---|---|---|---|---|---|"]
     for ranking, m in metrics.items():
-        label = LABELS[ranking] + (" (default)" if ranking == default else "")
+        label = LABELS[ranking] + (" (default)" if ranking == default and not changed else "")
         lines.append(f"| {label} | {m['R@2']:.3f} | {m['R@5']:.3f} | {m['P@8']:.2f} | {m['p50_ms']:.0f} "
                      f"| {m['p95_ms']:.0f} |")
     return "\n".join(lines)
@@ -257,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.db_dir:
             shutil.rmtree(data_dir, ignore_errors=True)
 
-    print(table(dataset, metrics, config.ranking))
+    print(table(dataset, metrics, config.ranking, args.overrides))
     print(f"load average during the queries: {load['before']} -> {load['after']} on {os.cpu_count()} cores")
     out = args.out or Path(__file__).parent / "results" / f"{dataset}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
