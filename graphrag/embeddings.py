@@ -6,8 +6,10 @@ loaded by path: nothing is fetched from a hub at run time.
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -77,3 +79,23 @@ class SentenceTransformerEmbedder:
     def tokenizer_length(self, text: str) -> int:
         """Word pieces the model would read for `text` (its limit is `max_tokens`)."""
         return len(self._model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+
+    def token_counter(self) -> Callable[[Sequence[str]], list[int]]:
+        """A batched word-piece counter that is safe to call beside `embed` in another thread.
+
+        A Hugging Face fast tokenizer must not be used from two threads at once (`embed` tokenizes
+        for the model while a chunker counts), so the counter gets its own copy, and a lock for
+        several counting threads.
+        """
+        own = copy.deepcopy(self._model.tokenizer)
+        own.model_max_length = 10**9  # long texts are counted on purpose; no "longer than the maximum" warning
+        lock = threading.Lock()
+
+        def count(texts: Sequence[str]) -> list[int]:
+            if not texts:
+                return []
+            with lock:
+                encoded = own(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
+            return [len(ids) for ids in encoded]
+
+        return count

@@ -18,12 +18,11 @@ links entities not yet looked up for SAME_AS.
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -200,9 +199,9 @@ class IngestionPipeline:
         self.embedder = embedder
         self.store = GraphStore(db, batch_size=self.config.batch_size)
         self.extractor = extractor or SpacyEntityExtractor(titlecase_spans=self.config.titlecase_spans)
-        counter: TokenCounter = approx_token_counter
-        if hasattr(embedder, "tokenizer_length"):
-            counter = _batched_counter(embedder)
+        # the embedder's own word pieces when it can count them (chunks must fit its window)
+        make_counter = getattr(embedder, "token_counter", None)
+        counter: TokenCounter = make_counter() if callable(make_counter) else approx_token_counter
         self.chunker = SentenceChunker(counter, max_tokens=min(self.config.max_tokens,
                                                                int(getattr(embedder, "max_tokens", 256))),
                                        target_tokens=self.config.target_tokens)
@@ -554,28 +553,3 @@ def _put_until(q: queue.Queue[Any], item: Any, stop: threading.Event) -> None:
             if stop.is_set():
                 with contextlib.suppress(queue.Empty):
                     q.get_nowait()  # make room: the reader is gone or about to see `stop`
-
-
-def _batched_counter(embedder: Any) -> TokenCounter:
-    """Word-piece counter from the embedder's own tokenizer, safe to call beside the embed thread.
-
-    A Hugging Face fast tokenizer must not be used from two threads at once (the embed thread
-    tokenizes for the model while the chunker counts), so the chunker gets its own copy, and a
-    lock for several chunking workers.
-    """
-    model = getattr(embedder, "_model", None)
-    tokenizer = getattr(model, "tokenizer", None)
-    if tokenizer is None:
-        return lambda texts: [embedder.tokenizer_length(t) for t in texts]
-    own = copy.deepcopy(tokenizer)
-    own.model_max_length = 10**9  # we count long texts on purpose; no "longer than the maximum" warning
-    lock = threading.Lock()
-
-    def count(texts: Sequence[str]) -> list[int]:
-        if not texts:
-            return []
-        with lock:
-            encoded = own(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
-        return [len(ids) for ids in encoded]
-
-    return count
