@@ -25,7 +25,7 @@ import numpy as np
 
 from graphrag.arcadedb import ArcadeDB
 from graphrag.embeddings import Embedder
-from graphrag.nlp import NAME_LABELS
+from graphrag.nlp import names_in
 from graphrag.normalize import entity_key
 from graphrag.retrieval import queries
 from graphrag.retrieval.base import RetrievalConfig
@@ -170,8 +170,7 @@ class QuestionAnalyzer:
         t0 = time.perf_counter()
         names: list[str] = []
         if self.nlp is not None:
-            doc = self.nlp(question)
-            names = [ent.text for ent in doc.ents if ent.label_ in NAME_LABELS]
+            names = names_in(self.nlp, question)
         timings["ner"] = (time.perf_counter() - t0) * 1000
 
         t0 = time.perf_counter()
