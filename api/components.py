@@ -8,7 +8,7 @@ import asyncio
 import copy
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +32,20 @@ from ingestion.pipeline import IngestionPipeline, IngestionReport
 log = logging.getLogger(__name__)
 
 
-class StoreDocuments:
-    """`DocumentsLike` over `GraphStore`."""
+def _nothing() -> None:
+    return None
 
-    def __init__(self, store: GraphStore):
+
+class StoreDocuments:
+    """`DocumentsLike` over `GraphStore`.
+
+    `on_write` runs after a deletion (the retriever's snapshot invalidation: passages are served
+    from the in-memory graph, and a deleted document's chunks must not come back from this process).
+    """
+
+    def __init__(self, store: GraphStore, *, on_write: Callable[[], None] = _nothing):
         self.store = store
+        self.on_write = on_write
 
     def list(self, *, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
         rows = self.store.list_documents(skip=offset, limit=limit)
@@ -47,7 +56,10 @@ class StoreDocuments:
         return self.store.get_document(document_id)
 
     def delete(self, document_id: str) -> bool:
-        return self.store.delete_document(document_id) is not None
+        try:
+            return self.store.delete_document(document_id) is not None
+        finally:  # even a failed delete may have committed: re-check rather than guess
+            self.on_write()
 
 
 def summary_of(report: IngestionReport, document_ids: list[str], failed: list[str]) -> IngestSummary:
@@ -67,13 +79,18 @@ class PipelineIngestor:
     job, an upload or the CLI run on that folder gets the same id, and re-sending it is a no-op.
     """
 
-    def __init__(self, pipeline: IngestionPipeline):
+    def __init__(self, pipeline: IngestionPipeline, *, on_write: Callable[[], None] = _nothing):
         self.pipeline = pipeline
+        self.on_write = on_write  # after every run: replaced documents' old chunks must not be served
         self._lock = threading.Lock()
 
     def _run(self, documents: list[SourceDocument], failed: list[str]) -> IngestSummary:
         with self._lock:
-            report = self.pipeline.run(documents) if documents else IngestionReport()
+            try:
+                report = self.pipeline.run(documents) if documents else IngestionReport()
+            finally:
+                if documents:
+                    self.on_write()
         if report.aborted:
             if "DatabaseUnavailable" in report.aborted or "unreachable" in report.aborted:
                 raise DatabaseUnavailableError(report.aborted)
@@ -181,6 +198,10 @@ def build_components(settings: Settings, db: ArcadeDB, *, embedder: Embedder | N
     pipeline = IngestionPipeline(settings, db, embedder)
     answerer = Answerer.from_settings(settings, embedder=embedder)
     # Questions from concurrent requests share forward passes; ingestion batches on its own.
-    return Components(retriever=HopsRetriever(db, BatchingEmbedder(embedder)), answerer=AnswererAdapter(answerer),
-                      documents=StoreDocuments(store), ingestor=PipelineIngestor(pipeline), graph=GraphView(db),
+    retriever = HopsRetriever(db, BatchingEmbedder(embedder))
+    # The retriever serves passages from its graph snapshot: this process's writes invalidate it at once.
+    invalidate = retriever.snapshots.invalidate
+    return Components(retriever=retriever, answerer=AnswererAdapter(answerer),
+                      documents=StoreDocuments(store, on_write=invalidate),
+                      ingestor=PipelineIngestor(pipeline, on_write=invalidate), graph=GraphView(db),
                       closers=[answerer.aclose])

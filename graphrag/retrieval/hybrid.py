@@ -158,6 +158,8 @@ class HybridRetriever:
         ranked = []
         seed_keys = [s.key for s in analysis.seeds]
         paths = hits.setdefault("graph", {})
+        # the snapshot already holds the text: no database round trip to read the passages
+        served = hits.setdefault("ppr", {}) if cfg.snapshot_passages and snapshot.has_passages else None
         for position, i in enumerate(order, start=1):
             chunk_id = snapshot.chunk_ids[i]
             ranks = {"ppr": position} if weights else {}
@@ -168,6 +170,8 @@ class HybridRetriever:
                 ranks["graph"] = position
                 paths[chunk_id] = ChannelHit(chunk_id, float(scores[i]), path=path)
             ranked.append((chunk_id, float(scores[i]), ranks))
+            if served is not None:
+                served[chunk_id] = ChannelHit(chunk_id, float(scores[i]), snapshot.chunk_record(int(i)))
         return ranked, hits
 
     # --- output --------------------------------------------------------------------------------

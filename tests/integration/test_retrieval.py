@@ -77,9 +77,8 @@ def embedder() -> SentenceTransformerEmbedder:
     return SentenceTransformerEmbedder(expected_dim=384)
 
 
-@pytest.fixture(scope="module")
-def graph_db(make_db: Callable[..., ArcadeDB], embedder: SentenceTransformerEmbedder) -> ArcadeDB:
-    db = make_db("retrieval")
+def seed_graph(db: ArcadeDB, embedder: SentenceTransformerEmbedder) -> ArcadeDB:
+    """Write DOCS, their entities, mentions and RELATED edges into `db`."""
     vectors = embedder.embed([f"{title}\n{text}" for _, title, text, _ in DOCS])
     db.cypher(WRITE_DOCS, {"rows": [
         {"doc_id": doc_id, "source": f"test://{doc_id}", "title": title, "hash": doc_id, "chunk_id": f"{doc_id}#0",
@@ -94,6 +93,11 @@ def graph_db(make_db: Callable[..., ArcadeDB], embedder: SentenceTransformerEmbe
     db.cypher(WRITE_RELATED, {"rows": [{"a": entity_key(a), "b": entity_key(b), "weight": 1.0,
                                         "evidence": [f"{doc}#0"]} for a, b, doc in RELATED]})
     return db
+
+
+@pytest.fixture(scope="module")
+def graph_db(make_db: Callable[..., ArcadeDB], embedder: SentenceTransformerEmbedder) -> ArcadeDB:
+    return seed_graph(make_db("retrieval"), embedder)
 
 
 @pytest.fixture(scope="module")
@@ -188,6 +192,59 @@ def test_hostile_question_is_just_text(graph_db: ArcadeDB, retriever: HybridRetr
     if ranking in ("ppr", "graph"):
         assert "zorblax industries" in [s.key for s in result.seeds]
         assert "d-zorblax" in [p.document_id for p in result.passages]
+
+
+def _passage_fields(result: Any) -> list[tuple[Any, ...]]:
+    return [(p.chunk_id, p.document_id, p.title, p.text, p.ordinal, p.score, p.channel_ranks)
+            for p in result.passages]
+
+
+@pytest.mark.parametrize("question", [QUESTION, "Where did Mirela Vantosh grow up?", "What is shipbuilding?"])
+def test_snapshot_passages_equal_database_passages(graph_db: ArcadeDB, embedder: SentenceTransformerEmbedder,
+                                                   question: str) -> None:
+    """PPR serves passage text from the in-memory snapshot; it must be exactly what the database holds."""
+    from_snapshot = HybridRetriever(graph_db, embedder, config=RetrievalConfig(top_k=7), nlp=load_spacy())
+    from_db = HybridRetriever(graph_db, embedder, config=RetrievalConfig(top_k=7, snapshot_passages=False),
+                              nlp=load_spacy())
+    assert from_snapshot.snapshots.get().has_passages
+    a, b = from_snapshot.retrieve(question), from_db.retrieve(question)
+    assert _passage_fields(a) == _passage_fields(b) and len(a.passages) == 7
+    assert (a.context, a.markers, a.paths) == (b.context, b.markers, b.paths)
+    stored = {r["id"]: r for r in graph_db.cypher(
+        "MATCH (c:Chunk) RETURN c.id AS id, c.text AS text, c.title AS title, c.document_id AS doc")}
+    for p in a.passages:
+        assert (p.text, p.title, p.document_id) == (stored[p.chunk_id]["text"], stored[p.chunk_id]["title"],
+                                                    stored[p.chunk_id]["doc"])
+
+
+def test_deleted_document_never_comes_back_from_the_snapshot(make_db: Callable[..., ArcadeDB],
+                                                              embedder: SentenceTransformerEmbedder) -> None:
+    """A process that deletes a document invalidates its snapshot: the very next retrieval re-reads the
+    graph (the periodic check is an hour away here) and none of the document's chunks is served."""
+    from graphrag.store import GraphStore
+
+    db = seed_graph(make_db("retrieval_delete"), embedder)
+    retriever = HybridRetriever(db, embedder, config=RetrievalConfig(top_k=7, snapshot_check_s=3600),
+                                nlp=load_spacy())
+    assert ANSWER_DOC in [p.document_id for p in retriever.retrieve(QUESTION).passages]
+    assert GraphStore(db).delete_document(ANSWER_DOC) is not None
+    retriever.snapshots.invalidate()
+    result = retriever.retrieve(QUESTION)
+    assert result.passages and ANSWER_DOC not in [p.document_id for p in result.passages]
+    assert f"{ANSWER_DOC}#0" not in retriever.snapshots.get().chunk_index
+    assert "Quillon Harbor hosts" not in result.context
+
+
+def test_snapshot_signature_sees_a_same_shape_rewrite(graph_db: ArcadeDB) -> None:
+    """Replacing documents with others of exactly the same counts still changes the signature
+    (the latest `ingested_at`), so the snapshot, and the text it serves, is re-read."""
+    from graphrag.retrieval.ppr import read_signature
+
+    before = read_signature(graph_db)
+    graph_db.cypher("MATCH (d:Document {id: $id}) SET d.ingested_at = $at",
+                    {"id": "d-picard", "at": "2031-01-02 03:04:05"})
+    after = read_signature(graph_db)
+    assert after[:5] == before[:5] and after != before
 
 
 def test_empty_question_is_refused(retriever: HybridRetriever) -> None:
