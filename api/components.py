@@ -20,7 +20,7 @@ from graphrag.answer import Answerer, ErrorEvent, FinalEvent
 from graphrag.answer import TokenEvent as AnswerToken
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
-from graphrag.embeddings import Embedder, SentenceTransformerEmbedder
+from graphrag.embeddings import Embedder, SentenceTransformerEmbedder, TracedEmbedder
 from graphrag.errors import DatabaseUnavailableError, IngestionError, LLMError
 from graphrag.graph_view import GraphView
 from graphrag.retrieval import HybridRetriever, RetrievalConfig, SnapshotCache
@@ -197,8 +197,13 @@ def build_components(settings: Settings, db: ArcadeDB, *, embedder: Embedder | N
     store = GraphStore(db)
     pipeline = IngestionPipeline(settings, db, embedder)
     answerer = Answerer.from_settings(settings, embedder=embedder)
-    # Questions from concurrent requests share forward passes; ingestion batches on its own.
-    retriever = HopsRetriever(db, BatchingEmbedder(embedder))
+    # Questions from concurrent requests share forward passes; ingestion batches on its own. The
+    # traced model keeps those passes from stalling on the GIL behind request threads.
+    questions: Embedder = embedder
+    if settings.api_traced_embedder and isinstance(embedder, SentenceTransformerEmbedder):
+        questions = TracedEmbedder(embedder)
+        questions.embed(["warm-up: trace the model before the first request"])
+    retriever = HopsRetriever(db, BatchingEmbedder(questions))
     # The retriever serves passages from its graph snapshot: this process's writes invalidate it at once.
     invalidate = retriever.snapshots.invalidate
     return Components(retriever=retriever, answerer=AnswererAdapter(answerer),

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     api_job_stale_s: float = Field(30.0, gt=0, description="A job whose heartbeat is older is adopted")
     api_native_threads: int = Field(1, ge=0, le=64, description="Threads per torch/BLAS call in the API "
                                     "process (concurrent requests already fill the cores); 0 = library default")
+    api_traced_embedder: bool = Field(True, description="Embed questions with a TorchScript trace of the model "
+                                      "(GIL released for the whole forward pass); false = eager")
 
     @property
     def api_keys_enforced(self) -> bool:

@@ -247,6 +247,33 @@ def test_snapshot_signature_sees_a_same_shape_rewrite(graph_db: ArcadeDB) -> Non
     assert after[:5] == before[:5] and after != before
 
 
+def test_traced_embedder_matches_the_eager_model(embedder: SentenceTransformerEmbedder) -> None:
+    """The API embeds questions with a TorchScript trace (GIL released for the whole pass): same
+    vectors as the eager model, for one text, a padded batch, and a text past the 256-token limit."""
+    from graphrag.embeddings import TracedEmbedder
+
+    traced = TracedEmbedder(embedder)
+    texts = [QUESTION, "Who?", "  Zorblax Industries  ", "word " * 400, *[text for _, _, text, _ in DOCS]]
+    for batch in ([QUESTION], texts[:3], texts):
+        got, want = traced.embed(batch), embedder.embed(batch)
+        assert got.shape == want.shape and got.dtype == want.dtype
+        assert float(abs(got - want).max()) < 1e-5
+    assert traced._traced is not None  # it did trace (no silent eager fallback)
+    assert traced.embed([]).shape == (0, embedder.dimension)
+
+
+def test_retrieval_with_the_traced_embedder_ranks_the_same(graph_db: ArcadeDB,
+                                                           embedder: SentenceTransformerEmbedder) -> None:
+    from graphrag.embeddings import TracedEmbedder
+
+    eager = HybridRetriever(graph_db, embedder, config=RetrievalConfig(top_k=7), nlp=load_spacy())
+    traced = HybridRetriever(graph_db, TracedEmbedder(embedder), config=RetrievalConfig(top_k=7), nlp=load_spacy())
+    for question in (QUESTION, "Where did Mirela Vantosh grow up?"):
+        a, b = eager.retrieve(question), traced.retrieve(question)
+        assert [p.chunk_id for p in a.passages] == [p.chunk_id for p in b.passages]
+        assert a.context == b.context
+
+
 def test_empty_question_is_refused(retriever: HybridRetriever) -> None:
     with pytest.raises(RetrievalError, match="empty"):
         retriever.retrieve("   ")
