@@ -140,6 +140,7 @@ class TracedEmbedder:
             # the two shape tests transformers warns about resolve the same way for every encoder input
             # (no extra padding, not causal); the integration tests compare traced and eager vectors
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", FutureWarning)  # attribute deprecations seen while tracing
             return torch.jit.trace(Encoder().eval(), example, strict=False, check_trace=False)
 
     def _features(self, texts: list[str]) -> tuple[Any, Any, Any]:
