@@ -30,6 +30,7 @@ from ingestion.loaders import LOADERS, LoadFailure
 from ingestion.pipeline import IngestionPipeline, IngestionReport
 
 log = logging.getLogger(__name__)
+SNAPSHOT_GENERATION_FILE = "snapshot-generation"
 
 
 def _nothing() -> None:
@@ -124,9 +125,11 @@ class HopsRetriever:
     """`RetrieverLike` over `HybridRetriever`: one retriever per hop count (its config is frozen),
     all sharing the database client, the models and the graph snapshot cache."""
 
-    def __init__(self, db: ArcadeDB, embedder: Embedder, config: RetrievalConfig | None = None):
+    def __init__(self, db: ArcadeDB, embedder: Embedder, config: RetrievalConfig | None = None, *,
+                 generation_file: Path | None = None):
         self.config = config or RetrievalConfig()
-        self.base = HybridRetriever(db, embedder, config=self.config)
+        snapshots = SnapshotCache(db, check_s=self.config.snapshot_check_s, generation_file=generation_file)
+        self.base = HybridRetriever(db, embedder, config=self.config, snapshots=snapshots)
         self._by_hops: dict[int, HybridRetriever] = {self.config.graph_hops: self.base}
         self._lock = threading.Lock()
 
@@ -203,7 +206,9 @@ def build_components(settings: Settings, db: ArcadeDB, *, embedder: Embedder | N
     if settings.api_traced_embedder and isinstance(embedder, SentenceTransformerEmbedder):
         questions = TracedEmbedder(embedder)
         questions.embed(["warm-up: trace the model before the first request"])
-    retriever = HopsRetriever(db, BatchingEmbedder(questions))
+    # Several worker processes share one generation file: a write through one invalidates all.
+    generation = settings.data_dir / SNAPSHOT_GENERATION_FILE if settings.api_workers > 1 else None
+    retriever = HopsRetriever(db, BatchingEmbedder(questions), generation_file=generation)
     # The retriever serves passages from its graph snapshot: this process's writes invalidate it at once.
     invalidate = retriever.snapshots.invalidate
     return Components(retriever=retriever, answerer=AnswererAdapter(answerer),

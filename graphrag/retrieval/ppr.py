@@ -14,10 +14,12 @@ of matrix-vector products instead of a database round trip per hop.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -307,19 +309,38 @@ class SnapshotCache:
 
     The counts are checked at most every `check_s` seconds, so a query pays no round trip for the
     check most of the time; `refresh()` forces a check (the evaluation calls it after ingesting).
+
+    `generation_file` lets processes on one host (API workers) invalidate each other: `invalidate()`
+    bumps the file's modification time, and `get()` checks the database as soon as it sees it move
+    (one `stat` a call), so a document deleted through one worker is never served by another.
     """
 
-    def __init__(self, db: ArcadeDB, *, check_s: float = 5.0, with_embeddings: bool = True):
+    def __init__(self, db: ArcadeDB, *, check_s: float = 5.0, with_embeddings: bool = True,
+                 generation_file: Path | None = None):
         self.db = db
         self.check_s = check_s
         self.with_embeddings = with_embeddings
+        self.generation_file = generation_file
         self._snapshot: GraphSnapshot | None = None
         self._checked = 0.0
+        self._generation = self._read_generation()
         self._lock = threading.Lock()
+
+    def _read_generation(self) -> int:
+        if self.generation_file is None:
+            return 0
+        try:
+            return self.generation_file.stat().st_mtime_ns
+        except FileNotFoundError:
+            return 0
 
     def get(self) -> GraphSnapshot:
         with self._lock:
             now = time.monotonic()
+            generation = self._read_generation()
+            if generation != self._generation:  # another process wrote: check now
+                self._generation = generation
+                self._checked = float("-inf")
             if self._snapshot is None or now - self._checked >= self.check_s:
                 signature = read_signature(self.db)
                 if self._snapshot is None or signature != self._snapshot.signature:
@@ -335,6 +356,11 @@ class SnapshotCache:
         """
         with self._lock:
             self._checked = float("-inf")
+            if self.generation_file is not None:  # tell the other processes sharing the file
+                self.generation_file.parent.mkdir(parents=True, exist_ok=True)
+                self.generation_file.touch()
+                stamp = time.time_ns()
+                os.utime(self.generation_file, ns=(stamp, stamp))
 
     def refresh(self) -> GraphSnapshot:
         self.invalidate()

@@ -235,6 +235,26 @@ def test_deleted_document_never_comes_back_from_the_snapshot(make_db: Callable[.
     assert "Quillon Harbor hosts" not in result.context
 
 
+def test_a_write_in_one_process_invalidates_the_others(make_db: Callable[..., ArcadeDB],
+                                                       embedder: SentenceTransformerEmbedder,
+                                                       tmp_path: Any) -> None:
+    """API workers share a generation file: the worker that deletes bumps it, and another worker's
+    next `get()` re-reads the graph at once instead of serving its old snapshot for check_s."""
+    from graphrag.retrieval.ppr import SnapshotCache
+    from graphrag.store import GraphStore
+
+    db = seed_graph(make_db("retrieval_workers"), embedder)
+    shared = tmp_path / "snapshot-generation"
+    writer = SnapshotCache(db, check_s=3600, generation_file=shared)
+    reader = SnapshotCache(db, check_s=3600, generation_file=shared)
+    assert f"{ANSWER_DOC}#0" in reader.get().chunk_index and f"{ANSWER_DOC}#0" in writer.get().chunk_index
+    assert GraphStore(db).delete_document(ANSWER_DOC) is not None
+    assert f"{ANSWER_DOC}#0" in reader.get().chunk_index  # nothing told it yet (hour-long interval)
+    writer.invalidate()
+    assert f"{ANSWER_DOC}#0" not in reader.get().chunk_index
+    assert f"{ANSWER_DOC}#0" not in writer.get().chunk_index
+
+
 def test_snapshot_signature_sees_a_same_shape_rewrite(graph_db: ArcadeDB) -> None:
     """Replacing documents with others of exactly the same counts still changes the signature
     (the latest `ingested_at`), so the snapshot, and the text it serves, is re-read."""
