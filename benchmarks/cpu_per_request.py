@@ -65,13 +65,13 @@ def measure(args: argparse.Namespace, questions: list[str]) -> dict[str, Any]:
     headers = {"X-API-Key": args.api_key} if args.api_key else {}
     asyncio.run(_send(args.url, args.endpoint, questions, args.warmup, args.concurrency, args.top_k, headers, 50))
     load_start = load_average()
-    api0 = cpu_seconds(args.api_pid)
+    api0 = sum(cpu_seconds(pid) for pid in args.api_pid)
     db0 = cpu_seconds(args.db_pid) if args.db_pid else 0.0
     started = time.perf_counter()
     latencies, statuses = asyncio.run(_send(args.url, args.endpoint, questions, args.requests, args.concurrency,
                                             args.top_k, headers))
     wall = time.perf_counter() - started
-    api_ms = (cpu_seconds(args.api_pid) - api0) * 1000 / args.requests
+    api_ms = (sum(cpu_seconds(pid) for pid in args.api_pid) - api0) * 1000 / args.requests
     db_ms = ((cpu_seconds(args.db_pid) - db0) * 1000 / args.requests) if args.db_pid else 0.0
     ordered = sorted(latencies)
     return {"endpoint": f"/v1/{args.endpoint}", "concurrency": args.concurrency, "requests": args.requests,
@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--endpoint", choices=["retrieve", "ask"], default="retrieve")
-    parser.add_argument("--api-pid", type=int, required=True, help="the API process (graphrag serve)")
+    parser.add_argument("--api-pid", type=int, nargs="+", required=True,
+                        help="the API process (graphrag serve), or each worker process with api_workers > 1")
     parser.add_argument("--db-pid", type=int, help="the ArcadeDB server's java process")
     parser.add_argument("--requests", type=int, default=600)
     parser.add_argument("--warmup", type=int, default=40)
