@@ -294,6 +294,39 @@ def test_retrieval_with_the_traced_embedder_ranks_the_same(graph_db: ArcadeDB,
         assert a.context == b.context
 
 
+def test_cpu_lock_guards_ner_and_ppr_only(graph_db: ArcadeDB, embedder: SentenceTransformerEmbedder) -> None:
+    """The API's shared lock is held for question NER and for PPR ranking, never for the embedding
+    (which batches across requests) and never across the whole request."""
+    import threading
+
+    class Recording:
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+            self.entered = 0
+
+        def __enter__(self) -> None:
+            self.lock.acquire()
+            self.entered += 1
+
+        def __exit__(self, *exc: object) -> None:
+            self.lock.release()
+
+    class Embedder:
+        dimension = embedder.dimension
+
+        def embed(self, texts: list[str]) -> Any:
+            assert not guard.lock.locked(), "the embedding must run outside the CPU lock"
+            return embedder.embed(texts)
+
+    guard = Recording()
+    locked = HybridRetriever(graph_db, Embedder(), config=RetrievalConfig(top_k=5), nlp=load_spacy(),  # type: ignore[arg-type]
+                             cpu_lock=guard)
+    plain = HybridRetriever(graph_db, embedder, config=RetrievalConfig(top_k=5), nlp=load_spacy())
+    a, b = locked.retrieve(QUESTION), plain.retrieve(QUESTION)
+    assert guard.entered == 2 and not guard.lock.locked()
+    assert [p.chunk_id for p in a.passages] == [p.chunk_id for p in b.passages]
+
+
 def test_empty_question_is_refused(retriever: HybridRetriever) -> None:
     with pytest.raises(RetrievalError, match="empty"):
         retriever.retrieve("   ")
