@@ -6,6 +6,7 @@ This is the only module that reads the environment. Library code receives a `Set
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -62,6 +63,28 @@ class Settings(BaseSettings):
     api_job_stale_s: float = Field(30.0, gt=0, description="A job whose heartbeat is older is adopted")
     api_native_threads: int = Field(1, ge=0, le=64, description="Threads per torch/BLAS call in the API "
                                     "process (concurrent requests already fill the cores); 0 = library default")
+    api_workers: int = Field(1, ge=1, le=32, description="API worker processes of `graphrag serve` (each loads its "
+                             "own models, ~800 MB); >1 shares metrics and snapshot invalidation between them")
+    api_traced_embedder: bool = Field(True, description="Embed questions with a TorchScript trace of the model "
+                                      "(GIL released for the whole forward pass); false = eager")
+
+    def to_env(self) -> dict[str, str]:
+        """`GRAPHRAG_*` variables that rebuild these settings in another process (API workers)."""
+        env: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if isinstance(value, bool):
+                text = "true" if value else "false"
+            elif isinstance(value, (list, tuple, dict)):
+                text = json.dumps(value)
+            else:
+                text = str(value)
+            env[f"GRAPHRAG_{name.upper()}"] = text
+        return env
 
     @property
     def api_keys_enforced(self) -> bool:

@@ -7,17 +7,20 @@ loaded by path: nothing is fetched from a hub at run time.
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from graphrag.errors import ConfigError
 
 PACKAGED_MODEL = "all-MiniLM-L6-v2"
+log = logging.getLogger(__name__)
 
 
 class Embedder(Protocol):
@@ -99,3 +102,97 @@ class SentenceTransformerEmbedder:
             return [len(ids) for ids in encoded]
 
         return count
+
+class TracedEmbedder:
+    """The same model as a `SentenceTransformerEmbedder`, run as one TorchScript graph (for serving).
+
+    Why: an eager forward pass dispatches a few hundred small ops from Python, taking the GIL back
+    after each. In the API the question embeddings run in a worker thread beside request threads
+    doing Python work (NER, linking, PageRank), and every one of those re-acquisitions can wait out
+    the interpreter's 5 ms switch interval. Measured on 2 cores with one pure-Python thread beside
+    it: eager 10.7 -> 113 ms a question, traced 9.8 -> 13 ms. The traced graph (BERT, then mean
+    pooling and L2 normalisation, as the sentence-transformers pipeline does) runs in C++ with the
+    GIL released. Its vectors differ from the eager ones by at most ~3e-8 (the traced graph always
+    applies the attention mask, eager skips an all-ones mask).
+
+    Tracing happens on the first call; a model that is not the plain Transformer -> mean Pooling ->
+    Normalize pipeline, or one that fails to trace, falls back to the eager embedder.
+
+    Args:
+        inner: the loaded eager embedder (shares its weights; nothing is loaded twice).
+    """
+
+    def __init__(self, inner: SentenceTransformerEmbedder):
+        self.inner = inner
+        self.dimension = inner.dimension
+        self.model_name = inner.model_name
+        self.max_tokens = inner.max_tokens
+        self._traced: Any = None
+        self._failed = False
+        self._lock = threading.Lock()
+
+    def tokenizer_length(self, text: str) -> int:
+        return self.inner.tokenizer_length(text)
+
+    def token_counter(self) -> Callable[[Sequence[str]], list[int]]:
+        return self.inner.token_counter()
+
+    def _trace(self) -> Any:
+        import torch
+
+        model = self.inner._model
+        names = [type(module).__name__ for module in model]
+        pooling = model[1].get_config_dict() if len(names) > 1 and hasattr(model[1], "get_config_dict") else {}
+        if names != ["Transformer", "Pooling", "Normalize"] or pooling.get("pooling_mode") != "mean":
+            raise ValueError(f"not a Transformer/mean-Pooling/Normalize model: {names} {pooling}")
+        bert = model[0].auto_model.eval()
+
+        class Encoder(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.bert = bert
+
+            def forward(self, ids: Any, mask: Any, types: Any) -> Any:
+                hidden = self.bert(input_ids=ids, attention_mask=mask, token_type_ids=types)[0]
+                weights = mask.unsqueeze(-1).to(hidden.dtype)
+                mean = (hidden * weights).sum(1) / torch.clamp(weights.sum(1), min=1e-9)
+                return torch.nn.functional.normalize(mean, p=2.0, dim=1)
+
+        # a padded example, so the traced graph is the general (masked) path
+        example = self._features(["a", "a longer example sentence"])
+        with torch.no_grad(), warnings.catch_warnings():
+            # the two shape tests transformers warns about resolve the same way for every encoder input
+            # (no extra padding, not causal); the integration tests compare traced and eager vectors
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", FutureWarning)  # attribute deprecations seen while tracing
+            return torch.jit.trace(Encoder().eval(), example, strict=False, check_trace=False)
+
+    def _features(self, texts: list[str]) -> tuple[Any, Any, Any]:
+        import torch
+
+        features = self.inner._model.preprocess(texts)  # sentence-transformers' own tokenisation
+        ids = features["input_ids"]
+        types = features.get("token_type_ids")
+        return ids, features["attention_mask"], types if types is not None else torch.zeros_like(ids)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        if self._traced is None and not self._failed:
+            with self._lock:
+                if self._traced is None and not self._failed:
+                    try:
+                        self._traced = self._trace()
+                    except Exception as exc:  # an unusual model: serve it eagerly
+                        log.warning("question embedder runs eagerly (tracing failed: %s)", exc)
+                        self._failed = True
+        if self._traced is None:
+            return self.inner.embed(texts)
+        import torch
+
+        out: list[np.ndarray] = []
+        with self._lock, torch.no_grad():  # one forward pass at a time, as the eager embedder does
+            for start in range(0, len(texts), self.inner.batch_size):
+                ids, mask, types = self._features(texts[start:start + self.inner.batch_size])
+                out.append(self._traced(ids, mask, types).numpy())
+        return np.asarray(np.concatenate(out), dtype=np.float32)

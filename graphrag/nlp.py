@@ -24,3 +24,18 @@ def load_spacy() -> Any:
 
     with _lock:
         return spacy.load(SPACY_MODEL, disable=["lemmatizer"])
+
+
+def names_in(nlp: Any, text: str) -> list[str]:
+    """The NAME_LABELS entities spaCy finds in a short text (a question), running only its `ner` pipe.
+
+    In en_core_web_sm the recogniser has its own embedding layer: the shared tok2vec, tagger, parser
+    and attribute ruler do not feed it, so skipping them cuts question NER from ~6 to ~2.5 ms of CPU.
+    The one thing the parser adds is sentence boundaries, which stop an entity from spanning two
+    sentences; on the 200 musique/hotpot dev questions the entities are identical either way.
+    Calling the pipe directly (not `select_pipes`) leaves the shared pipeline untouched, so
+    ingestion running in another thread is unaffected.
+    """
+    # a custom pipeline without a `ner` pipe runs whole
+    doc = nlp.get_pipe("ner")(nlp.make_doc(text)) if "ner" in getattr(nlp, "pipe_names", ()) else nlp(text)
+    return [ent.text for ent in doc.ents if ent.label_ in NAME_LABELS]

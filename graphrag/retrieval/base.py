@@ -67,6 +67,9 @@ class RetrievalConfig(BaseModel):
     ppr_feedback_weight: float = Field(0.1, ge=0, description="Seed mass of a feedback entity, relative to a "
                                        "question seed (then divided by its mentions, like them)")
     snapshot_check_s: float = Field(5.0, ge=0, description="Seconds between checks that the graph changed")
+    snapshot_passages: bool = Field(True, description="PPR reads the ranked passages' text from the graph "
+                                    "snapshot instead of the database (another process's deletion shows "
+                                    "after at most snapshot_check_s; this process's own writes at once)")
     # output
     context_tokens: int = Field(1500, ge=50, description="Token budget of the numbered context")
     max_paths: int = Field(8, ge=0, description="Entity paths reported")

@@ -11,6 +11,7 @@ Every passage lists the channels that found it; paths explain how the graph reac
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,11 @@ class HybridRetriever:
         nlp: a spaCy pipeline for question names; loaded with `graphrag.nlp.load_spacy` when None
             and `config.use_ner` is on.
         snapshots: a shared `SnapshotCache` (the API keeps one per process).
+        cpu_lock: held around question NER and around PPR ranking, the stages that are CPU-bound
+            Python. A server running many requests in threads shares one lock among them: with the
+            GIL, several threads in these stages at once only wait on each other (each short C call
+            gives the GIL up and waits to get it back), so one at a time is faster for all; the
+            embedding, batched and GIL-free, runs outside it. None (the default) locks nothing.
 
     Example:
         >>> retriever = HybridRetriever(db, SentenceTransformerEmbedder())  # doctest: +SKIP
@@ -52,8 +58,10 @@ class HybridRetriever:
     """
 
     def __init__(self, db: ArcadeDB, embedder: Embedder, *, config: RetrievalConfig | None = None,
-                 nlp: Any = None, snapshots: SnapshotCache | None = None):
+                 nlp: Any = None, snapshots: SnapshotCache | None = None,
+                 cpu_lock: AbstractContextManager[Any] | None = None):
         self.db = db
+        self.cpu_lock = cpu_lock
         self.embedder = embedder
         self.config = config or RetrievalConfig()
         if nlp is None and self.config.use_ner:
@@ -69,7 +77,8 @@ class HybridRetriever:
 
     def analyze(self, question: str, *, use_snapshot: bool, link: bool = True) -> QuestionAnalysis:
         lookup = self.snapshots.get() if use_snapshot else None
-        analyzer = QuestionAnalyzer(self.db, self.embedder, lookup=lookup, nlp=self.nlp, config=self.config)
+        analyzer = QuestionAnalyzer(self.db, self.embedder, lookup=lookup, nlp=self.nlp, config=self.config,
+                                    cpu_lock=self.cpu_lock)
         return analyzer.analyze(question, link=link)
 
     def retrieve(self, question: str, *, top_k: int | None = None, ranking: Ranking | None = None
@@ -93,7 +102,8 @@ class HybridRetriever:
         timings = {f"question_{k}": v for k, v in analysis.timings_ms.items()}
 
         if ranking == "ppr":
-            ranked, hits = self._rank_ppr(analysis, top_k, timings)
+            with self.cpu_lock or nullcontext():
+                ranked, hits = self._rank_ppr(analysis, top_k, timings)
         else:
             ranked, hits = self._rank_channels(analysis, ranking, top_k, timings)
 
@@ -158,6 +168,8 @@ class HybridRetriever:
         ranked = []
         seed_keys = [s.key for s in analysis.seeds]
         paths = hits.setdefault("graph", {})
+        # the snapshot already holds the text: no database round trip to read the passages
+        served = hits.setdefault("ppr", {}) if cfg.snapshot_passages and snapshot.has_passages else None
         for position, i in enumerate(order, start=1):
             chunk_id = snapshot.chunk_ids[i]
             ranks = {"ppr": position} if weights else {}
@@ -168,6 +180,8 @@ class HybridRetriever:
                 ranks["graph"] = position
                 paths[chunk_id] = ChannelHit(chunk_id, float(scores[i]), path=path)
             ranked.append((chunk_id, float(scores[i]), ranks))
+            if served is not None:
+                served[chunk_id] = ChannelHit(chunk_id, float(scores[i]), snapshot.chunk_record(int(i)))
         return ranked, hits
 
     # --- output --------------------------------------------------------------------------------

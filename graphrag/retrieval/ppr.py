@@ -14,10 +14,12 @@ of matrix-vector products instead of a database round trip per hop.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +28,7 @@ from scipy import sparse
 from graphrag.arcadedb import ArcadeDB
 from graphrag.normalize import entity_key, strip_title_qualifier
 from graphrag.retrieval import queries
-from graphrag.retrieval.base import RetrievalConfig
+from graphrag.retrieval.base import ChunkRecord, RetrievalConfig
 from graphrag.retrieval.graph import MENTIONED_IN
 from graphrag.retrieval.question import EntityInfo, fold_accents
 from graphrag.types import PathStep
@@ -48,12 +50,15 @@ class GraphSnapshot:
     incidence: sparse.csr_matrix  # (n_chunks, n_entities) MENTIONS, 0/1
     related: sparse.csr_matrix  # (n_entities, n_entities) symmetric co-occurrence counts
     same_as: sparse.csr_matrix  # (n_entities, n_entities) symmetric similarities
-    signature: tuple[int, ...] = ()
+    signature: tuple[object, ...] = ()
+    chunk_texts: list[str] = field(default_factory=list)  # empty when not loaded
+    chunk_ordinals: list[int] = field(default_factory=list)
     chunk_index: dict[str, int] = field(init=False)
     entity_index: dict[str, int] = field(init=False)
     mentions: np.ndarray = field(init=False)  # chunks mentioning each entity
     _transitions: dict[tuple[Any, ...], sparse.csr_matrix] = field(init=False, default_factory=dict)
     _by_entity: sparse.csc_matrix | None = field(init=False, default=None)
+    _dangling: dict[tuple[Any, ...], np.ndarray] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.chunk_index = {c: i for i, c in enumerate(self.chunk_ids)}
@@ -75,6 +80,16 @@ class GraphSnapshot:
     @property
     def n_entities(self) -> int:
         return len(self.entity_keys)
+
+    @property
+    def has_passages(self) -> bool:
+        """The snapshot holds every chunk's text, so ranked passages need no database read."""
+        return self.n_chunks > 0 and len(self.chunk_texts) == self.n_chunks
+
+    def chunk_record(self, i: int) -> ChunkRecord:
+        """Chunk i's stored fields, as `CHUNKS_BY_ID` would read them."""
+        return ChunkRecord(id=self.chunk_ids[i], document_id=self.chunk_documents[i], title=self.chunk_titles[i],
+                           text=self.chunk_texts[i], ordinal=self.chunk_ordinals[i])
 
     def lookup(self, keys: Iterable[str]) -> dict[str, EntityInfo]:
         """Exact entity-key lookup (the `EntityLookup` protocol), from memory."""
@@ -152,7 +167,15 @@ class GraphSnapshot:
             degree = np.asarray(adjacency.sum(axis=0)).ravel()
             inverse = np.divide(1.0, degree, out=np.zeros_like(degree), where=degree > 0)
             self._transitions[cache_key] = (adjacency @ sparse.diags(inverse)).tocsr()
+            self._dangling[cache_key] = dangling_nodes(self._transitions[cache_key])
         return self._transitions[cache_key]
+
+    def dangling(self, transition: sparse.csr_matrix) -> np.ndarray | None:
+        """The cached `dangling_nodes` of a matrix `transition()` returned (None for another matrix)."""
+        for key, matrix in self._transitions.items():
+            if matrix is transition:
+                return self._dangling[key]
+        return None
 
     def dense_scores(self, embedding: np.ndarray) -> np.ndarray | None:
         """Exact cosine similarity of every chunk to the question (None without embeddings)."""
@@ -186,6 +209,8 @@ class GraphSnapshot:
         docs: list[str] = []
         titles: list[str] = []
         vectors: list[list[float] | None] = []
+        texts: list[str] = []
+        ordinals: list[int] = []
         chunk_mentions: list[list[str]] = []
         seen: dict[str, int] = {}
         for rows in _pages(db, queries.SNAPSHOT_CHUNKS, page):
@@ -197,6 +222,8 @@ class GraphSnapshot:
                 chunk_ids.append(r["id"])
                 docs.append(r.get("document_id") or "")
                 titles.append(r.get("title") or "")
+                texts.append(r.get("text") or "")
+                ordinals.append(int(r.get("ordinal") or 0))
                 vectors.append(r.get("embedding") if with_embeddings else None)
                 chunk_mentions.append(list(r.get("entities") or []))
         keys: list[str] = []
@@ -225,7 +252,7 @@ class GraphSnapshot:
             embeddings /= np.where(norms > 0, norms, 1.0)
         snapshot = cls(chunk_ids, docs, titles, embeddings, keys, names, types, incidence,
                        _symmetric(related_pairs, entity_index), _symmetric(same_pairs, entity_index, use_max=True),
-                       signature)
+                       signature, texts, ordinals)
         log.info("graph snapshot: %d chunks, %d entities, %d mentions, %d related, %d same_as in %.1fs",
                  snapshot.n_chunks, snapshot.n_entities, incidence.nnz, snapshot.related.nnz // 2,
                  snapshot.same_as.nnz // 2, time.perf_counter() - started)
@@ -261,15 +288,19 @@ def _symmetric(pairs: list[tuple[str, str, float]], index: dict[str, int], *, us
     return (upper + upper.T).tocsr()
 
 
-def read_signature(db: ArcadeDB) -> tuple[int, ...]:
-    """Counts of chunks, entities and edges: any ingestion changes at least one of them."""
+def read_signature(db: ArcadeDB) -> tuple[object, ...]:
+    """Counts of chunks, entities and edges, and the latest document write time.
+
+    A deletion lowers the chunk count; an ingestion changes a count or, when it replaces documents
+    with others of exactly the same shape, the latest `ingested_at`.
+    """
     row = db.sql(queries.GRAPH_COUNTS)[0]
-    out = []
-    for name in ("chunks", "entities", "mentions", "related", "same_as"):
+    out: list[object] = []
+    for name in ("chunks", "entities", "mentions", "related", "same_as", "latest"):
         value = row.get(name)
         if isinstance(value, list):  # a sub-select answers [{"count(*)": n}]
-            value = next(iter(value[0].values())) if value else 0
-        out.append(int(value or 0))
+            value = next(iter(value[0].values())) if value else None
+        out.append(str(value or "") if name == "latest" else int(value or 0))
     return tuple(out)
 
 
@@ -278,19 +309,38 @@ class SnapshotCache:
 
     The counts are checked at most every `check_s` seconds, so a query pays no round trip for the
     check most of the time; `refresh()` forces a check (the evaluation calls it after ingesting).
+
+    `generation_file` lets processes on one host (API workers) invalidate each other: `invalidate()`
+    bumps the file's modification time, and `get()` checks the database as soon as it sees it move
+    (one `stat` a call), so a document deleted through one worker is never served by another.
     """
 
-    def __init__(self, db: ArcadeDB, *, check_s: float = 5.0, with_embeddings: bool = True):
+    def __init__(self, db: ArcadeDB, *, check_s: float = 5.0, with_embeddings: bool = True,
+                 generation_file: Path | None = None):
         self.db = db
         self.check_s = check_s
         self.with_embeddings = with_embeddings
+        self.generation_file = generation_file
         self._snapshot: GraphSnapshot | None = None
         self._checked = 0.0
+        self._generation = self._read_generation()
         self._lock = threading.Lock()
+
+    def _read_generation(self) -> int:
+        if self.generation_file is None:
+            return 0
+        try:
+            return self.generation_file.stat().st_mtime_ns
+        except FileNotFoundError:
+            return 0
 
     def get(self) -> GraphSnapshot:
         with self._lock:
             now = time.monotonic()
+            generation = self._read_generation()
+            if generation != self._generation:  # another process wrote: check now
+                self._generation = generation
+                self._checked = float("-inf")
             if self._snapshot is None or now - self._checked >= self.check_s:
                 signature = read_signature(self.db)
                 if self._snapshot is None or signature != self._snapshot.signature:
@@ -298,17 +348,38 @@ class SnapshotCache:
                 self._checked = now
             return self._snapshot
 
-    def refresh(self) -> GraphSnapshot:
+    def invalidate(self) -> None:
+        """Re-check the database's signature on the next `get()`: call it after this process wrote.
+
+        Passages are served from the snapshot, so a process that deletes a document must not serve
+        the old snapshot for another `check_s` seconds; the API calls this after every write.
+        """
         with self._lock:
-            self._checked = 0.0
+            self._checked = float("-inf")
+            if self.generation_file is not None:  # tell the other processes sharing the file
+                self.generation_file.parent.mkdir(parents=True, exist_ok=True)
+                self.generation_file.touch()
+                stamp = time.time_ns()
+                os.utime(self.generation_file, ns=(stamp, stamp))
+
+    def refresh(self) -> GraphSnapshot:
+        self.invalidate()
         return self.get()
 
 
+def dangling_nodes(transition: sparse.csr_matrix) -> np.ndarray:
+    """Indices of the columns without out-edges (their mass is spread by the reset vector)."""
+    return np.flatnonzero(np.asarray(transition.sum(axis=0)).ravel() == 0)
+
+
 def personalized_pagerank(transition: sparse.csr_matrix, reset: np.ndarray, *, damping: float = 0.5,
-                          iterations: int = 50, tol: float = 1e-6, start: np.ndarray | None = None
-                          ) -> np.ndarray:
+                          iterations: int = 50, tol: float = 1e-6, dangling: np.ndarray | None = None,
+                          start: np.ndarray | None = None) -> np.ndarray:
     """Power iteration of p = (1 - d) r + d (P p + dangling mass x r), r normalised to sum 1.
 
+    `dangling` (from `dangling_nodes`) saves re-summing the matrix per call. The loop updates in
+    place but performs the same floating-point operations in the same order as the textbook form
+    `d * (P p + p[dangling].sum() * r) + (1 - d) * r`, so scores are bit-identical to it.
     `start` (a distribution) warm-starts the iteration: a second round whose reset differs a
     little from the first converges in fewer steps from the first round's answer. `tol` is on the
     L1 change of the distribution; 1e-6 ranked both dev sets exactly as 1e-10 did in half the
@@ -318,11 +389,19 @@ def personalized_pagerank(transition: sparse.csr_matrix, reset: np.ndarray, *, d
     if total <= 0:
         raise ValueError("the reset vector needs positive mass")
     r = reset / total
-    dangling = np.asarray(transition.sum(axis=0)).ravel() == 0
+    if dangling is None:
+        dangling = dangling_nodes(transition)
+    restart = (1 - damping) * r
+    scratch = np.empty_like(r)
     p = r.copy() if start is None else start / start.sum()
     for _ in range(iterations):
-        nxt = damping * (transition @ p + p[dangling].sum() * r) + (1 - damping) * r
-        if np.abs(nxt - p).sum() < tol:
+        nxt = transition @ p
+        nxt += np.multiply(p[dangling].sum(), r, out=scratch)
+        nxt *= damping
+        nxt += restart
+        np.subtract(nxt, p, out=scratch)
+        np.abs(scratch, out=scratch)
+        if scratch.sum() < tol:
             return nxt
         p = nxt
     return p
@@ -374,12 +453,14 @@ class PPRRanker:
         transition = snapshot.transition(related=cfg.ppr_related_weight, related_mode=cfg.ppr_related_mode,
                                          same_as=cfg.ppr_synonym_edges, skip_types=cfg.ppr_skip_entity_types,
                                          mention_idf=cfg.ppr_mention_idf, title_weight=cfg.ppr_title_weight)
-        scores = personalized_pagerank(transition, reset, damping=cfg.ppr_damping, iterations=cfg.ppr_iterations)
+        dangling = snapshot.dangling(transition)
+        scores = personalized_pagerank(transition, reset, damping=cfg.ppr_damping, iterations=cfg.ppr_iterations,
+                                       dangling=dangling)
         feedback = self.feedback_seeds(snapshot, seed_weights, scores[: snapshot.n_chunks])
         if feedback:
             reset = self.reset_vector(snapshot, {**seed_weights, **feedback}, dense)
             scores = personalized_pagerank(transition, reset, damping=cfg.ppr_damping,
-                                           iterations=cfg.ppr_iterations, start=scores)
+                                           iterations=cfg.ppr_iterations, dangling=dangling, start=scores)
         return scores[: snapshot.n_chunks]
 
     def feedback_seeds(self, snapshot: GraphSnapshot, seed_weights: dict[str, float], chunk_scores: np.ndarray

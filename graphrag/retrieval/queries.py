@@ -63,14 +63,15 @@ CHUNKS_BY_ID = (
 GRAPH_COUNTS = (
     "SELECT (SELECT count(*) FROM Chunk) AS chunks, (SELECT count(*) FROM Entity) AS entities, "
     "(SELECT count(*) FROM MENTIONS) AS mentions, (SELECT count(*) FROM RELATED) AS related, "
-    "(SELECT count(*) FROM SAME_AS) AS same_as"
+    "(SELECT count(*) FROM SAME_AS) AS same_as, (SELECT max(ingested_at) AS latest FROM Document) AS latest"
 )
 # Aggregate with `WITH c, collect(...)` first: grouping on a returned list (the embedding) splits
 # groups on 26.10.2, one row per mention.
 SNAPSHOT_CHUNKS = (
     "MATCH (c:Chunk) WITH c ORDER BY c.id SKIP $skip LIMIT $limit "
     "OPTIONAL MATCH (c)-[:MENTIONS]->(e:Entity) WITH c, collect(e.key) AS entities "
-    "RETURN c.id AS id, c.document_id AS document_id, c.title AS title, c.embedding AS embedding, entities"
+    "RETURN c.id AS id, c.document_id AS document_id, c.title AS title, c.text AS text, c.ordinal AS ordinal, "
+    "c.embedding AS embedding, entities"
 )
 SNAPSHOT_ENTITIES = (
     "MATCH (e:Entity) WITH e ORDER BY e.key SKIP $skip LIMIT $limit "

@@ -18,6 +18,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,7 +26,7 @@ import numpy as np
 
 from graphrag.arcadedb import ArcadeDB
 from graphrag.embeddings import Embedder
-from graphrag.nlp import NAME_LABELS
+from graphrag.nlp import names_in
 from graphrag.normalize import entity_key
 from graphrag.retrieval import queries
 from graphrag.retrieval.base import RetrievalConfig
@@ -151,12 +152,14 @@ class QuestionAnalyzer:
     """
 
     def __init__(self, db: ArcadeDB, embedder: Embedder, *, lookup: EntityLookup | None = None,
-                 nlp: Any = None, config: RetrievalConfig | None = None):
+                 nlp: Any = None, config: RetrievalConfig | None = None,
+                 cpu_lock: AbstractContextManager[Any] | None = None):
         self.db = db
         self.embedder = embedder
         self.lookup = lookup or DatabaseEntityLookup(db)
         self.nlp = nlp
         self.config = config or RetrievalConfig()
+        self.cpu_lock = cpu_lock or nullcontext()  # see HybridRetriever's `cpu_lock`
 
     def analyze(self, question: str, *, embed: bool = True, link: bool = True) -> QuestionAnalysis:
         """Embed the question (`embed`) and link its seed entities (`link`; dense and keyword need none)."""
@@ -170,8 +173,8 @@ class QuestionAnalyzer:
         t0 = time.perf_counter()
         names: list[str] = []
         if self.nlp is not None:
-            doc = self.nlp(question)
-            names = [ent.text for ent in doc.ents if ent.label_ in NAME_LABELS]
+            with self.cpu_lock:
+                names = names_in(self.nlp, question)
         timings["ner"] = (time.perf_counter() - t0) * 1000
 
         t0 = time.perf_counter()

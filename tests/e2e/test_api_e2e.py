@@ -106,6 +106,22 @@ def test_json_document_round_trip_and_delete(client: TestClient, keys: dict[str,
     assert client.delete("/v1/documents/note-1", headers=auth(keys["admin"])).status_code == 404
 
 
+def test_deleted_document_is_never_retrieved(client: TestClient, keys: dict[str, str],
+                                             corpus: dict[str, Any]) -> None:
+    """Passages come from the in-memory graph snapshot; a delete through the API invalidates it, so
+    the next retrieval (well inside the periodic check interval) no longer returns the document."""
+    doc = {"id": "note-2", "title": "Zelkova Observatory",
+           "text": "The Zelkova Observatory stands on Mount Quarrin. Its first director was Odile Fenwright."}
+    question = {"question": "Who was the first director of the Zelkova Observatory?", "top_k": 8}
+    assert client.post("/v1/documents", json=doc, headers=auth(keys["admin"])).status_code == 201
+    found = client.post("/v1/retrieve", json=question, headers=auth(keys["read"])).json()
+    assert "note-2" in [s["document_id"] for s in found["sources"]]
+    assert client.delete("/v1/documents/note-2", headers=auth(keys["admin"])).status_code == 200
+    after = client.post("/v1/retrieve", json=question, headers=auth(keys["read"])).json()
+    assert after["sources"] and "note-2" not in [s["document_id"] for s in after["sources"]]
+    assert not any("Zelkova" in s["snippet"] for s in after["sources"])
+
+
 def test_graph_neighbourhood_of_an_entity(client: TestClient, keys: dict[str, str], corpus: dict[str, Any]) -> None:
     response = client.get("/v1/graph/entities/warsaw", params={"hops": 2}, headers=auth(keys["read"]))
     assert response.status_code == 200, response.text

@@ -77,9 +77,8 @@ def embedder() -> SentenceTransformerEmbedder:
     return SentenceTransformerEmbedder(expected_dim=384)
 
 
-@pytest.fixture(scope="module")
-def graph_db(make_db: Callable[..., ArcadeDB], embedder: SentenceTransformerEmbedder) -> ArcadeDB:
-    db = make_db("retrieval")
+def seed_graph(db: ArcadeDB, embedder: SentenceTransformerEmbedder) -> ArcadeDB:
+    """Write DOCS, their entities, mentions and RELATED edges into `db`."""
     vectors = embedder.embed([f"{title}\n{text}" for _, title, text, _ in DOCS])
     db.cypher(WRITE_DOCS, {"rows": [
         {"doc_id": doc_id, "source": f"test://{doc_id}", "title": title, "hash": doc_id, "chunk_id": f"{doc_id}#0",
@@ -94,6 +93,11 @@ def graph_db(make_db: Callable[..., ArcadeDB], embedder: SentenceTransformerEmbe
     db.cypher(WRITE_RELATED, {"rows": [{"a": entity_key(a), "b": entity_key(b), "weight": 1.0,
                                         "evidence": [f"{doc}#0"]} for a, b, doc in RELATED]})
     return db
+
+
+@pytest.fixture(scope="module")
+def graph_db(make_db: Callable[..., ArcadeDB], embedder: SentenceTransformerEmbedder) -> ArcadeDB:
+    return seed_graph(make_db("retrieval"), embedder)
 
 
 @pytest.fixture(scope="module")
@@ -188,6 +192,139 @@ def test_hostile_question_is_just_text(graph_db: ArcadeDB, retriever: HybridRetr
     if ranking in ("ppr", "graph"):
         assert "zorblax industries" in [s.key for s in result.seeds]
         assert "d-zorblax" in [p.document_id for p in result.passages]
+
+
+def _passage_fields(result: Any) -> list[tuple[Any, ...]]:
+    return [(p.chunk_id, p.document_id, p.title, p.text, p.ordinal, p.score, p.channel_ranks)
+            for p in result.passages]
+
+
+@pytest.mark.parametrize("question", [QUESTION, "Where did Mirela Vantosh grow up?", "What is shipbuilding?"])
+def test_snapshot_passages_equal_database_passages(graph_db: ArcadeDB, embedder: SentenceTransformerEmbedder,
+                                                   question: str) -> None:
+    """PPR serves passage text from the in-memory snapshot; it must be exactly what the database holds."""
+    from_snapshot = HybridRetriever(graph_db, embedder, config=RetrievalConfig(top_k=7), nlp=load_spacy())
+    from_db = HybridRetriever(graph_db, embedder, config=RetrievalConfig(top_k=7, snapshot_passages=False),
+                              nlp=load_spacy())
+    assert from_snapshot.snapshots.get().has_passages
+    a, b = from_snapshot.retrieve(question), from_db.retrieve(question)
+    assert _passage_fields(a) == _passage_fields(b) and len(a.passages) == 7
+    assert (a.context, a.markers, a.paths) == (b.context, b.markers, b.paths)
+    stored = {r["id"]: r for r in graph_db.cypher(
+        "MATCH (c:Chunk) RETURN c.id AS id, c.text AS text, c.title AS title, c.document_id AS doc")}
+    for p in a.passages:
+        assert (p.text, p.title, p.document_id) == (stored[p.chunk_id]["text"], stored[p.chunk_id]["title"],
+                                                    stored[p.chunk_id]["doc"])
+
+
+def test_deleted_document_never_comes_back_from_the_snapshot(make_db: Callable[..., ArcadeDB],
+                                                              embedder: SentenceTransformerEmbedder) -> None:
+    """A process that deletes a document invalidates its snapshot: the very next retrieval re-reads the
+    graph (the periodic check is an hour away here) and none of the document's chunks is served."""
+    from graphrag.store import GraphStore
+
+    db = seed_graph(make_db("retrieval_delete"), embedder)
+    retriever = HybridRetriever(db, embedder, config=RetrievalConfig(top_k=7, snapshot_check_s=3600),
+                                nlp=load_spacy())
+    assert ANSWER_DOC in [p.document_id for p in retriever.retrieve(QUESTION).passages]
+    assert GraphStore(db).delete_document(ANSWER_DOC) is not None
+    retriever.snapshots.invalidate()
+    result = retriever.retrieve(QUESTION)
+    assert result.passages and ANSWER_DOC not in [p.document_id for p in result.passages]
+    assert f"{ANSWER_DOC}#0" not in retriever.snapshots.get().chunk_index
+    assert "Quillon Harbor hosts" not in result.context
+
+
+def test_a_write_in_one_process_invalidates_the_others(make_db: Callable[..., ArcadeDB],
+                                                       embedder: SentenceTransformerEmbedder,
+                                                       tmp_path: Any) -> None:
+    """API workers share a generation file: the worker that deletes bumps it, and another worker's
+    next `get()` re-reads the graph at once instead of serving its old snapshot for check_s."""
+    from graphrag.retrieval.ppr import SnapshotCache
+    from graphrag.store import GraphStore
+
+    db = seed_graph(make_db("retrieval_workers"), embedder)
+    shared = tmp_path / "snapshot-generation"
+    writer = SnapshotCache(db, check_s=3600, generation_file=shared)
+    reader = SnapshotCache(db, check_s=3600, generation_file=shared)
+    assert f"{ANSWER_DOC}#0" in reader.get().chunk_index and f"{ANSWER_DOC}#0" in writer.get().chunk_index
+    assert GraphStore(db).delete_document(ANSWER_DOC) is not None
+    assert f"{ANSWER_DOC}#0" in reader.get().chunk_index  # nothing told it yet (hour-long interval)
+    writer.invalidate()
+    assert f"{ANSWER_DOC}#0" not in reader.get().chunk_index
+    assert f"{ANSWER_DOC}#0" not in writer.get().chunk_index
+
+
+def test_snapshot_signature_sees_a_same_shape_rewrite(graph_db: ArcadeDB) -> None:
+    """Replacing documents with others of exactly the same counts still changes the signature
+    (the latest `ingested_at`), so the snapshot, and the text it serves, is re-read."""
+    from graphrag.retrieval.ppr import read_signature
+
+    before = read_signature(graph_db)
+    graph_db.cypher("MATCH (d:Document {id: $id}) SET d.ingested_at = $at",
+                    {"id": "d-picard", "at": "2031-01-02 03:04:05"})
+    after = read_signature(graph_db)
+    assert after[:5] == before[:5] and after != before
+
+
+def test_traced_embedder_matches_the_eager_model(embedder: SentenceTransformerEmbedder) -> None:
+    """The API embeds questions with a TorchScript trace (GIL released for the whole pass): same
+    vectors as the eager model, for one text, a padded batch, and a text past the 256-token limit."""
+    from graphrag.embeddings import TracedEmbedder
+
+    traced = TracedEmbedder(embedder)
+    texts = [QUESTION, "Who?", "  Zorblax Industries  ", "word " * 400, *[text for _, _, text, _ in DOCS]]
+    for batch in ([QUESTION], texts[:3], texts):
+        got, want = traced.embed(batch), embedder.embed(batch)
+        assert got.shape == want.shape and got.dtype == want.dtype
+        assert float(abs(got - want).max()) < 1e-5
+    assert traced._traced is not None  # it did trace (no silent eager fallback)
+    assert traced.embed([]).shape == (0, embedder.dimension)
+
+
+def test_retrieval_with_the_traced_embedder_ranks_the_same(graph_db: ArcadeDB,
+                                                           embedder: SentenceTransformerEmbedder) -> None:
+    from graphrag.embeddings import TracedEmbedder
+
+    eager = HybridRetriever(graph_db, embedder, config=RetrievalConfig(top_k=7), nlp=load_spacy())
+    traced = HybridRetriever(graph_db, TracedEmbedder(embedder), config=RetrievalConfig(top_k=7), nlp=load_spacy())
+    for question in (QUESTION, "Where did Mirela Vantosh grow up?"):
+        a, b = eager.retrieve(question), traced.retrieve(question)
+        assert [p.chunk_id for p in a.passages] == [p.chunk_id for p in b.passages]
+        assert a.context == b.context
+
+
+def test_cpu_lock_guards_ner_and_ppr_only(graph_db: ArcadeDB, embedder: SentenceTransformerEmbedder) -> None:
+    """The API's shared lock is held for question NER and for PPR ranking, never for the embedding
+    (which batches across requests) and never across the whole request."""
+    import threading
+
+    class Recording:
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+            self.entered = 0
+
+        def __enter__(self) -> None:
+            self.lock.acquire()
+            self.entered += 1
+
+        def __exit__(self, *exc: object) -> None:
+            self.lock.release()
+
+    class Embedder:
+        dimension = embedder.dimension
+
+        def embed(self, texts: list[str]) -> Any:
+            assert not guard.lock.locked(), "the embedding must run outside the CPU lock"
+            return embedder.embed(texts)
+
+    guard = Recording()
+    locked = HybridRetriever(graph_db, Embedder(), config=RetrievalConfig(top_k=5), nlp=load_spacy(),  # type: ignore[arg-type]
+                             cpu_lock=guard)
+    plain = HybridRetriever(graph_db, embedder, config=RetrievalConfig(top_k=5), nlp=load_spacy())
+    a, b = locked.retrieve(QUESTION), plain.retrieve(QUESTION)
+    assert guard.entered == 2 and not guard.lock.locked()
+    assert [p.chunk_id for p in a.passages] == [p.chunk_id for p in b.passages]
 
 
 def test_empty_question_is_refused(retriever: HybridRetriever) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -110,3 +111,20 @@ def test_latency_is_recorded_per_route_template() -> None:
 def test_sse_event_framing_keeps_newlines_inside_json() -> None:
     event = sse("token", {"text": "two\nlines"})
     assert event == b'event: token\ndata: {"text": "two\\nlines"}\n\n'
+
+
+def test_metrics_of_several_worker_processes_are_merged(tmp_path: Path) -> None:
+    """With PROMETHEUS_MULTIPROC_DIR (set by `graphrag serve` for api_workers > 1), /metrics shows the
+    sum over every worker process, not the one that happened to answer."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    observe = "from api.metrics import Metrics; Metrics().retrieval_seconds.observe(0.2)"
+    for _ in range(2):  # two worker processes, one retrieval each
+        subprocess.run([sys.executable, "-c", observe], env=env, check=True, timeout=60)
+    render = "from api.metrics import Metrics; print(Metrics().render().decode())"
+    text = subprocess.run([sys.executable, "-c", render], env=env, check=True, timeout=60, capture_output=True,
+                          text=True).stdout
+    assert "graphrag_retrieval_duration_seconds_count 2.0" in text

@@ -1,3 +1,4 @@
+import os
 import stat
 
 import pytest
@@ -33,3 +34,18 @@ def test_generated_password_is_owner_only_and_stable(tmp_path) -> None:  # type:
     assert len(first) >= 24
     assert stat.S_IMODE(s.password_file.stat().st_mode) == 0o600
     assert ensure_password_file(s.password_file) == first == s.password()
+
+
+def test_settings_survive_the_trip_to_a_worker_process(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`graphrag serve` with api_workers > 1 exports its settings (CLI options included) as GRAPHRAG_*
+    variables; each worker rebuilds them from the environment."""
+    original = Settings(data_dir=tmp_path, db_url="http://db:2480", db_password="s3cret-pw", api_port=18123,
+                        api_keys_required=False, api_workers=2, api_traced_embedder=False, llm_temperature=0.3)
+    for name in list(os.environ):
+        if name.startswith("GRAPHRAG_"):
+            monkeypatch.delenv(name)
+    for name, value in original.to_env().items():
+        monkeypatch.setenv(name, value)
+    rebuilt = Settings()
+    assert rebuilt.model_dump() == original.model_dump()
+    assert rebuilt.db_password is not None and rebuilt.db_password.get_secret_value() == "s3cret-pw"
