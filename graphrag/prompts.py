@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,3 +112,27 @@ def build_messages(question: str, context: NumberedContext) -> list[dict[str, An
     """OpenAI-style chat messages: the system rules, then the context and the question."""
     prompt = ANSWER_PROMPT.invoke({"context": context.text, "question": question.strip()})
     return list(convert_to_openai_messages(prompt.to_messages()))
+
+
+def citation_grammar(numbers: Iterable[int]) -> str:
+    """A llama.cpp GBNF grammar: the no-answer sentence, or one line of text ending in ``[n]`` markers.
+
+    The numbers allowed inside the brackets are exactly the context's, so a grammar-constrained
+    answer can only cite a passage the model was shown. The grammar fixes the answer's *form*
+    (text, then at least one marker); which passage(s) to cite is still the model's choice, token by
+    token, from what it read. llama.cpp samples under it while streaming, so the answer still
+    arrives token by token. Only llama.cpp's server takes this field (``"grammar"``).
+
+    Raises:
+        ValueError: no numbers (there is nothing to cite; the caller must not ask the LLM then).
+    """
+    allowed = sorted(set(numbers))
+    if not allowed:
+        raise ValueError("a citation grammar needs at least one passage number")
+    choices = " | ".join(f'"{n}"' for n in allowed)
+    return (
+        f'root ::= "{NO_ANSWER}" | body cite "."?\n'
+        'body ::= [^\\[\\]\\n]+\n'
+        'cite ::= " [" num "]" ("[" num "]")*\n'
+        f"num ::= {choices}\n"
+    )
