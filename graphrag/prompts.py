@@ -24,14 +24,20 @@ from graphrag.types import Passage
 NO_ANSWER = "The context does not contain the answer."
 
 SYSTEM_PROMPT = (
-    "You answer questions using only the numbered context passages given by the user.\n"
+    "You answer questions using only the numbered context passages.\n"
     "Rules:\n"
     "- Use only facts stated in the context, never outside knowledge.\n"
-    "- After each fact, cite the passage it comes from by its number in square brackets, like [1] or [2][3].\n"
+    "- Cite the passage each fact comes from by its number in square brackets, like [1] or [1][2].\n"
     f'- If the context does not contain the answer, say exactly: "{NO_ANSWER}"\n'
-    "- Answer in one or two short sentences."
+    "- Answer in one short sentence."
 )
-USER_PROMPT = "Context:\n{context}\n\nQuestion: {question}"
+# Small models (SmolLM2-135M, Qwen2.5-1.5B) follow the instruction they read last: the rule to
+# cite comes again *after* the context, with the exact format (docs/answering.md has the numbers).
+ANSWER_INSTRUCTION = (
+    "Answer the question in one short sentence from the context above, and end the sentence with the "
+    "number of the passage you used in square brackets, like [2]."
+)
+USER_PROMPT = "Context:\n{context}\n\nQuestion: {question}\n\n" + ANSWER_INSTRUCTION
 
 ANSWER_PROMPT = ChatPromptTemplate.from_messages([("system", SYSTEM_PROMPT), ("human", USER_PROMPT)])
 

@@ -33,3 +33,13 @@ def test_generated_password_is_owner_only_and_stable(tmp_path) -> None:  # type:
     assert len(first) >= 24
     assert stat.S_IMODE(s.password_file.stat().st_mode) == 0o600
     assert ensure_password_file(s.password_file) == first == s.password()
+
+
+@pytest.mark.parametrize(("base_url", "explicit", "on"), [
+    ("local", None, True), (" LOCAL ", None, True), ("http://vllm:8000/v1", None, False), (None, None, False),
+    ("local", False, False), ("http://llama:8080/v1", True, True),
+])
+def test_citation_grammar_defaults_to_the_local_llama_cpp_server_only(base_url: str | None, explicit: bool | None,
+                                                                      on: bool) -> None:
+    # vLLM and Ollama do not take llama.cpp's "grammar" field: it is on by default only for `local`.
+    assert Settings(llm_base_url=base_url, llm_citation_grammar=explicit).llm_citation_grammar_on is on
