@@ -1,8 +1,9 @@
 """The answer prompt (langchain-core templates) and the one place where passages get their numbers.
 
-The model sees fixed instructions, the question and the numbered passages, nothing else: no
-metadata, no graph paths, no text from other requests. Numbering lives in `number_passages` only,
-so the ``[n]`` a model cites, the context it read and the citations we return always agree.
+The model sees fixed instructions (with one fixed, invented worked example), the question and the
+numbered passages, nothing else: no metadata, no graph paths, no text from other requests.
+Numbering lives in `number_passages` only, so the ``[n]`` a model cites, the context it read and
+the citations we return always agree.
 
 Token counts are estimated from characters (the LLM's tokenizer lives on its server); the estimate
 errs on the long side so a prompt never overflows the model's context window.
@@ -16,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.messages import convert_to_openai_messages
+from langchain_core.messages import AIMessage, HumanMessage, convert_to_openai_messages
 from langchain_core.prompts import ChatPromptTemplate
 
 from graphrag.types import Passage
@@ -39,7 +40,25 @@ ANSWER_INSTRUCTION = (
 )
 USER_PROMPT = "Context:\n{context}\n\nQuestion: {question}\n\n" + ANSWER_INSTRUCTION
 
-ANSWER_PROMPT = ChatPromptTemplate.from_messages([("system", SYSTEM_PROMPT), ("human", USER_PROMPT)])
+# One worked example as an earlier turn of the chat, in exactly the format asked for: small models
+# copy a shown format far more reliably than they follow a described one (Qwen2.5-1.5B: 0.7 -> 0.9
+# of answers citing; docs/answering.md). Its places are invented so that an answer echoing it is
+# recognisable; its passages are not part of the numbered context, so the [n] of a real answer are
+# checked against the real passages only (an echoed "[2]" with one real passage is removed).
+EXAMPLE_CONTEXT = (
+    "[1] Lake Vell: Lake Vell is a lake at the foot of Mount Kora.\n"
+    "[2] Mount Kora: Mount Kora is a mountain 2,310 metres high."
+)
+EXAMPLE_QUESTION = "How high is the mountain above Lake Vell?"
+EXAMPLE_ANSWER = "The mountain above Lake Vell, Mount Kora, is 2,310 metres high [1][2]."
+EXAMPLE_MESSAGES = (
+    HumanMessage(USER_PROMPT.format(context=EXAMPLE_CONTEXT, question=EXAMPLE_QUESTION)),
+    AIMessage(EXAMPLE_ANSWER),
+)
+
+ANSWER_PROMPT = ChatPromptTemplate.from_messages(
+    [("system", SYSTEM_PROMPT), *EXAMPLE_MESSAGES, ("human", USER_PROMPT)]
+)
 
 CHARS_PER_TOKEN = 3.5  # English runs about 4 characters a token in Llama/Qwen vocabularies: err long
 CHAT_OVERHEAD_TOKENS = 48  # role headers and special tokens the server's chat template adds
@@ -110,12 +129,14 @@ def number_passages(passages: list[Passage], budget_tokens: int) -> NumberedCont
 
 def context_budget(question: str, *, context_tokens: int, max_tokens: int) -> int:
     """Tokens left for the passages once instructions, question and the answer's room are counted."""
-    fixed = estimate_tokens(SYSTEM_PROMPT) + estimate_tokens(USER_PROMPT) + estimate_tokens(question)
-    return max(0, context_tokens - max_tokens - fixed - CHAT_OVERHEAD_TOKENS)
+    fixed = (estimate_tokens(SYSTEM_PROMPT) + sum(estimate_tokens(str(m.content)) for m in EXAMPLE_MESSAGES)
+             + estimate_tokens(USER_PROMPT) + estimate_tokens(question))
+    # CHAT_OVERHEAD_TOKENS covers two messages' headers; there are four: count it thrice, erring long.
+    return max(0, context_tokens - max_tokens - fixed - 3 * CHAT_OVERHEAD_TOKENS)
 
 
 def build_messages(question: str, context: NumberedContext) -> list[dict[str, Any]]:
-    """OpenAI-style chat messages: the system rules, then the context and the question."""
+    """OpenAI-style chat messages: the system rules, the worked example, then the context and the question."""
     prompt = ANSWER_PROMPT.invoke({"context": context.text, "question": question.strip()})
     return list(convert_to_openai_messages(prompt.to_messages()))
 
