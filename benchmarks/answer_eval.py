@@ -228,7 +228,8 @@ async def run_questions(args: argparse.Namespace, settings: Settings, embedder: 
                                           "hybrid": HybridScorer(embedder)}
     scorer = scorers[args.scorer]
     answerer = Answerer(llm, scorer=scorer, context_tokens=settings.llm_context_tokens,
-                        max_tokens=settings.llm_max_tokens, temperature=settings.llm_temperature)
+                        max_tokens=settings.llm_max_tokens, temperature=settings.llm_temperature,
+                        citation_grammar=settings.llm_citation_grammar_on and llm is not None)
 
     rows: list[dict[str, Any]] = []
     latencies: list[float] = []
@@ -275,6 +276,7 @@ async def run_questions(args: argparse.Namespace, settings: Settings, embedder: 
     return {
         "dataset": args.dataset, "commit": git_commit(), "questions": len(rows), "seed": args.seed,
         "answerer": "extractive" if args.extractive else f"llm:{settings.llm_model}@{settings.llm_url}",
+        "citation_grammar": answerer.citation_grammar,
         "scorer": scorer.name, "passages_per_question": args.passages,
         "retrieval": (f"project HybridRetriever (default RetrievalConfig) over {args.retriever}" if args.retriever
                       else "gold passages + nearest MiniLM distractors (oracle-assisted, not the project's retriever)"),
@@ -329,7 +331,9 @@ def main() -> None:
     args = parser.parse_args()
 
     report = asyncio.run(evaluate(args))
-    label = ("extractive-" + args.scorer if args.extractive else "llm") + ("-e2e" if args.retriever else "")
+    label = ("extractive-" + args.scorer if args.extractive else "llm") \
+        + ("-grammar" if report["citation_grammar"] else "") + ("-stream" if args.stream else "") \
+        + ("-e2e" if args.retriever else "")
     out = args.out or RESULTS / f"answer_eval_{args.dataset}_{label}_{report['commit']}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
