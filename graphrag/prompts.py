@@ -141,14 +141,19 @@ def build_messages(question: str, context: NumberedContext) -> list[dict[str, An
     return list(convert_to_openai_messages(prompt.to_messages()))
 
 
-def citation_grammar(numbers: Iterable[int]) -> str:
+CITED_ANSWER_MAX_CHARS = 300  # about 75 tokens: a short sentence or two, then the marker must come
+
+
+def citation_grammar(numbers: Iterable[int], *, max_chars: int = CITED_ANSWER_MAX_CHARS) -> str:
     """A llama.cpp GBNF grammar: the no-answer sentence, or one line of text ending in ``[n]`` markers.
 
     The numbers allowed inside the brackets are exactly the context's, so a grammar-constrained
-    answer can only cite a passage the model was shown. The grammar fixes the answer's *form*
-    (text, then at least one marker); which passage(s) to cite is still the model's choice, token by
-    token, from what it read. llama.cpp samples under it while streaming, so the answer still
-    arrives token by token. Only llama.cpp's server takes this field (``"grammar"``).
+    answer can only cite a passage the model was shown. The grammar fixes the answer's *form*: at
+    most `max_chars` characters of text on one line, then at least one marker (without the bound a
+    small model rambles until `max_tokens` and never reaches a marker). Which passage(s) to cite is
+    still the model's choice, token by token, from what it read. llama.cpp samples under it while
+    streaming, so the answer still arrives token by token. Only llama.cpp's server takes this field
+    (``"grammar"``).
 
     Raises:
         ValueError: no numbers (there is nothing to cite; the caller must not ask the LLM then).
@@ -156,10 +161,12 @@ def citation_grammar(numbers: Iterable[int]) -> str:
     allowed = sorted(set(numbers))
     if not allowed:
         raise ValueError("a citation grammar needs at least one passage number")
+    if max_chars < 1:
+        raise ValueError("max_chars must be at least 1")
     choices = " | ".join(f'"{n}"' for n in allowed)
     return (
         f'root ::= "{NO_ANSWER}" | body cite "."?\n'
-        'body ::= [^\\[\\]\\n]+\n'
+        f'body ::= [^\\[\\]\\n]{{1,{max_chars}}}\n'
         'cite ::= " [" num "]" ("[" num "]")*\n'
         f"num ::= {choices}\n"
     )

@@ -116,6 +116,8 @@ def test_citation_grammar_allows_exactly_the_context_numbers() -> None:
     assert rules["num"] == '"1" | "2" | "3"'
     assert set(rules) == {"root", "body", "cite", "num"}
     assert f'"{NO_ANSWER}"' in rules["root"]  # an honest "no answer" stays possible
+    assert rules["body"].endswith("{1,300}")  # bounded: a rambling model still reaches its marker
+    assert citation_grammar([2], max_chars=50).split("\n")[1].endswith("{1,50}")
     assert "word0_0" not in grammar and "Title" not in grammar  # no passage text reaches the grammar
     with pytest.raises(ValueError):
         citation_grammar([])
