@@ -44,6 +44,7 @@ from graphrag.config import Settings
 from graphrag.embeddings import SentenceTransformerEmbedder
 from graphrag.extractive import EmbeddingScorer, HybridScorer, LexicalScorer, SentenceScorer
 from graphrag.llm import LLMClient
+from graphrag.prompts import echoes_example
 from graphrag.types import Answer, Passage, RetrievalResult
 
 EVAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "eval"
@@ -264,6 +265,7 @@ async def run_questions(args: argparse.Namespace, settings: Settings, embedder: 
                 "cited_gold": sum(t in question["supporting_titles"] for t in cited_titles),
                 "gold_retrieved": len(found) / len(gold_titles) if gold_titles else 0.0,
                 "removed_markers": answer.removed_markers,
+                "echoes_example": echoes_example(answer.answer, answerer.context_for(result)),
             })
             if args.verbose:
                 print(f"[{rows[-1]['f1']:.2f}] {question['question']}\n   gold: {golds[0]}\n   got:  {answer.answer}",
@@ -296,6 +298,7 @@ async def run_questions(args: argparse.Namespace, settings: Settings, embedder: 
         "llm_citation_rate": _share(llm_rows, lambda r: r["cited"] > 0),
         "llm_gold_citation_rate": _share(llm_rows, lambda r: r["cited_gold"] > 0),
         "removed_markers": sum(len(r["removed_markers"]) for r in rows),
+        "example_echoes": sum(r["echoes_example"] for r in rows),  # answers copying the prompt's worked example
         "retrieval_ms_p50": round(float(np.percentile(retrieval_ms, 50)), 1),
         "latency_ms_p50": round(float(np.percentile(latencies, 50)), 1),
         "latency_ms_p95": round(float(np.percentile(latencies, 95)), 1),

@@ -51,6 +51,14 @@ EXAMPLE_CONTEXT = (
 )
 EXAMPLE_QUESTION = "How high is the mountain above Lake Vell?"
 EXAMPLE_ANSWER = "The mountain above Lake Vell, Mount Kora, is 2,310 metres high [1][2]."
+EXAMPLE_NAMES = ("Lake Vell", "Mount Kora")  # invented: an answer naming them echoes the example
+
+
+def echoes_example(answer: str, context: NumberedContext) -> bool:
+    """Whether `answer` names the worked example's invented places although the context does not."""
+    return any(name in answer and name not in context.text for name in EXAMPLE_NAMES)
+
+
 EXAMPLE_MESSAGES = (
     HumanMessage(USER_PROMPT.format(context=EXAMPLE_CONTEXT, question=EXAMPLE_QUESTION)),
     AIMessage(EXAMPLE_ANSWER),

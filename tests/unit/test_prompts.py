@@ -19,6 +19,7 @@ from graphrag.prompts import (
     build_messages,
     citation_grammar,
     context_budget,
+    echoes_example,
     estimate_tokens,
     number_passages,
 )
@@ -121,3 +122,11 @@ def test_citation_grammar_allows_exactly_the_context_numbers() -> None:
     assert "word0_0" not in grammar and "Title" not in grammar  # no passage text reaches the grammar
     with pytest.raises(ValueError):
         citation_grammar([])
+
+
+def test_an_answer_echoing_the_example_is_recognisable() -> None:
+    ctx = number_passages([_passage(0)], 10_000)
+    assert echoes_example(EXAMPLE_ANSWER, ctx)
+    assert not echoes_example("word0_1 is the answer [1].", ctx)
+    lake = Passage(chunk_id="v", document_id="v", title="Lake Vell", text="A real lake.", score=1.0)
+    assert not echoes_example("Lake Vell is a lake [1].", number_passages([lake], 10_000))  # named by the context
