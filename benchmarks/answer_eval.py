@@ -15,6 +15,12 @@ Two ways to get the passages:
   may change). The numbers measure retriever + answerer, as the API runs them.
 
     HF_HUB_OFFLINE=1 GRAPHRAG_LLM_BASE_URL=local python -m benchmarks.answer_eval --dataset hotpotqa_100 --limit 20
+    HF_HUB_OFFLINE=1 GRAPHRAG_LLM_BASE_URL=local python -m benchmarks.answer_eval --limit 10 --stream  # SSE path
+
+Citation rate: `citation_rate` = share of answers with at least one valid ``[n]``,
+`gold_citation_rate` = share citing at least one gold passage, both also over the LLM's own
+answers only (`llm_*`: extractive fallbacks always cite); `example_echoes` = answers that copy the
+prompt's worked example.
     HF_HUB_OFFLINE=1 python -m benchmarks.answer_eval --dataset hotpotqa_100 --limit 20 --extractive
     HF_HUB_OFFLINE=1 python -m benchmarks.answer_eval --dataset musique_100 --extractive --retriever /tmp/db/musique
 """
