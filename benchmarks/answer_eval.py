@@ -15,6 +15,12 @@ Two ways to get the passages:
   may change). The numbers measure retriever + answerer, as the API runs them.
 
     HF_HUB_OFFLINE=1 GRAPHRAG_LLM_BASE_URL=local python -m benchmarks.answer_eval --dataset hotpotqa_100 --limit 20
+    HF_HUB_OFFLINE=1 GRAPHRAG_LLM_BASE_URL=local python -m benchmarks.answer_eval --limit 10 --stream  # SSE path
+
+Citation rate: `citation_rate` = share of answers with at least one valid ``[n]``,
+`gold_citation_rate` = share citing at least one gold passage, both also over the LLM's own
+answers only (`llm_*`: extractive fallbacks always cite); `example_echoes` = answers that copy the
+prompt's worked example.
     HF_HUB_OFFLINE=1 python -m benchmarks.answer_eval --dataset hotpotqa_100 --limit 20 --extractive
     HF_HUB_OFFLINE=1 python -m benchmarks.answer_eval --dataset musique_100 --extractive --retriever /tmp/db/musique
 """
@@ -39,12 +45,13 @@ from typing import Any
 import numpy as np
 
 from benchmarks._meta import SHARED_EVAL, git_commit
-from graphrag.answer import EXTRACTIVE_PREFIX, Answerer
+from graphrag.answer import EXTRACTIVE_PREFIX, Answerer, FinalEvent, TokenEvent
 from graphrag.config import Settings
 from graphrag.embeddings import SentenceTransformerEmbedder
 from graphrag.extractive import EmbeddingScorer, HybridScorer, LexicalScorer, SentenceScorer
 from graphrag.llm import LLMClient
-from graphrag.types import Passage, RetrievalResult
+from graphrag.prompts import echoes_example
+from graphrag.types import Answer, Passage, RetrievalResult
 
 EVAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "eval"
 DEFAULT_EVAL_DIR = SHARED_EVAL
@@ -196,6 +203,28 @@ async def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     return await run_questions(args, settings, embedder, sample, retrieve)
 
 
+async def streamed_answer(answerer: Answerer, result: RetrievalResult, start: float) -> tuple[Answer, float]:
+    """The answer as `Answerer.stream` gives it (what the API's SSE route sends), and ms to its first token.
+
+    The streamed tokens must concatenate to the final answer's text; a stream that breaks
+    (`ErrorEvent`) stops the run, since it has no answer to score.
+    """
+    first_ms: float | None = None
+    parts: list[str] = []
+    async for event in answerer.stream(result):
+        if isinstance(event, TokenEvent):
+            if first_ms is None:
+                first_ms = (time.perf_counter() - start) * 1000
+            parts.append(event.text)
+        elif isinstance(event, FinalEvent):
+            if "".join(parts) != event.answer.answer:
+                sys.exit(f"streamed tokens differ from the final answer for {result.question!r}")
+            return event.answer, first_ms if first_ms is not None else 0.0
+        else:
+            sys.exit(f"the stream broke for {result.question!r}: {event.message}")
+    sys.exit(f"the stream ended without a final answer for {result.question!r}")
+
+
 async def run_questions(args: argparse.Namespace, settings: Settings, embedder: SentenceTransformerEmbedder,
                         sample: list[dict[str, Any]], retrieve: Retrieve) -> dict[str, Any]:
     """Retrieve and answer every sampled question; score the answers (and the retrieval's gold recall)."""
@@ -206,10 +235,12 @@ async def run_questions(args: argparse.Namespace, settings: Settings, embedder: 
                                           "hybrid": HybridScorer(embedder)}
     scorer = scorers[args.scorer]
     answerer = Answerer(llm, scorer=scorer, context_tokens=settings.llm_context_tokens,
-                        max_tokens=settings.llm_max_tokens, temperature=settings.llm_temperature)
+                        max_tokens=settings.llm_max_tokens, temperature=settings.llm_temperature,
+                        citation_grammar=settings.llm_citation_grammar_on and llm is not None)
 
     rows: list[dict[str, Any]] = []
     latencies: list[float] = []
+    first_token_ms: list[float] = []
     retrieval_ms: list[float] = []
     modes: Counter[str] = Counter()
     try:
@@ -220,7 +251,11 @@ async def run_questions(args: argparse.Namespace, settings: Settings, embedder: 
             gold_titles = set(question["supporting_titles"])
             found = gold_titles & {p.title for p in result.passages}
             start = time.perf_counter()
-            answer = await answerer.answer(result)
+            if args.stream:
+                answer, first_ms = await streamed_answer(answerer, result, start)
+                first_token_ms.append(first_ms)
+            else:
+                answer = await answerer.answer(result)
             latencies.append((time.perf_counter() - start) * 1000)
             modes[answer.mode] += 1
             body = answer_body(answer.answer)
@@ -236,6 +271,7 @@ async def run_questions(args: argparse.Namespace, settings: Settings, embedder: 
                 "cited_gold": sum(t in question["supporting_titles"] for t in cited_titles),
                 "gold_retrieved": len(found) / len(gold_titles) if gold_titles else 0.0,
                 "removed_markers": answer.removed_markers,
+                "echoes_example": echoes_example(answer.answer, answerer.context_for(result)),
             })
             if args.verbose:
                 print(f"[{rows[-1]['f1']:.2f}] {question['question']}\n   gold: {golds[0]}\n   got:  {answer.answer}",
@@ -244,9 +280,11 @@ async def run_questions(args: argparse.Namespace, settings: Settings, embedder: 
         await answerer.aclose()
 
     cited = sum(r["cited"] for r in rows)
+    llm_rows = [r for r in rows if r["mode"] == "llm"]
     return {
         "dataset": args.dataset, "commit": git_commit(), "questions": len(rows), "seed": args.seed,
         "answerer": "extractive" if args.extractive else f"llm:{settings.llm_model}@{settings.llm_url}",
+        "citation_grammar": answerer.citation_grammar,
         "scorer": scorer.name, "passages_per_question": args.passages,
         "retrieval": (f"project HybridRetriever (default RetrievalConfig) over {args.retriever}" if args.retriever
                       else "gold passages + nearest MiniLM distractors (oracle-assisted, not the project's retriever)"),
@@ -258,12 +296,27 @@ async def run_questions(args: argparse.Namespace, settings: Settings, embedder: 
         "answer_contained": round(float(np.mean([r["contains"] for r in rows])), 3),
         "citations_per_answer": round(cited / max(len(rows), 1), 2),
         "cited_gold_share": round(sum(r["cited_gold"] for r in rows) / cited, 3) if cited else None,
+        # The citation rate: answers with at least one valid [n] (after the check), and answers
+        # citing at least one gold passage; also over the LLM's own answers only (extractive
+        # answers always cite, so a fallback would flatter the overall rate).
+        "citation_rate": _share(rows, lambda r: r["cited"] > 0),
+        "gold_citation_rate": _share(rows, lambda r: r["cited_gold"] > 0),
+        "llm_citation_rate": _share(llm_rows, lambda r: r["cited"] > 0),
+        "llm_gold_citation_rate": _share(llm_rows, lambda r: r["cited_gold"] > 0),
         "removed_markers": sum(len(r["removed_markers"]) for r in rows),
+        "example_echoes": sum(r["echoes_example"] for r in rows),  # answers copying the prompt's worked example
         "retrieval_ms_p50": round(float(np.percentile(retrieval_ms, 50)), 1),
         "latency_ms_p50": round(float(np.percentile(latencies, 50)), 1),
         "latency_ms_p95": round(float(np.percentile(latencies, 95)), 1),
+        "streamed": args.stream,
+        "first_token_ms_p50": round(float(np.percentile(first_token_ms, 50)), 1) if first_token_ms else None,
         "rows": rows,
     }
+
+
+def _share(rows: list[dict[str, Any]], test: Callable[[dict[str, Any]], bool]) -> float | None:
+    """The share of `rows` passing `test` (None for no rows)."""
+    return round(sum(map(test, rows)) / len(rows), 3) if rows else None
 
 
 def main() -> None:
@@ -280,12 +333,16 @@ def main() -> None:
     parser.add_argument("--extractive", action="store_true", help="no LLM: measure the extractive answers")
     parser.add_argument("--scorer", choices=["lexical", "embedding", "hybrid"], default="lexical",
                         help="sentence scorer of the extractive mode (also used when the LLM fails)")
+    parser.add_argument("--stream", action="store_true",
+                        help="answer through Answerer.stream (as the API's SSE route) and time the first token")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default benchmarks/results/...)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every question and answer")
     args = parser.parse_args()
 
     report = asyncio.run(evaluate(args))
-    label = ("extractive-" + args.scorer if args.extractive else "llm") + ("-e2e" if args.retriever else "")
+    label = ("extractive-" + args.scorer if args.extractive else "llm") \
+        + ("-grammar" if report["citation_grammar"] else "") + ("-stream" if args.stream else "") \
+        + ("-e2e" if args.retriever else "")
     out = args.out or RESULTS / f"answer_eval_{args.dataset}_{label}_{report['commit']}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))

@@ -33,7 +33,13 @@ from graphrag.extractive import (
     format_extract,
 )
 from graphrag.llm import LLMClient
-from graphrag.prompts import NumberedContext, build_messages, context_budget, number_passages
+from graphrag.prompts import (
+    NumberedContext,
+    build_messages,
+    citation_grammar,
+    context_budget,
+    number_passages,
+)
 from graphrag.types import Answer, Citation, RetrievalResult
 
 log = logging.getLogger(__name__)
@@ -81,12 +87,15 @@ class Answerer:
         max_tokens: cap on the answer's tokens.
         temperature: sampling temperature (None: the client's default).
         extractive_sentences: sentences quoted by an extractive answer.
+        citation_grammar: send llama.cpp's server a grammar (`prompts.citation_grammar`) that makes
+            the answer end in ``[n]`` markers of the shown passages; only for llama.cpp's server.
     """
 
     def __init__(self, llm: LLMClient | None, *, scorer: SentenceScorer | None = None,
                  context_tokens: int = 4096, max_tokens: int = 256, temperature: float | None = None,
-                 extractive_sentences: int = 2):
+                 extractive_sentences: int = 2, citation_grammar: bool = False):
         self.llm = llm
+        self.citation_grammar = citation_grammar
         self.scorer: SentenceScorer = scorer or LexicalScorer()
         self.context_tokens = context_tokens
         self.max_tokens = max_tokens
@@ -108,7 +117,8 @@ class Answerer:
                 raise ValueError(f"the {scorer!r} sentence scorer needs an embedder")
             chosen = EmbeddingScorer(embedder) if scorer == "embedding" else HybridScorer(embedder)
         return cls(LLMClient.from_settings(settings), scorer=chosen, context_tokens=settings.llm_context_tokens,
-                   max_tokens=settings.llm_max_tokens, temperature=settings.llm_temperature)
+                   max_tokens=settings.llm_max_tokens, temperature=settings.llm_temperature,
+                   citation_grammar=settings.llm_citation_grammar_on)
 
     async def aclose(self) -> None:
         if self.llm is not None:
@@ -118,6 +128,10 @@ class Answerer:
         """The numbered passages that fit the LLM's window with the instructions, question and answer."""
         budget = context_budget(result.question, context_tokens=self.context_tokens, max_tokens=self.max_tokens)
         return number_passages(result.passages, budget)
+
+    def _extra_body(self, context: NumberedContext) -> dict[str, str] | None:
+        """Server-specific request fields: llama.cpp's citation grammar when enabled."""
+        return {"grammar": citation_grammar(context.passages)} if self.citation_grammar else None
 
     # --- whole answers ---------------------------------------------------------------------------
 
@@ -131,7 +145,8 @@ class Answerer:
             return await self._extractive(result, context, "no language model is configured", started)
         try:
             completion = await self.llm.complete(build_messages(result.question, context),
-                                                 temperature=self.temperature, max_tokens=self.max_tokens)
+                                                 temperature=self.temperature, max_tokens=self.max_tokens,
+                                                 extra_body=self._extra_body(context))
         except LLMError as exc:
             log.warning("answering extractively: %s", exc)
             return await self._extractive(result, context, "the language model failed", started)
@@ -182,7 +197,7 @@ class Answerer:
             yield FinalEvent(answer=answer)
             return
         tokens = self.llm.stream(build_messages(result.question, context), temperature=self.temperature,
-                                 max_tokens=self.max_tokens)
+                                 max_tokens=self.max_tokens, extra_body=self._extra_body(context))
         try:
             try:
                 first = await anext(tokens)

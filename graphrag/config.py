@@ -112,6 +112,17 @@ class Settings(BaseSettings):
                                  description="GGUF model of `graphrag llm start`: 'smollm2' (135M, tests) or "
                                              "'qwen2.5-1.5b' (stronger, 1 GB)")
     llm_port: int = Field(8081, ge=1, le=65535, description="Port of the local llama.cpp server")
+    llm_citation_grammar: bool | None = Field(
+        None, description="Send llama.cpp's server a grammar that makes each answer end in [n] markers of the "
+                          "shown passages (the model still picks which); unset = on for the local server "
+                          "('local'), off for any other URL (vLLM/Ollama do not take llama.cpp grammars)")
+
+    @property
+    def llm_citation_grammar_on(self) -> bool:
+        """Whether answers are asked for under llama.cpp's citation grammar (see `llm_citation_grammar`)."""
+        if self.llm_citation_grammar is not None:
+            return self.llm_citation_grammar
+        return (self.llm_base_url or "").strip().lower() == "local"
 
     @property
     def llm_url(self) -> str | None:

@@ -12,7 +12,7 @@ Every failure leaves here as `LLMUnavailableError` or `LLMResponseError`; no cal
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,7 +116,7 @@ class LLMClient:
         )
 
     def _params(self, messages: Messages, temperature: float | None, max_tokens: int | None,
-                stop: Sequence[str] | None) -> dict[str, Any]:
+                stop: Sequence[str] | None, extra_body: Mapping[str, Any] | None = None) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": self.model,
             "messages": list(messages),
@@ -125,6 +125,8 @@ class LLMClient:
         }
         if stop:
             params["stop"] = list(stop)
+        if extra_body:
+            params["extra_body"] = dict(extra_body)  # server-specific fields, e.g. llama.cpp's "grammar"
         return params
 
     def _translate(self, exc: Exception) -> LLMError:
@@ -146,9 +148,14 @@ class LLMClient:
         return LLMResponseError(f"{where} sent an unusable answer: {type(exc).__name__}: {exc}"[:300])
 
     async def complete(self, messages: Messages, *, temperature: float | None = None,
-                       max_tokens: int | None = None, stop: Sequence[str] | None = None) -> Completion:
-        """One whole answer. Raises `LLMUnavailableError` or `LLMResponseError`."""
-        params = self._params(messages, temperature, max_tokens, stop)
+                       max_tokens: int | None = None, stop: Sequence[str] | None = None,
+                       extra_body: Mapping[str, Any] | None = None) -> Completion:
+        """One whole answer. Raises `LLMUnavailableError` or `LLMResponseError`.
+
+        `extra_body` fields are merged into the request as they are (for fields the OpenAI API
+        lacks, such as llama.cpp's ``grammar``); only send what the server understands.
+        """
+        params = self._params(messages, temperature, max_tokens, stop, extra_body)
         try:
             async for attempt in self._retrying():
                 with attempt:
@@ -176,13 +183,14 @@ class LLMClient:
                           getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None))
 
     async def stream(self, messages: Messages, *, temperature: float | None = None,
-                     max_tokens: int | None = None, stop: Sequence[str] | None = None) -> AsyncIterator[str]:
+                     max_tokens: int | None = None, stop: Sequence[str] | None = None,
+                     extra_body: Mapping[str, Any] | None = None) -> AsyncIterator[str]:
         """Yield the answer's text as it arrives (server-sent events, parsed by the SDK).
 
         Opening the stream and reading up to the first token is retried like `complete`; once a
         token has been yielded, a failure raises `LLMUnavailableError`/`LLMResponseError` at once.
         """
-        params = self._params(messages, temperature, max_tokens, stop)
+        params = self._params(messages, temperature, max_tokens, stop, extra_body)
         params["stream"] = True
         try:
             async for attempt in self._retrying():

@@ -254,3 +254,20 @@ def test_request_carries_the_settings() -> None:
     assert (first["temperature"], first["max_tokens"], first["stop"], first["model"]) == (0.0, 17, ["\n\n"], "tiny")
     assert (second["temperature"], second["max_tokens"], "stop" in second) == (0.7, 5, False)
     assert first["messages"] == MESSAGES and server.requests[0].path == "/v1/chat/completions"
+
+
+def test_citation_grammar_goes_with_the_request_only_when_enabled() -> None:
+    """The grammar names exactly the shown passages' numbers, streamed or not; off, nothing extra is sent."""
+    async def both(answerer: Answerer) -> None:
+        await answerer.answer(RESULT)
+        await collect(answerer)
+
+    with th.TinyServer(functools.partial(th.answer_ok, text="Paris [1].")) as server:
+        run(both(Answerer(client(server.url), citation_grammar=True)))
+        run(both(Answerer(client(server.url))))
+    with_grammar, streamed, plain, plain_streamed = (r.body for r in server.requests)
+    assert streamed["stream"] is True and with_grammar["grammar"] == streamed["grammar"]
+    assert with_grammar["grammar"].rstrip().endswith('num ::= "1" | "2"')
+    assert "grammar" not in plain and "grammar" not in plain_streamed
+    # Only the fixed rules and the numbers: no question or passage text goes into the grammar.
+    assert "France" not in with_grammar["grammar"] and "capital" not in with_grammar["grammar"]

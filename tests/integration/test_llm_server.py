@@ -21,6 +21,7 @@ from graphrag.citations import check_citations, find_markers
 from graphrag.errors import ServerLaunchError
 from graphrag.llm import LLMClient
 from graphrag.local_llm import LocalLLMServer
+from graphrag.prompts import NO_ANSWER
 from graphrag.types import Answer, Passage, RetrievalResult
 from tests.conftest import free_port
 
@@ -104,6 +105,27 @@ def test_streamed_answer_arrives_token_by_token(llm_server: LocalLLMServer) -> N
     assert isinstance(final, FinalEvent) and final.answer.mode == "llm"
     assert len(tokens) > 1  # really streamed, not one blob
     assert "".join(t.text for t in tokens) == final.answer.answer
+    assert_citations_consistent(final.answer, RESULT)
+
+
+def test_streamed_answer_under_the_citation_grammar_cites_a_shown_passage(llm_server: LocalLLMServer) -> None:
+    """llama.cpp's server honours the grammar while streaming: the answer ends in a marker of the context.
+
+    The model picks the number itself; the grammar only allows the numbers of the shown passages.
+    """
+    client = LLMClient(llm_server.url, "smollm2", timeout_s=120, temperature=0.0, max_tokens=96)
+    cited = Answerer(client, context_tokens=2048, max_tokens=96, citation_grammar=True)
+
+    async def collect() -> list[TokenEvent | FinalEvent]:
+        return [e async for e in cited.stream(RESULT)]  # type: ignore[misc]
+
+    events = run(collect())
+    tokens = [e for e in events if isinstance(e, TokenEvent)]
+    final = events[-1]
+    assert isinstance(final, FinalEvent) and final.answer.mode == "llm"
+    assert len(tokens) > 1 and "".join(t.text for t in tokens) == final.answer.answer
+    assert final.answer.citations or final.answer.answer == NO_ANSWER, final.answer.answer
+    assert final.answer.removed_markers == []  # the grammar allows no number outside the context
     assert_citations_consistent(final.answer, RESULT)
 
 

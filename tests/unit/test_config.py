@@ -49,3 +49,13 @@ def test_settings_survive_the_trip_to_a_worker_process(monkeypatch: pytest.Monke
     rebuilt = Settings()
     assert rebuilt.model_dump() == original.model_dump()
     assert rebuilt.db_password is not None and rebuilt.db_password.get_secret_value() == "s3cret-pw"
+
+
+@pytest.mark.parametrize(("base_url", "explicit", "on"), [
+    ("local", None, True), (" LOCAL ", None, True), ("http://vllm:8000/v1", None, False), (None, None, False),
+    ("local", False, False), ("http://llama:8080/v1", True, True),
+])
+def test_citation_grammar_defaults_to_the_local_llama_cpp_server_only(base_url: str | None, explicit: bool | None,
+                                                                      on: bool) -> None:
+    # vLLM and Ollama do not take llama.cpp's "grammar" field: it is on by default only for `local`.
+    assert Settings(llm_base_url=base_url, llm_citation_grammar=explicit).llm_citation_grammar_on is on
