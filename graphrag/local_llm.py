@@ -218,6 +218,9 @@ class LocalLLMServer:
             "--port", str(self.port),
             "--n_ctx", str(self.context_tokens),
             "--n_threads", str(self.threads),
+            # llama-cpp-python's server aborts a running completion when another request arrives;
+            # the API serves several clients, so requests queue instead of cutting each other off
+            "--interrupt_requests", "False",
         ]
 
     def start(self, timeout: float = 120.0) -> LLMServerStatus:

@@ -129,6 +129,21 @@ def test_streamed_answer_under_the_citation_grammar_cites_a_shown_passage(llm_se
     assert_citations_consistent(final.answer, RESULT)
 
 
+def test_concurrent_streamed_answers_both_complete(llm_server: LocalLLMServer) -> None:
+    """A second request must queue, not cut off the first (the server interrupts by default)."""
+    async def one() -> list[TokenEvent | FinalEvent]:
+        return [e async for e in answerer(llm_server).stream(RESULT)]  # type: ignore[misc]
+
+    async def both() -> list[list[TokenEvent | FinalEvent]]:
+        return list(await asyncio.gather(one(), one()))
+
+    for events in run(both()):
+        final = events[-1]
+        assert isinstance(final, FinalEvent) and final.answer.mode == "llm", final
+        tokens = [e for e in events if isinstance(e, TokenEvent)]
+        assert tokens and "".join(t.text for t in tokens) == final.answer.answer
+
+
 def test_real_model_output_has_its_citations_checked(llm_server: LocalLLMServer) -> None:
     """Make the model write a valid and a dangling marker, then check its actual output."""
     client = LLMClient(llm_server.url, "smollm2", timeout_s=120, temperature=0.0)
