@@ -93,7 +93,8 @@ def serve_workers(settings: Settings, *, echo: Callable[[str], None] = print) ->
     """`api_workers` processes behind one port (uvicorn's supervisor; each worker its own models).
 
     Python runs one thread at a time per process; a second process uses the second core for the
-    request work the GIL serialises (measured with two processes on 2 cores: +40% throughput).
+    request work the GIL serialises (measured on 2 cores before the CPU lock: about +10% throughput,
+    so the default stays one process; docs/api.md).
     Workers rebuild the settings from `GRAPHRAG_*` variables (this process's settings, CLI options
     included, are exported first), report metrics through a shared prometheus folder, and
     invalidate each other's graph snapshots through a file under `data_dir`. Ingest jobs need
