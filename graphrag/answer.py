@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
@@ -23,7 +24,7 @@ from pydantic import BaseModel, Field
 from graphrag.citations import MarkerFilter, check_citations
 from graphrag.config import Settings
 from graphrag.embeddings import Embedder
-from graphrag.errors import LLMError
+from graphrag.errors import LLMError, LLMUnavailableError
 from graphrag.extractive import (
     EmbeddingScorer,
     HybridScorer,
@@ -89,12 +90,20 @@ class Answerer:
         extractive_sentences: sentences quoted by an extractive answer.
         citation_grammar: send llama.cpp's server a grammar (`prompts.citation_grammar`) that makes
             the answer end in ``[n]`` markers of the shown passages; only for llama.cpp's server.
+        cooldown_s: after the LLM was unreachable (`LLMUnavailableError`: every retry spent), answer
+            extractively at once for this many seconds instead of paying the retries again on every
+            request; the first request after it tries the LLM again. 0 tries every time.
+        clock: monotonic seconds (tests pass their own).
     """
 
     def __init__(self, llm: LLMClient | None, *, scorer: SentenceScorer | None = None,
                  context_tokens: int = 4096, max_tokens: int = 256, temperature: float | None = None,
-                 extractive_sentences: int = 2, citation_grammar: bool = False):
+                 extractive_sentences: int = 2, citation_grammar: bool = False, cooldown_s: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic):
         self.llm = llm
+        self.cooldown_s = cooldown_s
+        self._clock = clock
+        self._down_until = 0.0
         self.citation_grammar = citation_grammar
         self.scorer: SentenceScorer = scorer or LexicalScorer()
         self.context_tokens = context_tokens
@@ -118,7 +127,7 @@ class Answerer:
             chosen = EmbeddingScorer(embedder) if scorer == "embedding" else HybridScorer(embedder)
         return cls(LLMClient.from_settings(settings), scorer=chosen, context_tokens=settings.llm_context_tokens,
                    max_tokens=settings.llm_max_tokens, temperature=settings.llm_temperature,
-                   citation_grammar=settings.llm_citation_grammar_on)
+                   citation_grammar=settings.llm_citation_grammar_on, cooldown_s=settings.llm_cooldown_s)
 
     async def aclose(self) -> None:
         if self.llm is not None:
@@ -128,6 +137,21 @@ class Answerer:
         """The numbered passages that fit the LLM's window with the instructions, question and answer."""
         budget = context_budget(result.question, context_tokens=self.context_tokens, max_tokens=self.max_tokens)
         return number_passages(result.passages, budget)
+
+    def resting_s(self) -> float:
+        """Seconds the LLM is still left alone after it was unreachable (0: it is asked)."""
+        return max(0.0, self._down_until - self._clock())
+
+    def _record(self, error: LLMError | None) -> None:
+        """Start the cool-down after an unreachable LLM; end it after any answer from the server."""
+        if isinstance(error, LLMUnavailableError):
+            if self.cooldown_s > 0:
+                self._down_until = self._clock() + self.cooldown_s
+        else:
+            self._down_until = 0.0
+
+    def _resting_reason(self) -> str:
+        return f"the language model was unreachable; it is tried again in {math.ceil(self.resting_s())} s"
 
     def _extra_body(self, context: NumberedContext) -> dict[str, str] | None:
         """Server-specific request fields: llama.cpp's citation grammar when enabled."""
@@ -143,13 +167,17 @@ class Answerer:
             return self._finish(result, NO_PASSAGES, "extractive", context, [], [], {}, started)
         if self.llm is None:
             return await self._extractive(result, context, "no language model is configured", started)
+        if self.resting_s() > 0:
+            return await self._extractive(result, context, self._resting_reason(), started)
         try:
             completion = await self.llm.complete(build_messages(result.question, context),
                                                  temperature=self.temperature, max_tokens=self.max_tokens,
                                                  extra_body=self._extra_body(context))
         except LLMError as exc:
+            self._record(exc)
             log.warning("answering extractively: %s", exc)
             return await self._extractive(result, context, "the language model failed", started)
+        self._record(None)
         checked = check_citations(completion.text, context.passages)
         if not checked.text:
             log.warning("answering extractively: the LLM's answer was empty")
@@ -191,7 +219,7 @@ class Answerer:
         """
         started = time.perf_counter()
         context = self.context_for(result)
-        if self.llm is None or not context.passages:
+        if self.llm is None or not context.passages or self.resting_s() > 0:
             answer = await self.answer(result)
             yield TokenEvent(text=answer.answer)
             yield FinalEvent(answer=answer)
@@ -202,11 +230,13 @@ class Answerer:
             try:
                 first = await anext(tokens)
             except LLMError as exc:
+                self._record(exc)
                 log.warning("answering extractively: %s", exc)
                 answer = await self._extractive(result, context, "the language model failed", started)
                 yield TokenEvent(text=answer.answer)
                 yield FinalEvent(answer=answer)
                 return
+            self._record(None)
             markers = MarkerFilter(context.passages)
             parts: list[str] = []
             piece = markers.feed(first)

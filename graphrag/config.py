@@ -104,6 +104,8 @@ class Settings(BaseSettings):
                                                          "answer, or the gap between two streamed tokens)")
     llm_connect_timeout_s: float = Field(5.0, gt=0, description="Connect timeout of one LLM call")
     llm_retries: int = Field(3, ge=1, le=10, description="Attempts on connection errors, 429 and 5xx")
+    llm_cooldown_s: float = Field(30.0, ge=0, description="After the LLM was unreachable, answer extractively "
+                                  "at once for this many seconds before trying it again (0 = always try)")
     llm_max_tokens: int = Field(256, ge=1, le=32768, description="Cap on the tokens of one answer")
     llm_temperature: float = Field(0.1, ge=0.0, le=2.0, description="Sampling temperature (low: grounded)")
     llm_context_tokens: int = Field(4096, ge=512, description="The model's context window, in tokens: the "

@@ -146,6 +146,42 @@ def test_5xx_is_retried_then_reported_and_falls_back() -> None:
         assert len(server.requests) == 2
 
 
+def test_unreachable_llm_is_left_alone_for_the_cooldown_then_tried_again() -> None:
+    """After the retries are spent, requests answer extractively without calling the server until
+    the cool-down ends; the first request after it asks the server again."""
+    now = [1000.0]
+    with th.TinyServer(_always_500) as server:
+        answerer = Answerer(client(server.url, retries=2), cooldown_s=30, clock=lambda: now[0])
+        _assert_extractive(run(answerer.answer(RESULT)))
+        assert len(server.requests) == 2
+        assert answerer.resting_s() == 30
+
+        now[0] += 10
+        rested = run(answerer.answer(RESULT))
+        _assert_extractive(rested)
+        assert "tried again in 20 s" in rested.answer
+        events = run(collect(answerer))
+        assert isinstance(events[-1], FinalEvent) and events[-1].answer.mode == "extractive"
+        assert len(server.requests) == 2  # neither the answer nor the stream called the server
+
+        now[0] += 21
+        assert answerer.resting_s() == 0
+        _assert_extractive(run(answerer.answer(RESULT)))
+        assert len(server.requests) == 4  # tried again, failed again: a new cool-down
+        assert answerer.resting_s() == 30
+
+
+def test_an_llm_that_answers_ends_the_cooldown() -> None:
+    now = [0.0]
+    with th.TinyServer(_fail_first(503, 2)) as server:
+        answerer = Answerer(client(server.url, retries=2), cooldown_s=5, clock=lambda: now[0])
+        _assert_extractive(run(answerer.answer(RESULT)))
+        assert answerer.resting_s() == 5
+        now[0] += 6
+        answer = run(answerer.answer(RESULT))
+        assert answer.mode == "llm" and answerer.resting_s() == 0
+
+
 def _fail_first(status: int, times: int) -> th.Handler:
     async def handler(request: th.Request, writer: Any, seen: list[int] = []) -> None:  # noqa: B006
         seen.append(1)
