@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from graphrag.errors import ServerLaunchError
-from graphrag.procs import port_free, read_pid, spawn, terminate, wait_ready
+from graphrag.procs import LaunchedServer
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +45,7 @@ def find_wheel() -> Path:
     return root
 
 
-class EmbeddedServer:
+class EmbeddedServer(LaunchedServer[str, ServerStatus]):
     """One ArcadeDB server process whose files live under `data_dir`.
 
     Args:
@@ -56,6 +55,12 @@ class EmbeddedServer:
         database: created at start if missing.
         heap: Java heap, e.g. ``2g``.
     """
+
+    name = "ArcadeDB"
+    marker = _MAIN_CLASS
+    port_setting = "GRAPHRAG_DB_PORT"
+    start_timeout = 90.0
+    stop_timeout = 30.0
 
     def __init__(self, data_dir: Path, port: int, password: str, database: str, heap: str = "2g"):
         self.data_dir = Path(data_dir).resolve()
@@ -77,9 +82,6 @@ class EmbeddedServer:
     def log_file(self) -> Path:
         return self.data_dir / "arcadedb.log"
 
-    def _read_pid(self) -> int | None:
-        return read_pid(self.pid_file, _MAIN_CLASS)
-
     def _probe(self, timeout: float = 2.0) -> str | None:
         """The server's version if `GET /api/v1/server` answers on our port, else None."""
         try:
@@ -91,14 +93,14 @@ class EmbeddedServer:
         version = response.json().get("version", "")
         return str(version).split(" ")[0] or "unknown"
 
-    def status(self) -> ServerStatus:
-        pid = self._read_pid()
-        if pid is None:
-            return ServerStatus(False, None, self.url, detail="not running")
-        version = self._probe()
-        if version is None:
-            return ServerStatus(False, pid, self.url, detail=f"process {pid} is up but does not answer yet")
-        return ServerStatus(True, pid, self.url, version, detail="running")
+    def _status(self, running: bool, pid: int | None, answer: str | None, detail: str) -> ServerStatus:
+        return ServerStatus(running, pid, self.url, answer, detail=detail)
+
+    def _command(self) -> list[str]:
+        return self.command_line()
+
+    def _workdir(self) -> Path:
+        return self.root_path
 
     def command_line(self) -> list[str]:
         wheel = find_wheel()
@@ -115,35 +117,3 @@ class EmbeddedServer:
             "-cp", str(wheel / "jars" / "*"),
             _MAIN_CLASS,
         ]
-
-    def start(self, timeout: float = 90.0) -> ServerStatus:
-        """Start the server and wait until it answers; a no-op when it already runs."""
-        current = self.status()
-        if current.running:
-            return current
-        if current.pid is not None:
-            # Ours, still starting (another `start` raced us): wait for it rather than start a second.
-            return self._wait_ready(current.pid, None, timeout)
-        if not port_free(self.port):
-            raise ServerLaunchError(f"port {self.port} on 127.0.0.1 is held by another process; "
-                                    "stop it or choose another port with --port / GRAPHRAG_DB_PORT")
-        cmd = self.command_line()
-        self.root_path.mkdir(parents=True, exist_ok=True)
-        proc = spawn(cmd, self.log_file, self.root_path)
-        self.pid_file.write_text(str(proc.pid))
-        return self._wait_ready(proc.pid, proc, timeout)
-
-    def _wait_ready(self, pid: int, proc: subprocess.Popen[bytes] | None, timeout: float) -> ServerStatus:
-        version = wait_ready(self._probe, name="ArcadeDB", url=self.url, pid=pid, proc=proc,
-                             pid_file=self.pid_file, log_file=self.log_file, timeout=timeout)
-        return ServerStatus(True, pid, self.url, version, detail="started")
-
-    def stop(self, timeout: float = 30.0) -> bool:
-        """Stop the server cleanly (SIGTERM, then SIGKILL after `timeout`); False if it was not running."""
-        pid = self._read_pid()
-        if pid is None:
-            self.pid_file.unlink(missing_ok=True)
-            return False
-        terminate(pid, timeout, "ArcadeDB")
-        self.pid_file.unlink(missing_ok=True)
-        return True

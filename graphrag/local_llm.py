@@ -20,7 +20,6 @@ import importlib
 import importlib.util
 import logging
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ import httpx
 
 from graphrag.config import Settings
 from graphrag.errors import ConfigError, ServerLaunchError
-from graphrag.procs import port_free, read_pid, spawn, terminate, wait_ready
+from graphrag.procs import LaunchedServer
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +155,7 @@ class LLMServerStatus:
     detail: str = ""
 
 
-class LocalLLMServer:
+class LocalLLMServer(LaunchedServer[tuple[str, ...], LLMServerStatus]):
     """One llama.cpp server process on 127.0.0.1 whose pid and log live under `data_dir`.
 
     Args:
@@ -166,6 +165,12 @@ class LocalLLMServer:
         context_tokens: the context window the server allocates (``--n_ctx``).
         threads: CPU threads for generation (default: all cores).
     """
+
+    name = "the llama.cpp server"
+    marker = _SERVER_MODULE
+    port_setting = "GRAPHRAG_LLM_PORT"
+    start_timeout = 120.0
+    stop_timeout = 15.0
 
     def __init__(self, data_dir: Path, port: int = 8081, model: str = "smollm2", *, context_tokens: int = 4096,
                  threads: int | None = None):
@@ -197,14 +202,15 @@ class LocalLLMServer:
         except (ValueError, AttributeError):
             return None
 
-    def status(self) -> LLMServerStatus:
-        pid = read_pid(self.pid_file, _SERVER_MODULE)
-        if pid is None:
-            return LLMServerStatus(False, None, self.url, detail="not running")
-        models = self._probe()
-        if models is None:
-            return LLMServerStatus(False, pid, self.url, detail=f"process {pid} is up but does not answer yet")
-        return LLMServerStatus(True, pid, self.url, models, detail="running")
+    def _status(self, running: bool, pid: int | None, answer: tuple[str, ...] | None, detail: str
+                ) -> LLMServerStatus:
+        return LLMServerStatus(running, pid, self.url, answer or (), detail=detail)
+
+    def _command(self) -> list[str]:
+        return self.command_line(resolve_model(self.model, self.data_dir))
+
+    def _workdir(self) -> Path:
+        return self.data_dir
 
     def command_line(self, model_path: Path) -> list[str]:
         if importlib.util.find_spec("llama_cpp") is None:
@@ -222,37 +228,6 @@ class LocalLLMServer:
             # the API serves several clients, so requests queue instead of cutting each other off
             "--interrupt_requests", "False",
         ]
-
-    def start(self, timeout: float = 120.0) -> LLMServerStatus:
-        """Start the server and wait until `/v1/models` answers; a no-op when it already runs."""
-        current = self.status()
-        if current.running:
-            return current
-        if current.pid is not None:
-            return self._wait_ready(current.pid, None, timeout)
-        if not port_free(self.port):
-            raise ServerLaunchError(f"port {self.port} on 127.0.0.1 is held by another process; stop it or "
-                                    "choose another port with --port / GRAPHRAG_LLM_PORT")
-        cmd = self.command_line(resolve_model(self.model, self.data_dir))
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        proc = spawn(cmd, self.log_file, self.data_dir)
-        self.pid_file.write_text(str(proc.pid))
-        return self._wait_ready(proc.pid, proc, timeout)
-
-    def _wait_ready(self, pid: int, proc: subprocess.Popen[bytes] | None, timeout: float) -> LLMServerStatus:
-        models = wait_ready(self._probe, name="the llama.cpp server", url=self.url, pid=pid, proc=proc,
-                            pid_file=self.pid_file, log_file=self.log_file, timeout=timeout)
-        return LLMServerStatus(True, pid, self.url, models, detail="started")
-
-    def stop(self, timeout: float = 15.0) -> bool:
-        """Stop the server (SIGTERM, then SIGKILL); False if it was not running."""
-        pid = read_pid(self.pid_file, _SERVER_MODULE)
-        if pid is None:
-            self.pid_file.unlink(missing_ok=True)
-            return False
-        terminate(pid, timeout, "llama.cpp server")
-        self.pid_file.unlink(missing_ok=True)
-        return True
 
 
 def local_llm_server(settings: Settings, *, model: str | None = None, port: int | None = None,

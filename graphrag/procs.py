@@ -12,11 +12,23 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from graphrag.errors import ServerLaunchError
 
+
+class ProcessStatus(Protocol):
+    """What every launcher's status record tells: is it answering, and which process is ours."""
+
+    @property
+    def running(self) -> bool: ...
+
+    @property
+    def pid(self) -> int | None: ...
+
+
 T = TypeVar("T")
+S = TypeVar("S", bound=ProcessStatus)  # a launcher's status record
 
 log = logging.getLogger(__name__)
 
@@ -125,3 +137,79 @@ def wait_ready(probe: Callable[[], T | None], *, name: str, url: str, pid: int,
     terminate(pid, 10.0, name)
     pid_file.unlink(missing_ok=True)
     raise ServerLaunchError(f"{name} did not answer on {url} within {timeout:.0f}s; see {log_file}")
+
+
+class LaunchedServer(Generic[T, S]):
+    """Start / stop / status of one local server process we launch, its pid file under our data folder.
+
+    The lifecycle is the same for ArcadeDB and the llama.cpp answerer; a subclass says what differs:
+    how to probe it (`_probe`: what it answers, or None), its command line, the folder it runs in,
+    and how its status record is built. The class attributes name it in messages, find our process
+    by its command line (`marker`), point at the setting that changes the port, and bound a start
+    and a stop.
+    """
+
+    name = "server"
+    marker = ""
+    port_setting = ""
+    start_timeout = 90.0
+    stop_timeout = 30.0
+    port: int
+    url: str
+    pid_file: Path
+    log_file: Path
+
+    def _probe(self) -> T | None:
+        raise NotImplementedError
+
+    def _command(self) -> list[str]:
+        raise NotImplementedError
+
+    def _workdir(self) -> Path:
+        raise NotImplementedError
+
+    def _status(self, running: bool, pid: int | None, answer: T | None, detail: str) -> S:
+        raise NotImplementedError
+
+    def status(self) -> S:
+        pid = read_pid(self.pid_file, self.marker)
+        if pid is None:
+            return self._status(False, None, None, "not running")
+        answer = self._probe()
+        if answer is None:
+            return self._status(False, pid, None, f"process {pid} is up but does not answer yet")
+        return self._status(True, pid, answer, "running")
+
+    def start(self, timeout: float | None = None) -> S:
+        """Start the server and wait until it answers; a no-op when it already runs."""
+        timeout = self.start_timeout if timeout is None else timeout
+        current = self.status()
+        if current.running:
+            return current
+        if current.pid is not None:
+            # Ours, still starting (another `start` raced us): wait for it rather than start a second.
+            return self._wait_ready(current.pid, None, timeout)
+        if not port_free(self.port):
+            raise ServerLaunchError(f"port {self.port} on 127.0.0.1 is held by another process; "
+                                    f"stop it or choose another port with --port / {self.port_setting}")
+        cmd = self._command()
+        workdir = self._workdir()
+        workdir.mkdir(parents=True, exist_ok=True)
+        proc = spawn(cmd, self.log_file, workdir)
+        self.pid_file.write_text(str(proc.pid))
+        return self._wait_ready(proc.pid, proc, timeout)
+
+    def _wait_ready(self, pid: int, proc: subprocess.Popen[bytes] | None, timeout: float) -> S:
+        answer = wait_ready(self._probe, name=self.name, url=self.url, pid=pid, proc=proc,
+                            pid_file=self.pid_file, log_file=self.log_file, timeout=timeout)
+        return self._status(True, pid, answer, "started")
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stop the server (SIGTERM, then SIGKILL after `timeout`); False if it was not running."""
+        pid = read_pid(self.pid_file, self.marker)
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        terminate(pid, self.stop_timeout if timeout is None else timeout, self.name)
+        self.pid_file.unlink(missing_ok=True)
+        return True
