@@ -1,12 +1,15 @@
-"""What every benchmark shares: where the checkout and the shared eval sets are, a free port, and
-the commit its numbers belong to. Standard library only, so the light load generator can use it.
+"""What every benchmark shares: where the checkout and the shared eval sets are, a free port, the
+commit its numbers belong to, reading JSON lines, and one definition of a percentile. Standard
+library only, so the light load generator can use it.
 """
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 # The shared eval sets lie beside the checkout (`../shared/eval`), as in CI's clone.
@@ -26,3 +29,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file (blank lines skipped)."""
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def percentile(values: list[float], q: float, *, empty: float = 0.0) -> float:
+    """The nearest-rank `q` quantile (0..1) of `values`, the same in every benchmark; `empty` if none."""
+    ordered = sorted(values)
+    if not ordered:
+        return empty
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]

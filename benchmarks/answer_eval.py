@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._meta import SHARED_EVAL, git_commit
+from benchmarks._meta import SHARED_EVAL, git_commit, read_jsonl
 from graphrag.answer import EXTRACTIVE_PREFIX, Answerer, FinalEvent, TokenEvent
 from graphrag.config import Settings
 from graphrag.embeddings import SentenceTransformerEmbedder
@@ -99,11 +99,6 @@ def answer_body(text: str) -> str:
 
 
 # --- data ---------------------------------------------------------------------------------------------
-
-
-def load_jsonl(path: Path) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
 
 
 def corpus_vectors(embedder: SentenceTransformerEmbedder, corpus: list[dict[str, Any]], cache: Path) -> np.ndarray:
@@ -188,8 +183,8 @@ async def project_retrieval(db_dir: Path, dataset: str, embedder: SentenceTransf
 async def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     settings = Settings()
     eval_dir = Path(args.eval_dir)
-    corpus = load_jsonl(eval_dir / args.dataset / "corpus.jsonl")
-    questions = load_jsonl(eval_dir / args.dataset / "questions.jsonl")
+    corpus = read_jsonl(eval_dir / args.dataset / "corpus.jsonl")
+    questions = read_jsonl(eval_dir / args.dataset / "questions.jsonl")
     sample = random.Random(args.seed).sample(questions, min(args.limit, len(questions)))
 
     embedder = SentenceTransformerEmbedder(settings.embedding_model)

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._meta import git_commit
+from benchmarks._meta import git_commit, percentile, read_jsonl
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -73,12 +73,11 @@ def measure(args: argparse.Namespace, questions: list[str]) -> dict[str, Any]:
     wall = time.perf_counter() - started
     api_ms = (sum(cpu_seconds(pid) for pid in args.api_pid) - api0) * 1000 / args.requests
     db_ms = ((cpu_seconds(args.db_pid) - db0) * 1000 / args.requests) if args.db_pid else 0.0
-    ordered = sorted(latencies)
     return {"endpoint": f"/v1/{args.endpoint}", "concurrency": args.concurrency, "requests": args.requests,
             "statuses": dict(statuses), "api_cpu_ms": round(api_ms, 2), "db_cpu_ms": round(db_ms, 2),
             "total_cpu_ms": round(api_ms + db_ms, 2), "wall_rps": round(args.requests / wall, 1),
-            "p50_ms": round(ordered[len(ordered) // 2] * 1000, 1),
-            "p95_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1000, 1),
+            "p50_ms": round(percentile(latencies, 0.50) * 1000, 1),
+            "p95_ms": round(percentile(latencies, 0.95) * 1000, 1),
             "load_start": load_start, "load_end": load_average()}
 
 
@@ -97,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-key", default=os.environ.get("GRAPHRAG_API_KEY"))
     parser.add_argument("--out", type=Path, help="write the result here as JSON")
     args = parser.parse_args(argv)
-    questions = [json.loads(line)["question"] for line in args.questions.read_text().splitlines() if line.strip()]
+    questions = [record["question"] for record in read_jsonl(args.questions)]
     result = measure(args, questions)
     print(f"{result['endpoint']} c={result['concurrency']}: {result['api_cpu_ms']} ms API + {result['db_cpu_ms']} ms "
           f"DB = {result['total_cpu_ms']} ms CPU a request; {result['wall_rps']} req/s, p50 {result['p50_ms']} ms, "

@@ -43,7 +43,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._meta import free_port, git_commit
+from benchmarks._meta import free_port, git_commit, percentile, read_jsonl
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings, ensure_password_file
 from graphrag.embedded import EmbeddedServer
@@ -61,11 +61,6 @@ LABELS = {"dense": "dense only", "keyword": "keyword only", "graph": "graph only
 TOP_K = 8
 CHUNKS_PER_QUERY = 16  # chunks fetched to fill TOP_K distinct documents
 PASSWORD_FILE = "eval-password"  # noqa: S105 - a file name
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
 
 
 
@@ -87,14 +82,6 @@ def document_titles(passages: list[Any]) -> list[str]:
             seen.add(p.document_id)
             titles.append(p.title)
     return titles
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def database_name(dataset: str) -> str:

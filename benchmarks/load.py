@@ -25,14 +25,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._meta import git_commit
-
-
-def _percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    index = min(len(sorted_values) - 1, max(0, round(q / 100 * (len(sorted_values) - 1))))
-    return sorted_values[index]
+from benchmarks._meta import git_commit, percentile, read_jsonl
 
 
 def _questions(path: Path | None) -> list[str]:
@@ -40,12 +33,7 @@ def _questions(path: Path | None) -> list[str]:
         return ["Which river flows through the city where Marie Curie was born?",
                 "In which city was the husband of Marie Curie born?",
                 "Who shared the 1903 Nobel Prize in Physics?"]
-    out = []
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                out.append(json.loads(line)["question"])
-    return out
+    return [record["question"] for record in read_jsonl(path)]
 
 
 async def _client(client: httpx.AsyncClient, endpoint: str, body_extra: dict[str, Any], questions: list[str],
@@ -91,8 +79,9 @@ async def run_endpoint(url: str, endpoint: str, concurrency: int, duration: floa
         "endpoint": f"/v1/{endpoint}", "concurrency": concurrency, "seconds": round(wall, 2),
         "requests_ok": len(latencies), "statuses": dict(statuses), "answer_modes": dict(modes),
         "throughput_rps": round(len(latencies) / wall, 2) if wall else 0.0,
-        "p50_ms": round(_percentile(ordered, 50) * 1000, 1), "p95_ms": round(_percentile(ordered, 95) * 1000, 1),
-        "p99_ms": round(_percentile(ordered, 99) * 1000, 1),
+        "p50_ms": round(percentile(ordered, 0.50, empty=float("nan")) * 1000, 1),
+        "p95_ms": round(percentile(ordered, 0.95, empty=float("nan")) * 1000, 1),
+        "p99_ms": round(percentile(ordered, 0.99, empty=float("nan")) * 1000, 1),
         "mean_ms": round(statistics.fmean(ordered) * 1000, 1) if ordered else float("nan"),
     }
 
