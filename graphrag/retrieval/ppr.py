@@ -14,7 +14,6 @@ of matrix-vector products instead of a database round trip per hop.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Iterable
@@ -58,7 +57,7 @@ class GraphSnapshot:
     mentions: np.ndarray = field(init=False)  # chunks mentioning each entity
     _transitions: dict[tuple[Any, ...], sparse.csr_matrix] = field(init=False, default_factory=dict)
     _by_entity: sparse.csc_matrix | None = field(init=False, default=None)
-    _dangling: dict[tuple[Any, ...], np.ndarray] = field(init=False, default_factory=dict)
+    _dangling: dict[int, np.ndarray] = field(init=False, default_factory=dict)  # id(transition) -> dangling
 
     def __post_init__(self) -> None:
         self.chunk_index = {c: i for i, c in enumerate(self.chunk_ids)}
@@ -166,16 +165,14 @@ class GraphSnapshot:
             adjacency.eliminate_zeros()
             degree = np.asarray(adjacency.sum(axis=0)).ravel()
             inverse = np.divide(1.0, degree, out=np.zeros_like(degree), where=degree > 0)
-            self._transitions[cache_key] = (adjacency @ sparse.diags(inverse)).tocsr()
-            self._dangling[cache_key] = dangling_nodes(self._transitions[cache_key])
+            matrix = (adjacency @ sparse.diags(inverse)).tocsr()
+            self._transitions[cache_key] = matrix  # kept for the snapshot's life, so its id stays unique
+            self._dangling[id(matrix)] = dangling_nodes(matrix)
         return self._transitions[cache_key]
 
     def dangling(self, transition: sparse.csr_matrix) -> np.ndarray | None:
         """The cached `dangling_nodes` of a matrix `transition()` returned (None for another matrix)."""
-        for key, matrix in self._transitions.items():
-            if matrix is transition:
-                return self._dangling[key]
-        return None
+        return self._dangling.get(id(transition))
 
     def dense_scores(self, embedding: np.ndarray) -> np.ndarray | None:
         """Exact cosine similarity of every chunk to the question (None without embeddings)."""
@@ -358,9 +355,7 @@ class SnapshotCache:
             self._checked = float("-inf")
             if self.generation_file is not None:  # tell the other processes sharing the file
                 self.generation_file.parent.mkdir(parents=True, exist_ok=True)
-                self.generation_file.touch()
-                stamp = time.time_ns()
-                os.utime(self.generation_file, ns=(stamp, stamp))
+                self.generation_file.touch()  # sets the modification time to now, in nanoseconds
 
     def refresh(self) -> GraphSnapshot:
         self.invalidate()
