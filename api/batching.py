@@ -2,7 +2,7 @@
 
 Retrieval embeds one short question per request, in a worker thread. On two cores the model runs
 one forward pass at a time anyway (the embedder holds a lock), so N concurrent questions queue up
-and pay N passes. Here the first thread to arrive becomes the leader: it waits a moment for others,
+and pay N passes. Here callers queue their texts; one worker thread waits a moment for company,
 embeds everything pending in one pass, and hands each caller its rows. One pass over 8 short
 questions costs little more than one over a single question, so throughput under load rises and
 tail latency falls; a lone request waits at most `max_wait_s`.

@@ -83,7 +83,7 @@ class Settings(BaseSettings):
                 text = json.dumps(value)
             else:
                 text = str(value)
-            env[f"GRAPHRAG_{name.upper()}"] = text
+            env[f"{self.model_config.get('env_prefix', '')}{name.upper()}"] = text
         return env
 
     @property
