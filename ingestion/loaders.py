@@ -286,29 +286,26 @@ def expand_paths(inputs: list[str | Path]) -> Iterator[tuple[Path, str] | LoadFa
             files = [m for m in matches if m.is_file()]
             if not files:
                 yield LoadFailure(text, "the pattern matched no file")
-            root = Path(text.split("*")[0].split("?")[0].split("[")[0] or ".")
-            root = root if root.is_dir() else root.parent
             for f in files:
-                yield f, _relative_id(f, root)
+                yield f, _document_id(f)
             continue
         path = Path(text)
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and not _is_hidden(p, path))
             for f in files:
-                yield f, _relative_id(f, path)
+                yield f, _document_id(f)
         elif path.is_file():
-            yield path, str(path.resolve())
+            yield path, _document_id(path)
         else:
             yield LoadFailure(text, "no such file or folder")
 
 
-def _relative_id(path: Path, root: Path) -> str:
+def _document_id(path: Path) -> str:
     """A file's document id: its absolute path, however it was named (folder, glob or directly).
 
-    `root` is unused on purpose: ids relative to the folder named on the command line made the same
-    file two documents when it was ingested once through its folder and once by name.
+    Not relative to the folder named on the command line: that made the same file two documents
+    when it was ingested once through its folder and once by name.
     """
-    del root
     return str(path.resolve())
 
 
