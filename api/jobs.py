@@ -81,9 +81,14 @@ class JobStore:
                                     {"id": job_id, "owner": owner, **{f"f_{k}": v for k, v in fields.items()}})
         return bool(rows)
 
-    async def heartbeat(self, owner: str) -> None:
-        await self.db.cypher("MATCH (j:IngestJob) WHERE j.owner = $owner AND j.state IN $active "
-                             "SET j.heartbeat_at = $hb", {"owner": owner, "active": list(ACTIVE), "hb": time.time()})
+    async def heartbeat(self, owner: str, job_ids: list[str]) -> None:
+        """Keep alive the jobs this process is working on or has queued, and only those: a job it
+        gave up (paused on a database outage) must go stale so that a sweeper resumes it."""
+        if not job_ids:
+            return
+        await self.db.cypher("MATCH (j:IngestJob) WHERE j.id IN $ids AND j.owner = $owner AND j.state IN $active "
+                             "SET j.heartbeat_at = $hb",
+                             {"ids": job_ids, "owner": owner, "active": list(ACTIVE), "hb": time.time()})
 
     async def stale(self, older_than_s: float) -> list[dict[str, Any]]:
         return await self.db.cypher("MATCH (j:IngestJob) WHERE j.state IN $active AND j.heartbeat_at < $cutoff "
@@ -138,8 +143,10 @@ class JobManager:
             try:
                 await self._work(job_id, sources, Path(root), start_at)
             except DatabaseUnavailableError as exc:
-                # The state cannot be written now; the heartbeat goes stale and a sweeper resumes it.
-                log.warning("job %s paused, database unreachable: %s", job_id, exc)
+                # The state cannot be written now. The task ends, so the sweeper stops refreshing the
+                # job's heartbeat: once it is stale, a sweeper (this process's or another's) adopts it
+                # and resumes at the last file recorded as done.
+                log.warning("job %s paused, database unreachable (resumed once it answers again): %s", job_id, exc)
             except asyncio.CancelledError:
                 log.info("job %s left for another process (shutdown at file %s)", job_id, start_at)
                 raise
@@ -181,7 +188,7 @@ class JobManager:
     async def _sweep(self) -> None:
         while True:
             try:
-                await self.store.heartbeat(self.owner)
+                await self.store.heartbeat(self.owner, list(self._tasks))
                 for row in await self.store.stale(self.stale_s):
                     if row["id"] in self._tasks:
                         continue

@@ -257,7 +257,7 @@ class IngestionPipeline:
                 raise errors[0]
         if not report.aborted:
             self._finish(report, timer)
-        if self.config.count_graph:
+        if self.config.count_graph and not report.aborted:
             with contextlib.suppress(StoreError):  # the summary should not hide the job's own error
                 report.graph_after = self.store.counts()
         timer.add("total", time.perf_counter() - started)
@@ -399,8 +399,8 @@ class IngestionPipeline:
         known: set[str] = set()  # entity keys that have a vector in the database (or are about to)
         chunk_threads = self.config.embed_threads or _torch_threads()
         while True:
-            prepared = inbox.get()
-            if prepared is _STOP or stop.is_set():
+            prepared = _get_until(inbox, stop)
+            if prepared is _STOP:
                 _put_until(outbox, _STOP, stop)
                 return
             graph: GraphBatch = prepared.graph
@@ -440,8 +440,8 @@ class IngestionPipeline:
             linker = ExactLinker(self.config.same_as_threshold, self.config.same_as_neighbours,
                                  self.embedder.dimension)
         while True:
-            prepared = inbox.get()
-            if prepared is _STOP or stop.is_set():
+            prepared = _get_until(inbox, stop)
+            if prepared is _STOP:
                 return
             graph: GraphBatch = prepared.graph
             t0 = time.perf_counter()
@@ -541,6 +541,22 @@ def _set_torch_threads(n: int | None) -> None:
         return
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
+
+
+def _get_until(q: queue.Queue[Any], stop: threading.Event) -> Any:
+    """The next item, or `_STOP` once the job is stopping.
+
+    A stage that failed sets `stop` and never sends its `_STOP`: a reader blocked in a plain
+    `get()` would wait for it forever (the job hung at 0 CPU when the database went away during
+    the embed stage), so every reader polls `stop` while it waits.
+    """
+    while not stop.is_set():
+        try:
+            item = q.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        return _STOP if stop.is_set() else item
+    return _STOP
 
 
 def _put_until(q: queue.Queue[Any], item: Any, stop: threading.Event) -> None:

@@ -17,6 +17,7 @@ import pytest
 from graphrag.arcadedb import ArcadeDB, RetryPolicy
 from graphrag.config import Settings
 from graphrag.embedded import EmbeddedServer
+from graphrag.embeddings import SentenceTransformerEmbedder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -73,3 +74,9 @@ def make_db(server: EmbeddedServer, server_settings: Settings) -> Iterator[Calla
 def db(make_db: Callable[..., ArcadeDB], request: pytest.FixtureRequest) -> ArcadeDB:
     """A migrated database of this test module's own."""
     return make_db(request.module.__name__.rsplit(".", 1)[-1][:20])
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceTransformerEmbedder:
+    """The real embedding model, loaded once for the whole session (about 750 MB)."""
+    return SentenceTransformerEmbedder(expected_dim=384)

@@ -32,11 +32,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-@pytest.fixture(scope="session")
-def embedder() -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder(expected_dim=384)
-
-
 def app_settings(server: EmbeddedServer, db_name: str, data_dir: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "data_dir": data_dir, "db_url": server.url, "db_password": server.password, "db_name": db_name,

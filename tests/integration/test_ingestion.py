@@ -31,11 +31,6 @@ CORPUS = SHARED / "eval" / "musique_100" / "corpus.jsonl"
 
 
 @pytest.fixture(scope="session")
-def embedder() -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder(expected_dim=384)
-
-
-@pytest.fixture(scope="session")
 def extractor() -> SpacyEntityExtractor:
     return SpacyEntityExtractor()
 

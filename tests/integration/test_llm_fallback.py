@@ -12,12 +12,6 @@ from graphrag.embeddings import SentenceTransformerEmbedder
 from graphrag.extractive import EmbeddingScorer, HybridScorer
 from graphrag.types import Passage, RetrievalResult
 
-
-@pytest.fixture(scope="module")
-def embedder() -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder(expected_dim=384)
-
-
 SENTENCES = ["The Vistula is the longest river in Poland.", "Marie Curie was born in Warsaw in 1867.",
              "Bread is baked in an oven."]
 

@@ -72,11 +72,6 @@ MERGE (a)-[x:RELATED]->(b) SET x.weight = r.weight, x.evidence = r.evidence
 """
 
 
-@pytest.fixture(scope="session")
-def embedder() -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder(expected_dim=384)
-
-
 def seed_graph(db: ArcadeDB, embedder: SentenceTransformerEmbedder) -> ArcadeDB:
     """Write DOCS, their entities, mentions and RELATED edges into `db`."""
     vectors = embedder.embed([f"{title}\n{text}" for _, title, text, _ in DOCS])
