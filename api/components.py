@@ -105,10 +105,11 @@ class PipelineIngestor:
         documents: list[SourceDocument] = []
         failed: list[str] = []
         for path in paths:
-            try:
+            try:  # resolved when read, not only when the job was made: the file may be a link by now
                 doc_id = path.resolve().relative_to(root.resolve()).as_posix()
             except ValueError:
-                doc_id = path.name
+                failed.append(f"{path.name}: outside the folder this job may read; skipped")
+                continue
             loader = LOADERS.get(path.suffix.lower())
             if loader is None:
                 failed.append(f"{doc_id}: unsupported file type")

@@ -3,13 +3,16 @@ allowed ingest folder (symlinks and `..` resolved first, so nothing outside it c
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from starlette.datastructures import UploadFile
 
 from api.errors import ApiError
+from graphrag.config import private_dir
 
 # What the ingestion loaders read; other files in a folder are skipped, named ones refused.
 SUPPORTED_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".rst", ".html", ".htm", ".xhtml", ".pdf",
@@ -32,7 +35,7 @@ async def save_uploads(files: list[UploadFile], folder: Path, limit_bytes: int) 
     """Write uploads under `folder` (a fresh folder per request) and return their paths."""
     if not files:
         raise _unprocessable("files", "at least one file is required")
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)  # uploads are documents: owner-only, like the database files
     saved: list[Path] = []
     seen: set[str] = set()
     for index, upload in enumerate(files):
@@ -45,7 +48,7 @@ async def save_uploads(files: list[UploadFile], folder: Path, limit_bytes: int) 
         seen.add(name)
         target = folder / name
         written = 0
-        with target.open("wb") as handle:
+        with os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
             while chunk := await upload.read(1 << 16):
                 written += len(chunk)
                 if written > limit_bytes:  # the body limit already applies; this guards odd transports
@@ -59,23 +62,48 @@ def upload_folder(data_dir: Path) -> Path:
     return data_dir / "uploads" / uuid.uuid4().hex
 
 
-def resolve_server_paths(paths: list[str], allowed: Path | None) -> list[Path]:
-    """Every supported file named by `paths` (folders expanded, sorted), all inside `allowed`."""
+@dataclass(frozen=True)
+class ServerFiles:
+    """The files a job may read, and the ones a folder walk found but refused (with why)."""
+
+    files: list[Path]
+    skipped: list[str] = field(default_factory=list)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def resolve_server_paths(paths: list[str], allowed: Path | None) -> ServerFiles:
+    """Every supported file named by `paths` (folders expanded, sorted), all inside `allowed`.
+
+    A path named directly that leads outside the folder is refused (403). A folder walk resolves
+    every file it finds as well: a symlink in the folder pointing outside it is reported in
+    `skipped` and not read, so a link cannot smuggle another file's text into the graph.
+    """
     if allowed is None:
         raise ApiError(403, "paths_disabled", "ingesting server paths is disabled: set "
                        "GRAPHRAG_API_ALLOWED_INGEST_DIR to the folder jobs may read from, or upload files")
     root = allowed.expanduser().resolve()
     files: list[Path] = []
+    skipped: list[str] = []
     for index, raw in enumerate(paths):
         if not raw or "\x00" in raw:
             raise _unprocessable(f"paths[{index}]", "must be a non-empty path")
         candidate = (root / raw).resolve()  # an absolute `raw` replaces root; checked just below
-        if candidate != root and root not in candidate.parents:
+        if not _inside(candidate, root):
             raise ApiError(403, "path_not_allowed", f"paths[{index}]: {raw!r} is outside the allowed ingest folder")
         if candidate.is_dir():
-            found = sorted(p for p in candidate.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES
-                           and not any(part.startswith(".") for part in p.relative_to(root).parts))
-            files.extend(found)
+            for found in sorted(candidate.rglob("*")):
+                relative = found.relative_to(root)
+                if found.suffix.lower() not in SUPPORTED_SUFFIXES or any(p.startswith(".") for p in relative.parts):
+                    continue
+                target = found.resolve()
+                if not _inside(target, root):
+                    skipped.append(f"{relative.as_posix()}: links to a file outside the allowed ingest folder; "
+                                   "skipped")
+                elif target.is_file():
+                    files.append(target)
         elif candidate.is_file():
             if candidate.suffix.lower() not in SUPPORTED_SUFFIXES:
                 raise _unprocessable(f"paths[{index}]", f"{raw!r} is not a supported file type")
@@ -86,5 +114,6 @@ def resolve_server_paths(paths: list[str], allowed: Path | None) -> list[Path]:
             raise _unprocessable("paths", f"more than {MAX_FILES_PER_JOB} files; split the job")
     unique = list(dict.fromkeys(files))
     if not unique:
-        raise _unprocessable("paths", "no supported files found")
-    return unique
+        reasons = "; ".join(skipped[:5])
+        raise _unprocessable("paths", "no supported files found" + (f" ({reasons})" if reasons else ""))
+    return ServerFiles(unique, skipped)

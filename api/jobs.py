@@ -58,14 +58,16 @@ class JobStore:
     def __init__(self, db: AsyncArcadeDB):
         self.db = db
 
-    async def create(self, job_id: str, kind: str, sources: list[str], root: str, owner: str) -> dict[str, Any]:
+    async def create(self, job_id: str, kind: str, sources: list[str], root: str, owner: str,
+                     summary: IngestSummary | None = None) -> dict[str, Any]:
         now = _now_iso()
         rows = await self.db.cypher(
             "CREATE (j:IngestJob {id: $id, state: 'queued', kind: $kind, sources: $sources, root: $root, "
-            "total: $total, done: 0, owner: $owner, heartbeat_at: $hb, created_at: $now, updated_at: $now}) "
-            "RETURN " + _FIELDS,
+            "total: $total, done: 0, owner: $owner, heartbeat_at: $hb, created_at: $now, updated_at: $now, "
+            "summary_json: $summary}) RETURN " + _FIELDS,
             {"id": job_id, "kind": kind, "sources": sources, "root": root, "total": len(sources), "owner": owner,
-             "hb": time.time(), "now": now}, idempotent=False)
+             "hb": time.time(), "now": now, "summary": summary.model_dump_json() if summary else None},
+            idempotent=False)
         return rows[0]
 
     async def get(self, job_id: str) -> dict[str, Any] | None:
@@ -126,10 +128,13 @@ class JobManager:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def submit(self, kind: str, files: list[Path], root: Path, job_id: str | None = None) -> JobOut:
-        """Record the job, then start it; `root` is what document ids are relative to."""
+    async def submit(self, kind: str, files: list[Path], root: Path, job_id: str | None = None, *,
+                     skipped: list[str] | None = None) -> JobOut:
+        """Record the job, then start it; `root` is what document ids are relative to, and
+        `skipped` names inputs refused before the job started (they stay in its summary)."""
         job_id = job_id or new_job_id()
-        row = await self.store.create(job_id, kind, [str(f) for f in files], str(root), self.owner)
+        summary = IngestSummary(failed=list(skipped)) if skipped else None
+        row = await self.store.create(job_id, kind, [str(f) for f in files], str(root), self.owner, summary)
         self._launch(job_id, [str(f) for f in files], str(root), 0)
         return job_out(row)
 

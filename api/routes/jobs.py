@@ -27,9 +27,10 @@ async def create_job(request: Request, _: AdminPrincipal, settings: SettingsDep,
     job_id = new_job_id()
     if kind == "application/json":
         body: JobFromPaths = await json_body(request, JobFromPaths)
-        files = resolve_server_paths(body.paths, settings.api_allowed_ingest_dir)
+        found = resolve_server_paths(body.paths, settings.api_allowed_ingest_dir)
         assert settings.api_allowed_ingest_dir is not None  # resolve_server_paths refused otherwise
-        job = await jobs.submit("paths", files, settings.api_allowed_ingest_dir.resolve(), job_id)
+        job = await jobs.submit("paths", found.files, settings.api_allowed_ingest_dir.resolve(), job_id,
+                                skipped=found.skipped)
     elif kind == "multipart/form-data":
         folder = settings.data_dir / "uploads" / job_id
         files = await save_uploads(await uploaded_files(request), folder, settings.api_max_body_bytes)

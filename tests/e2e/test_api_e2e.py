@@ -197,6 +197,28 @@ def test_upload_job_and_path_confinement(client: TestClient, keys: dict[str, str
     assert isinstance(job, dict) and job["state"] == "succeeded" and job["progress"]["done"] == 1
 
 
+def test_a_link_inside_the_ingest_folder_cannot_read_a_file_outside_it(
+        client: TestClient, keys: dict[str, str], ingest_dir: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.md"
+    secret.write_text("# Vault\nThe vault code of Zbigniew Quarterback is 4417.", encoding="utf-8")
+    (ingest_dir / "linked").mkdir()
+    (ingest_dir / "linked" / "note.md").write_text("# Sopot\nSopot is a resort town on the Baltic.",
+                                                   encoding="utf-8")
+    (ingest_dir / "linked" / "vault.md").symlink_to(secret)
+    created = client.post("/v1/ingest/jobs", json={"paths": ["linked"]}, headers=auth(keys["admin"]))
+    assert created.status_code == 202, created.text
+    job_id = created.json()["id"]
+    job = wait_for(lambda: (j := client.get(f"/v1/ingest/jobs/{job_id}", headers=auth(keys["admin"])).json())
+                   ["state"] in ("succeeded", "failed") and j)
+    assert isinstance(job, dict) and job["state"] == "succeeded", job
+    assert job["progress"]["total"] == 1 and job["summary"]["documents"] == 1
+    assert any(f.startswith("linked/vault.md: links to a file outside") for f in job["summary"]["failed"])
+    found = client.post("/v1/retrieve", json={"question": "What is the vault code of Zbigniew Quarterback?"},
+                        headers=auth(keys["read"])).json()
+    assert found["sources"] and all("4417" not in source["snippet"] and source["title"] != "Vault"
+                                   for source in found["sources"])
+
+
 def test_health_readiness_and_metrics(client: TestClient, keys: dict[str, str], corpus: dict[str, Any]) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")

@@ -25,7 +25,23 @@ def tree(tmp_path: Path) -> Path:
 
 
 def test_folders_expand_to_supported_files_in_order(tree: Path) -> None:
-    assert [p.name for p in resolve_server_paths(["films", "films/a.md"], tree)] == ["a.md", "b.txt"]
+    found = resolve_server_paths(["films", "films/a.md"], tree)
+    assert [p.name for p in found.files] == ["a.md", "b.txt"] and found.skipped == []
+
+
+def test_a_walk_skips_and_reports_links_to_files_outside_the_folder(tree: Path) -> None:
+    (tree / "films" / "leak.md").symlink_to(tree.parent / "secret.md")
+    (tree / "films" / "alias.md").symlink_to(tree / "films" / "a.md")  # inside: the same file once
+    found = resolve_server_paths(["films"], tree)
+    assert [p.name for p in found.files] == ["a.md", "b.txt"]
+    assert all(p.is_relative_to(tree.resolve()) and not p.is_symlink() for p in found.files)
+    assert len(found.skipped) == 1 and found.skipped[0].startswith("films/leak.md: links to a file outside")
+    # the whole folder holds nothing but the link: refused, with the reason
+    (tree / "only").mkdir()
+    (tree / "only" / "leak.md").symlink_to(tree.parent / "secret.md")
+    with pytest.raises(ApiError) as info:
+        resolve_server_paths(["only"], tree)
+    assert info.value.status_code == 422 and "outside the allowed ingest folder" in str(info.value)
 
 
 @pytest.mark.parametrize("raw", ["../secret.md", "/etc/passwd", "films/../../secret.md", "link.md"])
