@@ -179,17 +179,41 @@ class Settings(BaseSettings):
                               f"{self.url}") from None
 
 
+def private_dir(path: Path) -> Path:
+    """Create `path` (and its parents) if needed and make it owner-only (0700).
+
+    The data folder holds the database files, the generated password, server logs and uploaded
+    documents: none of it is for other local users.
+    """
+    missing = [path, *(p for p in path.parents if not p.exists())] if not path.exists() else []
+    for folder in reversed(missing):  # folders this call creates are owner-only from the start
+        folder.mkdir(mode=0o700, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+    return path
+
+
 def ensure_password_file(path: Path) -> str:
     """Return the embedded server's root password, generating it once with owner-only permissions."""
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
     password = secrets.token_urlsafe(24)
-    # O_EXCL: two processes racing here cannot both write; 0o600 from the first byte, not chmod after.
+    write_private(path, password, replace=False)  # two processes racing here cannot both write
+    return password
+
+
+def write_private(path: Path, text: str, *, replace: bool = True) -> None:
+    """Write `text` to a new owner-only file (0600 from the first byte, not chmod after).
+
+    With `replace`, an existing file is removed first; either way the file is created with O_EXCL,
+    so nothing is ever written into a file (or through a link) that someone else prepared.
+    """
+    private_dir(path.parent)
+    if replace:
+        path.unlink(missing_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(password)
-    return password
+        handle.write(text)
 
 
 @lru_cache(maxsize=1)

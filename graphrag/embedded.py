@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from graphrag.config import PASSWORD_FILE, private_dir, write_private
 from graphrag.errors import ServerLaunchError
 from graphrag.procs import LaunchedServer
 
@@ -96,6 +97,11 @@ class EmbeddedServer(LaunchedServer[str, ServerStatus]):
     def _status(self, running: bool, pid: int | None, answer: str | None, detail: str) -> ServerStatus:
         return ServerStatus(running, pid, self.url, answer, detail=detail)
 
+    @property
+    def password_file(self) -> Path:
+        """The root password, owner-only: the server reads it from here (`rootPasswordPath`)."""
+        return self.data_dir / PASSWORD_FILE
+
     def _command(self) -> list[str]:
         return self.command_line()
 
@@ -103,12 +109,15 @@ class EmbeddedServer(LaunchedServer[str, ServerStatus]):
         return self.root_path
 
     def command_line(self) -> list[str]:
+        """The java command. The root password is not on it (any local user can read a process's
+        arguments in `ps` and /proc/PID/cmdline): the server reads it from a 0600 file instead."""
         wheel = find_wheel()
+        private_dir(self.data_dir)
         return [
             str(wheel / "jre" / "bin" / "java"),
             f"-Xmx{self.heap}",
             "-Dpolyglot.engine.WarnInterpreterOnly=false",
-            f"-Darcadedb.server.rootPassword={self.password}",
+            f"-Darcadedb.server.rootPasswordPath={self._write_password_file()}",
             f"-Darcadedb.server.rootPath={self.root_path}",
             f"-Darcadedb.server.databaseDirectory={self.root_path / 'databases'}",
             f"-Darcadedb.server.defaultDatabases={self.database}[root]",
@@ -117,3 +126,12 @@ class EmbeddedServer(LaunchedServer[str, ServerStatus]):
             "-cp", str(wheel / "jars" / "*"),
             _MAIN_CLASS,
         ]
+
+    def _write_password_file(self) -> Path:
+        """The password file with this server's password (usually `graphrag db start` generated it
+        there already; a caller that chose its own password, like the tests, gets it written)."""
+        path = self.password_file
+        if path.exists() and path.read_text(encoding="utf-8").strip() == self.password:
+            return path
+        write_private(path, self.password)
+        return path

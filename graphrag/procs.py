@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
+from graphrag.config import private_dir, write_private
 from graphrag.errors import ServerLaunchError
 
 
@@ -78,11 +79,16 @@ def read_pid(pid_file: Path, needle: str) -> int | None:
 
 
 def spawn(cmd: list[str], log_file: Path, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """Start `cmd` detached (own session: a Ctrl-C in the CLI does not kill it), output to `log_file`."""
-    log_handle = open(log_file, "ab")  # noqa: SIM115 - handed to the child, closed below
+    """Start `cmd` detached (own session: a Ctrl-C in the CLI does not kill it), output to `log_file`.
+
+    The child runs with umask 077, so every file it writes (database pages, logs) is owner-only;
+    the log file is created 0600 here for the same reason.
+    """
+    fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    log_handle = os.fdopen(fd, "ab")
     try:
         return subprocess.Popen(cmd, stdout=log_handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd=cwd, env=env, start_new_session=True)
+                                cwd=cwd, env=env, start_new_session=True, umask=0o077)
     finally:
         log_handle.close()
 
@@ -194,9 +200,9 @@ class LaunchedServer(Generic[T, S]):
                                     f"stop it or choose another port with --port / {self.port_setting}")
         cmd = self._command()
         workdir = self._workdir()
-        workdir.mkdir(parents=True, exist_ok=True)
+        private_dir(workdir)
         proc = spawn(cmd, self.log_file, workdir)
-        self.pid_file.write_text(str(proc.pid))
+        write_private(self.pid_file, str(proc.pid))
         return self._wait_ready(proc.pid, proc, timeout)
 
     def _wait_ready(self, pid: int, proc: subprocess.Popen[bytes] | None, timeout: float) -> S:

@@ -21,6 +21,26 @@ def test_start_twice_is_a_no_op_and_stop_stops(server: EmbeddedServer) -> None:
     assert again.running and again.pid == first.pid
 
 
+def test_the_password_stays_off_the_command_line_and_the_files_are_owner_only(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    password = "pw-" + os.urandom(8).hex()
+    srv = EmbeddedServer(data, free_port(), password, "graphrag", heap="256m")
+    status = srv.start(timeout=120)
+    try:
+        assert status.pid is not None
+        cmdline = Path(f"/proc/{status.pid}/cmdline").read_bytes()
+        assert b"java" in cmdline and password.encode() not in cmdline  # `ps` shows any user this
+        assert (data.stat().st_mode & 0o777) == 0o700
+        assert (srv.password_file.stat().st_mode & 0o777) == 0o600
+        written = [p for p in data.rglob("*") if p.is_file()]
+        assert any("databases" in p.parts for p in written)  # the server made its files...
+        assert all(p.stat().st_mode & 0o077 == 0 for p in written), \
+            [p for p in written if p.stat().st_mode & 0o077]  # ...and none is open to other users
+        assert password not in srv.log_file.read_text(errors="replace")
+    finally:
+        srv.stop()
+
+
 def test_port_held_by_another_process_is_one_clear_error(tmp_path: Path) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
