@@ -39,8 +39,10 @@ def _global(
     db_port: Annotated[int | None, typer.Option(help="Embedded server port [GRAPHRAG_DB_PORT, 2480]")] = None,
     db_name: Annotated[str | None, typer.Option(help="Database name [GRAPHRAG_DB_NAME, graphrag]")] = None,
     db_user: Annotated[str | None, typer.Option(help="Database user [GRAPHRAG_DB_USER, root]")] = None,
-    db_password: Annotated[str | None, typer.Option(help="Database password [GRAPHRAG_DB_PASSWORD]; "
-                                                         "unset = the embedded server's generated one")] = None,
+    db_password_file: Annotated[Path | None, typer.Option(
+        help="File holding the database password [GRAPHRAG_DB_PASSWORD_FILE, or GRAPHRAG_DB_PASSWORD]; unset = "
+             "the embedded server's generated one. There is no password flag: a command line is visible to "
+             "every local user")] = None,
     embedding_model: Annotated[str | None, typer.Option(help="Embedding model [GRAPHRAG_EMBEDDING_MODEL]")] = None,
     embedding_dim: Annotated[int | None, typer.Option(help="Embedding dimension [GRAPHRAG_EMBEDDING_DIM]")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress and retries")] = False,
@@ -51,7 +53,7 @@ def _global(
         logging.getLogger(noisy).setLevel(logging.WARNING)
     overrides: dict[str, Any] = {k: v for k, v in {
         "data_dir": data_dir, "db_url": db_url, "db_port": db_port, "db_name": db_name, "db_user": db_user,
-        "db_password": db_password, "embedding_model": embedding_model, "embedding_dim": embedding_dim,
+        "db_password_file": db_password_file, "embedding_model": embedding_model, "embedding_dim": embedding_dim,
     }.items() if v is not None}
     try:
         ctx.obj = Settings(**overrides)

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     db_name: str = Field("graphrag", description="ArcadeDB database name")
     db_user: str = Field("root", description="ArcadeDB user")
     db_password: SecretStr | None = Field(None, description="ArcadeDB password; unset = generated file")
+    db_password_file: Path | None = Field(None, description="File holding the ArcadeDB password (a Docker or "
+                                          "Kubernetes secret); used when db_password is unset")
     db_heap: str = Field("2g", pattern=r"^\d+[mMgG]$", description="Java heap of the embedded server")
     db_timeout_s: float = Field(30.0, gt=0, description="Timeout of one HTTP call to ArcadeDB")
     db_retries: int = Field(5, ge=1, le=20, description="Attempts for a call that failed transiently")
@@ -167,6 +169,12 @@ class Settings(BaseSettings):
         """The database password: the configured one, else the embedded server's generated file."""
         if self.db_password is not None:
             return self.db_password.get_secret_value()
+        if self.db_password_file is not None:
+            try:
+                return self.db_password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"cannot read the database password file {self.db_password_file} "
+                                  f"(GRAPHRAG_DB_PASSWORD_FILE): {exc.strerror}") from None
         try:
             return self.password_file.read_text(encoding="utf-8").strip()
         except FileNotFoundError:

@@ -13,8 +13,8 @@ def embedded_server(settings: Settings) -> EmbeddedServer:
     if not settings.embedded:
         raise ConfigError(f"GRAPHRAG_DB_URL is set ({settings.url}): the database is external, "
                           "so there is no embedded server to manage")
-    if settings.db_password is not None:
-        password = settings.db_password.get_secret_value()
+    if settings.db_password is not None or settings.db_password_file is not None:
+        password = settings.password()
     else:
         password = ensure_password_file(settings.password_file)
     return EmbeddedServer(settings.data_dir, settings.db_port, password, settings.db_name, settings.db_heap)

@@ -228,14 +228,16 @@ def test_job_killed_mid_run_and_rerun_equals_a_clean_run(pipeline_for, make_db, 
     assert _snapshot(db) == _snapshot(clean_db)
 
 
-def test_documents_cli_lists_shows_and_deletes(pipeline_for, server) -> None:  # type: ignore[no-untyped-def]
+def test_documents_cli_lists_shows_and_deletes(pipeline_for, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from typer.testing import CliRunner
 
     from api.cli import app
 
     pipeline, db = pipeline_for()
     pipeline.run(_docs())
-    flags = ["--db-url", server.url, "--db-password", server.password, "--db-name", db.database]
+    password_file = tmp_path / "db-password"
+    password_file.write_text(server.password + "\n", encoding="utf-8")
+    flags = ["--db-url", server.url, "--db-password-file", str(password_file), "--db-name", db.database]
     runner = CliRunner()
     listed = runner.invoke(app, [*flags, "documents", "list"])
     assert listed.exit_code == 0 and "Alpha Report" in listed.output

@@ -340,12 +340,12 @@ def test_search_command(graph_db: ArcadeDB, server: Any) -> None:
 
     from api.cli import app
 
-    args = ["--db-url", server.url, "--db-name", graph_db.database, "--db-password", server.password,
-            "search", QUESTION, "--top-k", "3", "--json"]
-    result = CliRunner().invoke(app, args)
+    args = ["--db-url", server.url, "--db-name", graph_db.database, "search", QUESTION, "--top-k", "3", "--json"]
+    env = {"GRAPHRAG_DB_PASSWORD": server.password}
+    result = CliRunner().invoke(app, args, env=env)
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["ranking"] == "ppr"
     assert ANSWER_DOC in [p["document_id"] for p in payload["passages"]]
-    empty = CliRunner().invoke(app, [*args[:6], "search", "  "])
+    empty = CliRunner().invoke(app, [*args[:4], "search", "  "], env=env)
     assert empty.exit_code == 1

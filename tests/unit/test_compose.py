@@ -42,12 +42,18 @@ def test_every_service_has_a_healthcheck_and_named_volumes_exist() -> None:
                 assert source in compose["volumes"], f"{name}: undeclared volume {source}"
 
 
-def test_password_comes_from_the_environment_without_default() -> None:
+def test_password_is_a_secret_file_required_from_the_environment() -> None:
     compose = _compose()
-    java_opts = compose["services"]["arcadedb"]["environment"]["JAVA_OPTS"]
-    assert "${ARCADEDB_ROOT_PASSWORD:?" in java_opts
-    assert compose["services"]["api"]["environment"]["GRAPHRAG_DB_PASSWORD"].startswith("${ARCADEDB_ROOT_PASSWORD:?")
-    assert compose["services"]["api"]["depends_on"]["arcadedb"]["condition"] == "service_healthy"
+    assert compose["x-require-password"].startswith("${ARCADEDB_ROOT_PASSWORD:?")  # no default: refused unset
+    assert compose["secrets"]["arcadedb_root_password"] == {"environment": "ARCADEDB_ROOT_PASSWORD"}
+    arcadedb, api = compose["services"]["arcadedb"], compose["services"]["api"]
+    java_opts = arcadedb["environment"]["JAVA_OPTS"]
+    assert "-Darcadedb.server.rootPasswordPath=/run/secrets/arcadedb_root_password" in java_opts
+    assert "rootPassword=" not in java_opts  # never a java argument
+    assert api["environment"]["GRAPHRAG_DB_PASSWORD_FILE"] == "/run/secrets/arcadedb_root_password"
+    assert "GRAPHRAG_DB_PASSWORD" not in api["environment"]
+    assert arcadedb["secrets"] == api["secrets"] == ["arcadedb_root_password"]
+    assert api["depends_on"]["arcadedb"]["condition"] == "service_healthy"
 
 
 def test_api_dockerfile_installs_cpu_torch_first() -> None:

@@ -1,5 +1,6 @@
 import os
 import stat
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -59,3 +60,12 @@ def test_citation_grammar_defaults_to_the_local_llama_cpp_server_only(base_url: 
                                                                       on: bool) -> None:
     # vLLM and Ollama do not take llama.cpp's "grammar" field: it is on by default only for `local`.
     assert Settings(llm_base_url=base_url, llm_citation_grammar=explicit).llm_citation_grammar_on is on
+
+
+def test_password_file_is_read_and_a_missing_one_is_one_clear_error(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("from-a-file\n", encoding="utf-8")
+    assert Settings(db_url="http://db:2480", db_password_file=secret).password() == "from-a-file"
+    assert Settings(db_url="http://db:2480", db_password="s3cret-pw", db_password_file=secret).password() == "s3cret-pw"
+    with pytest.raises(ConfigError, match="GRAPHRAG_DB_PASSWORD_FILE"):
+        Settings(db_url="http://db:2480", db_password_file=tmp_path / "missing").password()
