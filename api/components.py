@@ -8,7 +8,7 @@ import asyncio
 import copy
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,30 +23,20 @@ from graphrag.config import Settings
 from graphrag.embeddings import Embedder, SentenceTransformerEmbedder, TracedEmbedder
 from graphrag.errors import DatabaseUnavailableError, IngestionError, LLMError
 from graphrag.graph_view import GraphView
-from graphrag.retrieval import HybridRetriever, RetrievalConfig, SnapshotCache
+from graphrag.retrieval import HybridRetriever, RetrievalConfig
 from graphrag.store import GraphStore
 from graphrag.types import Answer, RetrievalResult, SourceDocument
 from ingestion.loaders import LOADERS, LoadFailure
 from ingestion.pipeline import IngestionPipeline, IngestionReport
 
 log = logging.getLogger(__name__)
-SNAPSHOT_GENERATION_FILE = "snapshot-generation"
-
-
-def _nothing() -> None:
-    return None
 
 
 class StoreDocuments:
-    """`DocumentsLike` over `GraphStore`.
+    """`DocumentsLike` over `GraphStore`."""
 
-    `on_write` runs after a deletion (the retriever's snapshot invalidation: passages are served
-    from the in-memory graph, and a deleted document's chunks must not come back from this process).
-    """
-
-    def __init__(self, store: GraphStore, *, on_write: Callable[[], None] = _nothing):
+    def __init__(self, store: GraphStore):
         self.store = store
-        self.on_write = on_write
 
     def list(self, *, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
         rows = self.store.list_documents(skip=offset, limit=limit)
@@ -57,10 +47,7 @@ class StoreDocuments:
         return self.store.get_document(document_id)
 
     def delete(self, document_id: str) -> bool:
-        try:
-            return self.store.delete_document(document_id) is not None
-        finally:  # even a failed delete may have committed: re-check rather than guess
-            self.on_write()
+        return self.store.delete_document(document_id) is not None
 
 
 def summary_of(report: IngestionReport, document_ids: list[str], failed: list[str]) -> IngestSummary:
@@ -80,18 +67,13 @@ class PipelineIngestor:
     job, an upload or the CLI run on that folder gets the same id, and re-sending it is a no-op.
     """
 
-    def __init__(self, pipeline: IngestionPipeline, *, on_write: Callable[[], None] = _nothing):
+    def __init__(self, pipeline: IngestionPipeline):
         self.pipeline = pipeline
-        self.on_write = on_write  # after every run: replaced documents' old chunks must not be served
         self._lock = threading.Lock()
 
     def _run(self, documents: list[SourceDocument], failed: list[str]) -> IngestSummary:
         with self._lock:
-            try:
-                report = self.pipeline.run(documents) if documents else IngestionReport()
-            finally:
-                if documents:
-                    self.on_write()
+            report = self.pipeline.run(documents) if documents else IngestionReport()
         if report.aborted:
             if "DatabaseUnavailable" in report.aborted or "unreachable" in report.aborted:
                 raise DatabaseUnavailableError(report.aborted)
@@ -124,16 +106,15 @@ class PipelineIngestor:
 
 class HopsRetriever:
     """`RetrieverLike` over `HybridRetriever`: one retriever per hop count (its config is frozen),
-    all sharing the database client, the models and the graph snapshot cache."""
+    all sharing the database client and the models. Nothing here holds graph data: every request
+    reads what it needs from the database, so a write is visible to the very next request."""
 
-    def __init__(self, db: ArcadeDB, embedder: Embedder, config: RetrievalConfig | None = None, *,
-                 generation_file: Path | None = None):
+    def __init__(self, db: ArcadeDB, embedder: Embedder, config: RetrievalConfig | None = None):
         self.config = config or RetrievalConfig()
-        snapshots = SnapshotCache(db, check_s=self.config.snapshot_check_s, generation_file=generation_file)
-        # one request at a time in the GIL-bound stages (NER, PPR): measured on 2 cores with 8
-        # clients, p95 165-185 ms with it, 195-219 ms without, 188-198 ms with two at a time
+        # one request at a time in the GIL-bound stages (NER, PageRank arithmetic): measured on 2 cores
+        # with 8 clients, p95 165-185 ms with it, 195-219 ms without, 188-198 ms with two at a time
         self.cpu_lock = threading.Lock()
-        self.base = HybridRetriever(db, embedder, config=self.config, snapshots=snapshots, cpu_lock=self.cpu_lock)
+        self.base = HybridRetriever(db, embedder, config=self.config, cpu_lock=self.cpu_lock)
         self._by_hops: dict[int, HybridRetriever] = {self.config.graph_hops: self.base}
         self._lock = threading.Lock()
 
@@ -142,12 +123,8 @@ class HopsRetriever:
             if hops not in self._by_hops:
                 self._by_hops[hops] = HybridRetriever(
                     self.base.db, self.base.embedder, config=self.config.model_copy(update={"graph_hops": hops}),
-                    nlp=self.base.nlp, snapshots=self.base.snapshots, cpu_lock=self.cpu_lock)
+                    nlp=self.base.nlp, cpu_lock=self.cpu_lock)
             return self._by_hops[hops]
-
-    @property
-    def snapshots(self) -> SnapshotCache:
-        return self.base.snapshots
 
     def retrieve(self, question: str, *, top_k: int, hops: int) -> RetrievalResult:
         return self._for(hops).retrieve(question, top_k=top_k)
@@ -210,12 +187,6 @@ def build_components(settings: Settings, db: ArcadeDB, *, embedder: Embedder | N
     if settings.api_traced_embedder and isinstance(embedder, SentenceTransformerEmbedder):
         questions = TracedEmbedder(embedder)
         questions.embed(["warm-up: trace the model before the first request"])
-    # Several worker processes share one generation file: a write through one invalidates all.
-    generation = settings.data_dir / SNAPSHOT_GENERATION_FILE if settings.api_workers > 1 else None
-    retriever = HopsRetriever(db, BatchingEmbedder(questions), generation_file=generation)
-    # The retriever serves passages from its graph snapshot: this process's writes invalidate it at once.
-    invalidate = retriever.snapshots.invalidate
-    return Components(retriever=retriever, answerer=AnswererAdapter(answerer),
-                      documents=StoreDocuments(store, on_write=invalidate),
-                      ingestor=PipelineIngestor(pipeline, on_write=invalidate), graph=GraphView(db),
-                      closers=[answerer.aclose])
+    retriever = HopsRetriever(db, BatchingEmbedder(questions))
+    return Components(retriever=retriever, answerer=AnswererAdapter(answerer), documents=StoreDocuments(store),
+                      ingestor=PipelineIngestor(pipeline), graph=GraphView(db), closers=[answerer.aclose])

@@ -78,9 +78,9 @@ def create_app(settings: Settings | None = None, *,
                 factory = components or build_components
                 parts = await run_in_threadpool(factory, settings, db)
             app.state.db, app.state.adb, app.state.components = db, adb, parts
-            # The models and the graph snapshot are ~600k long-lived objects: one full collection
-            # walks them all (~320 ms with every request thread stopped). Freezing moves them out
-            # of the collector's sight; objects made by requests are collected as before.
+            # The models are hundreds of thousands of long-lived objects: one full collection walks
+            # them all (~320 ms with every request thread stopped). Freezing moves them out of the
+            # collector's sight; objects made by requests are collected as before.
             gc.freeze()
             app.state.key_verifier = KeyVerifier(adb)
             app.state.jobs = JobManager(JobStore(adb), parts.ingestor, metrics, stale_s=settings.api_job_stale_s)

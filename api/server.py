@@ -96,9 +96,9 @@ def serve_workers(settings: Settings, *, echo: Callable[[str], None] = print) ->
     request work the GIL serialises (measured on 2 cores before the CPU lock: about +10% throughput,
     so the default stays one process; docs/api.md).
     Workers rebuild the settings from `GRAPHRAG_*` variables (this process's settings, CLI options
-    included, are exported first), report metrics through a shared prometheus folder, and
-    invalidate each other's graph snapshots through a file under `data_dir`. Ingest jobs need
-    nothing more: the sweeper's compare-and-set already keeps two processes off one job.
+    included, are exported first) and report metrics through a shared prometheus folder. They hold
+    no graph data (every request reads the database), so a write through one is seen by all. Ingest
+    jobs need nothing more: the sweeper's compare-and-set already keeps two processes off one job.
     """
     import os
     import shutil

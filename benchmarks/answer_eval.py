@@ -176,7 +176,6 @@ async def project_retrieval(db_dir: Path, dataset: str, embedder: SentenceTransf
             sys.exit(f"{db_dir} holds {stored} of {corpus_size} {dataset} documents: ingest it first "
                      f"(benchmarks/eval.py DIR --db-dir {db_dir} --reuse)")
         retriever = HybridRetriever(db, embedder, nlp=load_spacy())
-        retriever.snapshots.refresh()
         yield lambda question: retriever.retrieve(question["question"], top_k=top_k)
 
 

@@ -50,6 +50,7 @@ from graphrag.embedded import EmbeddedServer
 from graphrag.embeddings import SentenceTransformerEmbedder
 from graphrag.nlp import load_spacy
 from graphrag.retrieval import HybridRetriever, RetrievalConfig
+from graphrag.store import GraphStore
 from graphrag.types import SourceDocument
 from ingestion.pipeline import IngestionPipeline
 from schema.runner import MigrationRunner
@@ -153,7 +154,7 @@ def evaluate(retriever: HybridRetriever, questions: list[dict[str, Any]], rankin
     per_question: list[dict[str, Any]] = []
     latencies: dict[str, list[float]] = {r: [] for r in rankings}
     scores: dict[str, dict[str, list[float]]] = {r: {"R@2": [], "R@5": [], "P@8": []} for r in rankings}
-    retriever.retrieve(questions[0]["question"], top_k=TOP_K)  # warm-up: snapshot, caches, model
+    retriever.retrieve(questions[0]["question"], top_k=TOP_K)  # warm-up: caches, model
     for done, q in enumerate(questions, start=1):
         if done % 20 == 0:
             log.info("%d/%d questions", done, len(questions))
@@ -225,15 +226,15 @@ def main(argv: list[str] | None = None) -> int:
         with eval_database(data_dir, dataset, args.heap) as (db, settings):
             embedder = SentenceTransformerEmbedder(expected_dim=settings.embedding_dim)
             runner = MigrationRunner(db, embedding_dim=settings.embedding_dim)
+            runner.migrate()  # an older database reused is brought to head (its data moved), not re-ingested
             stored = stored_documents(db, runner) if args.reuse else 0
             if args.reuse and stored == len(corpus):
                 ingestion: dict[str, Any] = {"reused": True, "documents": stored}
                 log.info("reusing the ingested database (%d documents)", stored)
             else:
-                runner.migrate()
                 ingestion = ingest(db, settings, embedder, corpus, str(args.dir / "corpus.jsonl"))
             retriever = HybridRetriever(db, embedder, config=config, nlp=load_spacy())
-            snapshot = retriever.snapshots.refresh()
+            graph = GraphStore(db).counts()
             import torch
 
             torch.set_num_threads(args.query_threads)
@@ -254,9 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps({
         "dataset": dataset, "commit": git_commit(), "questions": len(questions), "top_k": TOP_K,
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "graph": {"chunks": snapshot.n_chunks, "entities": snapshot.n_entities,
-                  "mentions": int(snapshot.incidence.nnz), "related": int(snapshot.related.nnz // 2),
-                  "same_as": int(snapshot.same_as.nnz // 2)},
+        "graph": graph,
         "ingestion": ingestion, "load_average": load, "cpus": os.cpu_count(),
         "config": config.model_dump(mode="json"), "metrics": metrics,
         "per_question": per_question,

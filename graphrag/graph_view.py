@@ -1,7 +1,8 @@
 """Read-only views of the entity graph for people exploring it (the API's neighbourhood endpoint).
 
-Expands breadth-first over `RELATED` and `SAME_AS` edges, one query per hop, keeping the strongest
-edges first, so a hub entity with thousands of neighbours still answers quickly and boundedly.
+Expands breadth-first over co-occurrence (reported as `RELATED`) and `SAME_AS`, two queries per hop,
+keeping the strongest edges first and reading at most a bounded number of a hub's mentions, so an
+entity with thousands of neighbours still answers quickly and boundedly.
 """
 
 from __future__ import annotations
@@ -12,15 +13,25 @@ from graphrag.arcadedb import ArcadeDB
 
 ENTITY_GET = "MATCH (e:Entity {key: $key}) RETURN e.key AS key, e.name AS name, e.type AS type"
 
-# Undirected: RELATED and SAME_AS are stored once per pair, in key order, so either end may match.
+# Co-occurring entities (from the mentions' `cooc`, at most `cap` mentions per entity) and SAME_AS
+# synonyms, strongest first.
 NEIGHBOURS = """
-MATCH (a:Entity)-[r:RELATED|SAME_AS]-(b:Entity)
-WHERE a.key IN $keys
-RETURN a.key AS source, b.key AS target, b.name AS name, b.type AS type, type(r) AS rel,
-       coalesce(r.weight, r.similarity) AS weight
+UNWIND $keys AS k MATCH (a:Entity {key: k})
+CALL { WITH a MATCH (a)<-[m:MENTIONS]-(:Chunk) WHERE m.cooc IS NOT NULL RETURN m.cooc AS cooc LIMIT $cap }
+UNWIND cooc AS other
+WITH k, other, count(*) AS weight
+MATCH (b:Entity {key: other})
+RETURN k AS source, b.key AS target, b.name AS name, b.type AS type, 'RELATED' AS rel, toFloat(weight) AS weight
 ORDER BY weight DESC
 LIMIT $limit
 """
+SYNONYMS = """
+UNWIND $keys AS k MATCH (a:Entity {key: k})-[r:SAME_AS]-(b:Entity)
+RETURN k AS source, b.key AS target, b.name AS name, b.type AS type, 'SAME_AS' AS rel, r.similarity AS weight
+ORDER BY weight DESC
+LIMIT $limit
+"""
+MENTIONS_READ_PER_ENTITY = 1000  # a hub's neighbourhood is read from this many of its mentions
 
 
 class GraphView:
@@ -48,7 +59,8 @@ class GraphView:
             if not frontier:
                 break
             # Ask for a few more rows than nodes still allowed: edges to known nodes use rows too.
-            rows = self.db.cypher(NEIGHBOURS, {"keys": frontier, "limit": 4 * limit})
+            params = {"keys": frontier, "limit": 4 * limit, "cap": MENTIONS_READ_PER_ENTITY}
+            rows = [*self.db.cypher(SYNONYMS, params), *self.db.cypher(NEIGHBOURS, params)]
             next_frontier = []
             for row in rows:
                 target = row["target"]

@@ -26,3 +26,13 @@ def entity_key(name: str) -> str:
 def strip_title_qualifier(title: str) -> str:
     """'Mercury (planet)' -> 'Mercury': the trailing parenthesis disambiguates pages, not names."""
     return re.sub(r"\s*\([^()]*\)\s*$", "", title).strip() or title.strip()
+
+
+def fold_accents(key: str) -> str:
+    """'aschenbrödel' -> 'aschenbrodel': questions often drop diacritics that titles keep.
+
+    Stored as `Entity.folded` (where it differs from the key) so that a question's span finds an
+    entity whose key has accents the question lacks, by one index lookup.
+    """
+    decomposed = unicodedata.normalize("NFKD", key)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))

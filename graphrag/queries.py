@@ -6,10 +6,13 @@ Data is written in Cypher (`$param`), vector search is SQL (`:param`). Batched w
 
 Graph conventions (retrieval reads them):
 - `(:Document)-[:HAS_CHUNK]->(:Chunk)`, `(:Chunk)-[:NEXT]->(:Chunk)` in ordinal order.
-- `(:Chunk)-[:MENTIONS {count}]->(:Entity)`.
-- `(:Entity)-[:RELATED {weight, evidence}]->(:Entity)`: stored once per pair, from the smaller
-  key to the larger; `evidence` = ids of the chunks where both are named in one sentence and
-  `weight` = size(evidence).
+- `(:Chunk)-[:MENTIONS {count, cooc}]->(:Entity)`: `cooc` lists the keys of the other entities
+  this chunk names in one sentence with this one. Co-occurrence lives on the mention, not on an
+  entity-entity edge: writing it is one property of an edge the batch creates anyway, deleting a
+  chunk deletes it, and the co-occurrence weight of a pair (the number of chunks naming both in
+  one sentence) is read from the mentions of either entity. (Schema v1-v3 kept `RELATED` edges
+  with an evidence list; merging those scanned a hub entity's edges on every write and grew its
+  evidence lists without bound. v4 moved them onto the mentions.)
 - `(:Entity)-[:SAME_AS {similarity}]->(:Entity)`: once per pair, smaller key to larger.
 """
 
@@ -86,7 +89,7 @@ COUNT_EDGES = "MATCH ()-[r:{label}]->() RETURN count(r) AS n"
 UPSERT_ENTITIES = """
 UNWIND $rows AS r
 MERGE (e:Entity {key: r.key})
-ON CREATE SET e.name = r.name, e.type = r.type
+ON CREATE SET e.name = r.name, e.type = r.type, e.folded = r.folded
 WITH e, r WHERE r.embedding IS NOT NULL
 SET e.embedding = r.embedding
 """
@@ -108,16 +111,7 @@ MERGE_MENTIONS = """
 UNWIND $rows AS r
 MATCH (c:Chunk {id: r.chunk}), (e:Entity {key: r.key})
 MERGE (c)-[m:MENTIONS]->(e)
-SET m.count = r.count
-"""
-
-# Evidence is a set union, so writing the same rows twice changes nothing.
-MERGE_RELATED = """
-UNWIND $rows AS r
-MATCH (a:Entity {key: r.a}), (b:Entity {key: r.b})
-MERGE (a)-[e:RELATED]->(b)
-SET e.evidence = coalesce(e.evidence, []) + [x IN r.evidence WHERE NOT x IN coalesce(e.evidence, [])]
-SET e.weight = size(e.evidence)
+SET m.count = r.count, m.cooc = r.cooc
 """
 
 # Written last in a batch: a Document with its content_hash means "this version is complete".
@@ -134,18 +128,8 @@ MATCH (d:Document {id: r.document_id}), (c:Chunk {id: r.id})
 MERGE (d)-[:HAS_CHUNK]->(c)
 """
 
-# Removing chunks: first take their ids out of RELATED evidence (dropping edges left with none),
-# then delete the chunks with their edges, then the entities nothing mentions any more.
-PRUNE_RELATED_EVIDENCE = """
-UNWIND $ids AS id
-MATCH (c:Chunk {id: id})-[:MENTIONS]->(:Entity)-[r:RELATED]-(:Entity)
-WITH DISTINCT r
-SET r.evidence = [x IN r.evidence WHERE NOT x IN $ids]
-SET r.weight = size(r.evidence)
-WITH r WHERE size(r.evidence) = 0
-DELETE r
-"""
-
+# Removing chunks: delete them with their edges (their mentions, co-occurrence included), then
+# the entities nothing mentions any more.
 DELETE_CHUNKS = """
 UNWIND $ids AS id
 MATCH (c:Chunk {id: id})

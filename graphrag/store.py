@@ -18,10 +18,12 @@ from typing import Any, TypeVar
 
 from graphrag import queries as q
 from graphrag.arcadedb import ArcadeDB, Transaction
+from graphrag.normalize import fold_accents
 
 log = logging.getLogger(__name__)
 
 VERTEX_TYPES = ("Document", "Chunk", "Entity")
+# RELATED (schema v1-v3) is still a type, but nothing writes it any more: see queries.py.
 EDGE_TYPES = ("HAS_CHUNK", "NEXT", "MENTIONS", "RELATED", "SAME_AS")
 
 _T = TypeVar("_T")
@@ -62,11 +64,12 @@ class MentionRecord:
     chunk_id: str
     entity_key: str
     count: int = 1
+    cooc: list[str] = field(default_factory=list)  # other entities named in one sentence with it here
 
 
 @dataclass(slots=True)
 class RelationRecord:
-    """A co-occurrence of two entities; `source_key < target_key` (one edge per pair)."""
+    """Two entities named in one sentence of each `evidence` chunk (stored on those mentions)."""
 
     source_key: str
     target_key: str
@@ -125,15 +128,30 @@ def dedupe_entities(entities: Iterable[EntityRecord]) -> list[EntityRecord]:
 
 
 def dedupe_mentions(mentions: Iterable[MentionRecord]) -> list[MentionRecord]:
-    """One row per (chunk, entity); counts add up."""
+    """One row per (chunk, entity); counts add up, co-occurring keys are merged in order."""
     out: dict[tuple[str, str], MentionRecord] = {}
     for m in mentions:
         key = (m.chunk_id, m.entity_key)
         if key in out:
             out[key].count += m.count
+            out[key].cooc.extend(k for k in m.cooc if k not in out[key].cooc)
         else:
-            out[key] = MentionRecord(m.chunk_id, m.entity_key, m.count)
+            out[key] = MentionRecord(m.chunk_id, m.entity_key, m.count, list(dict.fromkeys(m.cooc)))
     return list(out.values())
+
+
+def with_cooccurrence(mentions: list[MentionRecord], relations: Iterable[RelationRecord]) -> list[MentionRecord]:
+    """The mentions with each relation written onto both of its entities' mentions in every
+    evidence chunk (`MentionRecord.cooc`). A relation whose entity the chunk does not mention is
+    dropped: co-occurrence is a property of a mention."""
+    by_key = {(m.chunk_id, m.entity_key): m for m in mentions}
+    for r in relations:
+        for chunk_id in r.evidence:
+            for own, other in ((r.source_key, r.target_key), (r.target_key, r.source_key)):
+                mention = by_key.get((chunk_id, own))
+                if mention is not None and other not in mention.cooc:
+                    mention.cooc.append(other)
+    return mentions
 
 
 def dedupe_relations(relations: Iterable[RelationRecord]) -> list[RelationRecord]:
@@ -148,6 +166,12 @@ def dedupe_relations(relations: Iterable[RelationRecord]) -> list[RelationRecord
             if chunk_id not in evidence:
                 evidence.append(chunk_id)
     return [RelationRecord(a, b, ev) for (a, b), ev in out.items()]
+
+
+def folded_or_none(key: str) -> str | None:
+    """`Entity.folded`: the accent-folded key where folding changes it (None keeps the index small)."""
+    folded = fold_accents(key)
+    return folded if folded != key else None
 
 
 def _dedupe_by(rows: Iterable[_T], key: Any) -> list[_T]:
@@ -210,8 +234,8 @@ class GraphStore:
         started = time.perf_counter()
         entities = dedupe_entities(batch.entities)
         chunks = _dedupe_by(batch.chunks, lambda c: c.id)
-        mentions = dedupe_mentions(batch.mentions)
         relations = dedupe_relations(batch.relations)
+        mentions = with_cooccurrence(dedupe_mentions(batch.mentions), relations)
         documents = _dedupe_by(batch.documents, lambda d: d.id)
         chunks.sort(key=lambda c: (c.document_id, c.ordinal))
         next_rows = [{"a": a.id, "b": b.id} for a, b in itertools.pairwise(chunks)
@@ -227,16 +251,15 @@ class GraphStore:
                 stale = [r["id"] for r in rows]
             candidates = self._remove_chunks(tx, stale)
             self._unwind(tx, q.UPSERT_ENTITIES, [
-                {"key": e.key, "name": e.name, "type": e.type, "embedding": e.embedding} for e in entities])
+                {"key": e.key, "name": e.name, "type": e.type, "embedding": e.embedding,
+                 "folded": folded_or_none(e.key)} for e in entities])
             self._unwind(tx, q.UPSERT_CHUNKS, [
                 {"id": c.id, "document_id": c.document_id, "ordinal": c.ordinal, "title": c.title,
                  "text": c.text, "start_char": c.start_char, "end_char": c.end_char,
                  "embedding": c.embedding} for c in chunks])
             self._unwind(tx, q.MERGE_NEXT, next_rows)
             self._unwind(tx, q.MERGE_MENTIONS, [
-                {"chunk": m.chunk_id, "key": m.entity_key, "count": m.count} for m in mentions])
-            self._unwind(tx, q.MERGE_RELATED, [
-                {"a": r.source_key, "b": r.target_key, "evidence": r.evidence} for r in relations])
+                {"chunk": m.chunk_id, "key": m.entity_key, "count": m.count, "cooc": m.cooc} for m in mentions])
             self._unwind(tx, q.UPSERT_DOCUMENTS, [
                 {"id": d.id, "source": d.source, "title": d.title, "content_hash": d.content_hash,
                  "metadata_json": json.dumps(d.metadata, sort_keys=True, default=str),
@@ -335,13 +358,12 @@ class GraphStore:
             tx.cypher(statement, {"rows": list(part)})
 
     def _remove_chunks(self, tx: Transaction, ids: list[str]) -> list[str]:
-        """Delete chunks (evidence first); returns the keys of entities they mentioned."""
+        """Delete chunks with their mentions; returns the keys of entities they mentioned."""
         if not ids:
             return []
         candidates: list[str] = []
         for part in batched(ids, self.batch_size):
             candidates.extend(r["key"] for r in tx.cypher(q.ENTITIES_MENTIONED_BY, {"ids": list(part)}))
-            tx.cypher(q.PRUNE_RELATED_EVIDENCE, {"ids": list(part)})
             tx.cypher(q.DELETE_CHUNKS, {"ids": list(part)})
         return list(dict.fromkeys(candidates))
 

@@ -55,6 +55,13 @@ class Migration:
     def statements(self, params: dict[str, Any]) -> list[str]:
         return list(self.module.statements(params))
 
+    def migrate_data(self, db: Database, params: dict[str, Any]) -> None:
+        """Move existing data to the new shape after the DDL (optional `migrate_data(db, params)` in
+        the module; it must give the same result when run again, since a crash may repeat it)."""
+        step = getattr(self.module, "migrate_data", None)
+        if step is not None:
+            step(db, params)
+
     def checksum(self, params: dict[str, Any]) -> str:
         digest = hashlib.sha256(self.path.read_bytes())
         digest.update(json.dumps(params, sort_keys=True).encode())
@@ -154,6 +161,10 @@ class MigrationRunner:
                     self.db.sql_command(statement)
                 except StoreError as exc:
                     raise MigrationError(f"migration {migration.version} failed at `{statement}`: {exc}") from exc
+            try:
+                migration.migrate_data(self.db, self.params)
+            except StoreError as exc:
+                raise MigrationError(f"migration {migration.version} failed moving data: {exc}") from exc
             self.db.cypher(
                 f"MERGE (m:{RECORD_TYPE} {{version: $version}}) "
                 "SET m.name = $name, m.checksum = $checksum, m.applied_at = $applied_at",

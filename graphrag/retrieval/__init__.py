@@ -7,7 +7,8 @@ from graphrag.retrieval.fusion import Fused, reciprocal_rank_fusion
 from graphrag.retrieval.graph import GraphChannel
 from graphrag.retrieval.hybrid import HybridRetriever
 from graphrag.retrieval.keyword import KeywordChannel, plain_terms
-from graphrag.retrieval.ppr import GraphSnapshot, PPRRanker, SnapshotCache, personalized_pagerank
+from graphrag.retrieval.pagerank import personalized_pagerank
+from graphrag.retrieval.ppr import PPRRanker
 from graphrag.retrieval.question import QuestionAnalysis, QuestionAnalyzer, candidate_spans, longest_matches
 
 __all__ = [
@@ -17,7 +18,6 @@ __all__ = [
     "DenseChannel",
     "Fused",
     "GraphChannel",
-    "GraphSnapshot",
     "HybridRetriever",
     "KeywordChannel",
     "PPRRanker",
@@ -25,7 +25,6 @@ __all__ = [
     "QuestionAnalyzer",
     "RetrievalConfig",
     "Retriever",
-    "SnapshotCache",
     "build_context",
     "candidate_spans",
     "estimate_tokens",

@@ -66,10 +66,15 @@ class RetrievalConfig(BaseModel):
                                        "seed a second one (0 = one round only)")
     ppr_feedback_weight: float = Field(0.1, ge=0, description="Seed mass of a feedback entity, relative to a "
                                        "question seed (then divided by its mentions, like them)")
-    snapshot_check_s: float = Field(5.0, ge=0, description="Seconds between checks that the graph changed")
-    snapshot_passages: bool = Field(True, description="PPR reads the ranked passages' text from the graph "
-                                    "snapshot instead of the database (another process's deletion shows "
-                                    "after at most snapshot_check_s; this process's own writes at once)")
+    # the neighbourhood PPR reads per question (graphrag/retrieval/neighbourhood.py)
+    ppr_dense_k: int = Field(50, ge=1, le=1000, description="Nearest chunks from the vector index that get "
+                             "dense reset mass (the rest of the graph gets none)")
+    ppr_entity_cap: int = Field(200, ge=1, description="An entity named by more chunks is a hub: its "
+                                "mentions are never read (its share per chunk is negligible)")
+    ppr_expand_rounds: int = Field(2, ge=0, le=10, description="Rounds that read the most probable "
+                                   "unread part of the neighbourhood")
+    ppr_expand_budget: int = Field(2000, ge=0, description="Entity mentions read per expansion round")
+    ppr_expand_chunks: int = Field(64, ge=0, description="Chunks whose mentions are read per expansion round")
     # output
     context_tokens: int = Field(1500, ge=50, description="Token budget of the numbered context")
     max_paths: int = Field(8, ge=0, description="Entity paths reported")

@@ -1,7 +1,8 @@
 """Graph channel: a parameterised multi-hop Cypher walk from the question's seed entities.
 
-The walk runs hop by hop (1 to 3, default 2) over RELATED (same-sentence co-occurrence, weighted
-by count) and SAME_AS (synonym, weighted by similarity) edges in either direction. Each hop is
+The walk runs hop by hop (1 to 3, default 2) over co-occurrence (entities named in one sentence,
+weighted by the number of chunks that do, read from `MENTIONS.cooc`; reported as RELATED) and
+SAME_AS (synonym, weighted by similarity) edges in either direction. Each hop is
 one Cypher statement over the current frontier (`$keys`); each entity keeps only its
 `graph_per_source` strongest edges and the hop keeps its `graph_beam` best new entities, so hub
 entities cannot flood the walk. An entity reached at distance d scores
@@ -68,17 +69,18 @@ class GraphChannel:
         for hop in range(1, hops + 1):
             if not frontier:
                 break
-            rows = self.db.cypher(queries.ENTITY_NEIGHBOURS, {"keys": frontier, "per_source": cfg.graph_per_source})
+            params = {"keys": frontier, "per_source": cfg.graph_per_source, "cap": cfg.graph_max_mentions}
+            rows = [*self.db.cypher(queries.ENTITY_COOCCURRING, params),
+                    *self.db.cypher(queries.SAME_AS_NEIGHBOURS, {"keys": frontier})]
             found: dict[str, _Reached] = {}
-            for row in rows:
-                source = reached[row["source"]]
-                for nb in row.get("neighbours") or []:
-                    key = nb["key"]
-                    score = source.score * cfg.graph_decay * edge_factor(nb["rel"], float(nb.get("weight") or 0))
-                    if key in reached:
-                        continue  # reached at a shorter distance already
-                    if key not in found or found[key].score < score:
-                        found[key] = _Reached(key, nb.get("name") or key, score, hop, source.key, nb["rel"])
+            for nb in rows:
+                source = reached[nb["source"]]
+                key = nb["key"]
+                if key in reached:
+                    continue  # reached at a shorter distance already
+                score = source.score * cfg.graph_decay * edge_factor(nb["rel"], float(nb.get("weight") or 0))
+                if key not in found or found[key].score < score:
+                    found[key] = _Reached(key, nb.get("name") or key, score, hop, source.key, nb["rel"])
             best = sorted(found.values(), key=lambda r: -r.score)[: cfg.graph_beam]
             for r in best:
                 reached[r.key] = r

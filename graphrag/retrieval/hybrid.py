@@ -2,7 +2,8 @@
 
 `ranking` picks how passages are ordered:
 - "ppr" (default): personalized PageRank over the passage–entity graph, reset at the question's
-  seed entities and at every passage in proportion to its dense similarity (see `ppr.py`);
+  seed entities and at its nearest passages in proportion to their dense similarity, over a
+  bounded neighbourhood read from the database per question (see `ppr.py`, `neighbourhood.py`);
 - "rrf": reciprocal-rank fusion of the dense, keyword and graph channels;
 - "dense", "keyword", "graph": one channel alone (the graph channel is pure parameterised Cypher).
 Every passage lists the channels that found it; paths explain how the graph reached it.
@@ -11,10 +12,8 @@ Every passage lists the channels that found it; paths explain how the graph reac
 from __future__ import annotations
 
 import time
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from typing import Any
-
-import numpy as np
 
 from graphrag.arcadedb import ArcadeDB
 from graphrag.embeddings import Embedder
@@ -26,8 +25,10 @@ from graphrag.retrieval.dense import DenseChannel, chunk_record
 from graphrag.retrieval.fusion import reciprocal_rank_fusion
 from graphrag.retrieval.graph import GraphChannel
 from graphrag.retrieval.keyword import KeywordChannel
-from graphrag.retrieval.ppr import PPRRanker, SnapshotCache, explain
-from graphrag.retrieval.question import QuestionAnalysis, QuestionAnalyzer, seed_weights
+from graphrag.retrieval.neighbourhood import NeighbourhoodReader
+from graphrag.retrieval.paths import explain
+from graphrag.retrieval.ppr import PPRRanker, seed_weights
+from graphrag.retrieval.question import QuestionAnalysis, QuestionAnalyzer
 from graphrag.types import Passage, PathStep, RetrievalResult
 
 MAX_QUESTION_CHARS = 2000
@@ -43,7 +44,6 @@ class HybridRetriever:
         config: retrieval settings; the defaults are the measured best.
         nlp: a spaCy pipeline for question names; loaded with `graphrag.nlp.load_spacy` when None
             and `config.use_ner` is on.
-        snapshots: a shared `SnapshotCache` (the API keeps one per process).
         cpu_lock: held around question NER and around PPR ranking, the stages that are CPU-bound
             Python. A server running many requests in threads shares one lock among them: with the
             GIL, several threads in these stages at once only wait on each other (each short C call
@@ -58,8 +58,7 @@ class HybridRetriever:
     """
 
     def __init__(self, db: ArcadeDB, embedder: Embedder, *, config: RetrievalConfig | None = None,
-                 nlp: Any = None, snapshots: SnapshotCache | None = None,
-                 cpu_lock: AbstractContextManager[Any] | None = None):
+                 nlp: Any = None, cpu_lock: AbstractContextManager[Any] | None = None):
         self.db = db
         self.cpu_lock = cpu_lock
         self.embedder = embedder
@@ -69,17 +68,14 @@ class HybridRetriever:
 
             nlp = load_spacy()
         self.nlp = nlp if self.config.use_ner else None
-        self.snapshots = snapshots or SnapshotCache(db, check_s=self.config.snapshot_check_s)
         self.dense = DenseChannel(db)
         self.keyword = KeywordChannel(db)
         self.graph = GraphChannel(db, self.config)
-        self.ppr = PPRRanker(self.config)
+        self.ppr = PPRRanker(NeighbourhoodReader(db, entity_cap=self.config.ppr_entity_cap), self.config)
+        self.analyzer = QuestionAnalyzer(db, embedder, nlp=self.nlp, config=self.config, cpu_lock=cpu_lock)
 
-    def analyze(self, question: str, *, use_snapshot: bool, link: bool = True) -> QuestionAnalysis:
-        lookup = self.snapshots.get() if use_snapshot else None
-        analyzer = QuestionAnalyzer(self.db, self.embedder, lookup=lookup, nlp=self.nlp, config=self.config,
-                                    cpu_lock=self.cpu_lock)
-        return analyzer.analyze(question, link=link)
+    def analyze(self, question: str, *, link: bool = True) -> QuestionAnalysis:
+        return self.analyzer.analyze(question, link=link)
 
     def retrieve(self, question: str, *, top_k: int | None = None, ranking: Ranking | None = None
                  ) -> RetrievalResult:
@@ -98,12 +94,11 @@ class HybridRetriever:
         if top_k < 1:
             raise RetrievalError("top_k must be at least 1")
         # dense and keyword alone use no seed entities: skip NER and linking for them
-        analysis = self.analyze(question, use_snapshot=ranking == "ppr", link=ranking in ("ppr", "rrf", "graph"))
+        analysis = self.analyze(question, link=ranking in ("ppr", "rrf", "graph"))
         timings = {f"question_{k}": v for k, v in analysis.timings_ms.items()}
 
         if ranking == "ppr":
-            with self.cpu_lock or nullcontext():
-                ranked, hits = self._rank_ppr(analysis, top_k, timings)
+            ranked, hits = self._rank_ppr(analysis, top_k, timings)
         else:
             ranked, hits = self._rank_channels(analysis, ranking, top_k, timings)
 
@@ -143,45 +138,36 @@ class HybridRetriever:
                   ) -> tuple[list[tuple[str, float, dict[str, int]]], dict[str, dict[str, ChannelHit]]]:
         cfg = self.config
         t0 = time.perf_counter()
-        snapshot = self.snapshots.get()
-        if snapshot.n_chunks == 0:
-            return [], {}
-        dense = snapshot.dense_scores(analysis.embedding)
-        hits: dict[str, dict[str, ChannelHit]] = {}
-        if dense is None:  # snapshot without embeddings: the vector index's top hits carry the dense signal
-            found = self.dense.search(analysis.embedding, cfg.dense_k)
-            hits["dense"] = {h.chunk_id: h for h in found}
-            floor = min((h.score for h in found), default=0.0)
-            dense = np.full(snapshot.n_chunks, floor, dtype=np.float64)
-            for h in found:
-                if h.chunk_id in snapshot.chunk_index:
-                    dense[snapshot.chunk_index[h.chunk_id]] = h.score
-        dense_order = np.argsort(-dense, kind="stable")
-        dense_rank = {snapshot.chunk_ids[i]: r + 1 for r, i in enumerate(dense_order[: cfg.dense_k])}
+        rows = self.db.sql(queries.CHUNK_VECTOR_HITS, {"q": [float(x) for x in analysis.embedding],
+                                                       "k": max(cfg.ppr_dense_k, cfg.dense_k)})
+        dense = {r["id"]: 1.0 - float(r.get("distance") or 0.0) for r in rows}
+        timings["dense"] = (time.perf_counter() - t0) * 1000
+        dense_order = sorted(dense, key=lambda c: (-dense[c], c))
+        dense_rank = {c: r + 1 for r, c in enumerate(dense_order[: cfg.dense_k])}
         weights = seed_weights(analysis.seeds, idf=cfg.ppr_idf_seeds)
-        if weights:
-            scores = self.ppr.rank(snapshot, weights, dense)
-            order = np.lexsort((np.arange(snapshot.n_chunks), -scores))[:top_k]
-        else:  # no entity in the question: PageRank from dense mass alone only blurs the dense ranking
-            scores, order = dense, dense_order[:top_k]
+        hits: dict[str, dict[str, ChannelHit]] = {}
+        if not weights:  # no entity in the question: PageRank from dense mass alone only blurs the dense ranking
+            return [(c, dense[c], {"dense": dense_rank[c]} if c in dense_rank else {})
+                    for c in dense_order[:top_k]], hits
+        t0 = time.perf_counter()
+        prior = {c: dense[c] for c in dense_order[: cfg.ppr_dense_k]}
+        ranking = self.ppr.rank(analysis.seeds, prior, cpu_lock=self.cpu_lock)
+        graph, scores = ranking.graph, ranking.scores
         timings["ppr"] = (time.perf_counter() - t0) * 1000
+        timings["ppr_rows"] = float(ranking.neighbourhood.rows_read)
         ranked = []
         seed_keys = [s.key for s in analysis.seeds]
         paths = hits.setdefault("graph", {})
-        # the snapshot already holds the text: no database round trip to read the passages
-        served = hits.setdefault("ppr", {}) if cfg.snapshot_passages and snapshot.has_passages else None
-        for position, i in enumerate(order, start=1):
-            chunk_id = snapshot.chunk_ids[i]
-            ranks = {"ppr": position} if weights else {}
+        for position, i in enumerate(PPRRanker.top_chunks(scores, top_k), start=1):
+            chunk_id = graph.chunk_ids[i]
+            ranks = {"ppr": position}
             if chunk_id in dense_rank:
                 ranks["dense"] = dense_rank[chunk_id]
-            path = explain(snapshot, seed_keys, int(i)) if seed_keys else []
+            path = explain(graph, seed_keys, int(i))
             if path:
                 ranks["graph"] = position
                 paths[chunk_id] = ChannelHit(chunk_id, float(scores[i]), path=path)
             ranked.append((chunk_id, float(scores[i]), ranks))
-            if served is not None:
-                served[chunk_id] = ChannelHit(chunk_id, float(scores[i]), snapshot.chunk_record(int(i)))
         return ranked, hits
 
     # --- output --------------------------------------------------------------------------------

@@ -23,10 +23,15 @@ CHUNK_FULL_TEXT = (
 )
 
 # --- seed linking ------------------------------------------------------------------------------
+# node.degree.in counts a vertex's edge list without reading the edges: a few ms for 100k mentions.
 ENTITIES_BY_KEY = (
-    "MATCH (e:Entity) WHERE e.key IN $keys "
-    "OPTIONAL MATCH (c:Chunk)-[:MENTIONS]->(e) "
-    "RETURN e.key AS key, e.name AS name, count(c) AS mentions"
+    "UNWIND $keys AS k MATCH (e:Entity {key: k}) "
+    "RETURN k AS asked, e.key AS key, e.name AS name, node.degree.in(e, 'MENTIONS') AS mentions"
+)
+# A question that drops an entity's diacritics ("Aschenbrodel") finds it by its folded key.
+ENTITIES_BY_FOLDED_KEY = (
+    "UNWIND $keys AS k MATCH (e:Entity {folded: k}) "
+    "RETURN k AS asked, e.key AS key, e.name AS name, node.degree.in(e, 'MENTIONS') AS mentions"
 )
 ENTITY_FULL_TEXT = (
     "SELECT key, name, $score AS score FROM Entity "
@@ -37,15 +42,20 @@ ENTITY_VECTOR_NEIGHBOURS = (
 )
 
 # --- graph channel -----------------------------------------------------------------------------
-# One hop out of a frontier of entities over RELATED (co-occurrence) and SAME_AS (synonym) edges,
-# either direction; each source keeps only its `per_source` strongest edges so that a hub entity
-# ("United States") cannot flood the frontier.
-ENTITY_NEIGHBOURS = (
-    "MATCH (s:Entity)-[r:RELATED|SAME_AS]-(n:Entity) WHERE s.key IN $keys "
-    "WITH s, r, n ORDER BY coalesce(r.weight, r.similarity, 1.0) DESC "
-    "WITH s, collect({rel: type(r), weight: coalesce(r.weight, r.similarity, 1.0), key: n.key, name: n.name, "
-    "out: startNode(r) = s}) AS nb "
-    "RETURN s.key AS source, nb[0..$per_source] AS neighbours"
+# One hop out of a frontier of entities over co-occurrence (read from the mentions' `cooc`, at most
+# `cap` mentions per entity) and SAME_AS, either direction; each source keeps only its `per_source`
+# strongest neighbours so that a hub entity ("United States") cannot flood the frontier.
+ENTITY_COOCCURRING = (
+    "UNWIND $keys AS k MATCH (s:Entity {key: k}) "
+    "CALL { WITH s MATCH (s)<-[m:MENTIONS]-(:Chunk) WHERE m.cooc IS NOT NULL RETURN m.cooc AS cooc LIMIT $cap } "
+    "UNWIND cooc AS other WITH k, other, count(*) AS weight ORDER BY weight DESC "
+    "WITH k, collect({key: other, weight: weight})[0..$per_source] AS top UNWIND top AS t "
+    "MATCH (n:Entity {key: t.key}) "
+    "RETURN k AS source, 'RELATED' AS rel, t.weight AS weight, n.key AS key, n.name AS name"
+)
+SAME_AS_NEIGHBOURS = (
+    "UNWIND $keys AS k MATCH (s:Entity {key: k})-[r:SAME_AS]-(n:Entity) "
+    "RETURN k AS source, 'SAME_AS' AS rel, r.similarity AS weight, n.key AS key, n.name AS name"
 )
 CHUNKS_MENTIONING = (
     "MATCH (e:Entity) WHERE e.key IN $keys "
@@ -53,32 +63,31 @@ CHUNKS_MENTIONING = (
     "RETURN e.key AS key, collect(c.id) AS chunks"
 )
 
+# --- neighbourhood of a question (personalized PageRank) ----------------------------------------
+# The nearest chunks' ids and similarity only: their text is read for the top passages alone.
+CHUNK_VECTOR_HITS = "SELECT id, distance FROM (SELECT expand(vectorNeighbors('Chunk[embedding]', :q, :k)))"
+# Every mention of these chunks, grouped by entity so that its mention count is computed once.
+CHUNK_MENTIONS = (
+    "UNWIND $ids AS id MATCH (c:Chunk {id: id})-[m:MENTIONS]->(e:Entity) "
+    "WITH e, collect([id, c.title, m.cooc]) AS chunks "
+    "RETURN e.key AS key, e.name AS name, e.type AS type, node.degree.in(e, 'MENTIONS') AS mentions, chunks"
+)
+# Every mention of these entities (the caller asks only for entities with at most `cap` of them;
+# the LIMIT holds even if one gained mentions since it was counted).
+ENTITY_MENTIONS = (
+    "UNWIND $keys AS k MATCH (e:Entity {key: k}) "
+    "CALL { WITH e MATCH (e)<-[m:MENTIONS]-(c:Chunk) RETURN c.id AS id, c.title AS title, m.cooc AS cooc "
+    "LIMIT $cap } "
+    "RETURN k AS key, collect([id, title, cooc]) AS chunks"
+)
+SAME_AS_OF = (
+    "UNWIND $keys AS k MATCH (e:Entity {key: k})-[s:SAME_AS]-(o:Entity) "
+    "RETURN k AS key, o.key AS other, o.name AS name, o.type AS type, "
+    "node.degree.in(o, 'MENTIONS') AS mentions, s.similarity AS similarity"
+)
+
 # --- hydration ---------------------------------------------------------------------------------
 CHUNKS_BY_ID = (
     "MATCH (c:Chunk) WHERE c.id IN $ids "
     "RETURN c.id AS id, c.document_id AS document_id, c.title AS title, c.text AS text, c.ordinal AS ordinal"
-)
-
-# --- graph snapshot (personalized PageRank) ----------------------------------------------------
-GRAPH_COUNTS = (
-    "SELECT (SELECT count(*) FROM Chunk) AS chunks, (SELECT count(*) FROM Entity) AS entities, "
-    "(SELECT count(*) FROM MENTIONS) AS mentions, (SELECT count(*) FROM RELATED) AS related, "
-    "(SELECT count(*) FROM SAME_AS) AS same_as, (SELECT max(ingested_at) AS latest FROM Document) AS latest"
-)
-# Aggregate with `WITH c, collect(...)` first: grouping on a returned list (the embedding) splits
-# groups on 26.10.2, one row per mention.
-SNAPSHOT_CHUNKS = (
-    "MATCH (c:Chunk) WITH c ORDER BY c.id SKIP $skip LIMIT $limit "
-    "OPTIONAL MATCH (c)-[:MENTIONS]->(e:Entity) WITH c, collect(e.key) AS entities "
-    "RETURN c.id AS id, c.document_id AS document_id, c.title AS title, c.text AS text, c.ordinal AS ordinal, "
-    "c.embedding AS embedding, entities"
-)
-SNAPSHOT_ENTITIES = (
-    "MATCH (e:Entity) WITH e ORDER BY e.key SKIP $skip LIMIT $limit "
-    "OPTIONAL MATCH (e)-[r:RELATED]->(n:Entity) WITH e, collect(n.key) AS related, collect(r.weight) AS weights "
-    "RETURN e.key AS key, e.name AS name, e.type AS type, related, weights"
-)
-SNAPSHOT_SAME_AS = (
-    "MATCH (a:Entity)-[r:SAME_AS]->(b:Entity) WITH a, b, r ORDER BY a.key, b.key SKIP $skip LIMIT $limit "
-    "RETURN a.key AS source, b.key AS target, r.similarity AS similarity"
 )

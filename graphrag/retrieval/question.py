@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 import time
-import unicodedata
 from collections.abc import Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ import numpy as np
 from graphrag.arcadedb import ArcadeDB
 from graphrag.embeddings import Embedder
 from graphrag.nlp import names_in
-from graphrag.normalize import entity_key
+from graphrag.normalize import entity_key, fold_accents
 from graphrag.retrieval import queries
 from graphrag.retrieval.base import RetrievalConfig
 from graphrag.retrieval.keyword import QUERY_STOP_WORDS, plain_terms
@@ -47,21 +46,15 @@ class EntityInfo:
     key: str = ""  # the stored key, when it differs from the one asked for (accent-folded match)
 
 
-def fold_accents(key: str) -> str:
-    """'aschenbrödel' -> 'aschenbrodel': questions often drop diacritics that titles keep."""
-    decomposed = unicodedata.normalize("NFKD", key)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
 class EntityLookup(Protocol):
-    """Finds entities by exact key (the database, or an in-memory graph snapshot)."""
+    """Finds entities by key (the database; tests may pass their own)."""
 
     def lookup(self, keys: Iterable[str]) -> dict[str, EntityInfo]:
         ...
 
 
 class DatabaseEntityLookup:
-    """Exact key lookup with one parameterised Cypher query."""
+    """Exact key lookup, falling back to the accent-folded key (`Entity.folded`), by index lookups."""
 
     def __init__(self, db: ArcadeDB):
         self.db = db
@@ -70,8 +63,24 @@ class DatabaseEntityLookup:
         wanted = sorted({k for k in keys if k})
         if not wanted:
             return {}
-        rows = self.db.cypher(queries.ENTITIES_BY_KEY, {"keys": wanted})
-        return {r["key"]: EntityInfo(r.get("name") or r["key"], int(r.get("mentions") or 0)) for r in rows}
+        folded = {k: fold_accents(k) for k in wanted}
+        exact = {r["key"]: r for r in self.db.cypher(queries.ENTITIES_BY_KEY,
+                                                      {"keys": sorted(set(wanted) | set(folded.values()))})}
+        by_folded: dict[str, list[dict[str, Any]]] = {}
+        for r in self.db.cypher(queries.ENTITIES_BY_FOLDED_KEY, {"keys": sorted(set(folded.values()))}):
+            by_folded.setdefault(r["asked"], []).append(r)
+        out: dict[str, EntityInfo] = {}
+        for key in wanted:
+            if key in exact:
+                out[key] = EntityInfo(exact[key].get("name") or key, int(exact[key].get("mentions") or 0))
+                continue
+            # "aschenbrodel" asked: the stored "aschenbrodel" (unaccented) or "aschenbrödel" (folded to it);
+            # among several spellings, the one most chunks mention
+            options = [r for r in [exact.get(folded[key]), *by_folded.get(folded[key], [])] if r]
+            if options:
+                best = max(options, key=lambda r: (int(r.get("mentions") or 0), r["key"]))
+                out[key] = EntityInfo(best.get("name") or best["key"], int(best.get("mentions") or 0), best["key"])
+        return out
 
 
 @dataclass
@@ -145,8 +154,7 @@ class QuestionAnalyzer:
     Args:
         db: the database (full-text and vector entity linking).
         embedder: the same model that embedded chunks and entity names.
-        lookup: exact entity-key lookup; the database by default, an in-memory snapshot when a
-            ranker holds one (same answers, no round trip).
+        lookup: entity-key lookup; the database by default.
         nlp: a spaCy pipeline for question names (`graphrag.nlp.load_spacy()`); None skips `ner` seeds.
         config: retrieval settings (n-gram length, capitalisation filter, fuzzy linking).
     """
@@ -261,12 +269,3 @@ def _marked_runs(question: str) -> list[str]:
     if current:
         runs.append(" ".join(current))
     return runs
-
-
-def seed_weights(seeds: list[SeedEntity], *, idf: bool = True) -> dict[str, float]:
-    """Reset mass per seed key: linking score, divided by its mention count when `idf`."""
-    weights: dict[str, float] = {}
-    for seed in seeds:
-        weight = seed.score / max(seed.mentions, 1) if idf else seed.score
-        weights[seed.key] = max(weights.get(seed.key, 0.0), weight)
-    return weights

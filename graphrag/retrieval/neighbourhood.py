@@ -1,0 +1,308 @@
+"""The part of the graph one question's ranking needs, read from ArcadeDB at query time.
+
+Personalized PageRank with restart probability 1 - d (d = 0.6 here) keeps almost all of its mass
+within a few steps of where it restarts: the question's seed entities and its nearest passages.
+So instead of a copy of the whole graph, each question reads a bounded neighbourhood:
+
+1. the mentions of the dense passages (`vectorNeighbors` top k) and of the chunks that name a seed;
+2. every mention of the seeds and of the entities the first PageRank round finds most probable
+   per mention, as long as an entity is named by at most `ppr_entity_cap` chunks and the whole
+   expansion stays within `ppr_expand_budget` mentions;
+3. the SAME_AS edges of every expanded entity.
+
+A hub entity (named by more than `ppr_entity_cap` chunks) is never expanded, so a name that a
+hundred thousand chunks mention cannot pull them in: its share per chunk would be a hundred
+thousandth of its mass anyway.
+
+Transition probabilities are the whole graph's, not the neighbourhood's: a node whose every edge
+was read (an expanded entity, a chunk whose mentions were read) divides its mass by its degree in
+the whole graph, so the share of it that would leave the neighbourhood is lost instead of being
+pushed back onto the nodes that happen to be present. A node whose edges were not all read sends
+nothing on. Scores inside the neighbourhood are therefore the whole graph's PageRank restricted
+to walks that stay inside it: close to it where the mass is, exactly zero far away.
+
+Co-occurrence (entities named in one sentence) is read from `MENTIONS.cooc`: the weight of a pair
+is the number of chunks naming both, and an expanded entity's mentions give its whole co-occurrence
+degree (see `graphrag/queries.py`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from graphrag.arcadedb import ArcadeDB
+from graphrag.normalize import entity_key, strip_title_qualifier
+from graphrag.retrieval import queries
+
+
+@dataclass
+class EntityRow:
+    name: str
+    type: str
+    mentions: int  # chunks that name it, in the whole graph
+
+
+@dataclass
+class Neighbourhood:
+    """Everything read for one question so far (it grows as the ranking expands it)."""
+
+    titles: dict[str, str] = field(default_factory=dict)  # chunk id -> its document's title
+    title_keys: dict[str, str] = field(default_factory=dict)  # chunk id -> key of the entity its title names
+    mentions: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # (chunk, key) -> cooc
+    entities: dict[str, EntityRow] = field(default_factory=dict)
+    same_as: dict[tuple[str, str], float] = field(default_factory=dict)  # (smaller key, larger key)
+    complete_chunks: set[str] = field(default_factory=set)  # every mention of these was read
+    complete_entities: set[str] = field(default_factory=set)  # every mention and SAME_AS of these
+    # complete entity -> its co-occurrence degree in the whole graph: (sum of pair counts, distinct
+    # partners, sum of 1 + ln count), for the "count", "binary" and "log" weightings
+    related_degree: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    rows_read: int = 0  # mentions and SAME_AS rows the database returned (tests check the bound)
+
+    def add_mention(self, chunk_id: str, title: str | None, key: str, cooc: Sequence[str] | None) -> None:
+        if chunk_id not in self.titles:
+            self.titles[chunk_id] = title or ""
+            self.title_keys[chunk_id] = entity_key(strip_title_qualifier(title)) if title else ""
+        self.mentions[(chunk_id, key)] = tuple(cooc or ())
+
+
+class NeighbourhoodReader:
+    """Reads parts of the graph into a `Neighbourhood` with parameterised Cypher (a few round trips).
+
+    Args:
+        db: the database client.
+        entity_cap: an entity named by more chunks is a hub: never expanded; the query's LIMIT also
+            holds if its mention count grew between being read and being expanded.
+    """
+
+    def __init__(self, db: ArcadeDB, *, entity_cap: int):
+        self.db = db
+        self.entity_cap = entity_cap
+
+    def chunks(self, nb: Neighbourhood, ids: Iterable[str]) -> None:
+        """Read every mention of these chunks (and their entities' names and mention counts)."""
+        wanted = sorted({i for i in ids if i not in nb.complete_chunks})
+        if not wanted:
+            return
+        for row in self.db.cypher(queries.CHUNK_MENTIONS, {"ids": wanted}):
+            key = row["key"]
+            nb.entities[key] = EntityRow(row.get("name") or key, row.get("type") or "", int(row.get("mentions") or 0))
+            for chunk_id, title, cooc in row.get("chunks") or []:
+                nb.add_mention(chunk_id, title, key, cooc)
+                nb.rows_read += 1
+        nb.complete_chunks.update(wanted)
+
+    def entities(self, nb: Neighbourhood, keys: Iterable[str]) -> None:
+        """Read every mention and SAME_AS edge of these entities; hubs and unknown keys are skipped."""
+        wanted = sorted({k for k in keys if k not in nb.complete_entities and k in nb.entities
+                         and nb.entities[k].mentions <= self.entity_cap})
+        if not wanted:
+            return
+        for row in self.db.cypher(queries.ENTITY_MENTIONS, {"keys": wanted, "cap": self.entity_cap}):
+            partners: Counter[str] = Counter()
+            for chunk_id, title, cooc in row.get("chunks") or []:
+                nb.add_mention(chunk_id, title, row["key"], cooc)
+                partners.update(cooc or ())
+                nb.rows_read += 1
+            counts = np.fromiter(partners.values(), dtype=np.float64, count=len(partners))
+            nb.related_degree[row["key"]] = (float(counts.sum()), float(len(counts)),
+                                             float(np.sum(1.0 + np.log(np.maximum(counts, 1.0)))))
+        for row in self.db.cypher(queries.SAME_AS_OF, {"keys": wanted}):
+            other = row["other"]
+            nb.entities.setdefault(other, EntityRow(row.get("name") or other, row.get("type") or "",
+                                                    int(row.get("mentions") or 0)))
+            a, b = sorted((row["key"], other))
+            nb.same_as[(a, b)] = float(row.get("similarity") or 1.0)
+            nb.rows_read += 1
+        nb.complete_entities.update(wanted)
+
+
+@dataclass(frozen=True)
+class EdgeWeights:
+    """How edges weigh in the walk (the `ppr_*` knobs of `RetrievalConfig`)."""
+
+    related: float = 1.0
+    related_mode: str = "count"
+    same_as: bool = True
+    skip_types: tuple[str, ...] = ()
+    mention_idf: float = 0.0
+    title_weight: float = 1.0
+
+
+def _related_weight(count: np.ndarray | float, mode: str) -> Any:
+    if mode == "binary":
+        return np.ones_like(count) if isinstance(count, np.ndarray) else 1.0
+    if mode == "log":
+        return 1.0 + np.log(np.maximum(count, 1.0))
+    return count
+
+
+@dataclass
+class LocalGraph:
+    """A `Neighbourhood` as matrices: chunk i is node i, entity j is node n_chunks + j.
+
+    It answers what the ranking and the path explanations ask of a graph (`GraphLike` in ppr.py).
+    """
+
+    chunk_ids: list[str]
+    chunk_titles: list[str]
+    entity_keys: list[str]
+    entity_names: list[str]
+    entity_types: list[str]
+    mentions: np.ndarray  # chunks naming each entity, in the whole graph
+    incidence: sparse.csr_matrix  # (n_chunks, n_entities) 1 where a read mention links them
+    related: sparse.csr_matrix  # (n_entities, n_entities) co-occurrence counts seen in read mentions
+    same_as: sparse.csr_matrix
+    complete_chunk: np.ndarray  # bool per chunk: all its mentions read
+    complete_entity: np.ndarray  # bool per entity: all its mentions (and SAME_AS) read
+    # per entity, over ALL its mentions when complete (else 0): co-occurrence weight in the whole graph
+    # as the sum of pair counts ("count"), the number of distinct partners ("binary"), sum of 1 + ln count ("log")
+    related_degree: dict[str, np.ndarray]
+    title_edges: list[tuple[int, int]]  # (chunk, entity): the entity its document's title names
+    chunk_index: dict[str, int] = field(init=False)
+    entity_index: dict[str, int] = field(init=False)
+    _by_entity: sparse.csc_matrix | None = field(init=False, default=None)
+    _transitions: dict[EdgeWeights, tuple[sparse.csr_matrix, np.ndarray]] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.chunk_index = {c: i for i, c in enumerate(self.chunk_ids)}
+        self.entity_index = {k: j for j, k in enumerate(self.entity_keys)}
+
+    @classmethod
+    def build(cls, nb: Neighbourhood) -> LocalGraph:
+        chunk_ids = sorted(nb.titles)
+        entity_keys = sorted(nb.entities)
+        chunk_index = {c: i for i, c in enumerate(chunk_ids)}
+        entity_index = {k: j for j, k in enumerate(entity_keys)}
+        n_c, n_e = len(chunk_ids), len(entity_keys)
+        rows, cols, pairs = [], [], []
+        for (chunk_id, key), cooc in nb.mentions.items():
+            i, j = chunk_index[chunk_id], entity_index.get(key)
+            if j is None:
+                continue
+            rows.append(i)
+            cols.append(j)
+            for other in cooc:
+                k = entity_index.get(other)
+                if k is not None and k != j:
+                    pairs.append((min(j, k), max(j, k), i))
+        incidence = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_c, n_e))
+        incidence.data[:] = 1.0
+        # a pair's weight: the chunks that name both in one sentence (each seen from either mention)
+        related = sparse.csr_matrix((n_e, n_e), dtype=np.float64)
+        if pairs:
+            triples = np.unique(np.array(pairs, dtype=np.int64), axis=0)
+            upper = sparse.csr_matrix((np.ones(len(triples)), (triples[:, 0], triples[:, 1])), shape=(n_e, n_e))
+            related = (upper + upper.T).tocsr()
+        same = _symmetric({(entity_index[a], entity_index[b]): s for (a, b), s in nb.same_as.items()
+                           if a in entity_index and b in entity_index}, n_e)
+        degree = {mode: np.zeros(n_e) for mode in ("count", "binary", "log")}
+        for key, values in nb.related_degree.items():
+            j = entity_index[key]
+            degree["count"][j], degree["binary"][j], degree["log"][j] = values
+        title_edges = []
+        for i, chunk_id in enumerate(chunk_ids):
+            j = entity_index.get(nb.title_keys.get(chunk_id, ""))
+            if j is not None and (chunk_id, entity_keys[j]) in nb.mentions:
+                title_edges.append((i, j))
+        titles = [nb.titles[c] for c in chunk_ids]
+        return cls(chunk_ids, titles, entity_keys,
+                   [nb.entities[k].name for k in entity_keys], [nb.entities[k].type for k in entity_keys],
+                   np.array([nb.entities[k].mentions for k in entity_keys], dtype=np.int64),
+                   incidence, related, same,
+                   np.array([c in nb.complete_chunks for c in chunk_ids], dtype=bool),
+                   np.array([k in nb.complete_entities for k in entity_keys], dtype=bool),
+                   degree, title_edges)
+
+    @property
+    def n_chunks(self) -> int:
+        return len(self.chunk_ids)
+
+    @property
+    def n_entities(self) -> int:
+        return len(self.entity_keys)
+
+    def chunk_entities(self, i: int) -> list[int]:
+        return [int(j) for j in self.incidence.indices[self.incidence.indptr[i]:self.incidence.indptr[i + 1]]]
+
+    def entity_chunks(self, j: int) -> list[int]:
+        if self._by_entity is None:
+            self._by_entity = self.incidence.tocsc()
+        col = self._by_entity
+        return [int(i) for i in col.indices[col.indptr[j]:col.indptr[j + 1]]]
+
+    def neighbours(self, j: int) -> dict[int, str]:
+        """Entity j's entity neighbours here and the relation to each (co-occurrence wins over SAME_AS)."""
+        out = {int(n): "SAME_AS" for n in self.same_as.indices[self.same_as.indptr[j]:self.same_as.indptr[j + 1]]}
+        out.update({int(n): "RELATED" for n in self.related.indices[self.related.indptr[j]:self.related.indptr[j + 1]]})
+        out.pop(j, None)
+        return out
+
+    def transition(self, weights: EdgeWeights) -> tuple[sparse.csr_matrix, np.ndarray]:
+        """The column-stochastic-or-less transition matrix and its dangling nodes (cached per weights).
+
+        Column x holds the share of node x's mass that moves to each node of the neighbourhood: its
+        edge weight over x's weighted degree in the WHOLE graph when x is complete, nothing when it is
+        not (see the module docstring). Dangling nodes are complete nodes without any edge; the
+        PageRank spreads their mass by the reset vector, as it would on the whole graph.
+        """
+        if weights in self._transitions:
+            return self._transitions[weights]
+        n_c, n_e = self.n_chunks, self.n_entities
+        incidence = self.incidence
+        if weights.title_weight != 1.0 and self.title_edges:
+            rows, cols = zip(*self.title_edges, strict=True)
+            bonus = sparse.csr_matrix((np.full(len(rows), weights.title_weight - 1.0), (rows, cols)),
+                                      shape=incidence.shape)
+            incidence = (incidence + bonus).tocsr()
+        if weights.mention_idf > 0:
+            scale = np.power(np.maximum(self.mentions, 1).astype(np.float64), -weights.mention_idf)
+            incidence = (incidence @ sparse.diags(scale)).tocsr()
+        keep = np.array([t not in weights.skip_types for t in self.entity_types], dtype=np.float64)
+        if weights.skip_types:
+            incidence = (incidence @ sparse.diags(keep)).tocsr()
+        ee = sparse.csr_matrix((n_e, n_e), dtype=np.float64)
+        if weights.related > 0 and self.related.nnz:
+            rel = self.related.copy()
+            rel.data = _related_weight(rel.data, weights.related_mode)
+            ee = ee + weights.related * rel
+        if weights.same_as:
+            ee = ee + self.same_as
+        if weights.skip_types:
+            ee = (sparse.diags(keep) @ ee @ sparse.diags(keep)).tocsr()
+        adjacency = sparse.bmat([[sparse.csr_matrix((n_c, n_c)), incidence], [incidence.T, ee]],
+                                format="csr", dtype=np.float64)
+        adjacency = sparse.csr_matrix(adjacency, shape=(n_c + n_e, n_c + n_e))
+        adjacency.eliminate_zeros()
+        local = np.asarray(adjacency.sum(axis=0)).ravel()
+        degree = np.zeros(n_c + n_e)
+        # A complete chunk has every edge here: its local degree is its whole-graph degree.
+        degree[:n_c] = np.where(self.complete_chunk, local[:n_c], 0.0)
+        # A complete entity has every chunk here; its co-occurrence degree counts partners outside too.
+        entity_degree = np.asarray(incidence.sum(axis=0)).ravel()
+        if weights.related > 0:
+            entity_degree = entity_degree + weights.related * self.related_degree[weights.related_mode]
+        if weights.same_as:
+            entity_degree = entity_degree + np.asarray(self.same_as.sum(axis=1)).ravel()
+        if weights.skip_types:
+            entity_degree = entity_degree * keep
+        degree[n_c:] = np.where(self.complete_entity, entity_degree, 0.0)
+        inverse = np.divide(1.0, degree, out=np.zeros_like(degree), where=degree > 0)
+        matrix = (adjacency @ sparse.diags(inverse)).tocsr()
+        complete = np.concatenate([self.complete_chunk, self.complete_entity])
+        dangling = np.flatnonzero(complete & (degree == 0))
+        self._transitions[weights] = (matrix, dangling)
+        return matrix, dangling
+
+
+def _symmetric(weights: dict[tuple[int, int], float], n: int) -> sparse.csr_matrix:
+    if not weights:
+        return sparse.csr_matrix((n, n), dtype=np.float64)
+    rows, cols = zip(*weights, strict=True)
+    upper = sparse.csr_matrix((list(weights.values()), (rows, cols)), shape=(n, n), dtype=np.float64)
+    return (upper + upper.T).tocsr()
