@@ -55,6 +55,8 @@ class EmbeddedServer(LaunchedServer[str, ServerStatus]):
         password: root password (the server sets it on its first start).
         database: created at start if missing.
         heap: Java heap, e.g. ``2g``.
+        options: more server settings, without the ``arcadedb.`` prefix (e.g. a bulk load's
+            ``{"vectorIndex.graphBuildParallelism": "2"}``).
     """
 
     name = "ArcadeDB"
@@ -63,12 +65,14 @@ class EmbeddedServer(LaunchedServer[str, ServerStatus]):
     start_timeout = 90.0
     stop_timeout = 30.0
 
-    def __init__(self, data_dir: Path, port: int, password: str, database: str, heap: str = "2g"):
+    def __init__(self, data_dir: Path, port: int, password: str, database: str, heap: str = "2g",
+                 options: dict[str, str] | None = None):
         self.data_dir = Path(data_dir).resolve()
         self.port = port
         self.password = password
         self.database = database
         self.heap = heap
+        self.options = dict(options or {})
         self.url = f"http://127.0.0.1:{port}"
 
     @property
@@ -123,6 +127,7 @@ class EmbeddedServer(LaunchedServer[str, ServerStatus]):
             f"-Darcadedb.server.defaultDatabases={self.database}[root]",
             "-Darcadedb.server.httpIncomingHost=127.0.0.1",
             f"-Darcadedb.server.httpIncomingPort={self.port}",
+            *(f"-Darcadedb.{name}={value}" for name, value in sorted(self.options.items())),
             "-cp", str(wheel / "jars" / "*"),
             _MAIN_CLASS,
         ]

@@ -39,11 +39,12 @@ RETURN d.id AS id, d.source AS source, d.title AS title, d.content_hash AS conte
 ORDER BY d.id SKIP $skip LIMIT $limit
 """
 
-# Chunks of these documents that are not in the version being written (stale or half-written).
-STALE_CHUNKS = """
+# Every stored chunk of these documents: those the version being written keeps are already complete
+# (a chunk id holds the content hash, and a chunk is written with all its edges in one transaction);
+# the others are stale.
+CHUNKS_OF_DOCUMENTS = """
 UNWIND $docs AS doc
 MATCH (c:Chunk {document_id: doc})
-WHERE NOT c.id IN $keep
 RETURN c.id AS id
 """
 
@@ -58,6 +59,12 @@ UNWIND $keys AS k
 MATCH (e:Entity {key: k})
 WHERE e.embedding IS NOT NULL
 RETURN e.key AS key
+"""
+
+ENTITY_KEYS_PRESENT = """
+UNWIND $keys AS k
+MATCH (e:Entity {key: k})
+RETURN e.key AS key, e.embedding IS NOT NULL AS embedded
 """
 
 ENTITIES_WITHOUT_EMBEDDING = """
@@ -84,48 +91,43 @@ COUNT_EDGES = "MATCH ()-[r:{label}]->() RETURN count(r) AS n"
 
 # --- writes -----------------------------------------------------------------------------------------
 
-# A name/type seen first wins (ON CREATE): the order of a job is deterministic, so a resumed job
-# gives every entity the same name as an uninterrupted one. The embedding is set when given.
-UPSERT_ENTITIES = """
+# Writes read first what exists, then CREATE only what is new: a MERGE costs a lookup even when
+# it creates, and about twice a CREATE once a vector is written with the vertex. Two writers that
+# create the same key at once collide on the unique index; the transaction is replayed and, reading
+# again, finds the other's vertex. A name/type seen first wins: the order of a job is deterministic,
+# so a resumed job gives every entity the same name as an uninterrupted one.
+CREATE_ENTITIES = """
 UNWIND $rows AS r
-MERGE (e:Entity {key: r.key})
-ON CREATE SET e.name = r.name, e.type = r.type, e.folded = r.folded
-WITH e, r WHERE r.embedding IS NOT NULL
-SET e.embedding = r.embedding
+CREATE (e:Entity {key: r.key, name: r.name, type: r.type, folded: r.folded, embedding: r.embedding})
 """
 
-UPSERT_CHUNKS = """
+# A new chunk with its HAS_CHUNK edge and its mentions in one statement: the chunk is not looked up
+# again for each of its edges. (Inside the batch's transaction statement order is invisible to
+# readers: the document, written first, and its chunks commit together.)
+CREATE_CHUNKS = """
 UNWIND $rows AS r
-MERGE (c:Chunk {id: r.id})
-SET c.document_id = r.document_id, c.ordinal = r.ordinal, c.title = r.title, c.text = r.text,
-    c.start_char = r.start_char, c.end_char = r.end_char, c.embedding = r.embedding
+MATCH (d:Document {id: r.document_id})
+CREATE (d)-[:HAS_CHUNK]->(c:Chunk {id: r.id, document_id: r.document_id, ordinal: r.ordinal, title: r.title,
+                                   text: r.text, start_char: r.start_char, end_char: r.end_char,
+                                   embedding: r.embedding})
+WITH c, r
+UNWIND r.mentions AS m
+MATCH (e:Entity {key: m.key})
+CREATE (c)-[:MENTIONS {count: m.count, cooc: m.cooc}]->(e)
 """
 
-MERGE_NEXT = """
+CREATE_NEXT = """
 UNWIND $rows AS r
 MATCH (a:Chunk {id: r.a}), (b:Chunk {id: r.b})
-MERGE (a)-[:NEXT]->(b)
+CREATE (a)-[:NEXT]->(b)
 """
 
-MERGE_MENTIONS = """
-UNWIND $rows AS r
-MATCH (c:Chunk {id: r.chunk}), (e:Entity {key: r.key})
-MERGE (c)-[m:MENTIONS]->(e)
-SET m.count = r.count, m.cooc = r.cooc
-"""
-
-# Written last in a batch: a Document with its content_hash means "this version is complete".
+# A Document with its content_hash means "this version is complete" (it commits with its chunks).
 UPSERT_DOCUMENTS = """
 UNWIND $rows AS r
 MERGE (d:Document {id: r.id})
 SET d.source = r.source, d.title = r.title, d.content_hash = r.content_hash,
     d.metadata_json = r.metadata_json, d.chunk_count = r.chunk_count, d.ingested_at = r.ingested_at
-"""
-
-MERGE_HAS_CHUNK = """
-UNWIND $rows AS r
-MATCH (d:Document {id: r.document_id}), (c:Chunk {id: r.id})
-MERGE (d)-[:HAS_CHUNK]->(c)
 """
 
 # Removing chunks: delete them with their edges (their mentions, co-occurrence included), then

@@ -67,8 +67,12 @@ class RetrievalConfig(BaseModel):
     ppr_feedback_weight: float = Field(0.1, ge=0, description="Seed mass of a feedback entity, relative to a "
                                        "question seed (then divided by its mentions, like them)")
     # the neighbourhood PPR reads per question (graphrag/retrieval/neighbourhood.py)
-    ppr_dense_k: int = Field(50, ge=1, le=1000, description="Nearest chunks from the vector index that get "
+    ppr_dense_k: int = Field(100, ge=1, le=1000, description="Nearest chunks from the vector index that get "
                              "dense reset mass (the rest of the graph gets none)")
+    ppr_dense_read: int = Field(50, ge=0, le=1000, description="Of those, the nearest whose mentions are read "
+                                "up front (the others only when the PageRank finds them probable)")
+    ppr_dense_floor: float | None = Field(None, ge=-1, le=1, description="Cosine that normalises to 0 in the "
+                                          "dense reset (None: the worst of the ppr_dense_k hits)")
     ppr_entity_cap: int = Field(200, ge=1, description="An entity named by more chunks is a hub: its "
                                 "mentions are never read (its share per chunk is negligible)")
     ppr_expand_rounds: int = Field(2, ge=0, le=10, description="Rounds that read the most probable "

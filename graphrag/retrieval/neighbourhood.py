@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,17 +66,22 @@ class Neighbourhood:
     rows_read: int = 0  # mentions and SAME_AS rows the database returned (tests check the bound)
 
     def add_mention(self, chunk_id: str, title: str | None, key: str, cooc: Sequence[str] | None) -> None:
-        if chunk_id not in self.titles:
+        if not self.titles.get(chunk_id):  # new, or known so far only as a dense hit without its title
+            self.add_chunk(chunk_id, title)
+        self.mentions[(chunk_id, key)] = tuple(cooc or ())
+
+    def add_chunk(self, chunk_id: str, title: str | None = None) -> None:
+        """A chunk to rank (a dense hit may be known before any of its mentions is read)."""
+        if title or chunk_id not in self.titles:
             self.titles[chunk_id] = title or ""
             self.title_keys[chunk_id] = entity_key(strip_title_qualifier(title)) if title else ""
-        self.mentions[(chunk_id, key)] = tuple(cooc or ())
 
 
 class NeighbourhoodReader:
     """Reads parts of the graph into a `Neighbourhood` with parameterised Cypher (a few round trips).
 
     Args:
-        db: the database client.
+        db: the database client (thread-safe: a round's two statements run at once).
         entity_cap: an entity named by more chunks is a hub: never expanded; the query's LIMIT also
             holds if its mention count grew between being read and being expanded.
     """
@@ -86,10 +92,31 @@ class NeighbourhoodReader:
 
     def chunks(self, nb: Neighbourhood, ids: Iterable[str]) -> None:
         """Read every mention of these chunks (and their entities' names and mention counts)."""
-        wanted = sorted({i for i in ids if i not in nb.complete_chunks})
-        if not wanted:
-            return
-        for row in self.db.cypher(queries.CHUNK_MENTIONS, {"ids": wanted}):
+        self.read(nb, chunk_ids=ids)
+
+    def entities(self, nb: Neighbourhood, keys: Iterable[str]) -> None:
+        """Read every mention and SAME_AS edge of these entities; hubs and unknown keys are skipped."""
+        self.read(nb, entity_keys=keys)
+
+    def read(self, nb: Neighbourhood, *, chunk_ids: Iterable[str] = (), entity_keys: Iterable[str] = ()) -> None:
+        """Both reads of one round; when there are two, the second runs in a helper thread meanwhile
+        (the database works on both, the question waits for the slower one only)."""
+        chunks = sorted({i for i in chunk_ids if i not in nb.complete_chunks})
+        entities = sorted({k for k in entity_keys if k not in nb.complete_entities and k in nb.entities
+                           and nb.entities[k].mentions <= self.entity_cap})
+        pending = None
+        if chunks and entities:
+            pending = _POOL.submit(self.db.cypher, queries.ENTITY_MENTIONS, {"keys": entities, "cap": self.entity_cap})
+        if chunks:
+            self._apply_chunks(nb, chunks, self.db.cypher(queries.CHUNK_MENTIONS, {"ids": chunks}))
+        if entities:
+            rows = pending.result() if pending is not None else self.db.cypher(
+                queries.ENTITY_MENTIONS, {"keys": entities, "cap": self.entity_cap})
+            self._apply_entities(nb, entities, rows)
+
+    @staticmethod
+    def _apply_chunks(nb: Neighbourhood, wanted: list[str], rows: list[dict[str, Any]]) -> None:
+        for row in rows:
             key = row["key"]
             nb.entities[key] = EntityRow(row.get("name") or key, row.get("type") or "", int(row.get("mentions") or 0))
             for chunk_id, title, cooc in row.get("chunks") or []:
@@ -97,29 +124,28 @@ class NeighbourhoodReader:
                 nb.rows_read += 1
         nb.complete_chunks.update(wanted)
 
-    def entities(self, nb: Neighbourhood, keys: Iterable[str]) -> None:
-        """Read every mention and SAME_AS edge of these entities; hubs and unknown keys are skipped."""
-        wanted = sorted({k for k in keys if k not in nb.complete_entities and k in nb.entities
-                         and nb.entities[k].mentions <= self.entity_cap})
-        if not wanted:
-            return
-        for row in self.db.cypher(queries.ENTITY_MENTIONS, {"keys": wanted, "cap": self.entity_cap}):
+    @staticmethod
+    def _apply_entities(nb: Neighbourhood, wanted: list[str], rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            key = row["key"]
             partners: Counter[str] = Counter()
             for chunk_id, title, cooc in row.get("chunks") or []:
-                nb.add_mention(chunk_id, title, row["key"], cooc)
+                nb.add_mention(chunk_id, title, key, cooc)
                 partners.update(cooc or ())
                 nb.rows_read += 1
             counts = np.fromiter(partners.values(), dtype=np.float64, count=len(partners))
-            nb.related_degree[row["key"]] = (float(counts.sum()), float(len(counts)),
-                                             float(np.sum(1.0 + np.log(np.maximum(counts, 1.0)))))
-        for row in self.db.cypher(queries.SAME_AS_OF, {"keys": wanted}):
-            other = row["other"]
-            nb.entities.setdefault(other, EntityRow(row.get("name") or other, row.get("type") or "",
-                                                    int(row.get("mentions") or 0)))
-            a, b = sorted((row["key"], other))
-            nb.same_as[(a, b)] = float(row.get("similarity") or 1.0)
-            nb.rows_read += 1
+            nb.related_degree[key] = (float(counts.sum()), float(len(counts)),
+                                      float(np.sum(1.0 + np.log(np.maximum(counts, 1.0)))))
+            for other, name, kind, mentions, similarity in row.get("synonyms") or []:
+                nb.entities.setdefault(other, EntityRow(name or other, kind or "", int(mentions or 0)))
+                a, b = sorted((key, other))
+                nb.same_as[(a, b)] = float(similarity or 1.0)
+                nb.rows_read += 1
         nb.complete_entities.update(wanted)
+
+
+# Shared by every reader in the process: the second statement of a round waits here, not in a new thread.
+_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="neighbourhood")
 
 
 @dataclass(frozen=True)

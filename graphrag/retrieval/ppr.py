@@ -24,7 +24,7 @@ import numpy as np
 
 from graphrag.retrieval.base import RetrievalConfig
 from graphrag.retrieval.neighbourhood import EdgeWeights, EntityRow, LocalGraph, Neighbourhood, NeighbourhoodReader
-from graphrag.retrieval.pagerank import normalise, personalized_pagerank
+from graphrag.retrieval.pagerank import personalized_pagerank
 from graphrag.types import SeedEntity
 
 
@@ -77,9 +77,10 @@ class PPRRanker:
             if j is not None:
                 reset[graph.n_chunks + j] += weight
         if dense and cfg.ppr_passage_weight > 0 and graph.n_chunks:
-            floor = min(dense.values())
+            floor = min(dense.values()) if cfg.ppr_dense_floor is None else cfg.ppr_dense_floor
             scores = np.array([dense.get(c, floor) for c in graph.chunk_ids], dtype=np.float64)
-            prior = normalise(scores) ** cfg.ppr_dense_power
+            top = max(float(scores.max()), floor + 1e-9)
+            prior = np.clip((scores - floor) / (top - floor), 0.0, 1.0) ** cfg.ppr_dense_power
             if 0 < cfg.ppr_dense_top < len(prior):
                 prior[np.argsort(-scores, kind="stable")[cfg.ppr_dense_top:]] = 0.0
             reset[: graph.n_chunks] += cfg.ppr_passage_weight * prior
@@ -154,17 +155,16 @@ class PPRRanker:
                 graph = LocalGraph.build(nb)
                 return graph, self.scores(graph, {**weights, **(extra or {})}, dense)
 
-        reader.chunks(nb, dense)
-        for chunk_id in dense:  # a dense hit that names no entity is still a passage to rank
-            nb.titles.setdefault(chunk_id, "")
-        reader.entities(nb, weights)
+        nearest = sorted(dense, key=lambda c: (-dense[c], c))
+        reader.read(nb, chunk_ids=nearest[: cfg.ppr_dense_read], entity_keys=weights)
+        for chunk_id in nearest:  # every dense hit is a passage to rank, whether read yet or not
+            nb.add_chunk(chunk_id)
         graph, p = run()
         for _ in range(cfg.ppr_expand_rounds):
             chunks, entities = self._frontier(graph, p)
             if not chunks and not entities:
                 break
-            reader.chunks(nb, chunks)
-            reader.entities(nb, entities)
+            reader.read(nb, chunk_ids=chunks, entity_keys=entities)
             graph, p = run()
         top = [graph.chunk_ids[i] for i in self.top_chunks(p[: graph.n_chunks], cfg.ppr_feedback_passages)]
         if cfg.ppr_feedback_passages > 0 and not all(c in nb.complete_chunks for c in top):

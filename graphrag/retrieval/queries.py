@@ -26,11 +26,9 @@ CHUNK_FULL_TEXT = (
 # node.degree.in counts a vertex's edge list without reading the edges: a few ms for 100k mentions.
 ENTITIES_BY_KEY = (
     "UNWIND $keys AS k MATCH (e:Entity {key: k}) "
-    "RETURN k AS asked, e.key AS key, e.name AS name, node.degree.in(e, 'MENTIONS') AS mentions"
-)
-# A question that drops an entity's diacritics ("Aschenbrodel") finds it by its folded key.
-ENTITIES_BY_FOLDED_KEY = (
-    "UNWIND $keys AS k MATCH (e:Entity {folded: k}) "
+    "RETURN k AS asked, e.key AS key, e.name AS name, node.degree.in(e, 'MENTIONS') AS mentions "
+    # a question that drops an entity's diacritics ("Aschenbrodel") finds it by its folded key
+    "UNION ALL UNWIND $folded AS k MATCH (e:Entity {folded: k}) "
     "RETURN k AS asked, e.key AS key, e.name AS name, node.degree.in(e, 'MENTIONS') AS mentions"
 )
 ENTITY_FULL_TEXT = (
@@ -72,18 +70,16 @@ CHUNK_MENTIONS = (
     "WITH e, collect([id, c.title, m.cooc]) AS chunks "
     "RETURN e.key AS key, e.name AS name, e.type AS type, node.degree.in(e, 'MENTIONS') AS mentions, chunks"
 )
-# Every mention of these entities (the caller asks only for entities with at most `cap` of them;
-# the LIMIT holds even if one gained mentions since it was counted).
+# Every mention and SAME_AS edge of these entities (the caller asks only for entities with at most
+# `cap` mentions; the LIMIT holds even if one gained mentions since it was counted). Aggregating
+# subqueries: an entity without synonyms still gives its row.
 ENTITY_MENTIONS = (
     "UNWIND $keys AS k MATCH (e:Entity {key: k}) "
-    "CALL { WITH e MATCH (e)<-[m:MENTIONS]-(c:Chunk) RETURN c.id AS id, c.title AS title, m.cooc AS cooc "
-    "LIMIT $cap } "
-    "RETURN k AS key, collect([id, title, cooc]) AS chunks"
-)
-SAME_AS_OF = (
-    "UNWIND $keys AS k MATCH (e:Entity {key: k})-[s:SAME_AS]-(o:Entity) "
-    "RETURN k AS key, o.key AS other, o.name AS name, o.type AS type, "
-    "node.degree.in(o, 'MENTIONS') AS mentions, s.similarity AS similarity"
+    "CALL { WITH e MATCH (e)<-[m:MENTIONS]-(c:Chunk) WITH c, m LIMIT $cap "
+    "RETURN collect([c.id, c.title, m.cooc]) AS chunks } "
+    "CALL { WITH e MATCH (e)-[s:SAME_AS]-(o:Entity) "
+    "RETURN collect([o.key, o.name, o.type, node.degree.in(o, 'MENTIONS'), s.similarity]) AS synonyms } "
+    "RETURN k AS key, chunks, synonyms"
 )
 
 # --- hydration ---------------------------------------------------------------------------------

@@ -64,11 +64,15 @@ class DatabaseEntityLookup:
         if not wanted:
             return {}
         folded = {k: fold_accents(k) for k in wanted}
-        exact = {r["key"]: r for r in self.db.cypher(queries.ENTITIES_BY_KEY,
-                                                      {"keys": sorted(set(wanted) | set(folded.values()))})}
+        exact: dict[str, dict[str, Any]] = {}
         by_folded: dict[str, list[dict[str, Any]]] = {}
-        for r in self.db.cypher(queries.ENTITIES_BY_FOLDED_KEY, {"keys": sorted(set(folded.values()))}):
-            by_folded.setdefault(r["asked"], []).append(r)
+        rows = self.db.cypher(queries.ENTITIES_BY_KEY, {"keys": sorted(set(wanted) | set(folded.values())),
+                                                         "folded": sorted(set(folded.values()))})
+        for r in rows:
+            if r["asked"] == r["key"]:
+                exact[r["key"]] = r
+            else:
+                by_folded.setdefault(r["asked"], []).append(r)
         out: dict[str, EntityInfo] = {}
         for key in wanted:
             if key in exact:

@@ -73,9 +73,12 @@ def _chunk_ids(db: ArcadeDB) -> set[str]:
 
 
 def _evidence(db: ArcadeDB) -> set[str]:
-    rows = db.cypher("MATCH ()-[r:RELATED]->() RETURN r.evidence AS ev, r.weight AS w")
-    assert all(len(r["ev"]) == r["w"] for r in rows)  # weight = number of evidence chunks
-    return {chunk for r in rows for chunk in r["ev"]}
+    """Chunks whose mentions record a co-occurrence; each pair is on both entities' mentions."""
+    rows = db.cypher("MATCH (c:Chunk)-[m:MENTIONS]->(e:Entity) RETURN c.id AS c, e.key AS k, m.cooc AS cooc")
+    pairs = {(r["c"], r["k"], other) for r in rows for other in r["cooc"] or []}
+    assert pairs and all((c, b, a) in pairs for c, a, b in pairs)
+    assert db.cypher("MATCH ()-[r:RELATED]->() RETURN count(r) AS n")[0]["n"] == 0  # schema v4: none written
+    return {c for c, _, _ in pairs}
 
 
 def test_shared_corpus_lines_load_and_land_in_the_graph(pipeline_for, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -196,9 +199,9 @@ def test_transaction_is_all_or_nothing_and_invisible_until_commit(make_db) -> No
 
 
 def _snapshot(db: ArcadeDB) -> dict[str, Any]:
-    related = db.cypher("MATCH (a:Entity)-[r:RELATED]->(b:Entity) RETURN a.key AS a, b.key AS b, r.weight AS w")
+    mentions = db.cypher("MATCH (c:Chunk)-[m:MENTIONS]->(e:Entity) RETURN c.id AS c, e.key AS k, m.cooc AS cooc")
     return {"counts": GraphStore(db).counts(), "chunks": _chunk_ids(db), "keys": _keys(db),
-            "related": sorted((r["a"], r["b"], r["w"]) for r in related)}
+            "mentions": sorted((r["c"], r["k"], tuple(sorted(r["cooc"] or []))) for r in mentions)}
 
 
 def test_job_killed_mid_run_and_rerun_equals_a_clean_run(pipeline_for, make_db, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

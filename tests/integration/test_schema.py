@@ -67,3 +67,35 @@ def test_reset_then_migrate_rebuilds_exactly(empty_db: ArcadeDB) -> None:
     assert runner.migrate() == [m.version for m in runner.migrations]
     assert _schema(empty_db) == before
     assert empty_db.cypher("MATCH (e:Entity) RETURN count(e) AS c") == [{"c": 0}]
+
+
+def test_v4_moves_co_occurrence_from_related_edges_onto_mentions(empty_db: ArcadeDB) -> None:
+    """A database written before v4 (RELATED edges with evidence) keeps what they said: each mention
+    gets its co-occurring keys, the edges go, and accented entities get their folded key."""
+    old = MigrationRunner(empty_db, embedding_dim=384)
+    old.migrations = old.migrations[:3]
+    old.migrate()
+    empty_db.cypher(
+        "CREATE (c1:Chunk {id: 'c1'}), (c2:Chunk {id: 'c2'}), (a:Entity {key: 'aschenbrödel'}), "
+        "(b:Entity {key: 'b'}), (x:Entity {key: 'x'}), (c1)-[:MENTIONS]->(a), (c1)-[:MENTIONS]->(b), "
+        "(c2)-[:MENTIONS]->(a), (c2)-[:MENTIONS]->(x), (c2)-[:MENTIONS]->(b), "
+        "(a)-[:RELATED {weight: 2, evidence: ['c1', 'c2']}]->(b), (a)-[:RELATED {weight: 1, evidence: ['c2']}]->(x)",
+        idempotent=False)
+
+    def cooc() -> set[tuple[str, str, tuple[str, ...]]]:
+        rows = empty_db.cypher("MATCH (c:Chunk)-[m:MENTIONS]->(e:Entity) RETURN c.id AS c, e.key AS k, m.cooc AS o")
+        return {(r["c"], r["k"], tuple(sorted(r["o"] or []))) for r in rows}
+
+    assert MigrationRunner(empty_db, embedding_dim=384).migrate() == [4]
+    assert cooc() == {("c1", "aschenbrödel", ("b",)), ("c1", "b", ("aschenbrödel",)),
+                      ("c2", "aschenbrödel", ("b", "x")), ("c2", "b", ("aschenbrödel",)),
+                      ("c2", "x", ("aschenbrödel",))}
+    assert empty_db.cypher("MATCH ()-[r:RELATED]->() RETURN count(r) AS n") == [{"n": 0}]
+    folded = empty_db.cypher("MATCH (e:Entity) WHERE e.folded IS NOT NULL RETURN e.key AS k, e.folded AS f")
+    assert folded == [{"k": "aschenbrödel", "f": "aschenbrodel"}]
+    from schema.versions import v0004_cooccurrence_on_mentions as v4
+
+    v4.migrate_data(empty_db, {})  # a crash after the data moved but before the record: runs again
+    assert cooc() == {("c1", "aschenbrödel", ("b",)), ("c1", "b", ("aschenbrödel",)),
+                      ("c2", "aschenbrödel", ("b", "x")), ("c2", "b", ("aschenbrödel",)),
+                      ("c2", "x", ("aschenbrödel",))}

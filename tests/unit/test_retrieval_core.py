@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import sparse
 
+from graphrag.normalize import fold_accents
 from graphrag.retrieval.base import RetrievalConfig
 from graphrag.retrieval.context import build_context, estimate_tokens, format_path
 from graphrag.retrieval.fusion import reciprocal_rank_fusion
 from graphrag.retrieval.keyword import plain_terms
-from graphrag.retrieval.ppr import GraphSnapshot, PPRRanker, explain, normalise, personalized_pagerank
-from graphrag.retrieval.question import candidate_spans, fold_accents, longest_matches, seed_weights
+from graphrag.retrieval.neighbourhood import EdgeWeights, EntityRow, LocalGraph, Neighbourhood
+from graphrag.retrieval.pagerank import normalise, personalized_pagerank
+from graphrag.retrieval.paths import explain
+from graphrag.retrieval.ppr import PPRRanker, seed_weights
+from graphrag.retrieval.question import candidate_spans, longest_matches
 from graphrag.types import Passage, PathStep, SeedEntity
 
 
@@ -62,49 +65,87 @@ def test_plain_terms_strip_query_syntax() -> None:
     assert plain_terms("?!") == []
 
 
-def _snapshot() -> GraphSnapshot:
-    # chunks c0 (mentions A, B), c1 (B, C), c2 (C), c3 (D); RELATED A-B, B-C
-    incidence = sparse.csr_matrix(np.array([[1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 0], [0, 0, 0, 1]], dtype=float))
-    related = sparse.csr_matrix(np.array([[0, 1, 0, 0], [1, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 0]], dtype=float))
-    embeddings = np.eye(4, dtype=np.float32)
-    return GraphSnapshot(["c0", "c1", "c2", "c3"], ["d0", "d1", "d2", "d3"], ["T0", "T1", "T2", "T3"],
-                         embeddings, ["a", "b", "c", "d"], ["A", "B", "C", "D"], ["ORG"] * 4, incidence, related,
-                         sparse.csr_matrix((4, 4)))
+def _neighbourhood(mentions: dict[str, list[str]], *, titles: dict[str, str] | None = None,
+                   cooc: list[tuple[str, str, str]] = (), counts: dict[str, int] | None = None,
+                   complete: bool = True) -> Neighbourhood:
+    """A neighbourhood read in full: `mentions` chunk -> entity keys, `cooc` (chunk, a, b) pairs."""
+    nb = Neighbourhood()
+    pairs: dict[tuple[str, str], list[str]] = {}
+    for chunk, a, b in cooc:
+        pairs.setdefault((chunk, a), []).append(b)
+        pairs.setdefault((chunk, b), []).append(a)
+    by_entity: dict[str, int] = {}
+    for chunk, keys in mentions.items():
+        for key in keys:
+            nb.add_mention(chunk, (titles or {}).get(chunk, chunk.upper()), key, pairs.get((chunk, key), []))
+            by_entity[key] = by_entity.get(key, 0) + 1
+    for key, n in by_entity.items():
+        nb.entities[key] = EntityRow(key.upper(), "ORG", (counts or {}).get(key, n))
+        if complete:
+            partners = [o for (c, k), others in pairs.items() if k == key for o in others]
+            nb.related_degree[key] = (float(len(partners)), float(len(set(partners))), float(len(partners)))
+    if complete:
+        nb.complete_chunks.update(mentions)
+        nb.complete_entities.update(by_entity)
+    return nb
+
+
+def _graph() -> LocalGraph:
+    # chunks c0 (A, B), c1 (B, C), c2 (C), c3 (D); A-B named together in c0, B-C in c1
+    return LocalGraph.build(_neighbourhood({"c0": ["a", "b"], "c1": ["b", "c"], "c2": ["c"], "c3": ["d"]},
+                                           cooc=[("c0", "a", "b"), ("c1", "b", "c")]))
 
 
 def test_pagerank_is_a_distribution_and_favours_the_seed() -> None:
-    snap = _snapshot()
-    transition = snap.transition()
-    np.testing.assert_allclose(np.asarray(transition.sum(axis=0)).ravel(), 1.0)
+    graph = _graph()
+    transition, dangling = graph.transition(EdgeWeights())
+    np.testing.assert_allclose(np.asarray(transition.sum(axis=0)).ravel(), 1.0)  # read in full: nothing leaks
+    assert len(dangling) == 0
     reset = np.zeros(8)
     reset[4] = 1.0  # entity A
-    p = personalized_pagerank(transition, reset, damping=0.5, iterations=100)
+    p = personalized_pagerank(transition, reset, damping=0.5, iterations=100, dangling=dangling)
     assert p.sum() == pytest.approx(1.0)
     assert p[0] > p[1] > p[2] > p[3] == 0
 
 
+def test_a_node_read_in_part_divides_by_its_whole_graph_degree_and_leaks_the_rest() -> None:
+    # entity b is named by 10 chunks in the whole graph but only c0 and c1 were read, and not all of
+    # its mentions: it is incomplete and sends nothing on. Entity a was read in full, and its whole-graph
+    # co-occurrence degree (3 partners) is larger than what is here (b): the rest of its mass leaks.
+    nb = _neighbourhood({"c0": ["a", "b"], "c1": ["b"]}, cooc=[("c0", "a", "b")], counts={"b": 10}, complete=False)
+    nb.complete_chunks.update({"c0", "c1"})
+    nb.complete_entities.add("a")
+    nb.related_degree["a"] = (3.0, 3.0, 3.0)
+    graph = LocalGraph.build(nb)
+    transition, dangling = graph.transition(EdgeWeights())
+    out = np.asarray(transition.sum(axis=0)).ravel()
+    a, b = graph.n_chunks + graph.entity_index["a"], graph.n_chunks + graph.entity_index["b"]
+    assert out[b] == 0  # incomplete: no outflow
+    assert out[a] == pytest.approx((1 + 1) / (1 + 3))  # to c0 and to b, of degree chunk 1 + co-occurrence 3
+    np.testing.assert_allclose(out[: graph.n_chunks], 1.0)  # chunks read in full
+    assert b not in dangling and a not in dangling
+
+
 def test_ranker_mixes_seed_and_dense_mass() -> None:
-    snap = _snapshot()
+    graph = _graph()
     ranker = PPRRanker()
-    dense = snap.dense_scores(np.array([0, 0, 0, 1], dtype=np.float32))
-    scores = ranker.rank(snap, {"a": 1.0}, dense)
+    scores = ranker.scores(graph, {"a": 1.0}, {"c3": 0.9, "c0": 0.1})[: graph.n_chunks]
     assert scores[0] == scores.max()
     assert scores[3] > 0  # only the dense reset reaches the isolated chunk
-    assert snap.lookup(["b", "zz"])["b"].mentions == 2
     np.testing.assert_allclose(normalise(np.array([1.0, 3.0])), [0.0, 1.0])
 
 
 def test_explain_finds_two_hop_paths() -> None:
-    snap = _snapshot()
-    path = explain(snap, ["a"], 2)
+    graph = _graph()
+    path = explain(graph, ["a"], 2)
     assert [(s.source, s.relation, s.target) for s in path] == [
-        ("A", "RELATED", "B"), ("B", "RELATED", "C"), ("C", "MENTIONED_IN", "T2")]
-    assert explain(snap, ["a"], 3) == []
-    # without co-occurrence edges the path goes through the passage that names both
-    snap.related = sparse.csr_matrix((4, 4))
-    path = explain(snap, ["a"], 1)
+        ("A", "RELATED", "B"), ("B", "RELATED", "C"), ("C", "MENTIONED_IN", "C2")]
+    assert explain(graph, ["a"], 3) == []
+    # without co-occurrence the path goes through the passage that names both
+    plain = LocalGraph.build(_neighbourhood({"c0": ["a", "b"], "c1": ["b", "c"]}))
+    path = explain(plain, ["a"], 1)
     assert [(s.source, s.relation, s.target) for s in path] == [
-        ("A", "MENTIONED_IN", "T0"), ("T0", "MENTIONS", "B"), ("B", "MENTIONED_IN", "T1")]
+        ("A", "MENTIONED_IN", "C0"), ("C0", "MENTIONS", "B"), ("B", "MENTIONED_IN", "C1")]
 
 
 def _passage(i: int, words: int) -> Passage:
@@ -135,21 +176,18 @@ def test_format_path() -> None:
     assert format_path([]) == ""
 
 
-def test_accent_folded_lookup_returns_the_stored_key() -> None:
-    snap = _snapshot()
-    snap.entity_keys[0] = "aschenbrödel"
-    snap.__post_init__()
-    found = snap.lookup(["aschenbrodel"])
-    assert found["aschenbrodel"].key == "aschenbrödel"
+def test_fold_accents() -> None:
     assert fold_accents("crème brûlée") == "creme brulee"
+    assert fold_accents("aschenbrödel") == "aschenbrodel"
 
 
 def test_title_edge_weight_moves_mass_to_the_passage_about_an_entity() -> None:
-    snap = _snapshot()
-    snap.chunk_titles[2] = "C"  # chunk 2 is the page about C; chunk 1 merely mentions C
-    plain = snap.transition()
-    weighted = snap.transition(title_weight=3.0)
-    c = snap.n_chunks + 2
+    # chunk 2 is the page about C; chunk 1 merely mentions C
+    graph = LocalGraph.build(_neighbourhood({"c0": ["a", "b"], "c1": ["b", "c"], "c2": ["c"], "c3": ["d"]},
+                                            titles={"c2": "C (letter)"}))
+    plain, _ = graph.transition(EdgeWeights())
+    weighted, _ = graph.transition(EdgeWeights(title_weight=3.0))
+    c = graph.n_chunks + graph.entity_index["c"]
     assert weighted[2, c] > plain[2, c]
     assert weighted[1, c] < plain[1, c]
 
@@ -157,17 +195,15 @@ def test_title_edge_weight_moves_mass_to_the_passage_about_an_entity() -> None:
 def test_feedback_round_lifts_the_passage_about_a_name_the_best_passage_mentions() -> None:
     # c0 is about seed A and names B; c1 is the page about B; c2 is a distractor the dense score
     # prefers. Only the feedback round seeds B, so only it can lift c1 above c2.
-    incidence = sparse.csr_matrix(np.array([[1, 1, 0], [0, 1, 0], [0, 0, 1]], dtype=float))
-    empty = sparse.csr_matrix((3, 3))
-    snap = GraphSnapshot(["c0", "c1", "c2"], ["d0", "d1", "d2"], ["A", "B", "X"], None, ["a", "b", "x"],
-                         ["A", "B", "X"], ["ORG"] * 3, incidence, empty, empty)
-    dense = np.array([0.9, 0.1, 0.5])
-    one_round = PPRRanker(RetrievalConfig(ppr_feedback_passages=0, ppr_passage_weight=0.2)
-                          ).rank(snap, {"a": 1.0}, dense)
+    graph = LocalGraph.build(_neighbourhood({"c0": ["a", "b"], "c1": ["b"], "c2": ["x"]}))
+    dense = {"c0": 0.9, "c1": 0.1, "c2": 0.5}
+    one = PPRRanker(config=RetrievalConfig(ppr_feedback_passages=0, ppr_passage_weight=0.2))
+    one_round = one.scores(graph, {"a": 1.0}, dense)[: graph.n_chunks]
     assert one_round[2] > one_round[1]
-    ranker = PPRRanker(RetrievalConfig(ppr_feedback_passages=1, ppr_feedback_weight=1.0, ppr_passage_weight=0.2))
-    feedback = ranker.feedback_seeds(snap, {"a": 1.0}, one_round)
+    ranker = PPRRanker(config=RetrievalConfig(ppr_feedback_passages=1, ppr_feedback_weight=1.0,
+                                              ppr_passage_weight=0.2))
+    feedback = ranker.feedback_seeds(graph, {"a": 1.0}, one_round)
     assert set(feedback) == {"b"}  # the seed itself is not fed back
-    two_rounds = ranker.rank(snap, {"a": 1.0}, dense)
+    two_rounds = ranker.scores(graph, {"a": 1.0, **feedback}, dense)[: graph.n_chunks]
     assert two_rounds[0] > two_rounds[1] > two_rounds[2]
-    assert ranker.feedback_seeds(snap, {}, one_round) == {}
+    assert ranker.feedback_seeds(graph, {}, one_round) == {}
