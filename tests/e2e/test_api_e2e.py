@@ -108,8 +108,8 @@ def test_json_document_round_trip_and_delete(client: TestClient, keys: dict[str,
 
 def test_deleted_document_is_never_retrieved(client: TestClient, keys: dict[str, str],
                                              corpus: dict[str, Any]) -> None:
-    """Passages come from the in-memory graph snapshot; a delete through the API invalidates it, so
-    the next retrieval (well inside the periodic check interval) no longer returns the document."""
+    """Every request reads the graph from the database: a document added through the API is found by
+    the very next request, and a deleted one is gone from the very next request."""
     doc = {"id": "note-2", "title": "Zelkova Observatory",
            "text": "The Zelkova Observatory stands on Mount Quarrin. Its first director was Odile Fenwright."}
     question = {"question": "Who was the first director of the Zelkova Observatory?", "top_k": 8}
@@ -256,3 +256,26 @@ def test_abandoned_job_is_adopted_and_resumed(settings: Settings, components: An
     assert isinstance(job, dict) and job["state"] == "succeeded" and job["progress"]["done"] == 2
     assert job["summary"]["documents"] == 1  # only the file after `done` was (re)ingested
     assert e2e_db.cypher("MATCH (d:Document {id: 'orphan/two.md'}) RETURN count(d) AS n") == [{"n": 1}]
+
+
+def test_a_fresh_service_answers_at_once_and_sees_another_process_write(
+        settings: Settings, components: Any, keys: dict[str, str], e2e_db: ArcadeDB, corpus: dict[str, Any],
+        embedder: Any) -> None:
+    """No copy of the graph is loaded at start-up: a new service instance answers its first request
+    from the database, and a document another process writes meanwhile (here the ingestion pipeline
+    on its own client) is found by the next request, with nothing to refresh or invalidate."""
+    from graphrag.types import SourceDocument
+    from ingestion.pipeline import IngestionPipeline
+
+    with TestClient(create_app(settings, components=components)) as fresh:
+        first = fresh.post("/v1/retrieve", json={"question": QUESTION}, headers=auth(keys["read"]))
+        assert first.status_code == 200 and first.json()["sources"]
+        other_process = ArcadeDB(settings.url, settings.db_name, "root", settings.password())
+        report = IngestionPipeline(settings, other_process, embedder).run([SourceDocument(
+            id="note-3", source="elsewhere", title="Varnholt Lighthouse",
+            text="The Varnholt Lighthouse guards the Skerrow Strait. Its keeper was Ilse Marrowby.")])
+        assert report.documents_new == 1
+        question = {"question": "Who kept the Varnholt Lighthouse?", "top_k": 5}
+        found = fresh.post("/v1/retrieve", json=question, headers=auth(keys["read"])).json()
+        assert "note-3" in [s["document_id"] for s in found["sources"]]
+        other_process.close()
