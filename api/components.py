@@ -31,6 +31,9 @@ from ingestion.pipeline import IngestionPipeline, IngestionReport
 
 log = logging.getLogger(__name__)
 SNAPSHOT_GENERATION_FILE = "snapshot-generation"
+# A document's text as its chunks (Chunk.document_id is indexed); read by the MCP document resource.
+DOCUMENT_CHUNKS = ("MATCH (c:Chunk {document_id: $id}) RETURN c.id AS id, c.ordinal AS ordinal, c.text AS text "
+                   "ORDER BY c.ordinal")
 
 
 def _nothing() -> None:
@@ -61,6 +64,9 @@ class StoreDocuments:
             return self.store.delete_document(document_id) is not None
         finally:  # even a failed delete may have committed: re-check rather than guess
             self.on_write()
+
+    def chunks(self, document_id: str) -> list[dict[str, Any]]:
+        return self.store.db.cypher(DOCUMENT_CHUNKS, {"id": document_id})
 
 
 def summary_of(report: IngestionReport, document_ids: list[str], failed: list[str]) -> IngestSummary:

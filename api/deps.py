@@ -62,6 +62,10 @@ class DocumentsLike(Protocol):
     def get(self, document_id: str) -> dict[str, Any] | None: ...
     def delete(self, document_id: str) -> bool: ...
 
+    def chunks(self, document_id: str) -> list[dict[str, Any]]:
+        """The document's chunks `{id, ordinal, text}` in order (its text as retrieval cites it)."""
+        ...
+
 
 class IngestorLike(Protocol):
     def ingest_documents(self, documents: list[SourceDocument]) -> IngestSummary:

@@ -21,6 +21,7 @@ from api.deps import Components
 from api.errors import install_error_handlers
 from api.jobs import JobManager, JobStore
 from api.keys import KeyVerifier
+from api.mcp_server import McpHttp
 from api.metrics import Metrics
 from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from api.routes import ask, documents, graph, health, jobs
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, *,
     settings = settings or get_settings()
     install_log_record_factory()
     metrics = Metrics()
+    mcp = McpHttp(settings, metrics)  # the same service as MCP tools for agents, at /mcp
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -88,7 +90,8 @@ def create_app(settings: Settings | None = None, *,
             if not settings.api_keys_enforced:
                 log.warning("API keys are NOT required: the API binds %s (loopback only). Set "
                             "GRAPHRAG_API_KEYS_REQUIRED=true to require them.", settings.api_host)
-            yield
+            async with mcp.serving(parts):
+                yield
         finally:
             if getattr(app.state, "jobs", None) is not None:
                 await app.state.jobs.stop()
@@ -114,6 +117,7 @@ def create_app(settings: Settings | None = None, *,
     app.include_router(health.router)
     for module in (ask, documents, jobs, graph):
         app.include_router(module.router)
+    app.include_router(mcp.router)
     return app
 
 
