@@ -88,6 +88,7 @@ chunk ids when you pass an answer on."""
 
 DOCUMENT_URI = "graphrag://documents/{+document_id}"
 PRINCIPAL_KEY = "graphrag.principal"  # where the /mcp route leaves the caller's key in the ASGI scope
+STDIO_READ_ONLY = "stdio-read-only"  # the principal of `graphrag mcp --read-only`
 
 # --- results: the tools' output schemas -------------------------------------------------------------
 
@@ -167,9 +168,13 @@ def fixed_caller(principal: Principal) -> Caller:
 
 def _require_admin(caller: Caller, ctx: Context, tool: str) -> None:
     principal = caller(ctx)
-    if not principal.allows(KeyScope.admin):
-        raise ToolError(f"{tool} changes the document store and needs an API key with the 'admin' scope; this "
-                        f"key has '{principal.scope.value}'. Ask the operator for an admin key, or only read.")
+    if principal.allows(KeyScope.admin):
+        return
+    if principal.key_id == STDIO_READ_ONLY:
+        raise ToolError(f"{tool} changes the document store and needs the 'admin' scope; this server was started "
+                        "with --read-only, so it only reads.")
+    raise ToolError(f"{tool} changes the document store and needs an API key with the 'admin' scope; this key has "
+                    f"'{principal.scope.value}'. Ask the operator for an admin key, or only read.")
 
 
 # --- errors an agent can act on --------------------------------------------------------------------
@@ -601,5 +606,5 @@ def run_stdio(settings: Settings, *, read_only: bool = False) -> None:
         finally:
             await aclose()
 
-    principal = Principal("stdio", KeyScope.read) if read_only else ANONYMOUS
+    principal = Principal(STDIO_READ_ONLY, KeyScope.read) if read_only else ANONYMOUS
     anyio.run(build_server(lazy, fixed_caller(principal), lifespan=lifespan).run_stdio_async)

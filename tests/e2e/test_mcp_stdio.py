@@ -90,7 +90,7 @@ def test_read_only_refuses_writes(stdio_settings: Settings, tmp_path: Path, stdi
     with (tmp_path / "stderr.log").open("w", encoding="utf-8") as log, \
             stdio_session(stdio_settings, log, "--read-only") as read_only:
         refused = read_only.error("add_document", {"id": "sneaky", "title": "Sneaky", "text": "Not allowed."})
-        assert "'admin' scope" in refused
-        assert "'admin' scope" in read_only.error("delete_document", {"document_id": "warsaw"})
+        assert "'admin' scope" in refused and "--read-only" in refused
+        assert "--read-only" in read_only.error("delete_document", {"document_id": "warsaw"})
     assert stdio_db.cypher("MATCH (d:Document) WHERE d.id IN ['sneaky', 'warsaw'] RETURN d.id AS id") == [
         {"id": "warsaw"}]
