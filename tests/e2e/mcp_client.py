@@ -7,6 +7,7 @@ session can serve several test functions, and a test reads like the REST tests: 
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import os
 import sys
@@ -38,8 +39,10 @@ class SyncClient:
         self._client = client
 
     def __getattr__(self, name: str) -> Any:
-        method = getattr(self._client, name)
-        return lambda *args, **kwargs: self._portal.call(functools.partial(method, *args, **kwargs))
+        value = getattr(self._client, name)
+        if not inspect.iscoroutinefunction(value):
+            return value  # a property such as `protocol_version`
+        return lambda *args, **kwargs: self._portal.call(functools.partial(value, *args, **kwargs))
 
     def tool(self, name: str, arguments: dict[str, Any] | None = None) -> CallToolResult:
         result: CallToolResult = self._portal.call(functools.partial(self._client.call_tool, name, arguments or {}))
@@ -67,16 +70,19 @@ def _session(make: Any) -> Iterator[SyncClient]:
 
 
 @asynccontextmanager
-async def _http(url: str, key: str | None) -> AsyncIterator[Client]:
+async def _http(url: str, key: str | None, mode: str) -> AsyncIterator[Client]:
     headers = {"X-API-Key": key} if key else {}
     async with (httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=300)) as http,
-                Client(streamable_http_client(url, http_client=http)) as client):
+                Client(streamable_http_client(url, http_client=http), mode=mode) as client):
         yield client
 
 
-def http_session(url: str, key: str | None = None) -> Any:
-    """A session with the `/mcp` endpoint at `url`, sending `key` as `X-API-Key` (none: no header)."""
-    return _session(_http(url, key))
+def http_session(url: str, key: str | None = None, *, mode: str = "auto") -> Any:
+    """A session with the `/mcp` endpoint at `url`, sending `key` as `X-API-Key` (none: no header).
+
+    `mode="legacy"` speaks the 2025 initialize handshake, as most desktop clients still do; "auto"
+    negotiates the newest protocol both sides know."""
+    return _session(_http(url, key, mode))
 
 
 def stdio_env(settings: Settings) -> dict[str, str]:

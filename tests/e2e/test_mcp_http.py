@@ -50,8 +50,12 @@ def corpus(admin: SyncClient) -> list[dict[str, Any]]:
     return added
 
 
-def test_tools_are_listed_with_their_schemas(reader: SyncClient) -> None:
+def test_tools_are_listed_with_their_schemas(reader: SyncClient, mcp_url: str, keys: dict[str, str]) -> None:
     check_tools_listed(reader)
+    with http_session(mcp_url, keys["read"], mode="legacy") as legacy:  # the 2025 handshake
+        assert legacy.protocol_version.startswith("2025-") and legacy.protocol_version < reader.protocol_version
+        check_tools_listed(legacy)
+        assert legacy.ok("list_documents", {"limit": 1})["limit"] == 1
 
 
 def test_ask_cites_chunks_that_are_stored(reader: SyncClient, corpus: list[dict[str, Any]], e2e_db: ArcadeDB) -> None:
