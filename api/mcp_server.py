@@ -40,7 +40,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from mcp.server.mcpserver import Context, MCPServer, UserMessage
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -493,7 +493,7 @@ class McpHttp:
         self.router.add_api_route("/mcp", self._endpoint, methods=["GET", "POST", "DELETE"],
                                   include_in_schema=False)
 
-    async def _endpoint(self, request: Request, principal: ReadPrincipal) -> Response:
+    async def _endpoint(self, principal: ReadPrincipal) -> Response:
         if self._sessions is None:
             raise ApiError(503, "not_available", "the MCP endpoint is not running", headers={"Retry-After": "5"})
         return _Handover(self._sessions.handle_request, principal)
