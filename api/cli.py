@@ -299,7 +299,7 @@ def api_key_list(ctx: typer.Context) -> None:
 
 @api_key_app.command("revoke")
 def api_key_revoke(ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="The key's id")]) -> None:
-    """Revoke a key (running services notice within 30 s)."""
+    """Revoke a key (running services refuse it within api_key_cache_s, at most 5 s)."""
     from api.keys import revoke_key
 
     with open_database(settings_of(ctx)) as db:

@@ -72,8 +72,9 @@ class IngestorLike(Protocol):
         """Blocking (chunking, NER, embedding, writes): called in a worker thread."""
         ...
 
-    def ingest_paths(self, paths: list[Path], root: Path) -> IngestSummary:
-        """Files under `root`; each document's id is its path relative to `root`."""
+    def ingest_paths(self, paths: list[Path], root: Path, *, by_content: bool = False) -> IngestSummary:
+        """Files under `root`; each document's id is its path relative to `root`, or with `by_content`
+        (uploads) a hash of the file's bytes."""
         ...
 
 
