@@ -1,5 +1,10 @@
 """Authentication dependencies: `X-API-Key: <key>` or `Authorization: Bearer <key>`.
 
+The key itself is checked by `api.security.AuthenticationMiddleware` before the route runs (so before
+the body is parsed); these dependencies take the principal it left in the request state and check
+the scope. A route the middleware does not cover (an app built without it) authenticates here, with
+the same rules and the same failed-key limit.
+
 When keys are not enforced (the embedded default bound to loopback), a request without a key
 acts with every scope; a key that *is* presented is still checked, so a wrong key never passes.
 """
@@ -12,30 +17,23 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
-from api.keys import ANONYMOUS, KeyVerifier, Principal, Scope
+from api.keys import Principal, Scope
+from api.security import PRINCIPAL_STATE, Authenticator, client_address
 
 # auto_error=False: we answer 401 in our own envelope; these objects also document both schemes.
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key")
 _bearer = HTTPBearer(auto_error=False, description="An API key as a bearer token")
 
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="graphrag"'}
-
 
 async def _principal(request: Request,
                      api_key: Annotated[str | None, Depends(_api_key_header)],
                      bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
-    presented = api_key or (bearer.credentials if bearer else None)
-    enforced: bool = request.app.state.settings.api_keys_enforced
-    if not presented:
-        if not enforced:
-            return ANONYMOUS
-        raise ApiError(401, "unauthorized", "an API key is required (X-API-Key or Authorization: Bearer)",
-                       headers=_CHALLENGE)
-    verifier: KeyVerifier = request.app.state.key_verifier
-    principal = await verifier.verify(presented)
-    if principal is None:
-        raise ApiError(401, "unauthorized", "the API key is not valid", headers=_CHALLENGE)
-    return principal
+    known = request.scope.get("state", {}).get(PRINCIPAL_STATE)
+    if isinstance(known, Principal):
+        return known
+    authenticator: Authenticator = request.app.state.authenticator
+    return await authenticator.authenticate(request.headers, client_address(request.scope),
+                                            getattr(request.app.state, "key_verifier", None))
 
 
 def require(scope: Scope):  # type: ignore[no-untyped-def]

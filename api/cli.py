@@ -253,6 +253,20 @@ def serve(ctx: typer.Context, host: _HostOpt = None, port: _PortOpt = None) -> N
     run_serve(_api_settings(ctx, host, port), echo=_echo)
 
 
+@app.command("mcp")
+def mcp(ctx: typer.Context,
+        read_only: Annotated[bool, typer.Option("--read-only", help="Refuse add_document and delete_document, "
+                                                                     "as a read key does over HTTP")] = False,
+        ) -> None:
+    """Serve the tools for agents (MCP) over stdin/stdout, for desktop clients that start it themselves.
+
+    The database must be running and migrated. Over HTTP the same server is at /mcp of `graphrag serve`.
+    """
+    from api.mcp_server import run_stdio
+
+    run_stdio(settings_of(ctx), read_only=read_only)
+
+
 @api_key_app.command("create")
 def api_key_create(ctx: typer.Context,
                    scope: Annotated[str, typer.Option(help="read (ask, retrieve, graph) or admin (also "
@@ -285,7 +299,7 @@ def api_key_list(ctx: typer.Context) -> None:
 
 @api_key_app.command("revoke")
 def api_key_revoke(ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="The key's id")]) -> None:
-    """Revoke a key (running services notice within 30 s)."""
+    """Revoke a key (running services refuse it within api_key_cache_s, at most 5 s)."""
     from api.keys import revoke_key
 
     with open_database(settings_of(ctx)) as db:

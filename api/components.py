@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import hashlib
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -30,6 +31,9 @@ from ingestion.loaders import LOADERS, LoadFailure
 from ingestion.pipeline import IngestionPipeline, IngestionReport
 
 log = logging.getLogger(__name__)
+# A document's text as its chunks (Chunk.document_id is indexed); read by the MCP document resource.
+DOCUMENT_CHUNKS = ("MATCH (c:Chunk {document_id: $id}) RETURN c.id AS id, c.ordinal AS ordinal, c.text AS text "
+                   "ORDER BY c.ordinal")
 
 
 class StoreDocuments:
@@ -49,6 +53,9 @@ class StoreDocuments:
     def delete(self, document_id: str) -> bool:
         return self.store.delete_document(document_id) is not None
 
+    def chunks(self, document_id: str) -> list[dict[str, Any]]:
+        return self.store.db.cypher(DOCUMENT_CHUNKS, {"id": document_id})
+
 
 def summary_of(report: IngestionReport, document_ids: list[str], failed: list[str]) -> IngestSummary:
     return IngestSummary(
@@ -59,12 +66,38 @@ def summary_of(report: IngestionReport, document_ids: list[str], failed: list[st
         seconds=round(float(report.seconds.get("total", 0.0)), 3))
 
 
+UPLOAD_ID_PREFIX = "upload-"
+
+
+def upload_document_id(path: Path) -> str:
+    """An uploaded file's document id: `upload-` + the first 24 hex digits of the SHA-256 of its bytes.
+
+    The content, not the name, is what an upload is: the same bytes sent again (under any name) are
+    the same document and a no-op, and a different file that happens to share a name is a new
+    document instead of silently replacing the earlier one.
+    """
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return UPLOAD_ID_PREFIX + digest.hexdigest()[:24]
+
+
+def _shown(where: str, path: Path, name: str) -> str:
+    """A loader's `source` or failure location with the server path replaced by what the client knows."""
+    full = str(path)
+    return name + where[len(full):] if where.startswith(full) else where
+
+
 class PipelineIngestor:
     """`IngestorLike` over `IngestionPipeline`, one run at a time (the pipeline already uses every core).
 
-    Files are loaded here with the ingestion loaders so that a document's id is its path relative
-    to `root` (the upload folder, or the allowed ingest folder): the same file ingested through a
-    job, an upload or the CLI run on that folder gets the same id, and re-sending it is a no-op.
+    Files are loaded here with the ingestion loaders, so that the API decides a document's id and
+    `source` (both visible to read-scope clients, so never the server's absolute path):
+    - server paths (ingest jobs): the path relative to `root`, the allowed ingest folder, as id and
+      source (`batch/a.md`): the same file sent again is the same document;
+    - uploads (`by_content`): the id is a hash of the bytes (`upload_document_id`), the source the
+      file's name.
     """
 
     def __init__(self, pipeline: IngestionPipeline):
@@ -83,25 +116,40 @@ class PipelineIngestor:
     def ingest_documents(self, documents: list[SourceDocument]) -> IngestSummary:
         return self._run(documents, [])
 
-    def ingest_paths(self, paths: list[Path], root: Path) -> IngestSummary:
+    def ingest_paths(self, paths: list[Path], root: Path, *, by_content: bool = False) -> IngestSummary:
         documents: list[SourceDocument] = []
         failed: list[str] = []
+        empty_inputs = 0
         for path in paths:
             try:  # resolved when read, not only when the job was made: the file may be a link by now
-                doc_id = path.resolve().relative_to(root.resolve()).as_posix()
+                relative = path.resolve().relative_to(root.resolve()).as_posix()
             except ValueError:
                 failed.append(f"{path.name}: outside the folder this job may read; skipped")
+                empty_inputs += 1
                 continue
+            name = path.name if by_content else relative
             loader = LOADERS.get(path.suffix.lower())
             if loader is None:
-                failed.append(f"{doc_id}: unsupported file type")
+                failed.append(f"{name}: unsupported file type")
+                empty_inputs += 1
                 continue
+            try:
+                doc_id = upload_document_id(path) if by_content else relative
+            except OSError as exc:
+                failed.append(f"{name}: cannot be read ({exc.strerror})")
+                empty_inputs += 1
+                continue
+            loaded = 0
             for item in loader.load(path, doc_id):
                 if isinstance(item, LoadFailure):
-                    failed.append(f"{doc_id}: {item.reason}")
+                    failed.append(f"{_shown(item.path, path, name)}: {item.reason}")
                 else:
-                    documents.append(item)
-        return self._run(documents, failed)
+                    documents.append(item.model_copy(update={"source": _shown(item.source, path, name)}))
+                    loaded += 1
+            empty_inputs += loaded == 0
+        summary = self._run(documents, failed)
+        summary.inputs, summary.inputs_failed = len(paths), empty_inputs
+        return summary
 
 
 class HopsRetriever:

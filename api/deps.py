@@ -62,14 +62,19 @@ class DocumentsLike(Protocol):
     def get(self, document_id: str) -> dict[str, Any] | None: ...
     def delete(self, document_id: str) -> bool: ...
 
+    def chunks(self, document_id: str) -> list[dict[str, Any]]:
+        """The document's chunks `{id, ordinal, text}` in order (its text as retrieval cites it)."""
+        ...
+
 
 class IngestorLike(Protocol):
     def ingest_documents(self, documents: list[SourceDocument]) -> IngestSummary:
         """Blocking (chunking, NER, embedding, writes): called in a worker thread."""
         ...
 
-    def ingest_paths(self, paths: list[Path], root: Path) -> IngestSummary:
-        """Files under `root`; each document's id is its path relative to `root`."""
+    def ingest_paths(self, paths: list[Path], root: Path, *, by_content: bool = False) -> IngestSummary:
+        """Files under `root`; each document's id is its path relative to `root`, or with `by_content`
+        (uploads) a hash of the file's bytes."""
         ...
 
 

@@ -31,9 +31,11 @@ log = logging.getLogger("api.errors")
 class ApiError(StarletteHTTPException):
     """An HTTP error with a stable machine-readable `code` for clients to branch on."""
 
-    def __init__(self, status_code: int, code: str, message: str, headers: dict[str, str] | None = None):
+    def __init__(self, status_code: int, code: str, message: str, headers: dict[str, str] | None = None, *,
+                 fields: list[dict[str, str]] | None = None):
         super().__init__(status_code=status_code, detail=message, headers=headers)
         self.code = code
+        self.fields = fields  # per-field (or per-file) messages, as in a 422
 
 
 class NotFound(ApiError):
@@ -74,7 +76,8 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = exc.code if isinstance(exc, ApiError) else _DEFAULT_CODES.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
+    fields = exc.fields if isinstance(exc, ApiError) else None
+    return JSONResponse(error_body(code, message, fields), status_code=exc.status_code, headers=exc.headers)
 
 
 def unavailable_response(message: str, retry_after_s: int) -> JSONResponse:

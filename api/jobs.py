@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import time
 import uuid
 from datetime import UTC, datetime
@@ -109,11 +110,13 @@ class JobManager:
     """Runs this process's jobs one at a time (2 cores: parallel ingest jobs only thrash) and keeps
     their heartbeats fresh; adopts abandoned ones."""
 
-    def __init__(self, store: JobStore, ingestor: IngestorLike | None, metrics: Metrics, *, stale_s: float):
+    def __init__(self, store: JobStore, ingestor: IngestorLike | None, metrics: Metrics, *, stale_s: float,
+                 uploads_dir: Path | None = None):
         self.store = store
         self.ingestor = ingestor
         self.metrics = metrics
         self.stale_s = stale_s
+        self.uploads_dir = uploads_dir  # an upload job's files live under it until the job ends
         self.owner = uuid.uuid4().hex
         self._lock = asyncio.Lock()
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -133,20 +136,31 @@ class JobManager:
         """Record the job, then start it; `root` is what document ids are relative to, and
         `skipped` names inputs refused before the job started (they stay in its summary)."""
         job_id = job_id or new_job_id()
-        summary = IngestSummary(failed=list(skipped)) if skipped else None
+        summary = IngestSummary(failed=list(skipped), inputs=len(skipped), inputs_failed=len(skipped)) \
+            if skipped else None
         row = await self.store.create(job_id, kind, [str(f) for f in files], str(root), self.owner, summary)
-        self._launch(job_id, [str(f) for f in files], str(root), 0)
+        self._launch(job_id, kind, [str(f) for f in files], str(root), 0)
         return job_out(row)
 
-    def _launch(self, job_id: str, sources: list[str], root: str, start_at: int) -> None:
-        task = asyncio.create_task(self._run(job_id, sources, root, start_at), name=f"ingest-job-{job_id}")
+    def _launch(self, job_id: str, kind: str, sources: list[str], root: str, start_at: int) -> None:
+        task = asyncio.create_task(self._run(job_id, kind, sources, root, start_at), name=f"ingest-job-{job_id}")
         self._tasks[job_id] = task
         task.add_done_callback(lambda _t: self._tasks.pop(job_id, None))
 
-    async def _run(self, job_id: str, sources: list[str], root: str, start_at: int) -> None:
+    def discard_upload(self, kind: str, root: Path) -> None:
+        """Delete an upload job's folder (its saved files) once the job has ended; only ever a folder
+        inside `uploads_dir`, never a server folder that a paths job read."""
+        if kind != "upload" or self.uploads_dir is None:
+            return
+        folder, uploads = root.resolve(), self.uploads_dir.resolve()
+        if uploads in folder.parents:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    async def _run(self, job_id: str, kind: str, sources: list[str], root: str, start_at: int) -> None:
         async with self._lock:
             try:
-                await self._work(job_id, sources, Path(root), start_at)
+                if await self._work(job_id, kind, sources, Path(root), start_at):
+                    self.discard_upload(kind, Path(root))
             except DatabaseUnavailableError as exc:
                 # The state cannot be written now. The task ends, so the sweeper stops refreshing the
                 # job's heartbeat: once it is stale, a sweeper (this process's or another's) adopts it
@@ -156,39 +170,42 @@ class JobManager:
                 log.info("job %s left for another process (shutdown at file %s)", job_id, start_at)
                 raise
 
-    async def _work(self, job_id: str, sources: list[str], root: Path, start_at: int) -> None:
+    async def _work(self, job_id: str, kind: str, sources: list[str], root: Path, start_at: int) -> bool:
+        """Run the job from `start_at`; True when it ended here (succeeded or failed), False when it was
+        left to another process."""
         row = await self.store.get(job_id)
         summary = IngestSummary.model_validate_json(row["summary_json"]) if row and row.get("summary_json") \
             else IngestSummary()
         if self.ingestor is None:
-            await self.store.update(job_id, self.owner, state="failed", error="ingestion is not available")
+            ended = await self.store.update(job_id, self.owner, state="failed", error="ingestion is not available")
             self.metrics.ingest_jobs.labels("failed").inc()
-            return
+            return ended
         if not await self.store.update(job_id, self.owner, state="running"):
-            return
+            return False
         log.info("job %s: %s files from %s", job_id, len(sources), start_at)
         for index in range(start_at, len(sources)):
             path = Path(sources[index])
             try:
-                part = await run_in_threadpool(self.ingestor.ingest_paths, [path], root)
+                part = await run_in_threadpool(self.ingestor.ingest_paths, [path], root, by_content=kind == "upload")
             except DatabaseUnavailableError:
                 raise
             except GraphRAGError as exc:  # one bad file does not sink the batch
-                part = IngestSummary(failed=[f"{path.name}: {exc}"])
+                part = IngestSummary(failed=[f"{path.name}: {exc}"], inputs=1, inputs_failed=1)
             except Exception as exc:
                 log.exception("job %s: file %s failed", job_id, path)
-                part = IngestSummary(failed=[f"{path.name}: internal error ({type(exc).__name__})"])
+                part = IngestSummary(failed=[f"{path.name}: internal error ({type(exc).__name__})"], inputs=1,
+                                     inputs_failed=1)
             summary.add(part)
             self.metrics.ingest_documents.inc(part.documents)
             self.metrics.ingest_chunks.inc(part.chunks)
             if not await self.store.update(job_id, self.owner, done=index + 1,
                                            summary_json=summary.model_dump_json()):
                 log.warning("job %s was adopted by another process; stopping here", job_id)
-                return
+                return False
         state = "failed" if summary.failed and summary.documents == 0 and summary.skipped == 0 else "succeeded"
-        error = f"{len(summary.failed)} of {len(sources)} inputs failed" if summary.failed else None
-        await self.store.update(job_id, self.owner, state=state, error=error)
+        await self.store.update(job_id, self.owner, state=state, error=job_error(summary))
         self.metrics.ingest_jobs.labels(state).inc()
+        return True
 
     async def _sweep(self) -> None:
         while True:
@@ -199,11 +216,21 @@ class JobManager:
                         continue
                     if await self.store.adopt(row["id"], row["heartbeat_at"], self.owner):
                         log.info("adopted job %s at file %s of %s", row["id"], row.get("done"), row.get("total"))
-                        self._launch(row["id"], list(row.get("sources") or []), str(row.get("root") or "/"),
-                                     int(row.get("done") or 0))
+                        self._launch(row["id"], str(row.get("kind") or "paths"), list(row.get("sources") or []),
+                                     str(row.get("root") or "/"), int(row.get("done") or 0))
             except GraphRAGError as exc:
                 log.warning("job sweeper: %s", exc)
             await asyncio.sleep(HEARTBEAT_S)
+
+
+def job_error(summary: IngestSummary) -> str | None:
+    """The job's error line: failed inputs counted as inputs (files), not as the records inside them."""
+    if not summary.failed:
+        return None
+    text = f"{summary.inputs_failed} of {summary.inputs} inputs failed"
+    if len(summary.failed) != summary.inputs_failed:  # records of a JSON Lines file fail one by one
+        text += f"; {len(summary.failed)} problems in all, listed in summary.failed"
+    return text
 
 
 def new_job_id() -> str:

@@ -18,12 +18,15 @@ from starlette.concurrency import run_in_threadpool
 
 from api.context import install_log_record_factory
 from api.deps import Components
+from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.jobs import JobManager, JobStore
 from api.keys import KeyVerifier
+from api.mcp_server import McpHttp
 from api.metrics import Metrics
 from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from api.routes import ask, documents, graph, health, jobs
+from api.security import check_exposure, exposure_message, install_security
 from graphrag.arcadedb import ArcadeDB, AsyncArcadeDB
 from graphrag.config import Settings, get_settings
 from graphrag.errors import MigrationError
@@ -61,8 +64,10 @@ def create_app(settings: Settings | None = None, *,
             real ones from `api.components.build_components`.
     """
     settings = settings or get_settings()
+    check_exposure(settings)  # no anonymous admin on the network unless explicitly, loudly asked for
     install_log_record_factory()
     metrics = Metrics()
+    mcp = McpHttp(settings, metrics)  # the same service as MCP tools for agents, at /mcp
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -82,13 +87,14 @@ def create_app(settings: Settings | None = None, *,
             # them all (~320 ms with every request thread stopped). Freezing moves them out of the
             # collector's sight; objects made by requests are collected as before.
             gc.freeze()
-            app.state.key_verifier = KeyVerifier(adb)
-            app.state.jobs = JobManager(JobStore(adb), parts.ingestor, metrics, stale_s=settings.api_job_stale_s)
+            app.state.key_verifier = KeyVerifier(adb, ttl_s=settings.api_key_cache_s)
+            app.state.jobs = JobManager(JobStore(adb), parts.ingestor, metrics, stale_s=settings.api_job_stale_s,
+                                        uploads_dir=settings.data_dir / "uploads")
             app.state.jobs.start()
-            if not settings.api_keys_enforced:
-                log.warning("API keys are NOT required: the API binds %s (loopback only). Set "
-                            "GRAPHRAG_API_KEYS_REQUIRED=true to require them.", settings.api_host)
-            yield
+            if (message := exposure_message(settings)) is not None:
+                log.warning("%s", message)
+            async with mcp.serving(parts):
+                yield
         finally:
             if getattr(app.state, "jobs", None) is not None:
                 await app.state.jobs.stop()
@@ -104,16 +110,23 @@ def create_app(settings: Settings | None = None, *,
             db.close()
 
     app = FastAPI(title="graphrag", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None,  # /docs from local files: api.docs
                   openapi_tags=[{"name": "question answering"}, {"name": "documents"}, {"name": "ingest jobs"},
                                 {"name": "graph"}, {"name": "operations"}])
     app.state.settings = settings
     app.state.metrics = metrics
     install_error_handlers(app, retry_after_s=settings.api_retry_after_s)
     app.add_middleware(BodyLimitMiddleware, limit=settings.api_max_body_bytes)
+    # --- security layers (api/security.py): headers, Host/Origin guard, key check before any body is read;
+    # between the body limit and the request context, and generic: they cover routes mounted later too.
+    install_security(app, settings)
+    # ---
     app.add_middleware(RequestContextMiddleware, metrics=metrics)  # added last = outermost
     app.include_router(health.router)
+    install_docs(app)
     for module in (ask, documents, jobs, graph):
         app.include_router(module.router)
+    app.include_router(mcp.router)
     return app
 
 

@@ -19,6 +19,18 @@ from api.metrics import Metrics
 
 access_log = logging.getLogger("api.access")
 log = logging.getLogger("api.middleware")
+_LOGGED_PATH_CHARS = 300
+
+
+def printable(text: str, limit: int = _LOGGED_PATH_CHARS) -> str:
+    """`text` safe for a one-line log record: the path arrives percent-decoded, so `%0a` would end the
+    line and let a client write a forged access-log line after it. Control and other unprintable
+    characters are escaped (`\\n`, `\\x1b`, `\\u2028`), and a long path is cut."""
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 class RequestContextMiddleware:
@@ -51,7 +63,7 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
-            log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
+            log.exception("unhandled error in %s %s", scope.get("method"), printable(scope.get("path", "")))
             status = 500
             if not response_started:
                 body = json.dumps(error_body("internal_error", "the request failed; quote the request id "
@@ -65,7 +77,8 @@ class RequestContextMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"  # raw paths would explode cardinality
             self.metrics.request_seconds.labels(scope.get("method", ""), template, str(status)).observe(elapsed)
-            access_log.info("%s %s %s %.1fms", scope.get("method"), scope.get("path"), status, elapsed * 1000)
+            access_log.info("%s %s %s %.1fms", scope.get("method"), printable(scope.get("path", "")), status,
+                            elapsed * 1000)
 
 
 class BodyLimitMiddleware:

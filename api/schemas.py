@@ -12,8 +12,29 @@ from graphrag.types import Answer, PathStep, RetrievalResult
 _Q = "Who is the spouse of the director of the film Nightfall Harbour?"
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    """Request bodies: strict types (`"5"` or `true` is not a number, `"true"` is not a boolean: a client
+    sending them has a bug worth hearing about) and no NUL character anywhere (C strings, logs and the
+    database's text handling all treat it differently)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if _has_nul(value):
+            raise ValueError("must not contain a NUL character (\\u0000)")
+        return value
 
 
 class _Out(BaseModel):
@@ -200,10 +221,15 @@ class IngestSummary(_Out):
     entities: int = 0
     relations: int = 0
     skipped: int = Field(0, description="Documents already stored unchanged")
-    failed: list[str] = Field(default_factory=list, description="Inputs that could not be read, with why")
+    failed: list[str] = Field(default_factory=list, description="What could not be ingested (a file, or one "
+                                                                  "record of a JSON Lines file), with why")
+    inputs: int = Field(0, description="Input files read or refused (a JSON Lines file is one input)")
+    inputs_failed: int = Field(0, description="Input files of which nothing was ingested")
     seconds: float = 0.0
 
     def add(self, other: IngestSummary) -> None:
+        self.inputs += other.inputs
+        self.inputs_failed += other.inputs_failed
         self.document_ids.extend(other.document_ids)
         self.documents += other.documents
         self.chunks += other.chunks

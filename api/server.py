@@ -11,11 +11,13 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
 from api.context import LOG_FORMAT, install_log_record_factory
 from api.deps import Components
+from api.security import check_exposure, exposure_message
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
 
@@ -40,12 +42,14 @@ def configure_logging(verbose: bool = False) -> None:
 def banner(settings: Settings, mode: str | None) -> str:
     url = f"http://{settings.api_host}:{settings.api_port}"
     auth = "" if not settings.api_keys_enforced else ' -H "X-API-Key: $GRAPHRAG_API_KEY"'
-    lines = [f"graphrag API on {url}  (docs: {url}/docs, metrics: {url}/metrics)"]
+    closed = [name for name, public in (("docs", settings.api_docs_public), ("metrics", settings.api_metrics_public))
+              if not public]
+    lines = [f"graphrag API on {url}  (docs: {url}/docs, metrics: {url}/metrics"
+             + (f"; {' and '.join(closed)} need a key)" if closed else ")")]
     if mode:
         lines.append(f"answerer: {mode}")
-    if not settings.api_keys_enforced:
-        lines.append("API keys are NOT required: bound to loopback only "
-                     "(create keys with `graphrag api-key create --scope read`)")
+    if (message := exposure_message(settings)) is not None:
+        lines.append(message)
     lines.append("try:")
     lines.append(f"  curl -s {url}/v1/ask{auth} -H 'Content-Type: application/json' \\\n"
                  f"    -d '{{\"question\": \"{SAMPLE_QUESTION}\"}}'")
@@ -74,6 +78,7 @@ def serve(settings: Settings, components: Components | None = None, *,
     """Serve the API until interrupted (uvicorn handles SIGINT/SIGTERM gracefully)."""
     from api.main import create_app
 
+    check_exposure(settings)  # before any worker starts: a refused setting is one error line, not N crashes
     if settings.api_workers > 1:
         if components is None:
             serve_workers(settings, echo=echo)
@@ -84,9 +89,21 @@ def serve(settings: Settings, components: Components | None = None, *,
     app = create_app(settings, components=components)
     mode = getattr(components.answerer, "mode", None) if components else None
     echo(banner(settings, mode))
-    config = uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_config=None,
-                            access_log=False, timeout_graceful_shutdown=10)
-    uvicorn.Server(config).run()
+    uvicorn.Server(uvicorn_config(app, settings)).run()
+
+
+def uvicorn_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Config:
+    """uvicorn's settings for the API: our h11 protocol with its request-head deadline
+    (`api_header_timeout_s`) and the keep-alive time-out (`api_keep_alive_s`), against slow or idle
+    connections (slowloris); no access log of uvicorn's own (ours escapes what clients send)."""
+    from api.protocol import CONFIG_ATTRIBUTE, PROTOCOL
+
+    config = uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_config=None, access_log=False,
+                            timeout_graceful_shutdown=10, http=PROTOCOL,
+                            timeout_keep_alive=settings.api_keep_alive_s,  # type: ignore[arg-type]
+                            **options)
+    setattr(config, CONFIG_ATTRIBUTE, settings.api_header_timeout_s)
+    return config
 
 
 def serve_workers(settings: Settings, *, echo: Callable[[str], None] = print) -> None:
@@ -109,8 +126,11 @@ def serve_workers(settings: Settings, *, echo: Callable[[str], None] = print) ->
     metrics_dir.mkdir(parents=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
     echo(banner(settings, None) + f"\n{settings.api_workers} worker processes")
-    uvicorn.run("api.main:create_worker_app", factory=True, workers=settings.api_workers, host=settings.api_host,
-                port=settings.api_port, log_config=None, access_log=False, timeout_graceful_shutdown=10)
+    from uvicorn.supervisors import Multiprocess
+
+    # what uvicorn.run does for workers, with our config (its protocol and time-outs reach every worker)
+    config = uvicorn_config("api.main:create_worker_app", settings, factory=True, workers=settings.api_workers)
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
 
 
 def database_is_empty(db: ArcadeDB) -> bool:

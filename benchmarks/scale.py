@@ -30,7 +30,6 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -42,11 +41,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._meta import free_port, git_commit  # noqa: E402
-from graphrag.arcadedb import ArcadeDB  # noqa: E402
-from graphrag.config import ensure_password_file  # noqa: E402
-from graphrag.embedded import EmbeddedServer  # noqa: E402
-from graphrag.store import (  # noqa: E402
+from benchmarks._meta import free_port, git_commit
+from graphrag.arcadedb import ArcadeDB
+from graphrag.config import ensure_password_file
+from graphrag.embedded import EmbeddedServer
+from graphrag.store import (
     ChunkRecord,
     DocumentRecord,
     EntityRecord,
@@ -55,15 +54,14 @@ from graphrag.store import (  # noqa: E402
     MentionRecord,
     RelationRecord,
 )
-from schema.runner import MigrationRunner  # noqa: E402
+from schema.runner import MigrationRunner
 
 log = logging.getLogger("scale")
 DIM = 384
 DATABASE = "scale"
 MENTIONS_PER_CHUNK = 5  # plus the document's own title entity
 ZIPF_A = 1.3
-WORDS = ("river harbour council league museum dynasty railway festival treaty province cathedral "
-         "orchestra expedition parliament observatory manuscript").split()
+WORDS = ["river", "harbour", "council", "league", "museum", "dynasty", "railway", "festival", "treaty", "province", "cathedral", "orchestra", "expedition", "parliament", "observatory", "manuscript"]
 
 
 def vocabulary_name(rank: int) -> str:

@@ -6,21 +6,45 @@ This is the only module that reads the environment. Library code receives a `Set
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from graphrag.errors import ConfigError
 
 PASSWORD_FILE = "arcadedb_root_password"  # noqa: S105 - a file name, not a secret
 _PLACEHOLDER_SECRETS = {"", "playwithdata", "changeme", "change-me", "password", "root", "secret", "arcadedb"}
 _DB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+WILDCARD_HOSTS = {"", "0.0.0.0", "::", "[::]"}  # noqa: S104 - names of "every interface", compared, not bound
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether binding `host` keeps the service on this machine (localhost, 127.0.0.0/8, ::1)."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _name_list(value: object) -> object:
+    """A list setting from the environment: a JSON list, or names separated by commas."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
 
 
 class Settings(BaseSettings):
@@ -70,6 +94,43 @@ class Settings(BaseSettings):
     api_traced_embedder: bool = Field(True, description="Embed questions with a TorchScript trace of the model "
                                       "(GIL released for the whole forward pass); false = eager")
 
+    # --- HTTP API: exposure, browsers, abuse (docs/api.md "Security") ----------------------------------
+    api_unsafe_keyless_on_network: bool = Field(
+        False, description="Allow api_keys_required=false on a non-loopback address: anyone who reaches the port "
+                           "is admin. Without it such a start is refused")
+    api_allowed_hosts: Annotated[list[str] | None, NoDecode] = Field(
+        None, description="Host header values accepted (names or addresses, no port; '*' = any), against DNS "
+                          "rebinding; unset = loopback names plus api_host, or any host on a wildcard bind with keys")
+    api_allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Browser origins (scheme://host[:port]) besides the service's own that "
+                                          "may send state-changing requests; others are refused (403)")
+    api_public_docs: bool | None = Field(
+        None, description="Serve /docs and /openapi.json without a key; unset = only when keys are not required")
+    api_public_metrics: bool | None = Field(
+        None, description="Serve /metrics without a key; unset = only when keys are not required")
+    api_key_cache_s: float = Field(4.0, ge=0, le=5.0, description="How long a verified key is trusted without "
+                                   "asking the database again: a revoked key stops working within this time "
+                                   "(at most 5 s; 4 leaves room for the lookup and the request itself)")
+    api_auth_failures: int = Field(20, ge=1, description="Wrong keys one client address may send per "
+                                   "api_auth_failure_window_s before it gets 429 without a database lookup")
+    api_auth_failure_window_s: float = Field(60.0, gt=0, description="Window of api_auth_failures")
+    api_header_timeout_s: float = Field(10.0, gt=0, description="A connection that has not sent a whole request "
+                                        "head within this time (from its opening or its previous response) is closed")
+    api_keep_alive_s: float = Field(5.0, gt=0, description="An idle keep-alive connection is closed after this time")
+
+    @field_validator("api_allowed_hosts", "api_allowed_origins", mode="before")
+    @classmethod
+    def _split_names(cls, value: object) -> object:
+        return _name_list(value)
+
+    @field_validator("api_allowed_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not re.match(r"^https?://[^/\s]+$", origin):
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path)")
+        return [origin.lower() for origin in value]
+
     def to_env(self) -> dict[str, str]:
         """`GRAPHRAG_*` variables that rebuild these settings in another process (API workers)."""
         env: dict[str, str] = {}
@@ -93,7 +154,28 @@ class Settings(BaseSettings):
         """Whether requests need a key: explicit setting, else only when reachable beyond loopback."""
         if self.api_keys_required is not None:
             return self.api_keys_required
-        return self.api_host not in ("127.0.0.1", "localhost", "::1")
+        return not is_loopback_host(self.api_host)
+
+    @property
+    def api_docs_public(self) -> bool:
+        """Whether /docs and /openapi.json answer without a key (see `api_public_docs`)."""
+        return self.api_public_docs if self.api_public_docs is not None else not self.api_keys_enforced
+
+    @property
+    def api_metrics_public(self) -> bool:
+        """Whether /metrics answers without a key (see `api_public_metrics`)."""
+        return self.api_public_metrics if self.api_public_metrics is not None else not self.api_keys_enforced
+
+    @property
+    def api_hosts_accepted(self) -> list[str] | None:
+        """Host header names accepted; None = any. Default: the loopback names and the bound address; on a
+        wildcard bind with keys required, any (the key is the protection, and the names are not known here)."""
+        if self.api_allowed_hosts is not None:
+            names = [h.strip().strip("[]").lower() for h in self.api_allowed_hosts]
+            return None if "*" in names else names
+        if self.api_host.strip() in WILDCARD_HOSTS:
+            return None if self.api_keys_enforced else ["localhost", "127.0.0.1", "::1"]
+        return list(dict.fromkeys(["localhost", "127.0.0.1", "::1", self.api_host.strip().strip("[]").lower()]))
 
     # --- answering (LLM): an OpenAI-compatible server (vLLM, llama.cpp's server, Ollama) by URL ---
     llm_base_url: str | None = Field(

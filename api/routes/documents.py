@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -10,8 +12,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import AdminPrincipal, ReadPrincipal
 from api.deps import DocumentsDep, IngestorDep, MetricsDep, SettingsDep
-from api.errors import NotFound
+from api.errors import ApiError, NotFound
 from api.files import save_uploads, upload_folder
+from api.keys import Principal, Scope
 from api.routes._body import json_body, media_type, openapi_body, unsupported, uploaded_files
 from api.schemas import (
     Deleted,
@@ -29,10 +32,23 @@ router = APIRouter(prefix="/v1/documents", tags=["documents"], responses=error_r
 DocumentId = Annotated[str, Path(min_length=1, max_length=1000, description="The document id")]
 
 
-def document_out(row: dict[str, Any]) -> DocumentOut:
+def shown_source(source: str, principal: Principal | None) -> str:
+    """`source` as a client may see it: a server's absolute file path (documents ingested before the
+    API stored relative ones, or by the CLI) is cut to the file's name unless the client is admin."""
+    if principal is not None and principal.allows(Scope.admin):
+        return source
+    for flavour in (PurePosixPath, PureWindowsPath):
+        path = flavour(source)
+        if path.is_absolute() and "://" not in source:
+            return path.name
+    return source
+
+
+def document_out(row: dict[str, Any], principal: Principal | None = None) -> DocumentOut:
     metadata = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
     chunks = row.get("chunks", row.get("chunk_count"))
-    return DocumentOut(id=str(row["id"]), title=row.get("title") or "", source=row.get("source") or "",
+    return DocumentOut(id=str(row["id"]), title=row.get("title") or "",
+                       source=shown_source(str(row.get("source") or ""), principal),
                        chunks=int(chunks) if chunks is not None else None,
                        ingested_at=str(row["ingested_at"]) if row.get("ingested_at") else None,
                        metadata=metadata or {})
@@ -45,13 +61,25 @@ def source_document(body: DocumentIn) -> SourceDocument:
                           text=body.text, metadata=dict(body.metadata))
 
 
+def nothing_ingested(summary: IngestSummary) -> ApiError:
+    """422 for a request of which nothing was stored, with one message per file (or record)."""
+    fields = []
+    for failure in summary.failed or ["the input held no document"]:
+        where, sep, reason = failure.partition(": ")
+        fields.append({"field": where, "message": reason} if sep else {"field": "body", "message": failure})
+    reasons = "; ".join(summary.failed[:5]) or "the input held no document"
+    return ApiError(422, "nothing_ingested", f"no document could be ingested: {reasons}", fields=fields)
+
+
 @router.post("", status_code=201, response_model=DocumentCreated, summary="Ingest a small document now",
              responses=error_responses(413, 415),
              openapi_extra=openapi_body(DocumentIn, "A document as JSON, or files as multipart/form-data"))
-async def create_document(request: Request, _: AdminPrincipal, ingestor: IngestorDep, documents: DocumentsDep,
-                          settings: SettingsDep, metrics: MetricsDep) -> DocumentCreated:
+async def create_document(request: Request, principal: AdminPrincipal, ingestor: IngestorDep,
+                          documents: DocumentsDep, settings: SettingsDep, metrics: MetricsDep) -> DocumentCreated:
     """Chunk, extract, embed and store synchronously; meant for a few small documents (use ingest
-    jobs for batches). Re-sending an unchanged document is a cheap no-op."""
+    jobs for batches). Re-sending an unchanged document is a cheap no-op. An uploaded file's id is a
+    hash of its bytes (`upload-...`), so a different file with the same name is another document.
+    422 with a message per file when nothing could be ingested."""
     kind = media_type(request)
     summary: IngestSummary
     if kind == "application/json":
@@ -59,35 +87,40 @@ async def create_document(request: Request, _: AdminPrincipal, ingestor: Ingesto
         summary = await run_in_threadpool(ingestor.ingest_documents, [source_document(body)])
     elif kind == "multipart/form-data":
         folder = upload_folder(settings.data_dir)
-        files = await save_uploads(await uploaded_files(request), folder, settings.api_max_body_bytes)
-        summary = await run_in_threadpool(ingestor.ingest_paths, files, folder)
+        try:  # the saved files are only the pipeline's input: gone once it has read them
+            files = await save_uploads(await uploaded_files(request), folder, settings.api_max_body_bytes)
+            summary = await run_in_threadpool(ingestor.ingest_paths, files, folder, by_content=True)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
     else:
         raise unsupported("a document")
     metrics.ingest_documents.inc(summary.documents)
     metrics.ingest_chunks.inc(summary.chunks)
+    if summary.documents == 0 and summary.skipped == 0:
+        raise nothing_ingested(summary)
     stored = []
     for doc_id in dict.fromkeys(summary.document_ids):
         row = await run_in_threadpool(documents.get, doc_id)
         if row is not None:
-            stored.append(document_out(row))
+            stored.append(document_out(row, principal))
     return DocumentCreated(documents=stored, summary=summary)
 
 
 @router.get("", response_model=DocumentPage, summary="List documents, paged")
-async def list_documents(_: ReadPrincipal, documents: DocumentsDep,
+async def list_documents(principal: ReadPrincipal, documents: DocumentsDep,
                          offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
                          limit: Annotated[int, Query(ge=1, le=100)] = 20) -> DocumentPage:
     rows, total = await run_in_threadpool(documents.list, offset=offset, limit=limit)
-    return DocumentPage(items=[document_out(r) for r in rows], total=total, offset=offset, limit=limit)
+    return DocumentPage(items=[document_out(r, principal) for r in rows], total=total, offset=offset, limit=limit)
 
 
 @router.get("/{document_id:path}", response_model=DocumentOut, summary="One document",
             responses=error_responses(404))
-async def get_document(document_id: DocumentId, _: ReadPrincipal, documents: DocumentsDep) -> DocumentOut:
+async def get_document(document_id: DocumentId, principal: ReadPrincipal, documents: DocumentsDep) -> DocumentOut:
     row = await run_in_threadpool(documents.get, document_id)
     if row is None:
         raise NotFound("document", document_id)
-    return document_out(row)
+    return document_out(row, principal)
 
 
 @router.delete("/{document_id:path}", response_model=Deleted, summary="Delete a document and its chunks",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
@@ -33,8 +34,12 @@ async def create_job(request: Request, _: AdminPrincipal, settings: SettingsDep,
                                 skipped=found.skipped)
     elif kind == "multipart/form-data":
         folder = settings.data_dir / "uploads" / job_id
-        files = await save_uploads(await uploaded_files(request), folder, settings.api_max_body_bytes)
-        job = await jobs.submit("upload", files, folder, job_id)
+        try:  # the job deletes the folder when it ends; until it is recorded, this request does
+            files = await save_uploads(await uploaded_files(request), folder, settings.api_max_body_bytes)
+            job = await jobs.submit("upload", files, folder, job_id)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
     else:
         raise unsupported("a job")
     response.headers["Location"] = f"/v1/ingest/jobs/{job.id}"

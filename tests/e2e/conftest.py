@@ -36,7 +36,9 @@ def app_settings(server: EmbeddedServer, db_name: str, data_dir: Path, **overrid
     values: dict[str, object] = {
         "data_dir": data_dir, "db_url": server.url, "db_password": server.password, "db_name": db_name,
         "db_retries": 2, "db_retry_max_s": 3, "db_timeout_s": 10, "api_keys_required": True,
-        "api_max_body_bytes": MAX_BODY, "api_retry_after_s": 5, **overrides}
+        "api_max_body_bytes": MAX_BODY, "api_retry_after_s": 5,
+        # TestClient sends `Host: testserver`; live servers are reached as 127.0.0.1
+        "api_allowed_hosts": ["testserver", "127.0.0.1", "localhost"], **overrides}
     return Settings(**values)  # type: ignore[arg-type]
 
 

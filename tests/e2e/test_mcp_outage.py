@@ -1,0 +1,64 @@
+"""With the database stopped, every MCP tool that needs it answers a tool error that says to retry, over
+both transports, and the session goes on (it never crashes)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from api.components import build_components
+from api.main import create_app
+from graphrag.arcadedb import ArcadeDB
+from graphrag.embedded import EmbeddedServer
+from graphrag.embeddings import SentenceTransformerEmbedder
+from schema.runner import MigrationRunner
+from tests.conftest import free_port
+from tests.e2e.conftest import app_settings, live_server, wait_for
+from tests.e2e.mcp_client import SyncClient, http_session, stdio_session
+
+DOWN = "the database is unreachable right now; retry in a few seconds"
+QUESTION = {"question": "Where was Marie Curie born?"}
+
+
+def _retrieve_fails(client: SyncClient) -> str | None:
+    result = client.tool("retrieve", QUESTION)
+    return str(result.content[0].text) if result.is_error else None  # type: ignore[union-attr]
+
+
+def test_database_down_is_a_tool_error_over_http_and_stdio(tmp_path: Path,
+                                                           embedder: SentenceTransformerEmbedder) -> None:
+    # Our own server: stopping the session's would break every other test.
+    srv = EmbeddedServer(tmp_path / "db", free_port(), "pw-" + os.urandom(8).hex(), "graphrag", heap="512m")
+    srv.start(timeout=120)
+    try:
+        db = ArcadeDB(srv.url, "graphrag", "root", srv.password, timeout=10)
+        MigrationRunner(db, embedding_dim=384).migrate()
+        # Keys not required (loopback): MCP without a key acts as admin, exactly like the REST API.
+        settings = app_settings(srv, "graphrag", tmp_path / "data", api_keys_required=False)
+        components = build_components(settings, db, embedder=embedder)
+        with live_server(create_app(settings, components=components)) as base, \
+                (tmp_path / "stdio.log").open("w", encoding="utf-8") as log, \
+                http_session(base + "/mcp") as http, stdio_session(settings, log) as stdio:
+            http.ok("add_document", {"id": "curie", "title": "Marie Curie",
+                                     "text": "Marie Curie was born in Warsaw in 1867. She studied in Paris."})
+            for client in (http, stdio):
+                assert client.ok("retrieve", QUESTION)["passages"][0]["document_id"] == "curie"
+
+            srv.stop()
+            # HTTP: passages come from the in-memory graph snapshot, re-checked every 5 s; make the next
+            # request check now. The stdio process has its own snapshot: poll until its check comes
+            # (a bound, not a timing assertion). Tools that read the database fail at once.
+            components.retriever.snapshots.invalidate()  # type: ignore[union-attr]
+            assert DOWN in http.error("retrieve", QUESTION)
+            assert DOWN in str(wait_for(lambda: _retrieve_fails(stdio), timeout=60))
+            for client in (http, stdio):
+                for name, arguments in (("ask", QUESTION), ("list_documents", {}),
+                                        ("entity_neighbourhood", {"entity": "Warsaw"}),
+                                        ("add_document", {"title": "Paris", "text": "Paris is on the Seine."})):
+                    message = client.error(name, arguments)
+                    assert DOWN in message, (name, message)
+                    assert srv.url not in message and "Traceback" not in message
+                assert len(client.list_tools().tools) == 6  # the session still answers
+        db.close()
+    finally:
+        srv.stop()

@@ -1,0 +1,105 @@
+"""Slow and idle connections are closed (slowloris): uvicorn with the service's protocol and
+time-outs (`api.server.uvicorn_config`), small configured values, real sockets on a free port.
+
+The bounds below (socket time-outs, loop counts) only keep a broken build from hanging the suite:
+the assertions are about what the server did (closed the connection), not how fast."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+from starlette.types import Receive, Scope, Send
+
+from api.server import uvicorn_config
+from graphrag.config import Settings
+from tests.conftest import free_port
+
+BOUND_S = 20.0  # far above the 0.3 s configured: reaching it means the server never closed
+
+
+async def hello(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+@pytest.fixture(scope="module")
+def port() -> Iterator[int]:
+    settings = Settings(api_port=free_port(), api_header_timeout_s=0.3, api_keep_alive_s=0.3)
+    server = uvicorn.Server(uvicorn_config(hello, settings, lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started
+    yield settings.api_port
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def _connect(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=BOUND_S)
+    return sock
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    """Read until the server closes the connection; False if it is still open after the bound."""
+    try:
+        while sock.recv(4096):
+            pass
+        return True
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_a_connection_that_never_sends_a_request_is_closed(port: int) -> None:
+    with _connect(port) as sock:
+        assert _closed_by_server(sock)
+
+
+def test_a_request_head_sent_a_line_at_a_time_is_cut_off(port: int) -> None:
+    with _connect(port) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        sock.settimeout(0.05)
+        closed = False
+        for number in range(int(BOUND_S / 0.05)):  # a new header line every 50 ms, never the blank line
+            try:
+                sock.sendall(f"X-Slow-{number}: a\r\n".encode())
+                if sock.recv(4096) == b"":
+                    closed = True
+                    break
+            except TimeoutError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+        assert closed
+
+
+def test_an_idle_keep_alive_connection_is_closed_after_its_response(port: int) -> None:
+    with _connect(port) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        response = b""
+        while not response.endswith(b"ok"):
+            response += sock.recv(4096)
+        assert response.startswith(b"HTTP/1.1 200")
+        assert _closed_by_server(sock)
+
+
+def test_requests_that_arrive_in_time_are_served_on_one_connection(port: int) -> None:
+    with _connect(port) as sock:
+        for _ in range(3):
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            response = b""
+            while not response.endswith(b"ok"):
+                response += sock.recv(4096)
+            assert response.startswith(b"HTTP/1.1 200")
