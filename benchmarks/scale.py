@@ -61,7 +61,8 @@ DIM = 384
 DATABASE = "scale"
 MENTIONS_PER_CHUNK = 5  # plus the document's own title entity
 ZIPF_A = 1.3
-WORDS = ["river", "harbour", "council", "league", "museum", "dynasty", "railway", "festival", "treaty", "province", "cathedral", "orchestra", "expedition", "parliament", "observatory", "manuscript"]
+WORDS = ("river", "harbour", "council", "league", "museum", "dynasty", "railway", "festival", "treaty", "province",
+         "cathedral", "orchestra", "expedition", "parliament", "observatory", "manuscript")
 
 
 def vocabulary_name(rank: int) -> str:
