@@ -27,21 +27,28 @@ Nothing is asserted: benchmarks print numbers, tests prove correctness.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import os
+import statistics
+import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._meta import free_port, git_commit
+from benchmarks._meta import ROOT, free_port, git_commit, percentile
+from benchmarks.load import run_endpoint
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import ensure_password_file
 from graphrag.embedded import EmbeddedServer
@@ -170,6 +177,9 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
             t1 = time.perf_counter()
             store.write_batch(batch)
             wrote = time.perf_counter() - t1
+            # random vectors have no near-duplicates: mark the new entities as looked up for SAME_AS, as
+            # ingestion does after linking them (else the next real ingestion links them all)
+            store.mark_linked([e.key for e in batch.entities if e.embedding is not None])
             state["segments"].append({"end": end, "write_s": round(wrote, 3), "generate_s": round(generated, 3)})
             state["written"] = end
             state_file.write_text(json.dumps(state))
@@ -196,6 +206,203 @@ def _tail_rate(segments: list[dict[str, Any]], batch: int) -> float:
     return round(len(tail) * batch / max(sum(s["write_s"] for s in tail), 1e-9), 1)
 
 
+# --- measure ------------------------------------------------------------------------------------
+
+def questions_for(chunks: int, n: int, seed: int) -> list[str]:
+    """Questions naming a vocabulary entity (common and rare ones) and a document's title entity,
+    so that the graph ranking has seeds, as real multi-hop questions do."""
+    rng = np.random.default_rng([seed, 7])
+    vocabulary = max(chunks, 1000)
+    ranks = np.minimum(rng.zipf(ZIPF_A, size=n), vocabulary)
+    topics = rng.integers(0, chunks, size=n)
+    return [f"Which {WORDS[i % len(WORDS)]} links {vocabulary_name(int(r))} and {title_of(int(t))}?"
+            for i, (r, t) in enumerate(zip(ranks, topics, strict=True))]
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process (the API with its models), from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+def start_api(server: EmbeddedServer, folder: Path) -> tuple[subprocess.Popen[bytes], str, float]:
+    """`python -m api.cli serve` against the folder's database; returns it, its URL and the seconds
+    from process start to /readyz answering 200 (models loaded, schema checked)."""
+    port = free_port()
+    env = {**os.environ, "GRAPHRAG_DB_URL": server.url, "GRAPHRAG_DB_PASSWORD": server.password,
+           "GRAPHRAG_DB_NAME": DATABASE, "GRAPHRAG_API_PORT": str(port), "GRAPHRAG_API_KEYS_REQUIRED": "false",
+           "GRAPHRAG_DATA_DIR": str(folder / "api-data"), "HF_HUB_OFFLINE": "1"}
+    log_file = (folder / "api.log").open("ab")
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], cwd=ROOT, env=env, stdout=log_file,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"the API exited during start-up; see {folder / 'api.log'}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                return proc, url, round(time.perf_counter() - started, 2)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+
+
+def sequential(url: str, questions: list[str], *, top_k: int = 8) -> dict[str, Any]:
+    """One client, one request at a time: p50 / p95 / p99 and the slowest."""
+    latencies: list[float] = []
+    errors = 0
+    with httpx.Client(base_url=url, timeout=120) as client:
+        for question in questions:
+            started = time.perf_counter()
+            response = client.post("/v1/retrieve", json={"question": question, "top_k": top_k})
+            if response.status_code == 200:
+                latencies.append((time.perf_counter() - started) * 1000)
+            else:
+                errors += 1
+    return {"requests": len(questions), "errors": errors, **_quantiles(latencies)}
+
+
+def _quantiles(latencies: list[float]) -> dict[str, float]:
+    return {"p50_ms": round(percentile(latencies, 0.5), 1), "p95_ms": round(percentile(latencies, 0.95), 1),
+            "p99_ms": round(percentile(latencies, 0.99), 1), "max_ms": round(max(latencies, default=0.0), 1)}
+
+
+def fresh_document(i: int, vocabulary: int) -> tuple[GraphBatch, str, str]:
+    """A new document about a unique name, written as another process would; and a question naming it."""
+    run = f"{os.getpid()}x{int(time.time())}"
+    tag = f"Freshness {i} {run}"
+    batch = synthetic_batch(10**9 + i, 10**9 + i + 1, vocabulary, seed=i)
+    doc, chunk = batch.documents[0], batch.chunks[0]
+    old_key, old_chunk = doc.title.lower(), chunk.id
+    doc.id = chunk.document_id = f"fresh-{i}-{run}"
+    chunk.id = f"{doc.id}#{i:016x}#0"
+    for entity in batch.entities:
+        if entity.key == old_key:
+            entity.key, entity.name = tag.lower(), tag
+    for mention in batch.mentions:
+        mention.chunk_id = chunk.id
+        if mention.entity_key == old_key:
+            mention.entity_key = tag.lower()
+    batch.relations = [r for r in batch.relations if old_key not in (r.source_key, r.target_key)]
+    for relation in batch.relations:
+        relation.evidence = [chunk.id if c == old_chunk else c for c in relation.evidence]
+    return batch, doc.id, f"What is known about {tag}?"
+
+
+def freshness(url: str, store: GraphStore, vocabulary: int, trials: int) -> dict[str, Any]:
+    """Seconds from a document's commit (by another client) to its first appearance in a result."""
+    seconds: list[float] = []
+    requests: list[int] = []
+    statuses: Counter[int] = Counter()
+    with httpx.Client(base_url=url, timeout=120) as client:
+        for i in range(trials):
+            batch, doc_id, question = fresh_document(i, vocabulary)
+            store.write_batch(batch)
+            committed = time.perf_counter()
+            polls = 0
+            while time.perf_counter() - committed < 60:
+                polls += 1
+                response = client.post("/v1/retrieve", json={"question": question, "top_k": 8})
+                statuses[response.status_code] += 1
+                if response.status_code == 200 and doc_id in [s["document_id"] for s in response.json()["sources"]]:
+                    seconds.append(time.perf_counter() - committed)
+                    break
+            else:
+                seconds.append(float("inf"))
+            requests.append(polls)
+    return {"trials": trials, "max_s": round(max(seconds), 3), "median_s": round(statistics.median(seconds), 3),
+            "found_by_the_first_request": sum(1 for n in requests if n == 1), "statuses": dict(statuses)}
+
+
+def under_ingestion(url: str, server: EmbeddedServer, questions: list[str], seconds: float) -> dict[str, Any]:
+    """Query latency (one client) while another process's ingestion writes one document a second
+    (here: the real pipeline, with its models, in this process)."""
+    from graphrag.config import Settings
+    from graphrag.embeddings import SentenceTransformerEmbedder
+    from graphrag.types import SourceDocument
+    from ingestion.pipeline import IngestionConfig, IngestionPipeline
+
+    settings = Settings(db_url=server.url, db_password=server.password, db_name=DATABASE)
+    db = ArcadeDB(server.url, DATABASE, "root", server.password, timeout=120)
+    pipeline = IngestionPipeline(settings, db, SentenceTransformerEmbedder(expected_dim=DIM),
+                                 config=IngestionConfig(count_graph=False))
+    pipeline.run([SourceDocument(id=f"live-{os.getpid()}-warm", source="scale", title="Warm-up note",
+                                 text="A first document loads the models before the clock starts.")])
+    stop = threading.Event()
+    written: list[float] = []
+
+    def writer() -> None:
+        i = 0
+        while not stop.is_set():
+            started = time.perf_counter()
+            pipeline.run([SourceDocument(id=f"live-{os.getpid()}-{i}", source="scale", title=f"Live Note {i}",
+                                         text=f"Live Note {i} records that the {WORDS[i % len(WORDS)]} of "
+                                              f"{vocabulary_name(i + 1)} met {title_of(i)} in spring.")])
+            written.append(time.perf_counter() - started)
+            i += 1
+            stop.wait(max(0.0, 1.0 - (time.perf_counter() - started)))
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+    with httpx.Client(base_url=url, timeout=120) as client:
+        i = 0
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            response = client.post("/v1/retrieve", json={"question": questions[i % len(questions)], "top_k": 8})
+            i += 1
+            if response.status_code == 200:
+                latencies.append((time.perf_counter() - started) * 1000)
+            else:
+                errors += 1
+    stop.set()
+    thread.join(timeout=60)
+    db.close()
+    return {"seconds": seconds, "documents_written": len(written), "requests": len(latencies) + errors,
+            "errors": errors, "over_1s": sum(1 for x in latencies if x > 1000), **_quantiles(latencies)}
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    folder: Path = args.dir.resolve()
+    built = json.loads((folder / "build.json").read_text())["written"]
+    server = server_for(folder, args.heap)
+    server.start(timeout=900)
+    api = None
+    try:
+        db = ArcadeDB(server.url, DATABASE, "root", server.password, timeout=600)
+        vocabulary = max(built, 1000)
+        api, url, startup_s = start_api(server, folder)
+        result: dict[str, Any] = {"chunks": built, "database_bytes": folder_bytes(folder),
+                                  "api_startup_s": startup_s, "api_rss_mb_after_start": rss_mb(api.pid)}
+        questions = questions_for(built, args.queries, args.seed)
+        log.info("API up in %.1f s; warming up", startup_s)
+        sequential(url, questions[:20])
+        result["retrieve_1_client"] = sequential(url, questions)
+        log.info("1 client: %s", result["retrieve_1_client"])
+        load = asyncio.run(run_endpoint(url, "retrieve", 8, args.duration, 5.0, questions, {}, 8))
+        result["retrieve_8_clients"] = {k: load[k] for k in ("requests_ok", "statuses", "throughput_rps", "p50_ms",
+                                                             "p95_ms", "p99_ms")}
+        log.info("8 clients: %s", result["retrieve_8_clients"])
+        result["api_rss_mb_after_queries"] = rss_mb(api.pid)
+        result["freshness"] = freshness(url, GraphStore(db), vocabulary, args.freshness_trials)
+        log.info("freshness: %s", result["freshness"])
+        result["under_ingestion"] = under_ingestion(url, server, questions, args.ingest_seconds)
+        log.info("under ingestion: %s", result["under_ingestion"])
+        result["api_rss_mb_end"] = rss_mb(api.pid)
+        db.close()
+    finally:
+        if api is not None:
+            api.terminate()
+            api.wait(timeout=60)
+        server.stop(timeout=300)
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -206,6 +413,15 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--rows", type=int, default=500, help="rows per UNWIND statement")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--heap", default="6g", help="Java heap of the benchmark's ArcadeDB server")
+    m = sub.add_parser("measure", help="start ArcadeDB and the real API on a built folder and measure")
+    m.add_argument("--dir", type=Path, required=True)
+    m.add_argument("--queries", type=int, default=1000, help="one-client requests (memory is read after them)")
+    m.add_argument("--duration", type=float, default=60.0, help="seconds of the 8-client run")
+    m.add_argument("--freshness-trials", type=int, default=20)
+    m.add_argument("--ingest-seconds", type=float, default=120.0, help="seconds of querying under ingestion")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--heap", default="6g")
+    m.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "httpcore"):
@@ -213,6 +429,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "build":
         summary = build(args)
         print(json.dumps({"commit": git_commit(), **summary}, indent=1))
+    else:
+        record = {"commit": git_commit(), "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+                  "load_average": os.getloadavg()[0], **measure(args)}
+        print(json.dumps(record, indent=1))
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(record, indent=1))
     return 0
 
 
