@@ -69,7 +69,7 @@ class RetrievalConfig(BaseModel):
     # the neighbourhood PPR reads per question (graphrag/retrieval/neighbourhood.py)
     ppr_dense_k: int = Field(100, ge=1, le=1000, description="Nearest chunks from the vector index that get "
                              "dense reset mass (the rest of the graph gets none)")
-    ppr_dense_read: int = Field(50, ge=0, le=1000, description="Of those, the nearest whose mentions are read "
+    ppr_dense_read: int = Field(32, ge=0, le=1000, description="Of those, the nearest whose mentions are read "
                                 "up front (the others only when the PageRank finds them probable)")
     ppr_dense_floor: float | None = Field(None, ge=-1, le=1, description="Cosine that normalises to 0 in the "
                                           "dense reset (None: the worst of the ppr_dense_k hits)")
