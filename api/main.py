@@ -24,6 +24,7 @@ from api.keys import KeyVerifier
 from api.metrics import Metrics
 from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from api.routes import ask, documents, graph, health, jobs
+from api.web import install_web_console
 from graphrag.arcadedb import ArcadeDB, AsyncArcadeDB
 from graphrag.config import Settings, get_settings
 from graphrag.errors import MigrationError
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None, *,
     app.include_router(health.router)
     for module in (ask, documents, jobs, graph):
         app.include_router(module.router)
+    install_web_console(app)
     return app
 
 
