@@ -20,7 +20,7 @@ $(WEB_DEPS): web/package.json web/package-lock.json
 
 # The browser tests drive Debian's Chromium (never a browser Playwright downloads); CI runs as root.
 chromium:
-	@test -x /usr/bin/chromium || { apt-get update && apt-get install -y --no-install-recommends chromium; }
+	@test -x /usr/bin/chromium || { apt-get update && apt-get install -y chromium; }
 
 # torch first, pinned to the CPU build on disk: otherwise pip resolves a CUDA torch (GBs).
 $(VENV)/.installed: pyproject.toml

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,17 +23,22 @@ import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Playwright, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
-from api.components import AnswererAdapter
+from api.components import AnswererAdapter, HopsRetriever, build_components
 from api.deps import Components
 from api.main import create_app
 from api.server import SAMPLE_CORPUS
 from graphrag.answer import Answerer
+from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
+from graphrag.embedded import EmbeddedServer
+from graphrag.embeddings import SentenceTransformerEmbedder
 from graphrag.errors import ServerLaunchError
 from graphrag.llm import LLMClient
 from graphrag.local_llm import LocalLLMServer
+from graphrag.types import SourceDocument
+from schema.runner import MigrationRunner
 from tests.conftest import free_port
-from tests.e2e.conftest import live_server
+from tests.e2e.conftest import app_settings, live_server
 
 pytestmark = pytest.mark.browser
 
@@ -328,7 +334,7 @@ def test_expanding_an_entity_draws_its_neighbours(console: Console) -> None:
         assert page.evaluate(f"window.graphragConsole.cy.getElementById({json.dumps('e:' + key)}).length") == 1
     drawn_edges = page.evaluate("window.graphragConsole.cy.edges().length")
     assert drawn_edges >= len(neighbourhood["edges"])
-    console.shot("expanded")
+    console.shot("expanded", full_page=False)  # docs/img/console-ask.png comes from this one
 
     # the same with the keyboard: a neighbour's button, Enter
     neighbour = page.locator("#graph-list button[data-kind=neighbour]").first
@@ -444,7 +450,52 @@ def test_readable_on_a_phone_and_usable_with_the_keyboard(console: Console) -> N
     assert not page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
     box = page.locator("#graph-canvas").bounding_box()
     assert box is not None and box["width"] <= 390
-    console.shot("answer")
+    console.shot("answer", full_page=False)  # docs/img/console-phone.png comes from this one
+
+
+def test_a_database_outage_is_explained_and_retried(browser: BrowserContext, embedder: SentenceTransformerEmbedder,
+                                                     tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """Its own ArcadeDB, stopped under the page: the ask answers 503, the page says the database is
+    unavailable and when it retries, and it does retry (a second request) after Retry-After."""
+    srv = EmbeddedServer(tmp_path / "db", free_port(), "pw-" + os.urandom(8).hex(), "graphrag", heap="512m")
+    srv.start(timeout=120)
+    try:
+        db = ArcadeDB(srv.url, "graphrag", "root", srv.password, timeout=10)
+        MigrationRunner(db, embedding_dim=384).migrate()
+        settings = app_settings(srv, "graphrag", tmp_path / "data", api_keys_required=False, api_retry_after_s=2)
+        parts = build_components(settings, db, embedder=embedder)
+        assert parts.ingestor is not None and isinstance(parts.retriever, HopsRetriever)
+        parts.ingestor.ingest_documents([SourceDocument(id="curie", source="test", title="Marie Curie",
+                                                        text="Marie Curie was born in Warsaw in 1867.")])
+        with live_server(create_app(settings, components=parts)) as url:
+            console = Console(browser.new_page(), url, request.node.name, {})
+            console.allow(503)
+            try:
+                page = console.page
+                page.goto(url + "/")
+                page.wait_for_selector("#service-status:has-text('1 document')", timeout=WAIT_MS)
+                srv.stop()
+                parts.retriever.snapshots.invalidate()  # the next request reads the database (see test_api_outage)
+                page.fill("#question", "Where was Marie Curie born?")
+                with page.expect_response(lambda r: r.url.endswith("/v1/ask"), timeout=WAIT_MS) as first:
+                    page.press("#question", "Enter")
+                assert first.value.status == 503
+                page.wait_for_selector("#ask-error:has-text('Retrying in')", timeout=WAIT_MS)
+                text = page.locator("#ask-error").inner_text()
+                assert text.startswith("The database is unavailable: the database is unreachable; retry later.")
+                assert "(attempt 1 of 3)" in text
+                console.shot("503")
+                with page.expect_response(lambda r: r.url.endswith("/v1/ask"), timeout=WAIT_MS) as again:
+                    pass  # the page asks again by itself once Retry-After has passed
+                assert again.value.status == 503
+                page.wait_for_selector("#ask-error:has-text('Ask again later')", timeout=WAIT_MS)
+                console.shot()
+            finally:
+                console.page.close()
+        assert not console.problems, "\n".join(console.problems)
+        db.close()
+    finally:
+        srv.stop()
 
 
 # --- the CPU answerer ------------------------------------------------------------------------------
