@@ -82,8 +82,9 @@ async def list_documents(_: ReadPrincipal, documents: DocumentsDep,
                          q: Annotated[str | None, Query(max_length=200, description="Only documents whose id or "
                                                         "title contains this text (any case)")] = None,
                          ) -> DocumentPage:
+    """Ordered by id; `q` narrows the list server-side, so a filter finds documents beyond the page shown."""
     query = q.strip() if q else None
-    if query:
+    if query:  # only passed when given: `DocumentsLike` implementations without a filter keep working
         rows, total = await run_in_threadpool(documents.list, offset=offset, limit=limit, query=query)
     else:
         rows, total = await run_in_threadpool(documents.list, offset=offset, limit=limit)
