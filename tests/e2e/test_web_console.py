@@ -39,6 +39,7 @@ from graphrag.types import SourceDocument
 from schema.runner import MigrationRunner
 from tests.conftest import free_port
 from tests.e2e.conftest import app_settings, live_server
+from tests.integration import tiny_http as th
 
 pytestmark = pytest.mark.browser
 
@@ -496,6 +497,44 @@ def test_a_database_outage_is_explained_and_retried(browser: BrowserContext, emb
         db.close()
     finally:
         srv.stop()
+
+
+async def _llm_that_breaks_mid_answer(request: th.Request, writer: Any) -> None:
+    """An OpenAI-compatible server whose streamed answer breaks after two tokens (a garbage event)."""
+    if request.path.endswith("/models"):
+        await th.send(writer, 200, {"object": "list", "data": [{"id": "tiny", "object": "model"}]})
+        return
+    await th.send_stream_head(writer)
+    await th.send_event(writer, th.chunk("The Vistula flows"))
+    await th.send_event(writer, th.chunk(" through Warsaw [1]"))
+    await th.send_event(writer, "{broken")
+
+
+def test_a_stream_error_event_is_shown(browser: BrowserContext, settings: Settings, components: Components,
+                                       keys: dict[str, str], base_url: str, request: pytest.FixtureRequest) -> None:
+    """A language model (a real local HTTP server) that breaks mid-answer: the tokens already shown
+    stay, marked incomplete, and the stream's `error` event is shown in words."""
+    with th.TinyServer(_llm_that_breaks_mid_answer) as llm:
+        answerer = Answerer(LLMClient(llm.url, "tiny", timeout_s=30, retries=0), context_tokens=2048, max_tokens=64)
+        broken = dataclasses.replace(components, answerer=AnswererAdapter(answerer), closers=[])
+        with live_server(create_app(settings, components=broken)) as url:
+            console = Console(browser.new_page(), url, request.node.name, keys)
+            try:
+                console.open(keys["read"])
+                events = console.ask(QUESTION)
+                page = console.page
+                assert [kind for kind, _ in events] == ["sources", "token", "token", "error"]
+                assert page.locator("#answer").get_attribute("data-state") == "failed"
+                assert "incomplete" in (page.locator("#answer").get_attribute("class") or "")
+                assert page.locator("#answer").inner_text() == "The Vistula flows through Warsaw [1]"
+                assert page.locator("#answer a.cite[href='#source-1']").count() == 1
+                message = page.locator("#ask-error").inner_text()
+                assert message.startswith("The answer broke off: the language model stopped mid-answer; "
+                                          "the answer is incomplete (request ")
+                console.shot()
+            finally:
+                console.page.close()
+    assert not console.problems, "\n".join(console.problems)
 
 
 # --- the CPU answerer ------------------------------------------------------------------------------
