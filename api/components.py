@@ -31,9 +31,30 @@ from ingestion.loaders import LOADERS, LoadFailure
 from ingestion.pipeline import IngestionPipeline, IngestionReport
 
 log = logging.getLogger(__name__)
-# A document's text as its chunks (Chunk.document_id is indexed); read by the MCP document resource.
-DOCUMENT_CHUNKS = ("MATCH (c:Chunk {document_id: $id}) RETURN c.id AS id, c.ordinal AS ordinal, c.text AS text "
-                   "ORDER BY c.ordinal")
+# Reads only the API needs (the document list's filter, one document's chunks for the web console
+# and the MCP document resource);
+# `graphrag.queries` holds the statements the library itself uses.
+DOCUMENT_FILTER = """
+MATCH (d:Document)
+WHERE toLower(d.id) CONTAINS $q OR toLower(coalesce(d.title, '')) CONTAINS $q
+RETURN d.id AS id, d.source AS source, d.title AS title, d.content_hash AS content_hash,
+       d.chunk_count AS chunk_count, d.ingested_at AS ingested_at
+ORDER BY d.id SKIP $skip LIMIT $limit
+"""
+DOCUMENT_FILTER_COUNT = """
+MATCH (d:Document)
+WHERE toLower(d.id) CONTAINS $q OR toLower(coalesce(d.title, '')) CONTAINS $q
+RETURN count(d) AS n
+"""
+DOCUMENT_CHUNKS = """
+MATCH (c:Chunk {document_id: $id})
+RETURN c.id AS id, c.ordinal AS ordinal, c.text AS text
+ORDER BY c.ordinal
+"""
+DOCUMENT_MENTIONS = """
+MATCH (c:Chunk {document_id: $id})-[m:MENTIONS]->(e:Entity)
+RETURN c.id AS chunk, e.key AS key, e.name AS name, e.type AS type, m.count AS count
+"""
 
 
 class StoreDocuments:
@@ -42,19 +63,39 @@ class StoreDocuments:
     def __init__(self, store: GraphStore):
         self.store = store
 
-    def list(self, *, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    def list(self, *, offset: int, limit: int, query: str | None = None) -> tuple[list[dict[str, Any]], int]:
+        """A page of documents by id; with `query`, only those whose id or title contains it (any case)."""
+        if query:
+            needle = query.lower()
+            rows = self.store.db.cypher(DOCUMENT_FILTER, {"q": needle, "skip": offset, "limit": limit})
+            total = int(self.store.db.cypher(DOCUMENT_FILTER_COUNT, {"q": needle})[0]["n"])
+            return rows, total
         rows = self.store.list_documents(skip=offset, limit=limit)
         total = int(self.store.db.cypher(queries.count_vertices("Document"))[0]["n"])
         return rows, total
+
+    def chunks(self, document_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The document's chunks in order (each with the keys of the entities it mentions) and those
+        entities, most mentioned first: what a person reads to see what ingestion made of it."""
+        chunks = [{"id": r["id"], "ordinal": int(r.get("ordinal") or 0), "text": r.get("text") or "", "entities": []}
+                  for r in self.store.db.cypher(DOCUMENT_CHUNKS, {"id": document_id})]
+        by_id = {c["id"]: c for c in chunks}
+        entities: dict[str, dict[str, Any]] = {}
+        for row in self.store.db.cypher(DOCUMENT_MENTIONS, {"id": document_id}):
+            key = row["key"]
+            if row["chunk"] in by_id and key not in by_id[row["chunk"]]["entities"]:
+                by_id[row["chunk"]]["entities"].append(key)
+            seen = entities.setdefault(key, {"key": key, "name": row.get("name") or key,
+                                             "type": row.get("type") or "UNKNOWN", "count": 0})
+            seen["count"] += int(row.get("count") or 1)
+        ranked = sorted(entities.values(), key=lambda e: (-e["count"], e["name"].lower()))
+        return chunks, [{k: e[k] for k in ("key", "name", "type")} for e in ranked]
 
     def get(self, document_id: str) -> dict[str, Any] | None:
         return self.store.get_document(document_id)
 
     def delete(self, document_id: str) -> bool:
         return self.store.delete_document(document_id) is not None
-
-    def chunks(self, document_id: str) -> list[dict[str, Any]]:
-        return self.store.db.cypher(DOCUMENT_CHUNKS, {"id": document_id})
 
 
 def summary_of(report: IngestionReport, document_ids: list[str], failed: list[str]) -> IngestSummary:

@@ -75,6 +75,11 @@ class JobStore:
         rows = await self.db.cypher("MATCH (j:IngestJob {id: $id}) RETURN " + _FIELDS, {"id": job_id})
         return rows[0] if rows else None
 
+    async def recent(self, limit: int) -> list[dict[str, Any]]:
+        """The newest jobs first: what a person who started uploads wants to watch."""
+        return await self.db.cypher("MATCH (j:IngestJob) RETURN " + _FIELDS + " ORDER BY j.created_at DESC, j.id "
+                                    "LIMIT $limit", {"limit": limit})
+
     async def update(self, job_id: str, owner: str, **fields: Any) -> bool:
         """Set fields on a job this process still owns (False: another process adopted it)."""
         fields |= {"updated_at": _now_iso(), "heartbeat_at": time.time()}

@@ -27,6 +27,7 @@ from api.metrics import Metrics
 from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from api.routes import ask, documents, graph, health, jobs
 from api.security import check_exposure, exposure_message, install_security
+from api.web import install_web_console
 from graphrag.arcadedb import ArcadeDB, AsyncArcadeDB
 from graphrag.config import Settings, get_settings
 from graphrag.errors import MigrationError
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None, *,
     for module in (ask, documents, jobs, graph):
         app.include_router(module.router)
     app.include_router(mcp.router)
+    install_web_console(app)
     return app
 
 

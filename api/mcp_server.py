@@ -414,13 +414,13 @@ def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None =
                 parts = await get_parts()
                 documents = _need(parts.documents, "the document store")
                 row = await _blocking(documents.get, document_id)
-                chunks = await _blocking(documents.chunks, document_id) if row is not None else []
+                chunks, _ = await _blocking(documents.chunks, document_id) if row is not None else ([], [])
         except ToolError as exc:  # a resource read reports ResourceErrors, with the same message
             raise ResourceError(str(exc)) from None
         if row is None:
             raise ResourceNotFoundError(f"no document has the id {document_id!r}")
         out = document_out(row).model_dump()
-        out["chunks"] = [ChunkOut.model_validate(c).model_dump() for c in chunks]
+        out["chunks"] = [ChunkOut(id=c["id"], ordinal=c["ordinal"], text=c["text"]).model_dump() for c in chunks]
         return json.dumps(out, ensure_ascii=False)
 
     @server.prompt(name="answer_with_citations", title="Answer from retrieved passages, citing them")

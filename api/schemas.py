@@ -121,11 +121,60 @@ class Citation(_Out):
     score: float
 
 
+class EvidenceNode(_Out):
+    """An entity or a passage of the evidence graph."""
+
+    id: str = Field(description="Stable id: `e:<entity key>` for entities, `p:<chunk id>` for ranked passages, "
+                                "`t:<title>` for a passage a path went through that is not among the sources",
+                    examples=["e:marie curie"])
+    kind: Literal["seed", "entity", "passage"] = Field(
+        description="`seed`: an entity the question was linked to; `entity`: one on an explaining path or "
+                    "named by a passage's title; "
+                    "`passage`: a retrieved passage (or one a path went through)", examples=["seed"])
+    label: str = Field(description="Entity name or passage title", examples=["Marie Curie"])
+    key: str | None = Field(None, description="Entity key, for `GET /v1/graph/entities/{key}` (entities only)",
+                            examples=["marie curie"])
+    n: int | None = Field(None, description="The passage's source number, as the answer cites it `[n]`")
+    chunk_id: str | None = None
+    document_id: str | None = None
+    score: float | None = None
+
+
+class EvidenceEdge(_Out):
+    source: str = Field(description="A node id", examples=["e:marie curie"])
+    target: str = Field(description="A node id", examples=["p:marie_curie.md#0"])
+    relation: str = Field(description="A path's relation (`RELATED`, `SAME_AS`, `MENTIONED_IN`: entity named in "
+                                      "passage, `MENTIONS`: passage names entity); `ABOUT`: the entity the passage's "
+                                      "title names; `NAMES`: the passage's text names the entity",
+                          examples=["MENTIONED_IN"])
+
+
+class EvidenceGraph(_Out):
+    """The evidence of one answer as a graph: seeds, ranked passages, and the paths that explain them."""
+
+    nodes: list[EvidenceNode]
+    edges: list[EvidenceEdge]
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [{
+        "nodes": [{"id": "e:marie curie", "kind": "seed", "label": "Marie Curie", "key": "marie curie"},
+                  {"id": "e:warsaw", "kind": "entity", "label": "Warsaw", "key": "warsaw"},
+                  {"id": "p:warsaw.md#0", "kind": "passage", "label": "Warsaw", "n": 1,
+                   "chunk_id": "warsaw.md#0", "document_id": "warsaw.md", "score": 0.41}],
+        "edges": [{"source": "e:marie curie", "target": "e:warsaw", "relation": "RELATED"},
+                  {"source": "e:marie curie", "target": "p:warsaw.md#0", "relation": "MENTIONED_IN"},
+                  {"source": "p:warsaw.md#0", "target": "e:warsaw", "relation": "ABOUT"}]}]})
+
+
+_GRAPH_DESCRIPTION = ("The evidence as a graph (nodes and edges of the seeds, passages and paths), for drawing; "
+                      "null from servers that predate it")
+
+
 class RetrieveResponse(_Out):
     question: str
     sources: list[Source]
     paths: list[list[PathStepOut]] = Field(default_factory=list, description="Entity paths that linked sources")
     timings_ms: dict[str, float] = Field(default_factory=dict, examples=[{"embed": 12.1, "retrieve": 31.4}])
+    graph: EvidenceGraph | None = Field(None, description=_GRAPH_DESCRIPTION)
 
 
 class AskResponse(_Out):
@@ -136,6 +185,7 @@ class AskResponse(_Out):
     paths: list[list[PathStepOut]] = Field(default_factory=list)
     timings_ms: dict[str, float] = Field(default_factory=dict,
                                          examples=[{"retrieve": 31.4, "answer": 210.0, "total": 242.9}])
+    graph: EvidenceGraph | None = Field(None, description=_GRAPH_DESCRIPTION)
 
 
 SNIPPET_CHARS = 300
@@ -160,17 +210,18 @@ def sources_of(result: RetrievalResult) -> list[Source]:
     return out
 
 
-def retrieve_response(result: RetrievalResult, timings_ms: dict[str, float]) -> RetrieveResponse:
+def retrieve_response(result: RetrievalResult, timings_ms: dict[str, float],
+                      graph: EvidenceGraph | None = None) -> RetrieveResponse:
     return RetrieveResponse(question=result.question, sources=sources_of(result), paths=_paths(result.paths),
-                            timings_ms=timings_ms)
+                            timings_ms=timings_ms, graph=graph)
 
 
-def ask_response(answer: Answer, timings_ms: dict[str, float]) -> AskResponse:
+def ask_response(answer: Answer, timings_ms: dict[str, float], graph: EvidenceGraph | None = None) -> AskResponse:
     return AskResponse(
         question=answer.question, answer=answer.answer, mode=answer.mode,
         citations=[Citation(n=c.n, document_id=c.document_id, chunk_id=c.chunk_id, title=c.title,
                             snippet=snippet(c.snippet), score=round(float(c.score), 6)) for c in answer.citations],
-        paths=_paths(answer.paths), timings_ms=timings_ms)
+        paths=_paths(answer.paths), timings_ms=timings_ms, graph=graph)
 
 
 # --- documents --------------------------------------------------------------------------------------
@@ -198,6 +249,21 @@ class DocumentIn(_In):
         "metadata": {"lang": "en"}}]})
 
 
+class EntityRef(_Out):
+    key: str = Field(examples=["warsaw"])
+    name: str = Field(examples=["Warsaw"])
+    type: str = Field("UNKNOWN", examples=["GPE"])
+
+
+class ChunkOut(_Out):
+    """One stored chunk of a document, with the entities it mentions."""
+
+    id: str = Field(examples=["doc-3f2a#0"])
+    ordinal: int = Field(examples=[0])
+    text: str
+    entities: list[str] = Field(default_factory=list, description="Keys of the entities this chunk mentions")
+
+
 class DocumentOut(_Out):
     id: str = Field(examples=["doc-3f2a"])
     title: str = ""
@@ -205,6 +271,9 @@ class DocumentOut(_Out):
     chunks: int | None = Field(None, description="Chunks stored for it")
     ingested_at: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    chunk_list: list[ChunkOut] | None = Field(None, description="Its chunks in order (only with `include=chunks`)")
+    entities: list[EntityRef] | None = Field(None, description="The entities its chunks mention, most mentioned "
+                                                               "first (only with `include=chunks`)")
 
 
 class DocumentPage(_Out):
@@ -277,6 +346,10 @@ class JobOut(_Out):
     updated_at: str
     error: str | None = None
     summary: IngestSummary | None = None
+
+
+class JobList(_Out):
+    items: list[JobOut]
 
 
 # --- graph ------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import ReadPrincipal
 from api.deps import AnswererDep, AnswererLike, MetricsDep, RetrieverDep, RetrieverLike, StreamError, TokenEvent
 from api.errors import error_body
+from api.evidence import evidence_graph
 from api.metrics import Metrics
 from api.schemas import (
     AskRequest,
@@ -37,7 +38,8 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["question answering"],
                    responses=error_responses(401, 403, 413, 422, 503))
 
-_SSE_EXAMPLE = ('event: sources\ndata: {"sources": [{"n": 1, "document_id": "doc-3f2a", ...}], "paths": []}\n\n'
+_SSE_EXAMPLE = ('event: sources\ndata: {"sources": [{"n": 1, "document_id": "doc-3f2a", ...}], "paths": [], '
+                '"graph": {"nodes": [...], "edges": [...]}}\n\n'
                 'event: token\ndata: {"text": "Mara"}\n\n'
                 'event: final\ndata: {"answer": "...", "mode": "extractive", "citations": [...], '
                 '"timings_ms": {...}}\n\n')
@@ -68,7 +70,8 @@ async def retrieve(body: RetrieveRequest, _: ReadPrincipal, retriever: Retriever
                    metrics: MetricsDep) -> RetrieveResponse:
     """The passages and entity paths an answer would be built from, without the answer."""
     result, elapsed = await _retrieve(retriever, body, metrics)
-    return retrieve_response(result, _timings(result.timings_ms, retrieve=elapsed, total=elapsed))
+    return retrieve_response(result, _timings(result.timings_ms, retrieve=elapsed, total=elapsed),
+                             evidence_graph(result))
 
 
 @router.post("/ask", response_model=AskResponse, summary="Answer a question with citations",
@@ -79,8 +82,9 @@ async def ask(body: AskRequest, _: ReadPrincipal, retriever: RetrieverDep, answe
               metrics: MetricsDep) -> Any:
     """Retrieve, then answer from the retrieved passages only, citing them as `[n]`.
 
-    With `stream: true` the answer comes as server-sent events: one `sources` event, `token` events,
-    then one `final` event carrying the citations and timings (or one `error` event).
+    With `stream: true` the answer comes as server-sent events: one `sources` event (sources, paths and
+    the evidence `graph`), `token` events, then one `final` event carrying the citations and timings
+    (or one `error` event).
     """
     started = time.perf_counter()
     result, retrieval_s = await _retrieve(retriever, body, metrics)
@@ -94,7 +98,7 @@ async def ask(body: AskRequest, _: ReadPrincipal, retriever: RetrieverDep, answe
     metrics.answer_seconds.labels(answer.mode).observe(answer_s)
     timings = _timings({**result.timings_ms, **answer.timings_ms}, retrieve=retrieval_s, answer=answer_s,
                        total=time.perf_counter() - started)
-    return ask_response(answer, timings)
+    return ask_response(answer, timings, evidence_graph(result))
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
@@ -104,8 +108,10 @@ def sse(event: str, data: dict[str, Any]) -> bytes:
 
 async def _events(answerer: AnswererLike, body: AskRequest, result: RetrievalResult, retrieval_s: float,
                   started: float, metrics: Metrics) -> AsyncIterator[bytes]:
+    graph = evidence_graph(result)
     yield sse("sources", {"sources": [s.model_dump() for s in sources_of(result)],
-                          "paths": [[step.model_dump() for step in path] for path in result.paths]})
+                          "paths": [[step.model_dump() for step in path] for path in result.paths],
+                          "graph": graph.model_dump()})
     answer_started = time.perf_counter()
     first_token_s: float | None = None
     tokens = 0
@@ -131,7 +137,7 @@ async def _events(answerer: AnswererLike, body: AskRequest, result: RetrievalRes
                 extra = {"first_token": first_token_s} if first_token_s is not None else {}
                 timings = _timings({**result.timings_ms, **event.timings_ms}, retrieve=retrieval_s,
                                    answer=answer_s, total=time.perf_counter() - started, **extra)
-                yield sse("final", ask_response(event, timings).model_dump())
+                yield sse("final", ask_response(event, timings, graph).model_dump())
                 return
         raise RuntimeError("the answerer's stream ended without a final answer")
     except Exception as exc:  # headers are sent: the only way left to report it is an event

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 from pathlib import PurePosixPath, PureWindowsPath
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -17,11 +17,13 @@ from api.files import save_uploads, upload_folder
 from api.keys import Principal, Scope
 from api.routes._body import json_body, media_type, openapi_body, unsupported, uploaded_files
 from api.schemas import (
+    ChunkOut,
     Deleted,
     DocumentCreated,
     DocumentIn,
     DocumentOut,
     DocumentPage,
+    EntityRef,
     IngestSummary,
     error_responses,
 )
@@ -109,18 +111,34 @@ async def create_document(request: Request, principal: AdminPrincipal, ingestor:
 @router.get("", response_model=DocumentPage, summary="List documents, paged")
 async def list_documents(principal: ReadPrincipal, documents: DocumentsDep,
                          offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-                         limit: Annotated[int, Query(ge=1, le=100)] = 20) -> DocumentPage:
-    rows, total = await run_in_threadpool(documents.list, offset=offset, limit=limit)
+                         limit: Annotated[int, Query(ge=1, le=100)] = 20,
+                         q: Annotated[str | None, Query(max_length=200, description="Only documents whose id or "
+                                                        "title contains this text (any case)")] = None,
+                         ) -> DocumentPage:
+    """Ordered by id; `q` narrows the list server-side, so a filter finds documents beyond the page shown."""
+    query = q.strip() if q else None
+    if query:  # only passed when given: `DocumentsLike` implementations without a filter keep working
+        rows, total = await run_in_threadpool(documents.list, offset=offset, limit=limit, query=query)
+    else:
+        rows, total = await run_in_threadpool(documents.list, offset=offset, limit=limit)
     return DocumentPage(items=[document_out(r, principal) for r in rows], total=total, offset=offset, limit=limit)
 
 
 @router.get("/{document_id:path}", response_model=DocumentOut, summary="One document",
             responses=error_responses(404))
-async def get_document(document_id: DocumentId, principal: ReadPrincipal, documents: DocumentsDep) -> DocumentOut:
+async def get_document(document_id: DocumentId, principal: ReadPrincipal, documents: DocumentsDep,
+                       include: Annotated[Literal["chunks"] | None, Query(
+                           description="`chunks`: also its chunks' text and the entities they mention")] = None,
+                       ) -> DocumentOut:
     row = await run_in_threadpool(documents.get, document_id)
     if row is None:
         raise NotFound("document", document_id)
-    return document_out(row, principal)
+    out = document_out(row, principal)
+    if include == "chunks":
+        chunks, entities = await run_in_threadpool(documents.chunks, document_id)
+        out.chunk_list = [ChunkOut.model_validate(c) for c in chunks]
+        out.entities = [EntityRef.model_validate(e) for e in entities]
+    return out
 
 
 @router.delete("/{document_id:path}", response_model=Deleted, summary="Delete a document and its chunks",

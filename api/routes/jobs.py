@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from api.auth import AdminPrincipal
 from api.deps import SettingsDep, get_jobs
@@ -13,7 +13,7 @@ from api.errors import NotFound
 from api.files import resolve_server_paths, save_uploads
 from api.jobs import JobManager, job_out, new_job_id
 from api.routes._body import json_body, media_type, openapi_body, unsupported, uploaded_files
-from api.schemas import JobFromPaths, JobOut, error_responses
+from api.schemas import JobFromPaths, JobList, JobOut, error_responses
 
 router = APIRouter(prefix="/v1/ingest/jobs", tags=["ingest jobs"], responses=error_responses(401, 403, 422, 503))
 
@@ -44,6 +44,14 @@ async def create_job(request: Request, _: AdminPrincipal, settings: SettingsDep,
         raise unsupported("a job")
     response.headers["Location"] = f"/v1/ingest/jobs/{job.id}"
     return job
+
+
+@router.get("", response_model=JobList, summary="The newest jobs first")
+async def list_jobs(request: Request, _: AdminPrincipal,
+                    limit: Annotated[int, Query(ge=1, le=100, description="Most jobs returned")] = 20) -> JobList:
+    """Jobs of every process on this database, newest first, with their progress and summaries."""
+    jobs: JobManager = get_jobs(request)
+    return JobList(items=[job_out(row) for row in await jobs.store.recent(limit)])
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="A job's state and progress",

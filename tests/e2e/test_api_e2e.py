@@ -280,3 +280,57 @@ def test_a_fresh_service_answers_at_once_and_sees_another_process_write(
         found = fresh.post("/v1/retrieve", json=question, headers=auth(keys["read"])).json()
         assert "note-3" in [s["document_id"] for s in found["sources"]]
         other_process.close()
+
+
+def test_retrieve_and_ask_carry_the_evidence_graph(client: TestClient, keys: dict[str, str],
+                                                   corpus: dict[str, Any]) -> None:
+    """The web console draws `graph`: its passages are the sources, numbered alike, and every edge
+    joins two of its nodes; the stream's sources event carries the same graph as the final event."""
+    body = client.post("/v1/retrieve", json={"question": QUESTION, "top_k": 4}, headers=auth(keys["read"])).json()
+    nodes = {n["id"]: n for n in body["graph"]["nodes"]}
+    passages = {n["chunk_id"]: n["n"] for n in nodes.values() if n["kind"] == "passage" and n["n"] is not None}
+    assert passages == {s["chunk_id"]: s["n"] for s in body["sources"]}
+    assert any(n["kind"] == "seed" and n["key"] == "marie curie" for n in nodes.values())
+    assert all(e["source"] in nodes and e["target"] in nodes for e in body["graph"]["edges"])
+    entity = next(n for n in nodes.values() if n["kind"] in ("seed", "entity"))
+    assert client.get(f"/v1/graph/entities/{entity['key']}", headers=auth(keys["read"])).status_code == 200
+    with client.stream("POST", "/v1/ask", json={"question": QUESTION, "top_k": 4, "stream": True},
+                       headers=auth(keys["read"])) as response:
+        events = _events(response.read().decode())
+    assert events[0][1]["graph"] == events[-1][1]["graph"] and events[0][1]["graph"]["nodes"]
+    plain = client.post("/v1/ask", json={"question": QUESTION, "top_k": 4}, headers=auth(keys["read"])).json()
+    assert {n["id"] for n in plain["graph"]["nodes"]} == set(nodes)
+
+
+def test_documents_filter_and_one_documents_chunks_and_entities(client: TestClient, keys: dict[str, str],
+                                                                corpus: dict[str, Any]) -> None:
+    found = client.get("/v1/documents", params={"q": "CURIE"}, headers=auth(keys["read"])).json()
+    assert {d["id"] for d in found["items"]} == {"marie-curie.md", "pierre-curie.md", "irene-joliot-curie.md"}
+    assert found["total"] == 3
+    page = client.get("/v1/documents", params={"q": "curie", "limit": 2, "offset": 2}, headers=auth(keys["read"]))
+    assert page.json()["total"] == 3 and len(page.json()["items"]) == 1
+    assert client.get("/v1/documents", params={"q": "zzz-nothing"}, headers=auth(keys["read"])).json()["total"] == 0
+
+    plain = client.get("/v1/documents/warsaw.md", headers=auth(keys["read"])).json()
+    assert plain["chunk_list"] is None and plain["entities"] is None
+    doc = client.get("/v1/documents/warsaw.md", params={"include": "chunks"}, headers=auth(keys["read"])).json()
+    assert len(doc["chunk_list"]) == doc["chunks"] and "Vistula" in doc["chunk_list"][0]["text"]
+    keys_named = {e["key"] for e in doc["entities"]}
+    assert {"warsaw", "vistula river"} & keys_named
+    assert all(set(c["entities"]) <= keys_named for c in doc["chunk_list"])
+    assert client.get("/v1/documents/warsaw.md", params={"include": "everything"},
+                      headers=auth(keys["read"])).status_code == 422
+
+
+def test_recent_jobs_are_listed_newest_first(client: TestClient, keys: dict[str, str]) -> None:
+    files = [("files", (f"list-{i}.md", f"# Note {i}\nNote {i} is about the Baltic coast.".encode(), "text/markdown"))
+             for i in range(2)]
+    ids = [client.post("/v1/ingest/jobs", files=[f], headers=auth(keys["admin"])).json()["id"] for f in files]
+    listed = client.get("/v1/ingest/jobs", params={"limit": 100}, headers=auth(keys["admin"]))
+    assert listed.status_code == 200
+    order = [j["id"] for j in listed.json()["items"]]
+    assert order.index(ids[1]) < order.index(ids[0])
+    assert client.get("/v1/ingest/jobs", headers=auth(keys["read"])).status_code == 403
+    for job_id in ids:
+        wait_for(lambda job_id=job_id: client.get(f"/v1/ingest/jobs/{job_id}", headers=auth(keys["admin"])).json()
+                 ["state"] in ("succeeded", "failed"))
