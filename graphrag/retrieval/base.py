@@ -29,6 +29,8 @@ class RetrievalConfig(BaseModel):
     top_k: int = Field(8, ge=1, le=200, description="Passages returned")
     # channels
     dense_k: int = Field(30, ge=1, le=500, description="Candidates from the chunk vector index")
+    dense_timeout_s: float = Field(5.0, gt=0, description="A vector query slower than this counts as "
+                                   "unanswered (the index is building): the keyword index stands in")
     keyword_k: int = Field(30, ge=1, le=500, description="Candidates from the chunk full-text index")
     graph_k: int = Field(30, ge=1, le=500, description="Candidates from the Cypher graph walk")
     graph_hops: int = Field(2, ge=1, le=3, description="Hops over RELATED / SAME_AS from the seeds")

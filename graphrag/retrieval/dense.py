@@ -1,12 +1,39 @@
-"""Dense channel: the chunk vector index (`vectorNeighbors` over 'Chunk[embedding]', cosine)."""
+"""Dense channel: the chunk vector index (`vectorNeighbors` over 'Chunk[embedding]', cosine).
+
+The LSM_VECTOR index has states in which it does not answer fully (measured on 26.10.2): before its
+first graph build a query blocks, and during a rebuild a query returns no rows at all, without an
+error. `DenseChannel.nearest` never takes such an answer for the truth: a query that does not come
+back within `timeout_s`, or that returns fewer rows than asked while the database holds more
+chunks than that, is reported as incomplete (`DenseHits.complete`), so the caller can fall back.
+"""
 
 from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 
 import numpy as np
 
 from graphrag.arcadedb import ArcadeDB
 from graphrag.retrieval import queries
 from graphrag.retrieval.base import ChannelHit, ChunkRecord
+
+log = logging.getLogger(__name__)
+_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="vector-query")
+_WARN_EVERY_S = 30.0
+_last_warning = [0.0]
+
+
+@dataclass
+class DenseHits:
+    """Chunk id -> cosine similarity of the nearest chunks, and whether the index answered in full."""
+
+    scores: dict[str, float]
+    complete: bool = True
+    reason: str = ""
 
 
 def chunk_record(row: dict) -> ChunkRecord:  # type: ignore[type-arg]
@@ -22,8 +49,32 @@ class DenseChannel:
     def __init__(self, db: ArcadeDB):
         self.db = db
 
+    def nearest(self, embedding: np.ndarray, k: int, *, timeout_s: float = 5.0) -> DenseHits:
+        """Ids and similarities only (no text): what the graph ranking needs of the k nearest chunks."""
+        params = {"q": [float(x) for x in embedding], "k": int(k)}
+        future = _POOL.submit(self.db.sql, queries.CHUNK_VECTOR_HITS, params)
+        try:
+            rows = future.result(timeout=timeout_s)
+        except FutureTimeout:
+            return _incomplete({}, f"the vector index did not answer within {timeout_s:g} s")
+        scores = {r["id"]: 1.0 - float(r.get("distance") or 0.0) for r in rows}
+        if len(scores) < k:
+            stored = int(self.db.sql(queries.COUNT_CHUNKS)[0]["n"])
+            if len(scores) < min(k, stored):
+                return _incomplete(scores, f"the vector index returned {len(scores)} of {min(k, stored)} "
+                                           "chunks (building or rebuilding its graph?)")
+        return DenseHits(scores)
+
     def search(self, embedding: np.ndarray, k: int) -> list[ChannelHit]:
         rows = self.db.sql(queries.CHUNK_VECTOR_NEIGHBOURS, {"q": [float(x) for x in embedding], "k": int(k)})
         hits = [ChannelHit(r["id"], 1.0 - float(r.get("distance") or 0.0), chunk_record(r)) for r in rows]
         hits.sort(key=lambda h: -h.score)
         return hits[:k]
+
+
+def _incomplete(scores: dict[str, float], reason: str) -> DenseHits:
+    now = time.monotonic()
+    if now - _last_warning[0] >= _WARN_EVERY_S:  # once in a while, not once per request
+        _last_warning[0] = now
+        log.warning("dense retrieval degraded: %s; the keyword index stands in", reason)
+    return DenseHits(scores, complete=False, reason=reason)

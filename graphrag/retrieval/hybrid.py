@@ -138,10 +138,19 @@ class HybridRetriever:
                   ) -> tuple[list[tuple[str, float, dict[str, int]]], dict[str, dict[str, ChannelHit]]]:
         cfg = self.config
         t0 = time.perf_counter()
-        rows = self.db.sql(queries.CHUNK_VECTOR_HITS, {"q": [float(x) for x in analysis.embedding],
-                                                       "k": max(cfg.ppr_dense_k, cfg.dense_k)})
-        dense = {r["id"]: 1.0 - float(r.get("distance") or 0.0) for r in rows}
+        found = self.dense.nearest(analysis.embedding, max(cfg.ppr_dense_k, cfg.dense_k),
+                                   timeout_s=cfg.dense_timeout_s)
+        dense = found.scores
         timings["dense"] = (time.perf_counter() - t0) * 1000
+        if not found.complete:  # never rank silently from an empty or partial vector index
+            timings["dense_fallback"] = 1.0
+            keyword = self.keyword.search(analysis.question, cfg.keyword_k)
+            if not dense:  # the keyword scores stand in for the similarities (the prior is scale-free)
+                dense = {hit.chunk_id: hit.score for hit in keyword}
+            else:  # the passages the index did return keep their order above the keyword ones
+                floor = min(dense.values())
+                for hit in keyword:
+                    dense.setdefault(hit.chunk_id, floor)
         dense_order = sorted(dense, key=lambda c: (-dense[c], c))
         dense_rank = {c: r + 1 for r, c in enumerate(dense_order[: cfg.dense_k])}
         weights = seed_weights(analysis.seeds, idf=cfg.ppr_idf_seeds)

@@ -64,6 +64,7 @@ CHUNKS_MENTIONING = (
 # --- neighbourhood of a question (personalized PageRank) ----------------------------------------
 # The nearest chunks' ids and similarity only: their text is read for the top passages alone.
 CHUNK_VECTOR_HITS = "SELECT id, distance FROM (SELECT expand(vectorNeighbors('Chunk[embedding]', :q, :k)))"
+COUNT_CHUNKS = "SELECT count(*) AS n FROM Chunk"
 # Every mention of these chunks, grouped by entity so that its mention count is computed once.
 CHUNK_MENTIONS = (
     "UNWIND $ids AS id MATCH (c:Chunk {id: id})-[m:MENTIONS]->(e:Entity) "

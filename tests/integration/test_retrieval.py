@@ -354,3 +354,38 @@ def test_search_command(graph_db: ArcadeDB, server: Any) -> None:
     assert ANSWER_DOC in [p["document_id"] for p in payload["passages"]]
     empty = CliRunner().invoke(app, [*args[:4], "search", "  "], env=env)
     assert empty.exit_code == 1
+
+
+@pytest.mark.parametrize("state", ["rebuilding", "blocked"])
+def test_an_unanswering_vector_index_is_noticed_and_the_keyword_index_stands_in(
+        graph_db: ArcadeDB, embedder: SentenceTransformerEmbedder, state: str) -> None:
+    """The LSM_VECTOR index returns no rows while it rebuilds and blocks before its first build (both
+    seen on 26.10.2). The real database answers everything else; only the vector query is replaced
+    by what the index does in those states. The ranking must notice and use the keyword index."""
+    import threading
+
+    from graphrag.retrieval import queries
+
+    release = threading.Event()
+
+    class IndexInTrouble:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(graph_db, name)
+
+        def sql(self, statement: str, params: dict[str, Any] | None = None) -> Any:
+            if statement == queries.CHUNK_VECTOR_HITS:
+                if state == "blocked":
+                    release.wait(30)
+                return []
+            return graph_db.sql(statement, params)
+
+    retriever = HybridRetriever(IndexInTrouble(), embedder,  # type: ignore[arg-type]
+                                config=RetrievalConfig(top_k=5, dense_timeout_s=0.5), nlp=load_spacy())
+    try:
+        result = retriever.retrieve("Who founded Zorblax Industries, the shipbuilding firm?")
+    finally:
+        release.set()
+    assert result.timings_ms.get("dense_fallback") == 1.0
+    assert "d-zorblax" in [p.document_id for p in result.passages]
+    healthy = HybridRetriever(graph_db, embedder, config=RetrievalConfig(top_k=5), nlp=load_spacy())
+    assert "dense_fallback" not in healthy.retrieve("Who founded Zorblax Industries?").timings_ms
