@@ -159,6 +159,8 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     if state.get("target", args.chunks) != args.chunks and state["written"] > args.chunks:
         raise SystemExit(f"{folder} already holds {state['written']} chunks, more than --chunks {args.chunks}")
     state["target"] = args.chunks
+    if state.setdefault("batch", args.batch) != args.batch:
+        raise SystemExit(f"{folder} was built with --batch {state['batch']}: continue with the same")
     server = server_for(folder, args.heap, bulk=True)
     server.start(timeout=600)
     try:
@@ -204,6 +206,97 @@ def _tail_rate(segments: list[dict[str, Any]], batch: int) -> float:
     """Write throughput over the last tenth of the build (how fast writes are once the graph is big)."""
     tail = segments[-max(1, len(segments) // 10):]
     return round(len(tail) * batch / max(sum(s["write_s"] for s in tail), 1e-9), 1)
+
+
+# --- the vector index ---------------------------------------------------------------------------
+
+def stored_vectors(chunks: int, batch: int, seed: int) -> np.ndarray:
+    """Every chunk vector of a build, regenerated: each batch's first draw from its own generator."""
+    return np.concatenate([unit_vectors(np.random.default_rng([seed, start]), min(batch, chunks - start))
+                           for start in range(0, chunks, batch)])
+
+
+def _index_of(chunk_id: str) -> int:
+    """Build position of a synthetic chunk id (`syn-<i>#...`); -1 for any other chunk."""
+    head = chunk_id.split("#", 1)[0]
+    return int(head[4:]) if head.startswith("syn-") else -1
+
+
+def vector_queries(db: ArcadeDB, queries_: np.ndarray, k: int, ef: int) -> tuple[list[list[str]], list[float]]:
+    statement = ("SELECT id, distance FROM (SELECT expand(vectorNeighbors('Chunk[embedding]', :q, :k"
+                 + (", :opts)))" if ef else ")))"))
+    found, latencies = [], []
+    for q in queries_:
+        params: dict[str, Any] = {"q": np.round(q.astype(np.float64), 6).tolist(), "k": k}
+        if ef:
+            params["opts"] = {"efSearch": ef}
+        started = time.perf_counter()
+        rows = db.sql(statement, params)
+        latencies.append((time.perf_counter() - started) * 1000)
+        found.append([r["id"] for r in rows])
+    return found, latencies
+
+
+def vectors(args: argparse.Namespace) -> dict[str, Any]:
+    """Recall of `vectorNeighbors` against exact search, per search breadth, and the latency of the
+    first queries after a bulk insert. Random unit vectors are the hardest case for an HNSW graph
+    (no cluster structure); `planted` queries are a stored vector plus noise (cosine about 0.9 to it),
+    the near-duplicate the index must not miss."""
+    folder: Path = args.dir.resolve()
+    state = json.loads((folder / "build.json").read_text())
+    n, batch = state["written"], state.get("batch", 500)
+    stored = stored_vectors(n, batch, args.seed)
+    ids = [f"syn-{i}#{i:016x}#0" for i in range(n)]
+    rng = np.random.default_rng([args.seed, 99])
+    planted_at = rng.choice(n, size=args.queries, replace=False)
+    noise = rng.standard_normal((args.queries, DIM)).astype(np.float32) * 0.025
+    planted = stored[planted_at] + noise
+    planted /= np.linalg.norm(planted, axis=1, keepdims=True)
+    random_q = unit_vectors(rng, args.queries)
+    server = server_for(folder, args.heap)
+    server.start(timeout=900)
+    out: dict[str, Any] = {"chunks": n, "queries": args.queries}
+    try:
+        db = ArcadeDB(server.url, DATABASE, "root", server.password, timeout=900)
+        started = time.perf_counter()
+        vector_queries(db, random_q[:1], 10, 0)
+        out["first_query_after_start_s"] = round(time.perf_counter() - started, 2)
+        for k in (10, 100):
+            exact = [set(np.argsort(-(stored @ q))[:k].tolist()) for q in random_q]
+            for ef in (0, *args.ef):
+                if ef and ef < k:
+                    continue
+                found, latencies = vector_queries(db, random_q, k, ef)
+                recall = statistics.fmean(len({_index_of(c) for c in hits} & want) / k
+                                          for hits, want in zip(found, exact, strict=True))
+                hits_planted, _ = vector_queries(db, planted, max(k, 20), ef)
+                kept = sum(1 for hits, i in zip(hits_planted, planted_at, strict=True) if ids[i] in hits[:20])
+                out[f"k{k}_ef{ef or 'default'}"] = {"recall": round(recall, 3), "planted_in_top20": kept,
+                                                     **_quantiles(latencies)}
+                log.info("k=%d efSearch=%s: %s", k, ef or "default", out[f"k{k}_ef{ef or 'default'}"])
+        # bulk insert, then query at once: a fresh delta is scanned, or the graph rebuilt
+        store = GraphStore(db, batch_size=500)
+        extra = synthetic_batch(n, n + args.insert, max(n, 1000), args.seed + 1)
+        for chunk in extra.chunks:
+            chunk.id, chunk.document_id = f"bulk-{chunk.id}", f"bulk-{chunk.document_id}"
+        for m in extra.mentions:
+            m.chunk_id = f"bulk-{m.chunk_id}"
+        for d in extra.documents:
+            d.id = f"bulk-{d.id}"
+        extra.relations = []
+        started = time.perf_counter()
+        store.write_batch(extra)
+        out["bulk_insert"] = {"chunks": args.insert, "write_s": round(time.perf_counter() - started, 2)}
+        new = np.array([c.embedding for c in extra.chunks[:50]], dtype=np.float32)
+        found, latencies = vector_queries(db, new, 10, 0)
+        out["bulk_insert"].update({"found_at_rank_1": sum(1 for hits, c in zip(found, extra.chunks, strict=False)
+                                                          if hits and hits[0] == c.id),
+                                   "queried": len(new), **_quantiles(latencies)})
+        log.info("after a bulk insert: %s", out["bulk_insert"])
+        db.close()
+    finally:
+        server.stop(timeout=300)
+    return out
 
 
 # --- measure ------------------------------------------------------------------------------------
@@ -422,6 +515,15 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--heap", default="6g")
     m.add_argument("--json", type=Path, help="also write the results here")
+    v = sub.add_parser("vectors", help="recall of the chunk vector index against exact search, and latency "
+                                       "right after a bulk insert")
+    v.add_argument("--dir", type=Path, required=True)
+    v.add_argument("--queries", type=int, default=100)
+    v.add_argument("--ef", type=int, action="append", default=[], help="efSearch values to try (repeatable)")
+    v.add_argument("--insert", type=int, default=1000, help="chunks bulk-inserted before the last queries")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--heap", default="6g")
+    v.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "httpcore"):
@@ -430,8 +532,9 @@ def main(argv: list[str] | None = None) -> int:
         summary = build(args)
         print(json.dumps({"commit": git_commit(), **summary}, indent=1))
     else:
+        run = measure if args.command == "measure" else vectors
         record = {"commit": git_commit(), "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-                  "load_average": os.getloadavg()[0], **measure(args)}
+                  "load_average": os.getloadavg()[0], **run(args)}
         print(json.dumps(record, indent=1))
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,8 @@ class RetrievalConfig(BaseModel):
     top_k: int = Field(8, ge=1, le=200, description="Passages returned")
     # channels
     dense_k: int = Field(30, ge=1, le=500, description="Candidates from the chunk vector index")
+    dense_ef_search: int = Field(0, ge=0, le=10000, description="HNSW search breadth of the chunk vector "
+                                 "index (0: the index's default)")
     dense_timeout_s: float = Field(5.0, gt=0, description="A vector query slower than this counts as "
                                    "unanswered (the index is building): the keyword index stands in")
     keyword_k: int = Field(30, ge=1, le=500, description="Candidates from the chunk full-text index")

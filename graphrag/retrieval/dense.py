@@ -49,10 +49,16 @@ class DenseChannel:
     def __init__(self, db: ArcadeDB):
         self.db = db
 
-    def nearest(self, embedding: np.ndarray, k: int, *, timeout_s: float = 5.0) -> DenseHits:
-        """Ids and similarities only (no text): what the graph ranking needs of the k nearest chunks."""
-        params = {"q": [float(x) for x in embedding], "k": int(k)}
-        future = _POOL.submit(self.db.sql, queries.CHUNK_VECTOR_HITS, params)
+    def nearest(self, embedding: np.ndarray, k: int, *, timeout_s: float = 5.0, ef_search: int = 0) -> DenseHits:
+        """Ids and similarities only (no text): what the graph ranking needs of the k nearest chunks.
+
+        `ef_search` > 0 widens the index's graph search (recall for latency); 0 keeps its default.
+        """
+        params: dict[str, object] = {"q": [float(x) for x in embedding], "k": int(k)}
+        statement = queries.CHUNK_VECTOR_HITS
+        if ef_search > 0:
+            statement, params["opts"] = queries.CHUNK_VECTOR_HITS_EF, {"efSearch": int(ef_search)}
+        future = _POOL.submit(self.db.sql, statement, params)
         try:
             rows = future.result(timeout=timeout_s)
         except FutureTimeout:

@@ -139,7 +139,7 @@ class HybridRetriever:
         cfg = self.config
         t0 = time.perf_counter()
         found = self.dense.nearest(analysis.embedding, max(cfg.ppr_dense_k, cfg.dense_k),
-                                   timeout_s=cfg.dense_timeout_s)
+                                   timeout_s=cfg.dense_timeout_s, ef_search=cfg.dense_ef_search)
         dense = found.scores
         timings["dense"] = (time.perf_counter() - t0) * 1000
         if not found.complete:  # never rank silently from an empty or partial vector index

@@ -64,6 +64,10 @@ CHUNKS_MENTIONING = (
 # --- neighbourhood of a question (personalized PageRank) ----------------------------------------
 # The nearest chunks' ids and similarity only: their text is read for the top passages alone.
 CHUNK_VECTOR_HITS = "SELECT id, distance FROM (SELECT expand(vectorNeighbors('Chunk[embedding]', :q, :k)))"
+# The same with the index's search breadth (HNSW efSearch) given: `:opts` = {"efSearch": n}.
+CHUNK_VECTOR_HITS_EF = (
+    "SELECT id, distance FROM (SELECT expand(vectorNeighbors('Chunk[embedding]', :q, :k, :opts)))"
+)
 COUNT_CHUNKS = "SELECT count(*) AS n FROM Chunk"
 # Every mention of these chunks, grouped by entity so that its mention count is computed once.
 CHUNK_MENTIONS = (
