@@ -34,18 +34,25 @@ log = logging.getLogger(__name__)
 # Reads only the API needs (the document list's filter, one document's chunks for the web console
 # and the MCP document resource);
 # `graphrag.queries` holds the statements the library itself uses.
-DOCUMENT_FILTER = """
+#
+# The document filter matches the id, the title, and `source` as a read key is shown it
+# (`api.routes.documents.shown_source`): a source stored as an absolute server path (POSIX, a Windows
+# drive or share; not a URL) only by its last segment, the file name. So an uploaded file is found by
+# its name, and no filter can find documents by the server folders a read key never sees.
+# (Cypher string literals: '\\' is one backslash.)
+_SOURCE_SHOWN = r"""
 MATCH (d:Document)
-WHERE toLower(d.id) CONTAINS $q OR toLower(coalesce(d.title, '')) CONTAINS $q
+WITH d, coalesce(d.source, '') AS s
+WITH d, CASE WHEN NOT s CONTAINS '://' AND (s STARTS WITH '/' OR s STARTS WITH '\\\\' OR s =~ '(?s)[A-Za-z]:[/\\\\].*')
+             THEN last(split(replace(s, '\\', '/'), '/')) ELSE s END AS shown
+WHERE toLower(d.id) CONTAINS $q OR toLower(coalesce(d.title, '')) CONTAINS $q OR toLower(shown) CONTAINS $q
+"""
+DOCUMENT_FILTER = _SOURCE_SHOWN + """
 RETURN d.id AS id, d.source AS source, d.title AS title, d.content_hash AS content_hash,
        d.chunk_count AS chunk_count, d.ingested_at AS ingested_at
 ORDER BY d.id SKIP $skip LIMIT $limit
 """
-DOCUMENT_FILTER_COUNT = """
-MATCH (d:Document)
-WHERE toLower(d.id) CONTAINS $q OR toLower(coalesce(d.title, '')) CONTAINS $q
-RETURN count(d) AS n
-"""
+DOCUMENT_FILTER_COUNT = _SOURCE_SHOWN + "RETURN count(d) AS n\n"
 DOCUMENT_CHUNKS = """
 MATCH (c:Chunk {document_id: $id})
 RETURN c.id AS id, c.ordinal AS ordinal, c.text AS text
@@ -64,7 +71,8 @@ class StoreDocuments:
         self.store = store
 
     def list(self, *, offset: int, limit: int, query: str | None = None) -> tuple[list[dict[str, Any]], int]:
-        """A page of documents by id; with `query`, only those whose id or title contains it (any case)."""
+        """A page of documents by id; with `query`, only those whose id, title or shown source (see
+        `DOCUMENT_FILTER`) contains it, in any case."""
         if query:
             needle = query.lower()
             rows = self.store.db.cypher(DOCUMENT_FILTER, {"q": needle, "skip": offset, "limit": limit})

@@ -112,10 +112,15 @@ async def create_document(request: Request, principal: AdminPrincipal, ingestor:
 async def list_documents(principal: ReadPrincipal, documents: DocumentsDep,
                          offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
                          limit: Annotated[int, Query(ge=1, le=100)] = 20,
-                         q: Annotated[str | None, Query(max_length=200, description="Only documents whose id or "
-                                                        "title contains this text (any case)")] = None,
+                         q: Annotated[str | None, Query(max_length=200, description=(
+                             "Only documents whose id, title or source contains this text (any case); an "
+                             "uploaded file is found by its file name. A source stored as an absolute "
+                             "server path matches by its file name only, as read keys are shown it."))] = None,
                          ) -> DocumentPage:
-    """Ordered by id; `q` narrows the list server-side, so a filter finds documents beyond the page shown."""
+    """Ordered by id; `q` narrows the list server-side, so a filter finds documents beyond the page shown.
+
+    Uploaded files have content ids (`upload-...`), so people look for them by title or file name:
+    `q` matches the `source` too, as read keys see it (`shown_source`), never the server's folders."""
     query = q.strip() if q else None
     if query:  # only passed when given: `DocumentsLike` implementations without a filter keep working
         rows, total = await run_in_threadpool(documents.list, offset=offset, limit=limit, query=query)

@@ -3,6 +3,7 @@ against the session's real ArcadeDB server, one fresh database per test module."
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,7 +14,7 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from api.components import build_components
+from api.components import build_components, upload_document_id
 from api.deps import Components
 from api.keys import Scope, create_key
 from api.main import create_app
@@ -77,6 +78,18 @@ def client(settings: Settings, components: Components) -> Iterator[TestClient]:
 
 def auth(key: str) -> dict[str, str]:
     return {"X-API-Key": key}
+
+
+def uploaded_id(content: bytes | str | Path) -> str:
+    """The document id the API gives an uploaded file with these bytes (a str as UTF-8, as a browser's
+    `File` holds it; a Path: that file's bytes), by the API's own `upload_document_id`."""
+    if isinstance(content, Path):
+        return upload_document_id(content)
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "upload"
+        path.write_bytes(data)
+        return upload_document_id(path)
 
 
 @contextmanager

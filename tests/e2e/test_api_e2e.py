@@ -13,7 +13,7 @@ from api.main import create_app
 from api.server import SAMPLE_CORPUS
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
-from tests.e2e.conftest import MAX_BODY, auth, wait_for
+from tests.e2e.conftest import MAX_BODY, auth, uploaded_id, wait_for
 
 QUESTION = "Which river flows through the city where Marie Curie was born?"
 
@@ -304,21 +304,33 @@ def test_retrieve_and_ask_carry_the_evidence_graph(client: TestClient, keys: dic
 
 def test_documents_filter_and_one_documents_chunks_and_entities(client: TestClient, keys: dict[str, str],
                                                                 corpus: dict[str, Any]) -> None:
+    curies = {uploaded_id(SAMPLE_CORPUS / name): name for name in ("marie-curie.md", "pierre-curie.md",
+                                                                    "irene-joliot-curie.md")}
     found = client.get("/v1/documents", params={"q": "CURIE"}, headers=auth(keys["read"])).json()
-    assert {d["id"] for d in found["items"]} == {"marie-curie.md", "pierre-curie.md", "irene-joliot-curie.md"}
+    assert {d["id"]: d["source"] for d in found["items"]} == curies
     assert found["total"] == 3
+    # uploads have content ids: the file name (`source`) finds them too, the id still does
+    by_name = client.get("/v1/documents", params={"q": "-Curie.MD"}, headers=auth(keys["read"])).json()
+    assert {d["id"] for d in by_name["items"]} == set(curies) and by_name["total"] == 3
+    irene = client.get("/v1/documents", params={"q": "joliot-curie.md"}, headers=auth(keys["read"])).json()
+    assert [(d["source"], d["title"]) for d in irene["items"]] == [("irene-joliot-curie.md", "Irène Joliot-Curie")]
+    some_id = next(iter(curies))
+    by_id = client.get("/v1/documents", params={"q": some_id}, headers=auth(keys["read"])).json()
+    assert [d["id"] for d in by_id["items"]] == [some_id]
     page = client.get("/v1/documents", params={"q": "curie", "limit": 2, "offset": 2}, headers=auth(keys["read"]))
     assert page.json()["total"] == 3 and len(page.json()["items"]) == 1
     assert client.get("/v1/documents", params={"q": "zzz-nothing"}, headers=auth(keys["read"])).json()["total"] == 0
 
-    plain = client.get("/v1/documents/warsaw.md", headers=auth(keys["read"])).json()
+    warsaw = uploaded_id(SAMPLE_CORPUS / "warsaw.md")
+    plain = client.get(f"/v1/documents/{warsaw}", headers=auth(keys["read"])).json()
+    assert (plain["id"], plain["title"], plain["source"]) == (warsaw, "Warsaw", "warsaw.md")
     assert plain["chunk_list"] is None and plain["entities"] is None
-    doc = client.get("/v1/documents/warsaw.md", params={"include": "chunks"}, headers=auth(keys["read"])).json()
+    doc = client.get(f"/v1/documents/{warsaw}", params={"include": "chunks"}, headers=auth(keys["read"])).json()
     assert len(doc["chunk_list"]) == doc["chunks"] and "Vistula" in doc["chunk_list"][0]["text"]
     keys_named = {e["key"] for e in doc["entities"]}
     assert {"warsaw", "vistula river"} & keys_named
     assert all(set(c["entities"]) <= keys_named for c in doc["chunk_list"])
-    assert client.get("/v1/documents/warsaw.md", params={"include": "everything"},
+    assert client.get(f"/v1/documents/{warsaw}", params={"include": "everything"},
                       headers=auth(keys["read"])).status_code == 422
 
 

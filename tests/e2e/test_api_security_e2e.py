@@ -235,3 +235,13 @@ def test_source_never_shows_the_servers_paths_to_read_keys(client: TestClient, k
     listed = client.get("/v1/documents", params={"limit": 100}, headers=auth(keys["read"])).json()["items"]
     assert not [d for d in listed if d["source"].startswith("/")], listed
     assert json.dumps(listed).count(str(ingest_dir)) == 0
+    # the list's filter matches `source` as read keys see it: by the file name, never by the hidden folders
+    windows = {"id": "legacy-windows", "text": "Hel lies on a spit.", "source": "C:\\Users\\ola\\hel-spit.md"}
+    assert client.post("/v1/documents", json=windows, headers=auth(keys["admin"])).status_code == 201
+    for key in (keys["read"], keys["admin"]):
+        for hidden in ("/srv/private", "private", "users\\ola"):
+            found = client.get("/v1/documents", params={"q": hidden}, headers=auth(key)).json()
+            assert found["total"] == 0 and found["items"] == [], (hidden, found)
+        for name, doc_id in (("KASHUBIA.md", "legacy-source"), ("hel-spit", "legacy-windows")):
+            found = client.get("/v1/documents", params={"q": name}, headers=auth(key)).json()
+            assert [d["id"] for d in found["items"]] == [doc_id] and found["total"] == 1, (name, found)

@@ -38,7 +38,7 @@ from graphrag.local_llm import LocalLLMServer
 from graphrag.types import SourceDocument
 from schema.runner import MigrationRunner
 from tests.conftest import free_port
-from tests.e2e.conftest import app_settings, live_server
+from tests.e2e.conftest import app_settings, live_server, uploaded_id
 from tests.integration import tiny_http as th
 
 pytestmark = pytest.mark.browser
@@ -142,6 +142,10 @@ class Console:
 
     def documents_shown(self) -> list[str]:
         return [row.get_attribute("data-id") or "" for row in self.page.locator("#documents-body tr").all()]
+
+    def row_shown(self, doc_id: str) -> list[str]:
+        """A listed document's title, source and id, as the table shows them."""
+        return self.page.locator(f"#documents-body tr[data-id='{doc_id}'] td").all_inner_texts()[:3]
 
 
 @pytest.fixture
@@ -269,15 +273,20 @@ def test_upload_find_ask_delete_and_gone(console: Console) -> None:
             "The observatory stands on Mount Quarrin, where she catalogued the comets of 1911.")
     drop_files(page, "#dropzone", {"zelkova-observatory.md": text})
     page.wait_for_selector("#upload-status:has-text('job-')", timeout=WAIT_MS)
-    row = "#documents-body tr[data-id='zelkova-observatory.md']"
-    page.fill("#filter", "zelkova")  # the list refreshes itself when the job ends; the filter narrows it
+    zelkova = uploaded_id(text)  # an upload's id comes from its bytes; people find it by its file name
+    row = f"#documents-body tr[data-id='{zelkova}']"
+    page.fill("#filter", "observatory.md")  # the list refreshes itself when the job ends; the filter narrows it
     page.wait_for_selector(row, timeout=WAIT_MS)
-    assert console.documents_shown() == ["zelkova-observatory.md"]
-    assert "1–1 of 1 documents matching “zelkova”" in page.locator("#documents-caption").inner_text()
+    assert console.documents_shown() == [zelkova]
+    assert console.row_shown(zelkova) == ["Zelkova Observatory", "zelkova-observatory.md", zelkova]
+    assert "1–1 of 1 documents matching “observatory.md”" in page.locator("#documents-caption").inner_text()
     console.shot("listed")
 
     page.click(f"{row} a")  # one document: its chunks and entities
     page.wait_for_selector("#document-chunks .chunk", timeout=WAIT_MS)
+    assert page.url.endswith(f"#/documents/{zelkova}")
+    assert page.locator("#document-title").inner_text() == "Zelkova Observatory"
+    assert page.locator("#document-meta dd").all_inner_texts()[:2] == ["zelkova-observatory.md", zelkova]
     assert "Odile Fenwright" in page.locator("#document-chunks").inner_text()
     assert page.locator("#document-entities button", has_text="Odile Fenwright").count() == 1
     console.shot("document")
@@ -286,7 +295,9 @@ def test_upload_find_ask_delete_and_gone(console: Console) -> None:
     events = console.ask("Who was the first director of the Zelkova Observatory?")
     final = events[-1][1]
     assert "Odile Fenwright" in page.locator("#answer").inner_text()
-    assert any(c["document_id"] == "zelkova-observatory.md" for c in final["citations"])
+    assert any(c["document_id"] == zelkova for c in final["citations"])
+    assert page.locator(f"#sources article[data-document='{zelkova}'] a",
+                        has_text="Open the document “Zelkova Observatory”").count() >= 1
     assert_markers_link_to_their_cards(page, final)
 
     page.click("nav a[data-view=documents]")
@@ -294,7 +305,8 @@ def test_upload_find_ask_delete_and_gone(console: Console) -> None:
     page.wait_for_selector(row, timeout=WAIT_MS)
     page.click(f"{row} button")
     page.wait_for_selector("#confirm-dialog[open]")
-    assert "zelkova-observatory.md" in page.locator("#confirm-text").inner_text()
+    confirm = page.locator("#confirm-text").inner_text()
+    assert confirm.startswith(f"“Zelkova Observatory” (zelkova-observatory.md, {zelkova}) and its "), confirm
     page.click("#confirm-cancel")  # cancelling keeps it
     assert page.locator(row).count() == 1
     page.click(f"{row} button")
@@ -304,8 +316,8 @@ def test_upload_find_ask_delete_and_gone(console: Console) -> None:
 
     page.click("nav a[data-view=ask]")
     events = console.ask("Who was the first director of the Zelkova Observatory?")
-    assert all(s["document_id"] != "zelkova-observatory.md" for s in events[0][1]["sources"])
-    assert page.locator("#sources article[data-document='zelkova-observatory.md']").count() == 0
+    assert all(s["document_id"] != zelkova for s in events[0][1]["sources"])
+    assert page.locator(f"#sources article[data-document='{zelkova}']").count() == 0
 
 
 def test_expanding_an_entity_draws_its_neighbours(console: Console) -> None:
@@ -348,7 +360,8 @@ def test_expanding_an_entity_draws_its_neighbours(console: Console) -> None:
     # a passage opens its document
     page.locator("#graph-list button[data-kind=passage]", has_text="Warsaw").first.click()
     page.wait_for_selector("#view-document:not([hidden]) #document-chunks .chunk", timeout=WAIT_MS)
-    assert page.url.endswith("#/documents/warsaw.md")
+    assert page.url.endswith("#/documents/" + uploaded_id(SAMPLE_CORPUS / "warsaw.md"))
+    assert page.locator("#document-meta dd").first.inner_text() == "warsaw.md"
     assert "Vistula" in page.locator("#document-chunks").inner_text()
 
 
@@ -374,9 +387,14 @@ def test_a_job_shows_progress_to_completion(console: Console) -> None:
     assert page.locator(f"{job} p.small").inner_text() == "3 / 3 files"
     assert page.locator(f"{job} .summary").inner_text().startswith("3 new or replaced")
     page.click("nav a[data-view=documents]")
-    page.fill("#filter", "toruń")
+    torun = uploaded_id(files["torun.md"])
+    page.fill("#filter", "toruń")  # by its title
     page.wait_for_selector("#documents-caption:has-text('matching “toruń”')", timeout=WAIT_MS)
-    assert console.documents_shown() == ["torun.md"]
+    assert console.documents_shown() == [torun]
+    page.fill("#filter", "torun.md")  # by its file name
+    page.wait_for_selector("#documents-caption:has-text('matching “torun.md”')", timeout=WAIT_MS)
+    assert console.documents_shown() == [torun]
+    assert console.row_shown(torun) == ["Toruń", "torun.md", torun]
 
 
 def test_a_wrong_api_key_shows_the_prompt(console: Console) -> None:

@@ -185,7 +185,8 @@ export class AskView {
           h("ul", { class: "chips", "aria-label": "found by" },
             (source.channels || []).map((c) => h("li", { class: "chip", text: c })))),
         h("p", { class: "snippet" }, ...marked(source.snippet, linked)),
-        h("a", { href: documentHref(source.document_id), class: "small" }, `Open document ${source.document_id}`)));
+        h("a", { href: documentHref(source.document_id), class: "small", title: source.document_id },
+          `Open the document “${source.title || source.document_id}”`)));
     }
   }
 }

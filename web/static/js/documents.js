@@ -10,6 +10,14 @@ export const SUPPORTED = [".md", ".markdown", ".txt", ".text", ".rst", ".html", 
 
 const suffix = (name) => (name.lastIndexOf(".") >= 0 ? name.slice(name.lastIndexOf(".")).toLowerCase() : "");
 
+/** A document as a person recognises it: an uploaded file's id is a hash of its bytes (`upload-…`),
+ * so the title and the source (the file's name) come first, and the id, which tells apart two files
+ * of the same name, after them: `“Warsaw” (warsaw.md, upload-59229d…)`. */
+export function named(doc) {
+  const also = [doc.source, doc.id].filter((part, i, all) => part && part !== doc.title && all.indexOf(part) === i);
+  return `“${doc.title || doc.id}”` + (also.length ? ` (${also.join(", ")})` : "");
+}
+
 export class DocumentsView {
   constructor({ jobs, graph, navigate }) {
     this.jobs = jobs;
@@ -79,10 +87,11 @@ export class DocumentsView {
     for (const doc of page.items) {
       this.body.append(h("tr", { dataset: { id: doc.id } },
         h("td", {}, h("a", { href: documentHref(doc.id) }, doc.title || doc.id)),
-        h("td", { text: doc.id }),
+        h("td", { class: "source", text: doc.source || "" }),
+        h("td", { class: "id", text: doc.id }),
         h("td", { class: "num", text: doc.chunks ?? "" }),
         h("td", { text: formatDate(doc.ingested_at) }),
-        h("td", {}, h("button", { type: "button", class: "secondary", "aria-label": `Delete ${doc.title || doc.id}`,
+        h("td", {}, h("button", { type: "button", class: "secondary", "aria-label": `Delete ${named(doc)}`,
           onClick: () => this.remove(doc) }, "Delete"))));
     }
     const from = page.items.length ? page.offset + 1 : 0;
@@ -123,7 +132,7 @@ export class DocumentsView {
   }
 
   async remove(doc) {
-    $("#confirm-text").textContent = `“${doc.title || doc.id}” (${doc.id}) and its ${doc.chunks ?? ""} chunk(s) will be ` +
+    $("#confirm-text").textContent = `${named(doc)} and its ${doc.chunks ?? ""} chunk(s) will be ` +
       "removed from the graph, with the entities no other document mentions. This cannot be undone.";
     this.confirm.returnValue = "";
     this.confirm.showModal();
@@ -132,11 +141,11 @@ export class DocumentsView {
     if (choice !== "delete") return;
     try {
       await request(`/v1/documents/${encodeURIComponent(doc.id)}`, { method: "DELETE" });
-      clear(this.uploadStatus).append(`Deleted “${doc.title || doc.id}”.`);
+      clear(this.uploadStatus).append(`Deleted ${named(doc)}.`);
       this.uploadStatus.hidden = false;
     } catch (err) {
       showError(this.error, err instanceof ApiError && err.status === 404
-        ? `“${doc.id}” was already gone.` : "The delete failed. " + describe(err));
+        ? `${named(doc)} was already gone.` : "The delete failed. " + describe(err));
     }
     await this.load();
   }
@@ -153,7 +162,7 @@ export class DocumentsView {
     try {
       const doc = await getJSON(`/v1/documents/${encodeURIComponent(id)}?include=chunks`);
       title.textContent = doc.title || doc.id;
-      const rows = [["Id", doc.id], ["Source", doc.source], ["Chunks", doc.chunks], ["Ingested", formatDate(doc.ingested_at)]];
+      const rows = [["Source", doc.source], ["Id", doc.id], ["Chunks", doc.chunks], ["Ingested", formatDate(doc.ingested_at)]];
       for (const [name, value] of rows) meta.append(h("dt", { text: name }), h("dd", { text: value ?? "" }));
       const names = new Map((doc.entities || []).map((e) => [e.key, e.name]));
       for (const entity of doc.entities || []) {
