@@ -122,6 +122,19 @@ MATCH (a:Chunk {id: r.a}), (b:Chunk {id: r.b})
 CREATE (a)-[:NEXT]->(b)
 """
 
+# `Entity.mentions`: how many chunks mention the entity, counted exactly up to MENTION_COUNT_CAP and
+# stored as MENTION_COUNT_CAP + 1 above it (a "hub"). Query-time retrieval reads it instead of
+# counting edges (counting is O(mentions): 30 ms for a name in 77k chunks, ten times that at 1M).
+# A hub's count is never rewritten, so concurrent writers do not collide on the names every batch
+# shares; recounting the others is cheap because they have at most the cap of mentions.
+SET_MENTION_COUNTS = """
+UNWIND $keys AS k
+MATCH (e:Entity {key: k})
+WHERE coalesce(e.mentions, 0) <= $cap
+WITH e, node.degree.in(e, 'MENTIONS') AS n
+SET e.mentions = CASE WHEN n > $cap THEN $cap + 1 ELSE n END
+"""
+
 # A Document with its content_hash means "this version is complete" (it commits with its chunks).
 UPSERT_DOCUMENTS = """
 UNWIND $rows AS r

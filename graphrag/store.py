@@ -29,6 +29,7 @@ from graphrag.normalize import fold_accents
 log = logging.getLogger(__name__)
 
 VERTEX_TYPES = ("Document", "Chunk", "Entity")
+MENTION_COUNT_CAP = 1000  # `Entity.mentions` is exact up to this (see queries.SET_MENTION_COUNTS)
 # RELATED (schema v1-v3) is still a type, but nothing writes it any more: see queries.py.
 EDGE_TYPES = ("HAS_CHUNK", "NEXT", "MENTIONS", "RELATED", "SAME_AS")
 
@@ -289,6 +290,8 @@ class GraphStore:
                  "embedding": _vector(c.embedding), "mentions": by_chunk.get(c.id, [])} for c in new_chunks])
             self._unwind(tx, q.CREATE_NEXT, [r for r in next_rows if r["b"] in new_ids])
             stats.orphan_entities_removed = self._delete_orphans(tx, candidates)
+            counted = [*(m.entity_key for m in mentions if m.chunk_id in new_ids), *candidates]
+            self._count_mentions(tx, list(dict.fromkeys(counted)))
             stats.stale_chunks_removed = len(stale)
             return stats
 
@@ -317,6 +320,7 @@ class GraphStore:
             tx.cypher(q.DELETE_DOCUMENT, {"id": document_id})
             stats = WriteStats(documents=1 if exists else 0, stale_chunks_removed=len(stale))
             stats.orphan_entities_removed = self._delete_orphans(tx, candidates)
+            self._count_mentions(tx, candidates)
             return stats
 
         return self.db.transactional(work)
@@ -389,6 +393,11 @@ class GraphStore:
             candidates.extend(r["key"] for r in tx.cypher(q.ENTITIES_MENTIONED_BY, {"ids": list(part)}))
             tx.cypher(q.DELETE_CHUNKS, {"ids": list(part)})
         return list(dict.fromkeys(candidates))
+
+    def _count_mentions(self, tx: Transaction, keys: list[str]) -> None:
+        """Refresh `Entity.mentions` of these entities (hubs keep theirs: see SET_MENTION_COUNTS)."""
+        for part in batched(keys, self.batch_size):
+            tx.cypher(q.SET_MENTION_COUNTS, {"keys": list(part), "cap": MENTION_COUNT_CAP})
 
     def _delete_orphans(self, tx: Transaction, keys: list[str]) -> int:
         deleted = 0

@@ -23,13 +23,14 @@ CHUNK_FULL_TEXT = (
 )
 
 # --- seed linking ------------------------------------------------------------------------------
-# node.degree.in counts a vertex's edge list without reading the edges: a few ms for 100k mentions.
+# `e.mentions` is kept by the writes (exact up to a cap: graphrag/queries.py SET_MENTION_COUNTS);
+# counting edges here would cost O(mentions) for every common name.
 ENTITIES_BY_KEY = (
     "UNWIND $keys AS k MATCH (e:Entity {key: k}) "
-    "RETURN k AS asked, e.key AS key, e.name AS name, node.degree.in(e, 'MENTIONS') AS mentions "
+    "RETURN k AS asked, e.key AS key, e.name AS name, e.mentions AS mentions "
     # a question that drops an entity's diacritics ("Aschenbrodel") finds it by its folded key
     "UNION ALL UNWIND $folded AS k MATCH (e:Entity {folded: k}) "
-    "RETURN k AS asked, e.key AS key, e.name AS name, node.degree.in(e, 'MENTIONS') AS mentions"
+    "RETURN k AS asked, e.key AS key, e.name AS name, e.mentions AS mentions"
 )
 ENTITY_FULL_TEXT = (
     "SELECT key, name, $score AS score FROM Entity "
@@ -73,7 +74,7 @@ COUNT_CHUNKS = "SELECT count(*) AS n FROM Chunk"
 CHUNK_MENTIONS = (
     "UNWIND $ids AS id MATCH (c:Chunk {id: id})-[m:MENTIONS]->(e:Entity) "
     "WITH e, collect([id, c.title, m.cooc]) AS chunks "
-    "RETURN e.key AS key, e.name AS name, e.type AS type, node.degree.in(e, 'MENTIONS') AS mentions, chunks"
+    "RETURN e.key AS key, e.name AS name, e.type AS type, e.mentions AS mentions, chunks"
 )
 # Every mention and SAME_AS edge of these entities (the caller asks only for entities with at most
 # `cap` mentions; the LIMIT holds even if one gained mentions since it was counted). Aggregating
@@ -83,7 +84,7 @@ ENTITY_MENTIONS = (
     "CALL { WITH e MATCH (e)<-[m:MENTIONS]-(c:Chunk) WITH c, m LIMIT $cap "
     "RETURN collect([c.id, c.title, m.cooc]) AS chunks } "
     "CALL { WITH e MATCH (e)-[s:SAME_AS]-(o:Entity) "
-    "RETURN collect([o.key, o.name, o.type, node.degree.in(o, 'MENTIONS'), s.similarity]) AS synonyms } "
+    "RETURN collect([o.key, o.name, o.type, o.mentions, s.similarity]) AS synonyms } "
     "RETURN k AS key, chunks, synonyms"
 )
 

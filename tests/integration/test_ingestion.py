@@ -72,6 +72,13 @@ def _chunk_ids(db: ArcadeDB) -> set[str]:
     return {r["id"] for r in db.cypher("MATCH (c:Chunk) RETURN c.id AS id")}
 
 
+def _counts_are_exact(db: ArcadeDB) -> bool:
+    """`Entity.mentions` (kept by the writes) equals the entity's MENTIONS edges, for every entity."""
+    rows = db.cypher("MATCH (e:Entity) OPTIONAL MATCH (c:Chunk)-[:MENTIONS]->(e) "
+                     "RETURN e.key AS k, e.mentions AS stored, count(c) AS real")
+    return bool(rows) and all(r["stored"] == r["real"] for r in rows)
+
+
 def _evidence(db: ArcadeDB) -> set[str]:
     """Chunks whose mentions record a co-occurrence; each pair is on both entities' mentions."""
     rows = db.cypher("MATCH (c:Chunk)-[m:MENTIONS]->(e:Entity) RETURN c.id AS c, e.key AS k, m.cooc AS cooc")
@@ -141,6 +148,7 @@ def test_reingest_is_a_no_op_and_changed_document_is_replaced(pipeline_for) -> N
     assert not old_chunks & _evidence(db)
     assert _evidence(db) <= chunks
     assert store.counts()["Document"] == 3
+    assert _counts_are_exact(db)
 
 
 def test_delete_removes_exactly_what_only_that_document_contributed(pipeline_for) -> None:  # type: ignore[no-untyped-def]
@@ -159,6 +167,7 @@ def test_delete_removes_exactly_what_only_that_document_contributed(pipeline_for
     assert {"angela merkel", "berlin"} <= keys  # also named by "a" / "c"
     assert db.cypher("MATCH (c:Chunk) WHERE c.document_id = 'b' RETURN count(c) AS n")[0]["n"] == 0
     assert db.cypher("MATCH (e:Entity) WHERE NOT (e)<-[:MENTIONS]-() RETURN count(e) AS n")[0]["n"] == 0
+    assert _counts_are_exact(db)
     assert store.delete_document("b") is None
 
 

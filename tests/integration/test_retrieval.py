@@ -18,8 +18,10 @@ from graphrag.embeddings import SentenceTransformerEmbedder
 from graphrag.errors import RetrievalError
 from graphrag.nlp import load_spacy
 from graphrag.normalize import entity_key
+from graphrag.queries import SET_MENTION_COUNTS
 from graphrag.retrieval import HybridRetriever, QuestionAnalyzer, RetrievalConfig
 from graphrag.retrieval.langchain import GraphRAGRetriever
+from graphrag.store import MENTION_COUNT_CAP
 
 QUESTION = "What celebration happens where the founder of Zorblax Industries grew up?"
 ANSWER_DOC = "d-quillon"
@@ -86,6 +88,7 @@ def seed_graph(db: ArcadeDB, embedder: SentenceTransformerEmbedder) -> ArcadeDB:
     db.cypher(WRITE_MENTIONS, {"rows": [{"chunk_id": f"{doc_id}#0", "key": entity_key(n),
                                          "cooc": cooc.get((doc_id, entity_key(n)), [])}
                                         for doc_id, *_, ents in DOCS for n in ents]})
+    db.cypher(SET_MENTION_COUNTS, {"keys": [entity_key(n) for n in names], "cap": MENTION_COUNT_CAP})
     return db
 
 
@@ -225,26 +228,35 @@ def test_a_write_is_seen_by_the_very_next_retrieval(make_db: Callable[..., Arcad
 
 
 HUB_MENTIONS = 10_000
-WRITE_HUB_CHUNKS = """
-UNWIND range($start, $end - 1) AS i
-CREATE (c:Chunk {id: 'hub#' + toString(i), document_id: 'hub', ordinal: i, title: 'Filler', text: 'filler'})
-WITH c MATCH (e:Entity {key: 'mirela vantosh'}) CREATE (c)-[:MENTIONS {count: 1, cooc: []}]->(e)
-"""
+
+
+def _hub_chunks(start: int, end: int) -> Any:
+    from graphrag.store import ChunkRecord, DocumentRecord, GraphBatch, MentionRecord
+
+    batch = GraphBatch()
+    for i in range(start, end):
+        batch.documents.append(DocumentRecord(f"hub-{i}", "test", "Filler", f"h{i}", 1))
+        batch.chunks.append(ChunkRecord(f"hub-{i}#0", f"hub-{i}", 0, "Filler", "filler", 0, 6, None))  # type: ignore[arg-type]
+        batch.mentions.append(MentionRecord(f"hub-{i}#0", "mirela vantosh"))
+    return batch
 
 
 def test_a_hub_entity_does_not_pull_its_chunks_into_the_neighbourhood(
         make_db: Callable[..., ArcadeDB], embedder: SentenceTransformerEmbedder) -> None:
     """Mirela Vantosh, the bridge of the question, is named by 10,000 more chunks here: she is a hub
     (over `ppr_entity_cap`), so her mentions are never read; the rows the ranking reads stay
-    bounded, and the passage that names her next to Zorblax is still found."""
+    bounded, and the passage that names her next to Zorblax is still found. No edge is counted at
+    query time: the writes keep the count (exact up to MENTION_COUNT_CAP)."""
+    from graphrag.store import GraphStore
+
     db = seed_graph(make_db("retrieval_hub"), embedder)
-    for start in range(0, HUB_MENTIONS, 2500):
-        db.cypher(WRITE_HUB_CHUNKS, {"start": start, "end": start + 2500}, idempotent=False)
+    for start in range(0, HUB_MENTIONS, 2500):  # through the real write path, which keeps the counts
+        GraphStore(db).write_batch(_hub_chunks(start, start + 2500))
     config = RetrievalConfig(top_k=5)
     retriever = HybridRetriever(db, embedder, config=config, nlp=load_spacy())
     analysis = retriever.analyze("Where did Zorblax Industries' founder Mirela Vantosh grow up?")
     seeds = {s.key: s for s in analysis.seeds}
-    assert seeds["mirela vantosh"].mentions == HUB_MENTIONS + 2
+    assert seeds["mirela vantosh"].mentions == MENTION_COUNT_CAP + 1  # counted up to the cap: a hub
     dense = {c: 0.5 for c in (f"{doc}#0" for doc, *_ in DOCS)}
     ranking = retriever.ppr.rank(analysis.seeds, dense)
     nb = ranking.neighbourhood

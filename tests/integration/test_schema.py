@@ -86,7 +86,7 @@ def test_v4_moves_co_occurrence_from_related_edges_onto_mentions(empty_db: Arcad
         rows = empty_db.cypher("MATCH (c:Chunk)-[m:MENTIONS]->(e:Entity) RETURN c.id AS c, e.key AS k, m.cooc AS o")
         return {(r["c"], r["k"], tuple(sorted(r["o"] or []))) for r in rows}
 
-    assert MigrationRunner(empty_db, embedding_dim=384).migrate() == [4]
+    assert MigrationRunner(empty_db, embedding_dim=384).migrate() == [4, 5]
     assert cooc() == {("c1", "aschenbrödel", ("b",)), ("c1", "b", ("aschenbrödel",)),
                       ("c2", "aschenbrödel", ("b", "x")), ("c2", "b", ("aschenbrödel",)),
                       ("c2", "x", ("aschenbrödel",))}
@@ -99,3 +99,15 @@ def test_v4_moves_co_occurrence_from_related_edges_onto_mentions(empty_db: Arcad
     assert cooc() == {("c1", "aschenbrödel", ("b",)), ("c1", "b", ("aschenbrödel",)),
                       ("c2", "aschenbrödel", ("b", "x")), ("c2", "b", ("aschenbrödel",)),
                       ("c2", "x", ("aschenbrödel",))}
+
+
+def test_v5_counts_every_entitys_mentions(empty_db: ArcadeDB) -> None:
+    old = MigrationRunner(empty_db, embedding_dim=384)
+    old.migrations = old.migrations[:4]
+    old.migrate()
+    empty_db.cypher("CREATE (a:Entity {key: 'a'}), (b:Entity {key: 'b'}), (c1:Chunk {id: 'c1'}), "
+                    "(c2:Chunk {id: 'c2'}), (c1)-[:MENTIONS]->(a), (c2)-[:MENTIONS]->(a), (c2)-[:MENTIONS]->(b)",
+                    idempotent=False)
+    assert MigrationRunner(empty_db, embedding_dim=384).migrate() == [5]
+    rows = empty_db.cypher("MATCH (e:Entity) RETURN e.key AS k, e.mentions AS n ORDER BY e.key")
+    assert rows == [{"k": "a", "n": 2}, {"k": "b", "n": 1}]
