@@ -81,7 +81,7 @@ class RetrievalConfig(BaseModel):
                                 "mentions are never read (its share per chunk is negligible)")
     ppr_expand_rounds: int = Field(2, ge=0, le=10, description="Rounds that read the most probable "
                                    "unread part of the neighbourhood")
-    ppr_expand_budget: int = Field(2000, ge=0, description="Entity mentions read per expansion round")
+    ppr_expand_budget: int = Field(1000, ge=0, description="Entity mentions read per expansion round")
     ppr_expand_chunks: int = Field(64, ge=0, description="Chunks whose mentions are read per expansion round")
     # output
     context_tokens: int = Field(1500, ge=50, description="Token budget of the numbered context")
