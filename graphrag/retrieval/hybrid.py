@@ -167,7 +167,7 @@ class HybridRetriever:
         ranked = []
         seed_keys = [s.key for s in analysis.seeds]
         paths = hits.setdefault("graph", {})
-        for position, i in enumerate(PPRRanker.top_chunks(scores, top_k), start=1):
+        for position, i in enumerate(PPRRanker.top_chunks(scores, top_k, graph.chunk_ids), start=1):
             chunk_id = graph.chunk_ids[i]
             ranks = {"ppr": position}
             if chunk_id in dense_rank:

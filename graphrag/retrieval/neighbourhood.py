@@ -49,14 +49,22 @@ class EntityRow:
     mentions: int  # chunks that name it, in the whole graph
 
 
+_SHIFT = 21  # node positions below 2**21 (a neighbourhood is a few thousand nodes) pack three to an int64
+
+
 @dataclass
 class Neighbourhood:
-    """Everything read for one question so far (it grows as the ranking expands it)."""
+    """Everything read for one question so far (it grows as the ranking expands it).
 
-    titles: dict[str, str] = field(default_factory=dict)  # chunk id -> its document's title
+    Chunks and entities get their matrix positions as they arrive, and each mention's co-occurring
+    pairs are resolved to positions once, when it is read (or when its partner arrives later), so
+    `LocalGraph.build`, which runs after every round, only assembles arrays.
+    """
+
+    titles: dict[str, str] = field(default_factory=dict)  # chunk id -> its document's title, in arrival order
     title_keys: dict[str, str] = field(default_factory=dict)  # chunk id -> key of the entity its title names
     mentions: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # (chunk, key) -> cooc
-    entities: dict[str, EntityRow] = field(default_factory=dict)
+    entities: dict[str, EntityRow] = field(default_factory=dict)  # in arrival order
     same_as: dict[tuple[str, str], float] = field(default_factory=dict)  # (smaller key, larger key)
     complete_chunks: set[str] = field(default_factory=set)  # every mention of these was read
     complete_entities: set[str] = field(default_factory=set)  # every mention and SAME_AS of these
@@ -64,17 +72,68 @@ class Neighbourhood:
     # partners, sum of 1 + ln count), for the "count", "binary" and "log" weightings
     related_degree: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     rows_read: int = 0  # mentions and SAME_AS rows the database returned (tests check the bound)
+    chunk_index: dict[str, int] = field(default_factory=dict)
+    entity_index: dict[str, int] = field(default_factory=dict)
+    mention_rows: list[int] = field(default_factory=list)  # chunk position of each mention
+    mention_cols: list[int] = field(default_factory=list)  # entity position of each mention
+    pair_codes: list[int] = field(default_factory=list)  # (smaller entity, larger entity, chunk), packed
+    _pending: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # unseen partner -> (entity, chunk)
+
+    def add_chunk(self, chunk_id: str, title: str | None = None) -> int:
+        """A chunk to rank (a dense hit may be known before any of its mentions is read)."""
+        if chunk_id not in self.chunk_index:
+            self.chunk_index[chunk_id] = len(self.chunk_index)
+            self.titles[chunk_id] = ""
+            self.title_keys[chunk_id] = ""
+        if title and not self.titles[chunk_id]:
+            self.titles[chunk_id] = title
+            self.title_keys[chunk_id] = entity_key(strip_title_qualifier(title))
+        return self.chunk_index[chunk_id]
+
+    def add_entity(self, key: str, row: EntityRow, *, replace: bool = True) -> int:
+        if key in self.entity_index:
+            if replace:
+                self.entities[key] = row
+            return self.entity_index[key]
+        self.entities[key] = row
+        return self._index(key)
 
     def add_mention(self, chunk_id: str, title: str | None, key: str, cooc: Sequence[str] | None) -> None:
-        if not self.titles.get(chunk_id):  # new, or known so far only as a dense hit without its title
-            self.add_chunk(chunk_id, title)
-        self.mentions[(chunk_id, key)] = tuple(cooc or ())
+        i = self.add_chunk(chunk_id, title)
+        j = self.entity_index.get(key)
+        if j is None:
+            j = self.add_entity(key, self.entities.get(key) or EntityRow(key, "", 0))
+        if (chunk_id, key) in self.mentions:
+            return
+        partners = tuple(cooc or ())
+        self.mentions[(chunk_id, key)] = partners
+        self.mention_rows.append(i)
+        self.mention_cols.append(j)
+        index, codes = self.entity_index, self.pair_codes
+        for other in partners:
+            k = index.get(other)
+            if k is None:
+                self._pending.setdefault(other, []).append((j, i))
+            elif k != j:
+                codes.append(_pack(j, k, i))
 
-    def add_chunk(self, chunk_id: str, title: str | None = None) -> None:
-        """A chunk to rank (a dense hit may be known before any of its mentions is read)."""
-        if title or chunk_id not in self.titles:
-            self.titles[chunk_id] = title or ""
-            self.title_keys[chunk_id] = entity_key(strip_title_qualifier(title)) if title else ""
+    def _index(self, key: str) -> int:
+        k = self.entity_index[key] = len(self.entity_index)
+        for j, i in self._pending.pop(key, ()):
+            if j != k:
+                self.pair_codes.append(_pack(j, k, i))
+        return k
+
+    def index_entities(self) -> None:
+        """Give a position to entities set directly in `entities` (their pairs are resolved too)."""
+        for key in self.entities:
+            if key not in self.entity_index:
+                self._index(key)
+
+
+def _pack(j: int, k: int, i: int) -> int:
+    a, b = (j, k) if j < k else (k, j)
+    return (a << (2 * _SHIFT)) | (b << _SHIFT) | i
 
 
 class NeighbourhoodReader:
@@ -118,7 +177,7 @@ class NeighbourhoodReader:
     def _apply_chunks(nb: Neighbourhood, wanted: list[str], rows: list[dict[str, Any]]) -> None:
         for row in rows:
             key = row["key"]
-            nb.entities[key] = EntityRow(row.get("name") or key, row.get("type") or "", int(row.get("mentions") or 0))
+            nb.add_entity(key, EntityRow(row.get("name") or key, row.get("type") or "", int(row.get("mentions") or 0)))
             for chunk_id, title, cooc in row.get("chunks") or []:
                 nb.add_mention(chunk_id, title, key, cooc)
                 nb.rows_read += 1
@@ -137,7 +196,7 @@ class NeighbourhoodReader:
             nb.related_degree[key] = (float(counts.sum()), float(len(counts)),
                                       float(np.sum(1.0 + np.log(np.maximum(counts, 1.0)))))
             for other, name, kind, mentions, similarity in row.get("synonyms") or []:
-                nb.entities.setdefault(other, EntityRow(name or other, kind or "", int(mentions or 0)))
+                nb.add_entity(other, EntityRow(name or other, kind or "", int(mentions or 0)), replace=False)
                 a, b = sorted((key, other))
                 nb.same_as[(a, b)] = float(similarity or 1.0)
                 nb.rows_read += 1
@@ -201,45 +260,36 @@ class LocalGraph:
 
     @classmethod
     def build(cls, nb: Neighbourhood) -> LocalGraph:
-        chunk_ids = sorted(nb.titles)
-        entity_keys = sorted(nb.entities)
-        chunk_index = {c: i for i, c in enumerate(chunk_ids)}
-        entity_index = {k: j for j, k in enumerate(entity_keys)}
+        nb.index_entities()
+        chunk_ids = list(nb.chunk_index)
+        entity_keys = list(nb.entity_index)
         n_c, n_e = len(chunk_ids), len(entity_keys)
-        rows, cols, pairs = [], [], []
-        for (chunk_id, key), cooc in nb.mentions.items():
-            i, j = chunk_index[chunk_id], entity_index.get(key)
-            if j is None:
-                continue
-            rows.append(i)
-            cols.append(j)
-            for other in cooc:
-                k = entity_index.get(other)
-                if k is not None and k != j:
-                    pairs.append((min(j, k), max(j, k), i))
-        incidence = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_c, n_e))
+        incidence = sparse.csr_matrix((np.ones(len(nb.mention_rows)), (nb.mention_rows, nb.mention_cols)),
+                                      shape=(n_c, n_e))
         incidence.data[:] = 1.0
         # a pair's weight: the chunks that name both in one sentence (each seen from either mention)
         related = sparse.csr_matrix((n_e, n_e), dtype=np.float64)
-        if pairs:
-            triples = np.unique(np.array(pairs, dtype=np.int64), axis=0)
-            upper = sparse.csr_matrix((np.ones(len(triples)), (triples[:, 0], triples[:, 1])), shape=(n_e, n_e))
+        if nb.pair_codes:
+            codes = np.unique(np.asarray(nb.pair_codes, dtype=np.int64))
+            mask = (1 << _SHIFT) - 1
+            upper = sparse.csr_matrix((np.ones(len(codes)), (codes >> (2 * _SHIFT), (codes >> _SHIFT) & mask)),
+                                      shape=(n_e, n_e))
             related = (upper + upper.T).tocsr()
-        same = _symmetric({(entity_index[a], entity_index[b]): s for (a, b), s in nb.same_as.items()
-                           if a in entity_index and b in entity_index}, n_e)
+        index = nb.entity_index
+        same = _symmetric({(index[a], index[b]): s for (a, b), s in nb.same_as.items()
+                           if a in index and b in index}, n_e)
         degree = {mode: np.zeros(n_e) for mode in ("count", "binary", "log")}
         for key, values in nb.related_degree.items():
-            j = entity_index[key]
+            j = index[key]
             degree["count"][j], degree["binary"][j], degree["log"][j] = values
         title_edges = []
         for i, chunk_id in enumerate(chunk_ids):
-            j = entity_index.get(nb.title_keys.get(chunk_id, ""))
-            if j is not None and (chunk_id, entity_keys[j]) in nb.mentions:
-                title_edges.append((i, j))
-        titles = [nb.titles[c] for c in chunk_ids]
-        return cls(chunk_ids, titles, entity_keys,
-                   [nb.entities[k].name for k in entity_keys], [nb.entities[k].type for k in entity_keys],
-                   np.array([nb.entities[k].mentions for k in entity_keys], dtype=np.int64),
+            key = nb.title_keys[chunk_id]
+            if key and (chunk_id, key) in nb.mentions:
+                title_edges.append((i, index[key]))
+        rows = [nb.entities[k] for k in entity_keys]
+        return cls(chunk_ids, [nb.titles[c] for c in chunk_ids], entity_keys, [r.name for r in rows],
+                   [r.type for r in rows], np.array([r.mentions for r in rows], dtype=np.int64),
                    incidence, related, same,
                    np.array([c in nb.complete_chunks for c in chunk_ids], dtype=bool),
                    np.array([k in nb.complete_entities for k in entity_keys], dtype=bool),

@@ -110,7 +110,7 @@ class PPRRanker:
         cfg = self.config
         if cfg.ppr_feedback_passages <= 0 or cfg.ppr_feedback_weight <= 0 or not seed_weights:
             return {}
-        top = self.top_chunks(chunk_scores, cfg.ppr_feedback_passages)
+        top = self.top_chunks(chunk_scores, cfg.ppr_feedback_passages, graph.chunk_ids)
         best = float(chunk_scores[top[0]]) if len(top) else 0.0
         if best <= 0:
             return {}
@@ -125,9 +125,11 @@ class PPRRanker:
         return feedback
 
     @staticmethod
-    def top_chunks(chunk_scores: np.ndarray, n: int) -> np.ndarray:
-        """Indices of the n best chunks, ties broken by position (deterministic)."""
-        return np.lexsort((np.arange(len(chunk_scores)), -chunk_scores))[:n]
+    def top_chunks(chunk_scores: np.ndarray, n: int, chunk_ids: list[str] | None = None) -> np.ndarray:
+        """Indices of the n best chunks; ties broken by chunk id when given (the order the database
+        returned rows in must not decide a ranking), else by position."""
+        tie = np.arange(len(chunk_scores)) if chunk_ids is None else np.argsort(np.argsort(chunk_ids, kind="stable"))
+        return np.lexsort((tie, -chunk_scores))[:n]
 
     # --- a question, against the database ---------------------------------------------------------
     def rank(self, seeds: list[SeedEntity], dense: dict[str, float], *,
@@ -147,7 +149,7 @@ class PPRRanker:
         lock = cpu_lock or nullcontext()
         nb = Neighbourhood()
         for seed in seeds:
-            nb.entities.setdefault(seed.key, EntityRow(seed.name, "", seed.mentions))
+            nb.add_entity(seed.key, EntityRow(seed.name, "", seed.mentions), replace=False)
         weights = seed_weights(seeds, idf=cfg.ppr_idf_seeds)
 
         def run(extra: dict[str, float] | None = None) -> tuple[LocalGraph, np.ndarray]:
@@ -166,7 +168,8 @@ class PPRRanker:
                 break
             reader.read(nb, chunk_ids=chunks, entity_keys=entities)
             graph, p = run()
-        top = [graph.chunk_ids[i] for i in self.top_chunks(p[: graph.n_chunks], cfg.ppr_feedback_passages)]
+        top = [graph.chunk_ids[i]
+               for i in self.top_chunks(p[: graph.n_chunks], cfg.ppr_feedback_passages, graph.chunk_ids)]
         if cfg.ppr_feedback_passages > 0 and not all(c in nb.complete_chunks for c in top):
             reader.chunks(nb, top)  # the best passages' names are the feedback: read them all
             graph, p = run()
