@@ -158,33 +158,38 @@ class NeighbourhoodReader:
         self.read(nb, entity_keys=keys)
 
     def read(self, nb: Neighbourhood, *, chunk_ids: Iterable[str] = (), entity_keys: Iterable[str] = ()) -> None:
-        """Both reads of one round; when there are two, the second runs in a helper thread meanwhile
-        (the database works on both, the question waits for the slower one only)."""
+        """One round's reads, sent at once (the database works on them together; the question waits
+        for the slowest only): the chunks' mentions, the entities' mentions and their SAME_AS edges."""
         chunks = sorted({i for i in chunk_ids if i not in nb.complete_chunks})
         entities = sorted({k for k in entity_keys if k not in nb.complete_entities and k in nb.entities
                            and nb.entities[k].mentions <= self.entity_cap})
-        pending = None
-        if chunks and entities:
-            pending = _POOL.submit(self.db.cypher, queries.ENTITY_MENTIONS, {"keys": entities, "cap": self.entity_cap})
+        calls = []
         if chunks:
-            self._apply_chunks(nb, chunks, self.db.cypher(queries.CHUNK_MENTIONS, {"ids": chunks}))
+            calls.append((queries.CHUNK_MENTIONS, {"ids": chunks}))
         if entities:
-            rows = pending.result() if pending is not None else self.db.cypher(
-                queries.ENTITY_MENTIONS, {"keys": entities, "cap": self.entity_cap})
-            self._apply_entities(nb, entities, rows)
+            calls.append((queries.ENTITY_MENTIONS, {"keys": entities, "cap": self.entity_cap}))
+            calls.append((queries.SAME_AS_OF, {"keys": entities}))
+        if not calls:
+            return
+        pending = [_POOL.submit(self.db.cypher, statement, params) for statement, params in calls[1:]]
+        results = [self.db.cypher(*calls[0]), *(future.result() for future in pending)]
+        if chunks:
+            self._apply_chunks(nb, chunks, results.pop(0))
+        if entities:
+            self._apply_entities(nb, entities, results[0], results[1])
 
     @staticmethod
     def _apply_chunks(nb: Neighbourhood, wanted: list[str], rows: list[dict[str, Any]]) -> None:
         for row in rows:
             key = row["key"]
             nb.add_entity(key, EntityRow(row.get("name") or key, row.get("type") or "", int(row.get("mentions") or 0)))
-            for chunk_id, title, cooc in row.get("chunks") or []:
-                nb.add_mention(chunk_id, title, key, cooc)
-                nb.rows_read += 1
+            nb.add_mention(row["id"], row.get("title"), key, row.get("cooc"))
+            nb.rows_read += 1
         nb.complete_chunks.update(wanted)
 
     @staticmethod
-    def _apply_entities(nb: Neighbourhood, wanted: list[str], rows: list[dict[str, Any]]) -> None:
+    def _apply_entities(nb: Neighbourhood, wanted: list[str], rows: list[dict[str, Any]],
+                        synonyms: list[dict[str, Any]]) -> None:
         for row in rows:
             key = row["key"]
             partners: Counter[str] = Counter()
@@ -195,11 +200,13 @@ class NeighbourhoodReader:
             counts = np.fromiter(partners.values(), dtype=np.float64, count=len(partners))
             nb.related_degree[key] = (float(counts.sum()), float(len(counts)),
                                       float(np.sum(1.0 + np.log(np.maximum(counts, 1.0)))))
-            for other, name, kind, mentions, similarity in row.get("synonyms") or []:
-                nb.add_entity(other, EntityRow(name or other, kind or "", int(mentions or 0)), replace=False)
-                a, b = sorted((key, other))
-                nb.same_as[(a, b)] = float(similarity or 1.0)
-                nb.rows_read += 1
+        for row in synonyms:
+            other = row["other"]
+            nb.add_entity(other, EntityRow(row.get("name") or other, row.get("type") or "",
+                                           int(row.get("mentions") or 0)), replace=False)
+            a, b = sorted((row["key"], other))
+            nb.same_as[(a, b)] = float(row.get("similarity") or 1.0)
+            nb.rows_read += 1
         nb.complete_entities.update(wanted)
 
 

@@ -70,22 +70,28 @@ CHUNK_VECTOR_HITS_EF = (
     "SELECT id, distance FROM (SELECT expand(vectorNeighbors('Chunk[embedding]', :q, :k, :opts)))"
 )
 COUNT_CHUNKS = "SELECT count(*) AS n FROM Chunk"
-# Every mention of these chunks, grouped by entity so that its mention count is computed once.
+# Every mention of these chunks, with its entity's name, type and mention count (a row per mention:
+# grouping by entity in the query measured slower than repeating the entity's fields).
 CHUNK_MENTIONS = (
     "UNWIND $ids AS id MATCH (c:Chunk {id: id})-[m:MENTIONS]->(e:Entity) "
-    "WITH e, collect([id, c.title, m.cooc]) AS chunks "
-    "RETURN e.key AS key, e.name AS name, e.type AS type, e.mentions AS mentions, chunks"
+    "RETURN id, c.title AS title, m.cooc AS cooc, e.key AS key, e.name AS name, e.type AS type, "
+    "e.mentions AS mentions"
 )
-# Every mention and SAME_AS edge of these entities (the caller asks only for entities with at most
-# `cap` mentions; the LIMIT holds even if one gained mentions since it was counted). Aggregating
-# subqueries: an entity without synonyms still gives its row.
+# Every mention of these entities (the caller asks only for entities with at most `cap` mentions;
+# the LIMIT holds even if one gained mentions since it was counted). An aggregating subquery, so an
+# entity gives its row even without mentions.
 ENTITY_MENTIONS = (
     "UNWIND $keys AS k MATCH (e:Entity {key: k}) "
     "CALL { WITH e MATCH (e)<-[m:MENTIONS]-(c:Chunk) WITH c, m LIMIT $cap "
     "RETURN collect([c.id, c.title, m.cooc]) AS chunks } "
-    "CALL { WITH e MATCH (e)-[s:SAME_AS]-(o:Entity) "
-    "RETURN collect([o.key, o.name, o.type, o.mentions, s.similarity]) AS synonyms } "
-    "RETURN k AS key, chunks, synonyms"
+    "RETURN k AS key, chunks"
+)
+# Their SAME_AS edges, in a statement of their own, sent at the same time (inside the statement
+# above, the undirected match over every edge of the entity doubled its cost).
+SAME_AS_OF = (
+    "UNWIND $keys AS k MATCH (e:Entity {key: k})-[s:SAME_AS]-(o:Entity) "
+    "RETURN k AS key, o.key AS other, o.name AS name, o.type AS type, o.mentions AS mentions, "
+    "s.similarity AS similarity"
 )
 
 # --- hydration ---------------------------------------------------------------------------------
