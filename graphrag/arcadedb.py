@@ -61,8 +61,15 @@ class _Transient(Exception):
         self.cause = cause
 
 
-def _classify(exc: BaseException, *, idempotent: bool) -> BaseException:
-    """Map a driver/httpx failure to a `_Transient` (retry it) or a final `StoreError`."""
+def _classify(exc: BaseException, *, idempotent: bool, block: bool = False) -> BaseException:
+    """Map a driver/httpx failure to a `_Transient` (retry it) or a final `StoreError`.
+
+    `block`: the failure ended a `transactional` block, which is replayed whole from the start (it
+    re-reads what it decides on). Two more failures are transient there: a duplicate key (another
+    writer created the same entity key first; the replay finds it and does not create it again) and
+    a transaction session the server expired (it rolled the transaction back: the client stalled
+    longer than `server.httpSessionExpireTimeout` between two statements, e.g. starved of CPU).
+    """
     if isinstance(exc, _CONNECT_ERRORS):
         return _Transient(exc)
     if isinstance(exc, httpx.TimeoutException | httpx.RemoteProtocolError | httpx.ReadError):
@@ -76,7 +83,9 @@ def _classify(exc: BaseException, *, idempotent: bool) -> BaseException:
         exception = exc.exception or ""
         retryable = exc.status == 503 or any(name in exception for name in _RETRYABLE_EXCEPTIONS)
         if exc.status == 409 and "RequestStillInFlight" not in exception:
-            retryable = "ConcurrentModification" in exception
+            retryable = "ConcurrentModification" in exception or (block and "DuplicatedKey" in exception)
+        if block and exc.status == 404 and "transaction" in _server_message(exc).lower():
+            retryable = True
         if retryable:
             return _Transient(exc)
         if exc.status == 413:
@@ -169,14 +178,14 @@ class ArcadeDB:
         return cls(settings.url, settings.db_name, settings.db_user, settings.password(),
                    timeout=settings.db_timeout_s, retry=_policy(settings))
 
-    def _call(self, fn: Callable[[], Any], *, idempotent: bool) -> Any:
+    def _call(self, fn: Callable[[], Any], *, idempotent: bool, block: bool = False) -> Any:
         try:
             for attempt in Retrying(**_retrying_kwargs(self.retry)):
                 with attempt:
                     try:
                         return fn()
                     except Exception as exc:
-                        raise _classify(exc, idempotent=idempotent) from exc
+                        raise _classify(exc, idempotent=idempotent, block=block) from exc
         except (_Transient, StoreError) as exc:
             raise _final_error(exc, self.url) from exc
         raise AssertionError("unreachable")  # pragma: no cover
@@ -234,7 +243,7 @@ class ArcadeDB:
             with self._db.transaction() as handle:
                 return work(Transaction(handle))
 
-        return self._call(attempt, idempotent=idempotent)  # type: ignore[no-any-return]
+        return self._call(attempt, idempotent=idempotent, block=True)  # type: ignore[no-any-return]
 
     def ensure_database(self) -> bool:
         """Create the database if missing; True when it was created."""

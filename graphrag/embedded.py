@@ -22,6 +22,10 @@ from graphrag.procs import LaunchedServer
 log = logging.getLogger(__name__)
 
 _MAIN_CLASS = "com.arcadedb.server.ArcadeDBServer"
+# A transaction's HTTP session expires this many seconds after its last statement (the server then
+# rolls it back). A writer short of CPU (an ingestion embedding on every core) can pause longer than
+# a few seconds between two statements of one batch: a minute keeps such a batch alive.
+DEFAULT_OPTIONS = {"server.httpSessionExpireTimeout": "60"}
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,7 @@ class EmbeddedServer(LaunchedServer[str, ServerStatus]):
         self.password = password
         self.database = database
         self.heap = heap
-        self.options = dict(options or {})
+        self.options = {**DEFAULT_OPTIONS, **(options or {})}
         self.url = f"http://127.0.0.1:{port}"
 
     @property

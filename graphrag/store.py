@@ -254,43 +254,45 @@ class GraphStore:
         next_rows = [{"a": a.id, "b": b.id} for a, b in itertools.pairwise(chunks)
                      if a.document_id == b.document_id and b.ordinal == a.ordinal + 1]
         now = datetime.now(UTC).isoformat(timespec="seconds")
+        # Every row is built before the transaction opens: between two of its statements the client
+        # does no work, so it cannot stall past the server's session time-out (the server rolls an
+        # idle transaction back) even when this process is short of CPU.
+        document_rows = [{"id": d.id, "source": d.source, "title": d.title, "content_hash": d.content_hash,
+                          "metadata_json": json.dumps(d.metadata, sort_keys=True, default=str),
+                          "chunk_count": d.chunk_count, "ingested_at": now} for d in documents]
+        entity_rows = {e.key: {"key": e.key, "name": e.name, "type": e.type, "folded": folded_or_none(e.key),
+                               "embedding": _vector(e.embedding)} for e in entities}
+        by_chunk: dict[str, list[dict[str, Any]]] = {}
+        for m in mentions:
+            by_chunk.setdefault(m.chunk_id, []).append({"key": m.entity_key, "count": m.count, "cooc": m.cooc})
+        chunk_rows = {c.id: {"id": c.id, "document_id": c.document_id, "ordinal": c.ordinal, "title": c.title,
+                             "text": c.text, "start_char": c.start_char, "end_char": c.end_char,
+                             "embedding": _vector(c.embedding), "mentions": by_chunk.get(c.id, [])} for c in chunks}
+        keys = list(entity_rows)
 
         def work(tx: Transaction) -> WriteStats:
             stats = WriteStats()
             stored: set[str] = set()
             if documents:
                 stored = {r["id"] for r in tx.cypher(q.CHUNKS_OF_DOCUMENTS, {"docs": [d.id for d in documents]})}
-            keep = {c.id for c in chunks}
-            stale = sorted(stored - keep)
+            stale = sorted(stored - chunk_rows.keys())
             candidates = self._remove_chunks(tx, stale)
             # A kept chunk is stored complete already (same id = same content, written with its edges).
-            new_chunks = [c for c in chunks if c.id not in stored]
-            new_ids = {c.id for c in new_chunks}
+            new_ids = [cid for cid in chunk_rows if cid not in stored]
             present: dict[str, bool] = {}
-            for part in batched([e.key for e in entities], self.batch_size):
+            for part in batched(keys, self.batch_size):
                 present.update((r["key"], bool(r["embedded"]))
                                for r in tx.cypher(q.ENTITY_KEYS_PRESENT, {"keys": list(part)}))
-            self._unwind(tx, q.UPSERT_DOCUMENTS, [
-                {"id": d.id, "source": d.source, "title": d.title, "content_hash": d.content_hash,
-                 "metadata_json": json.dumps(d.metadata, sort_keys=True, default=str),
-                 "chunk_count": d.chunk_count, "ingested_at": now} for d in documents])
-            self._unwind(tx, q.CREATE_ENTITIES, [
-                {"key": e.key, "name": e.name, "type": e.type, "folded": folded_or_none(e.key),
-                 "embedding": _vector(e.embedding)} for e in entities if e.key not in present])
+            self._unwind(tx, q.UPSERT_DOCUMENTS, document_rows)
+            self._unwind(tx, q.CREATE_ENTITIES, [row for key, row in entity_rows.items() if key not in present])
             self._unwind(tx, q.SET_ENTITY_EMBEDDINGS, [
-                {"key": e.key, "embedding": _vector(e.embedding)} for e in entities
-                if e.key in present and not present[e.key] and e.embedding is not None])
-            by_chunk: dict[str, list[dict[str, Any]]] = {}
-            for m in mentions:
-                if m.chunk_id in new_ids:
-                    by_chunk.setdefault(m.chunk_id, []).append({"key": m.entity_key, "count": m.count, "cooc": m.cooc})
-            self._unwind(tx, q.CREATE_CHUNKS, [
-                {"id": c.id, "document_id": c.document_id, "ordinal": c.ordinal, "title": c.title,
-                 "text": c.text, "start_char": c.start_char, "end_char": c.end_char,
-                 "embedding": _vector(c.embedding), "mentions": by_chunk.get(c.id, [])} for c in new_chunks])
-            self._unwind(tx, q.CREATE_NEXT, [r for r in next_rows if r["b"] in new_ids])
+                {"key": key, "embedding": row["embedding"]} for key, row in entity_rows.items()
+                if key in present and not present[key] and row["embedding"] is not None])
+            self._unwind(tx, q.CREATE_CHUNKS, [chunk_rows[cid] for cid in new_ids])
+            fresh = set(new_ids)
+            self._unwind(tx, q.CREATE_NEXT, [r for r in next_rows if r["b"] in fresh])
             stats.orphan_entities_removed = self._delete_orphans(tx, candidates)
-            counted = [*(m.entity_key for m in mentions if m.chunk_id in new_ids), *candidates]
+            counted = [m["key"] for cid in new_ids for m in chunk_rows[cid]["mentions"]] + candidates
             self._count_mentions(tx, list(dict.fromkeys(counted)))
             stats.stale_chunks_removed = len(stale)
             return stats

@@ -260,3 +260,47 @@ def test_documents_cli_lists_shows_and_deletes(pipeline_for, server, tmp_path: P
     assert GraphStore(db).get_document("c") is None
     missing = runner.invoke(app, [*flags, "documents", "delete", "c"])
     assert missing.exit_code == 4
+
+
+def test_two_writers_creating_the_same_entities_at_once_both_succeed(make_db, server) -> None:  # type: ignore[no-untyped-def]
+    """Writes read which entities exist and create the others: two writers racing on the same new
+    keys collide on the unique index, and the loser's transaction is replayed (it then finds the
+    winner's entity). Nothing is lost, nothing is duplicated, the counts are exact."""
+    import threading
+
+    from graphrag.arcadedb import ArcadeDB as Client
+    from graphrag.store import ChunkRecord, DocumentRecord, EntityRecord, GraphBatch, MentionRecord
+
+    db = make_db("race")
+    rounds = 12
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def batch(writer: int, r: int) -> GraphBatch:
+        doc, chunk = f"w{writer}-r{r}", f"w{writer}-r{r}#0"
+        keys = [f"shared {r} {k}" for k in range(5)]  # the same five new keys for both writers
+        return GraphBatch(documents=[DocumentRecord(doc, "t", doc, doc, 1)],
+                          chunks=[ChunkRecord(chunk, doc, 0, doc, "text", 0, 4, None)],  # type: ignore[arg-type]
+                          entities=[EntityRecord(k, k.title(), "ORG") for k in keys],
+                          mentions=[MentionRecord(chunk, k) for k in keys])
+
+    def write(writer: int) -> None:
+        store = GraphStore(Client(server.url, db.database, "root", server.password))
+        try:
+            for r in range(rounds):
+                barrier.wait(timeout=60)
+                store.write_batch(batch(writer, r))
+        except BaseException as exc:
+            errors.append(exc)
+            barrier.abort()
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not errors, errors
+    assert db.cypher("MATCH (e:Entity) RETURN count(e) AS n")[0]["n"] == rounds * 5
+    assert db.cypher("MATCH (d:Document) RETURN count(d) AS n")[0]["n"] == rounds * 2
+    assert _counts_are_exact(db)
+    assert all(r["n"] == 2 for r in db.cypher("MATCH (e:Entity) RETURN e.mentions AS n"))

@@ -102,3 +102,22 @@ def test_async_client_shares_the_policy() -> None:
             await db.aclose()
 
     assert asyncio.run(run()) == [{"one": 1}] and len(calls) == 2
+
+
+def test_a_replayed_block_retries_a_duplicate_key_and_an_expired_session_a_single_statement_does_not() -> None:
+    """A transactional block is replayed whole and re-reads what it decides on, so a duplicate key
+    (another writer created the same key first) and a session the server expired (rolled back)
+    pass on replay; a single CREATE that meets a duplicate key is the caller's error."""
+    from arcadedb_driver.errors import ArcadeDBError
+
+    from graphrag.arcadedb import _classify, _Transient
+
+    duplicate = ArcadeDBError(409, {"error": "Found duplicate key in index",
+                                    "exception": "com.arcadedb.exception.DuplicatedKeyException"})
+    expired = ArcadeDBError(404, {"error": "Remote transaction session not found or expired"})
+    conflict = ArcadeDBError(409, {"exception": "com.arcadedb.exception.ConcurrentModificationException"})
+    for error in (duplicate, expired, conflict):
+        assert isinstance(_classify(error, idempotent=True, block=True), _Transient)
+    assert isinstance(_classify(duplicate, idempotent=False), QueryError)
+    assert isinstance(_classify(expired, idempotent=True), QueryError)
+    assert isinstance(_classify(conflict, idempotent=False), _Transient)
