@@ -12,8 +12,12 @@ Every passage lists the channels that found it; paths explain how the graph reac
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any
+
+import numpy as np
 
 from graphrag.arcadedb import ArcadeDB
 from graphrag.embeddings import Embedder
@@ -21,7 +25,7 @@ from graphrag.errors import RetrievalError
 from graphrag.retrieval import queries
 from graphrag.retrieval.base import ChannelHit, ChunkRecord, Ranking, RetrievalConfig
 from graphrag.retrieval.context import build_context
-from graphrag.retrieval.dense import DenseChannel, chunk_record
+from graphrag.retrieval.dense import DenseChannel, DenseHits, chunk_record
 from graphrag.retrieval.fusion import reciprocal_rank_fusion
 from graphrag.retrieval.graph import GraphChannel
 from graphrag.retrieval.keyword import KeywordChannel
@@ -32,6 +36,8 @@ from graphrag.retrieval.question import QuestionAnalysis, QuestionAnalyzer
 from graphrag.types import Passage, PathStep, RetrievalResult
 
 MAX_QUESTION_CHARS = 2000
+# The vector query waits here while the question's names are found and linked.
+_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="retrieve")
 RANKINGS = ("ppr", "rrf", "dense", "keyword", "graph")
 
 
@@ -74,8 +80,9 @@ class HybridRetriever:
         self.ppr = PPRRanker(NeighbourhoodReader(db, entity_cap=self.config.ppr_entity_cap), self.config)
         self.analyzer = QuestionAnalyzer(db, embedder, nlp=self.nlp, config=self.config, cpu_lock=cpu_lock)
 
-    def analyze(self, question: str, *, link: bool = True) -> QuestionAnalysis:
-        return self.analyzer.analyze(question, link=link)
+    def analyze(self, question: str, *, link: bool = True,
+                on_embedding: Callable[[np.ndarray], None] | None = None) -> QuestionAnalysis:
+        return self.analyzer.analyze(question, link=link, on_embedding=on_embedding)
 
     def retrieve(self, question: str, *, top_k: int | None = None, ranking: Ranking | None = None
                  ) -> RetrievalResult:
@@ -94,11 +101,23 @@ class HybridRetriever:
         if top_k < 1:
             raise RetrievalError("top_k must be at least 1")
         # dense and keyword alone use no seed entities: skip NER and linking for them
-        analysis = self.analyze(question, link=ranking in ("ppr", "rrf", "graph"))
+        nearest: list[Future[DenseHits]] = []
+        started_dense = [0.0]
+
+        def send_vector_query(embedding: np.ndarray) -> None:  # while NER and linking run
+            started_dense[0] = time.perf_counter()
+            cfg = self.config
+            nearest.append(_POOL.submit(self.dense.nearest, embedding, max(cfg.ppr_dense_k, cfg.dense_k),
+                                        timeout_s=cfg.dense_timeout_s, ef_search=cfg.dense_ef_search))
+
+        analysis = self.analyze(question, link=ranking in ("ppr", "rrf", "graph"),
+                                on_embedding=send_vector_query if ranking == "ppr" else None)
         timings = {f"question_{k}": v for k, v in analysis.timings_ms.items()}
 
         if ranking == "ppr":
-            ranked, hits = self._rank_ppr(analysis, top_k, timings)
+            found = nearest[0].result()
+            timings["dense"] = (time.perf_counter() - started_dense[0]) * 1000
+            ranked, hits = self._rank_ppr(analysis, found, top_k, timings)
         else:
             ranked, hits = self._rank_channels(analysis, ranking, top_k, timings)
 
@@ -134,14 +153,10 @@ class HybridRetriever:
             return [(f.id, only[f.id].score, f.ranks) for f in fused[:top_k]], hits
         return [(f.id, f.score, f.ranks) for f in fused[:top_k]], hits
 
-    def _rank_ppr(self, analysis: QuestionAnalysis, top_k: int, timings: dict[str, float]
+    def _rank_ppr(self, analysis: QuestionAnalysis, found: DenseHits, top_k: int, timings: dict[str, float]
                   ) -> tuple[list[tuple[str, float, dict[str, int]]], dict[str, dict[str, ChannelHit]]]:
         cfg = self.config
-        t0 = time.perf_counter()
-        found = self.dense.nearest(analysis.embedding, max(cfg.ppr_dense_k, cfg.dense_k),
-                                   timeout_s=cfg.dense_timeout_s, ef_search=cfg.dense_ef_search)
         dense = found.scores
-        timings["dense"] = (time.perf_counter() - t0) * 1000
         if not found.complete:  # never rank silently from an empty or partial vector index
             timings["dense_fallback"] = 1.0
             keyword = self.keyword.search(analysis.question, cfg.keyword_k)

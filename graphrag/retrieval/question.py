@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -173,15 +173,22 @@ class QuestionAnalyzer:
         self.config = config or RetrievalConfig()
         self.cpu_lock = cpu_lock or nullcontext()  # see HybridRetriever's `cpu_lock`
 
-    def analyze(self, question: str, *, embed: bool = True, link: bool = True) -> QuestionAnalysis:
-        """Embed the question (`embed`) and link its seed entities (`link`; dense and keyword need none)."""
+    def analyze(self, question: str, *, embed: bool = True, link: bool = True,
+                on_embedding: Callable[[np.ndarray], None] | None = None) -> QuestionAnalysis:
+        """Embed the question (`embed`) and link its seed entities (`link`; dense and keyword need none).
+
+        The question is embedded first and handed to `on_embedding` at once, so that a caller can
+        send its vector query while the names are still being found and linked.
+        """
         cfg = self.config
         timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        embedding = self.embedder.embed([question])[0] if embed else np.zeros(0, dtype=np.float32)
+        timings["embed"] = (time.perf_counter() - t0) * 1000
+        if on_embedding is not None and embed:
+            on_embedding(embedding)
         if not link:
-            t0 = time.perf_counter()
-            vectors = self.embedder.embed([question]) if embed else np.zeros((1, 0), dtype=np.float32)
-            timings["embed"] = (time.perf_counter() - t0) * 1000
-            return QuestionAnalysis(question, vectors[0], [], timings)
+            return QuestionAnalysis(question, embedding, [], timings)
         t0 = time.perf_counter()
         names: list[str] = []
         if self.nlp is not None:
@@ -216,16 +223,9 @@ class QuestionAnalyzer:
             covered = " ".join(s.span for s in seeds.values()).casefold()
             unlinked = [n for n in dict.fromkeys([*names, *_marked_runs(question)])
                         if entity_key(n) and entity_key(n) not in seeds and n.casefold() not in covered]
-        t0 = time.perf_counter()
-        texts = [question, *unlinked] if embed else unlinked
-        vectors = self.embedder.embed(texts) if texts else np.zeros((0, 0), dtype=np.float32)
-        embedding = vectors[0] if embed else np.zeros(0, dtype=np.float32)
-        span_vectors = vectors[1:] if embed else vectors
-        timings["embed"] = (time.perf_counter() - t0) * 1000
-
         if unlinked:
             t0 = time.perf_counter()
-            for seed in self._fuzzy(unlinked, span_vectors):
+            for seed in self._fuzzy(unlinked, self.embedder.embed(unlinked)):
                 if seed.key not in seeds:
                     seeds[seed.key] = seed
             timings["fuzzy"] = (time.perf_counter() - t0) * 1000
