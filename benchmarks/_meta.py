@@ -32,7 +32,11 @@ def free_port() -> int:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The records of a JSON-lines file (blank lines skipped)."""
+    """The records of a JSON-lines file (blank lines skipped); a missing file ends the benchmark with
+    one line saying where the data was looked for (the shared sets are not in the repository)."""
+    if not path.is_file():
+        raise SystemExit(f"no such file: {path} (benchmarks read the evaluation sets from a folder you name; "
+                         f"the shared ones live in {SHARED_EVAL})")
     with path.open(encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
 

@@ -53,8 +53,6 @@ from graphrag.llm import LLMClient
 from graphrag.prompts import echoes_example
 from graphrag.types import Answer, Passage, RetrievalResult
 
-EVAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "eval"
-DEFAULT_EVAL_DIR = SHARED_EVAL
 RESULTS = Path(__file__).resolve().parent / "results"
 _MARKERS = re.compile(r"\s*\[\s*\d+\s*(?:[-–,;]\s*\d+\s*)*\]")
 _PREFIX = re.compile(rf"^{re.escape(EXTRACTIVE_PREFIX)} \([^)]*\):\s*")
@@ -316,7 +314,7 @@ def _share(rows: list[dict[str, Any]], test: Callable[[dict[str, Any]], bool]) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="hotpotqa_100", help="a folder of the eval directory")
-    parser.add_argument("--eval-dir", default=str(EVAL_DIR if EVAL_DIR.is_dir() else DEFAULT_EVAL_DIR))
+    parser.add_argument("--eval-dir", default=str(SHARED_EVAL), help="folder of the evaluation sets")
     parser.add_argument("--limit", type=int, default=20, help="questions in the seeded sample")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--passages", type=int, default=8,

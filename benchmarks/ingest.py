@@ -66,6 +66,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="only the first N passages (0 = all)")
     args = parser.parse_args()
 
+    if not args.corpus.is_file():
+        parser.error(f"no corpus at {args.corpus}: name a .jsonl corpus with --corpus")
     docs = [d for d in load_paths([args.corpus]) if isinstance(d, SourceDocument)]
     if args.limit:
         docs = docs[:args.limit]

@@ -24,10 +24,9 @@ from graphrag.store import GraphStore
 from graphrag.types import SourceDocument
 from ingestion.extraction import SpacyEntityExtractor
 from ingestion.pipeline import EXIT_PARTIAL, IngestionConfig, IngestionPipeline
-from tests.conftest import SHARED
 
 ROOT = Path(__file__).resolve().parents[2]
-CORPUS = SHARED / "eval" / "musique_100" / "corpus.jsonl"
+CORPUS = ROOT / "tests" / "data" / "musique_sample.jsonl"  # 60 real passages (see tests/data/README.md)
 
 
 @pytest.fixture(scope="session")
