@@ -4,30 +4,26 @@ the work stays in `graphrag/` and `ingestion/`."""
 
 from __future__ import annotations
 
-import asyncio
-import copy
 import hashlib
 import logging
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from api.batching import BatchingEmbedder
-from api.deps import Components, StreamError, TokenEvent
+from api.deps import Components
 from api.schemas import IngestSummary
 from graphrag import queries
-from graphrag.answer import Answerer, ErrorEvent, FinalEvent
-from graphrag.answer import TokenEvent as AnswerToken
+from graphrag.answer import Answerer
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
 from graphrag.embeddings import Embedder, SentenceTransformerEmbedder, TracedEmbedder
-from graphrag.errors import DatabaseUnavailableError, IngestionError, LLMError
+from graphrag.errors import DatabaseUnavailableError, IngestionError
 from graphrag.graph_view import GraphView
-from graphrag.retrieval import HybridRetriever, RetrievalConfig
+from graphrag.retrieval import HybridRetriever
 from graphrag.store import GraphStore
-from graphrag.types import Answer, RetrievalResult, SourceDocument
-from ingestion.loaders import LOADERS, LoadFailure
+from graphrag.types import SourceDocument
+from ingestion.loaders import LoadFailure, document_id, load_file
 from ingestion.pipeline import IngestionPipeline, IngestionReport
 
 log = logging.getLogger(__name__)
@@ -49,7 +45,7 @@ WHERE toLower(d.id) CONTAINS $q OR toLower(coalesce(d.title, '')) CONTAINS $q OR
 """
 DOCUMENT_FILTER = _SOURCE_SHOWN + """
 RETURN d.id AS id, d.source AS source, d.title AS title, d.content_hash AS content_hash,
-       d.chunk_count AS chunk_count, d.ingested_at AS ingested_at
+       d.chunk_count AS chunk_count, d.ingested_at AS ingested_at, d.metadata_json AS metadata_json
 ORDER BY d.id SKIP $skip LIMIT $limit
 """
 DOCUMENT_FILTER_COUNT = _SOURCE_SHOWN + "RETURN count(d) AS n\n"
@@ -157,7 +153,7 @@ class PipelineIngestor:
         with self._lock:
             report = self.pipeline.run(documents) if documents else IngestionReport()
         if report.aborted:
-            if "DatabaseUnavailable" in report.aborted or "unreachable" in report.aborted:
+            if report.abort_kind == "database_unavailable":
                 raise DatabaseUnavailableError(report.aborted)
             raise IngestionError(f"ingestion stopped: {report.aborted}")
         return summary_of(report, [d.id for d in documents], failed)
@@ -171,17 +167,12 @@ class PipelineIngestor:
         empty_inputs = 0
         for path in paths:
             try:  # resolved when read, not only when the job was made: the file may be a link by now
-                relative = path.resolve().relative_to(root.resolve()).as_posix()
+                relative = document_id(path, root)
             except ValueError:
                 failed.append(f"{path.name}: outside the folder this job may read; skipped")
                 empty_inputs += 1
                 continue
             name = path.name if by_content else relative
-            loader = LOADERS.get(path.suffix.lower())
-            if loader is None:
-                failed.append(f"{name}: unsupported file type")
-                empty_inputs += 1
-                continue
             try:
                 doc_id = upload_document_id(path) if by_content else relative
             except OSError as exc:
@@ -189,7 +180,7 @@ class PipelineIngestor:
                 empty_inputs += 1
                 continue
             loaded = 0
-            for item in loader.load(path, doc_id):
+            for item in load_file(path, doc_id):
                 if isinstance(item, LoadFailure):
                     failed.append(f"{_shown(item.path, path, name)}: {item.reason}")
                 else:
@@ -199,76 +190,6 @@ class PipelineIngestor:
         summary = self._run(documents, failed)
         summary.inputs, summary.inputs_failed = len(paths), empty_inputs
         return summary
-
-
-class HopsRetriever:
-    """`RetrieverLike` over `HybridRetriever`: one retriever per hop count (its config is frozen),
-    all sharing the database client and the models. Nothing here holds graph data: every request
-    reads what it needs from the database, so a write is visible to the very next request."""
-
-    def __init__(self, db: ArcadeDB, embedder: Embedder, config: RetrievalConfig | None = None):
-        self.config = config or RetrievalConfig()
-        # one request at a time in the GIL-bound stages (NER, PageRank arithmetic): measured on 2 cores
-        # with 8 clients, p95 165-185 ms with it, 195-219 ms without, 188-198 ms with two at a time
-        self.cpu_lock = threading.Lock()
-        self.base = HybridRetriever(db, embedder, config=self.config, cpu_lock=self.cpu_lock)
-        self._by_hops: dict[int, HybridRetriever] = {self.config.graph_hops: self.base}
-        self._lock = threading.Lock()
-
-    def _for(self, hops: int) -> HybridRetriever:
-        with self._lock:
-            if hops not in self._by_hops:
-                self._by_hops[hops] = HybridRetriever(
-                    self.base.db, self.base.embedder, config=self.config.model_copy(update={"graph_hops": hops}),
-                    nlp=self.base.nlp, cpu_lock=self.cpu_lock)
-            return self._by_hops[hops]
-
-    def retrieve(self, question: str, *, top_k: int, hops: int) -> RetrievalResult:
-        return self._for(hops).retrieve(question, top_k=top_k)
-
-
-class AnswererAdapter:
-    """`AnswererLike` over `graphrag.answer.Answerer` (async; LLM when configured, else extractive)."""
-
-    def __init__(self, answerer: Answerer, *, check_timeout_s: float = 2.0):
-        self.answerer = answerer
-        self.check_timeout_s = check_timeout_s
-
-    @property
-    def mode(self) -> str:
-        return "llm" if self.answerer.llm is not None else "extractive"
-
-    def _with(self, temperature: float | None) -> Answerer:
-        """The answerer with this request's temperature (a shallow copy shares the LLM client)."""
-        if temperature is None or temperature == self.answerer.temperature:
-            return self.answerer
-        variant = copy.copy(self.answerer)
-        variant.temperature = temperature
-        return variant
-
-    async def answer(self, retrieval: RetrievalResult, *, temperature: float | None) -> Answer:
-        return await self._with(temperature).answer(retrieval)
-
-    async def stream(self, retrieval: RetrievalResult, *,
-                     temperature: float | None) -> AsyncIterator[TokenEvent | Answer | StreamError]:
-        async for event in self._with(temperature).stream(retrieval):
-            if isinstance(event, AnswerToken):
-                yield TokenEvent(event.text)
-            elif isinstance(event, FinalEvent):
-                yield event.answer
-            elif isinstance(event, ErrorEvent):
-                yield StreamError(event.message)
-
-    async def check(self) -> tuple[bool, str]:
-        """Always usable (the extractive fallback needs nothing); the detail says which mode serves."""
-        llm = self.answerer.llm
-        if llm is None:
-            return True, "extractive (no LLM configured)"
-        try:
-            await asyncio.wait_for(llm.models(), self.check_timeout_s)
-        except (LLMError, TimeoutError) as exc:
-            return True, f"LLM unreachable ({type(exc).__name__}): extractive fallback active"
-        return True, f"llm ({llm.model})"
 
 
 def build_components(settings: Settings, db: ArcadeDB, *, embedder: Embedder | None = None) -> Components:
@@ -284,6 +205,8 @@ def build_components(settings: Settings, db: ArcadeDB, *, embedder: Embedder | N
     if settings.api_traced_embedder and isinstance(embedder, SentenceTransformerEmbedder):
         questions = TracedEmbedder(embedder)
         questions.embed(["warm-up: trace the model before the first request"])
-    retriever = HopsRetriever(db, BatchingEmbedder(questions))
-    return Components(retriever=retriever, answerer=AnswererAdapter(answerer), documents=StoreDocuments(store),
+    # one request at a time in the GIL-bound stages (NER, PageRank arithmetic): measured on 2 cores
+    # with 8 clients, p95 165-185 ms with it, 195-219 ms without, 188-198 ms with two at a time
+    retriever = HybridRetriever(db, BatchingEmbedder(questions), cpu_lock=threading.Lock())
+    return Components(retriever=retriever, answerer=answerer, documents=StoreDocuments(store),
                       ingestor=PipelineIngestor(pipeline), graph=GraphView(db), closers=[answerer.aclose])

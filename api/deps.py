@@ -17,6 +17,7 @@ from fastapi import Depends, Request
 from api.errors import ApiError
 from api.metrics import Metrics
 from api.schemas import IngestSummary
+from graphrag.answer import ErrorEvent, FinalEvent, TokenEvent
 from graphrag.arcadedb import ArcadeDB, AsyncArcadeDB
 from graphrag.config import Settings
 from graphrag.types import Answer, RetrievalResult, SourceDocument
@@ -28,31 +29,24 @@ class RetrieverLike(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class TokenEvent:
-    text: str
-
-
-@dataclass(frozen=True)
-class StreamError:
-    """The answer broke after part of it was streamed; it cannot be completed or replaced."""
-
-    message: str
-
-
 class AnswererLike(Protocol):
-    mode: str  # "llm" or "extractive": what answers come from right now
+    """What the routes use of `graphrag.answer.Answerer` (tests may pass their own)."""
 
-    async def answer(self, retrieval: RetrievalResult, *, temperature: float | None) -> Answer:
+    @property
+    def mode(self) -> str:
+        """ "llm" or "extractive": where answers come from when all goes well."""
+        ...
+
+    async def answer(self, retrieval: RetrievalResult, *, temperature: float | None = None) -> Answer:
         """The whole answer (CPU work inside runs off the event loop)."""
         ...
 
     def stream(self, retrieval: RetrievalResult, *,
-               temperature: float | None) -> AsyncIterator[TokenEvent | Answer | StreamError]:
-        """Token events, then exactly one final `Answer` (or one `StreamError`)."""
+               temperature: float | None = None) -> AsyncIterator[TokenEvent | FinalEvent | ErrorEvent]:
+        """Token events, then exactly one `FinalEvent` (or one `ErrorEvent`)."""
         ...
 
-    async def check(self) -> tuple[bool, str]:
+    async def probe(self, timeout_s: float = 2.0) -> tuple[bool, str]:
         """(usable, detail): the LLM answers, or the extractive fallback is active."""
         ...
 

@@ -13,10 +13,8 @@ from starlette.datastructures import UploadFile
 
 from api.errors import ApiError
 from graphrag.config import private_dir
+from ingestion.loaders import SUPPORTED_SUFFIXES
 
-# What the ingestion loaders read; other files in a folder are skipped, named ones refused.
-SUPPORTED_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".rst", ".html", ".htm", ".xhtml", ".pdf",
-                      ".json", ".jsonl", ".ndjson"}
 MAX_FILES_PER_JOB = 100_000
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from graphrag.answer import snippet
 from graphrag.types import Answer, PathStep, RetrievalResult
 
 _Q = "Who is the spouse of the director of the film Nightfall Harbour?"
@@ -188,14 +189,6 @@ class AskResponse(_Out):
     graph: EvidenceGraph | None = Field(None, description=_GRAPH_DESCRIPTION)
 
 
-SNIPPET_CHARS = 300
-
-
-def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
-
-
 def _paths(paths: list[list[PathStep]]) -> list[list[PathStepOut]]:
     return [[PathStepOut(source=s.source, relation=s.relation, target=s.target) for s in path] for path in paths]
 
@@ -220,7 +213,7 @@ def ask_response(answer: Answer, timings_ms: dict[str, float], graph: EvidenceGr
     return AskResponse(
         question=answer.question, answer=answer.answer, mode=answer.mode,
         citations=[Citation(n=c.n, document_id=c.document_id, chunk_id=c.chunk_id, title=c.title,
-                            snippet=snippet(c.snippet), score=round(float(c.score), 6)) for c in answer.citations],
+                            snippet=c.snippet, score=round(float(c.score), 6)) for c in answer.citations],
         paths=_paths(answer.paths), timings_ms=timings_ms, graph=graph)
 
 

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 EXTRACTIVE_PREFIX = "Extractive answer"  # every extractive answer starts so: "Extractive answer (why): ..."
 NO_PASSAGES = "No passage in the sources matches this question, so there is nothing to answer from."
-SNIPPET_CHARS = 240
+SNIPPET_CHARS = 300
 
 
 class TokenEvent(BaseModel):
@@ -74,8 +74,11 @@ class ErrorEvent(BaseModel):
 AnswerEvent = Annotated[TokenEvent | FinalEvent | ErrorEvent, Field(discriminator="type")]
 
 
-def _snippet(text: str) -> str:
-    return text if len(text) <= SNIPPET_CHARS else text[:SNIPPET_CHARS].rsplit(" ", 1)[0] + " …"
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """The one way a passage is shortened for display (citations, the API's sources): white space
+    collapsed, cut at a word boundary within `limit` characters, an ellipsis when cut."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
 class Answerer:
@@ -133,10 +136,29 @@ class Answerer:
         if self.llm is not None:
             await self.llm.aclose()
 
+    @property
+    def mode(self) -> Literal["llm", "extractive"]:
+        """Where answers come from when all goes well: "llm" when one is configured."""
+        return "llm" if self.llm is not None else "extractive"
+
+    async def probe(self, timeout_s: float = 2.0) -> tuple[bool, str]:
+        """(usable, detail) for a readiness check: always usable (the extractive fallback needs
+        nothing); the detail says which mode serves now."""
+        if self.llm is None:
+            return True, "extractive (no LLM configured)"
+        try:
+            await asyncio.wait_for(self.llm.models(), timeout_s)
+        except (LLMError, TimeoutError) as exc:
+            return True, f"LLM unreachable ({type(exc).__name__}): extractive fallback active"
+        return True, f"llm ({self.llm.model})"
+
     def context_for(self, result: RetrievalResult) -> NumberedContext:
         """The numbered passages that fit the LLM's window with the instructions, question and answer."""
         budget = context_budget(result.question, context_tokens=self.context_tokens, max_tokens=self.max_tokens)
         return number_passages(result.passages, budget)
+
+    def _temperature(self, override: float | None) -> float | None:
+        return self.temperature if override is None else override
 
     def resting_s(self) -> float:
         """Seconds the LLM is still left alone after it was unreachable (0: it is asked)."""
@@ -159,8 +181,11 @@ class Answerer:
 
     # --- whole answers ---------------------------------------------------------------------------
 
-    async def answer(self, result: RetrievalResult) -> Answer:
-        """The answer to `result.question`: the LLM's when it answers, else extractive (never raises LLMError)."""
+    async def answer(self, result: RetrievalResult, *, temperature: float | None = None) -> Answer:
+        """The answer to `result.question`: the LLM's when it answers, else extractive (never raises LLMError).
+
+        `temperature` overrides the answerer's for this call (None: the answerer's own).
+        """
         started = time.perf_counter()
         context = self.context_for(result)
         if not context.passages:
@@ -171,7 +196,7 @@ class Answerer:
             return await self._extractive(result, context, self._resting_reason(), started)
         try:
             completion = await self.llm.complete(build_messages(result.question, context),
-                                                 temperature=self.temperature, max_tokens=self.max_tokens,
+                                                 temperature=self._temperature(temperature), max_tokens=self.max_tokens,
                                                  extra_body=self._extra_body(context))
         except LLMError as exc:
             self._record(exc)
@@ -200,7 +225,7 @@ class Answerer:
                 started: float) -> Answer:
         citations = [
             Citation(n=n, chunk_id=context.passages[n].chunk_id, document_id=context.passages[n].document_id,
-                     title=context.passages[n].title, snippet=_snippet(snippets.get(n) or context.shown[n]),
+                     title=context.passages[n].title, snippet=snippet(snippets.get(n) or context.shown[n]),
                      score=context.passages[n].score)
             for n in cited
         ]
@@ -211,7 +236,8 @@ class Answerer:
 
     # --- streamed answers ------------------------------------------------------------------------
 
-    async def stream(self, result: RetrievalResult) -> AsyncIterator[TokenEvent | FinalEvent | ErrorEvent]:
+    async def stream(self, result: RetrievalResult, *, temperature: float | None = None
+                     ) -> AsyncIterator[TokenEvent | FinalEvent | ErrorEvent]:
         """Yield the answer as `TokenEvent`s, then a `FinalEvent` (or an `ErrorEvent` if the LLM broke mid-way).
 
         Falls back to an extractive answer (one `TokenEvent` and the `FinalEvent`) when no LLM is
@@ -220,11 +246,11 @@ class Answerer:
         started = time.perf_counter()
         context = self.context_for(result)
         if self.llm is None or not context.passages or self.resting_s() > 0:
-            answer = await self.answer(result)
+            answer = await self.answer(result, temperature=temperature)
             yield TokenEvent(text=answer.answer)
             yield FinalEvent(answer=answer)
             return
-        tokens = self.llm.stream(build_messages(result.question, context), temperature=self.temperature,
+        tokens = self.llm.stream(build_messages(result.question, context), temperature=self._temperature(temperature),
                                  max_tokens=self.max_tokens, extra_body=self._extra_body(context))
         try:
             try:

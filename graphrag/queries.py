@@ -29,13 +29,13 @@ RETURN d.id AS id, d.content_hash AS content_hash
 DOCUMENT_GET = """
 MATCH (d:Document {id: $id})
 RETURN d.id AS id, d.source AS source, d.title AS title, d.content_hash AS content_hash,
-       d.chunk_count AS chunk_count, d.ingested_at AS ingested_at
+       d.chunk_count AS chunk_count, d.ingested_at AS ingested_at, d.metadata_json AS metadata_json
 """
 
 DOCUMENT_LIST = """
 MATCH (d:Document)
 RETURN d.id AS id, d.source AS source, d.title AS title, d.content_hash AS content_hash,
-       d.chunk_count AS chunk_count, d.ingested_at AS ingested_at
+       d.chunk_count AS chunk_count, d.ingested_at AS ingested_at, d.metadata_json AS metadata_json
 ORDER BY d.id SKIP $skip LIMIT $limit
 """
 

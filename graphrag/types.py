@@ -82,9 +82,6 @@ class RetrievalResult(_Model):
     question: str
     passages: list[Passage]
     paths: list[list[PathStep]] = Field(default_factory=list)
-    context: str = ""  # numbered `[n]` context within the token budget
-    markers: dict[int, str] = Field(default_factory=dict)  # n -> chunk id
-    marker_documents: dict[int, str] = Field(default_factory=dict)  # n -> document id
     seeds: list[SeedEntity] = Field(default_factory=list)
     ranking: str = ""  # the ranking that ordered `passages` ("ppr", "rrf", or one channel)
     timings_ms: dict[str, float] = Field(default_factory=dict)

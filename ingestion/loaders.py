@@ -287,26 +287,51 @@ def expand_paths(inputs: list[str | Path]) -> Iterator[tuple[Path, str] | LoadFa
             if not files:
                 yield LoadFailure(text, "the pattern matched no file")
             for f in files:
-                yield f, _document_id(f)
+                yield f, document_id(f)
             continue
         path = Path(text)
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and not _is_hidden(p, path))
             for f in files:
-                yield f, _document_id(f)
+                yield f, document_id(f)
         elif path.is_file():
-            yield path, _document_id(path)
+            yield path, document_id(path)
         else:
             yield LoadFailure(text, "no such file or folder")
 
 
-def _document_id(path: Path) -> str:
-    """A file's document id: its absolute path, however it was named (folder, glob or directly).
+def document_id(path: Path, root: Path | None = None) -> str:
+    """A file's document id: the one rule for every way a file comes in.
 
-    Not relative to the folder named on the command line: that made the same file two documents
-    when it was ingested once through its folder and once by name.
+    - `root` None (the CLI, `graphrag ingest`): its absolute path, however it was named (folder,
+      glob or directly); not relative to the folder named on the command line, which made the same
+      file two documents when it was ingested once through its folder and once by name.
+    - `root` given (the API's ingest jobs, whose files lie in the allowed ingest folder): its path
+      relative to `root` (`batch/a.md`), so read-scope clients never see the server's folders;
+      ValueError when the file, links resolved, is outside `root`.
+
+    The two differ for the same file: a file ingested by the CLI and again by an API job is two
+    documents. (Uploads are identified by their bytes instead: `api.components.upload_document_id`.)
     """
-    return str(path.resolve())
+    if root is None:
+        return str(path.resolve())
+    return path.resolve().relative_to(root.resolve()).as_posix()
+
+
+def load_file(path: Path, doc_id: str) -> Iterator[LoadItem]:
+    """The documents of one file (a JSON Lines file holds many), or why it cannot be read."""
+    loader = LOADERS.get(path.suffix.lower())
+    if loader is None:
+        yield LoadFailure(str(path), f"unsupported file type {path.suffix or '(none)'!r}")
+        return
+    try:
+        if path.stat().st_size == 0:
+            yield LoadFailure(str(path), "empty file")
+            return
+    except OSError as exc:
+        yield LoadFailure(str(path), str(exc))
+        return
+    yield from loader.load(path, doc_id)
 
 
 def load_paths(inputs: list[str | Path]) -> Iterator[LoadItem]:
@@ -315,16 +340,4 @@ def load_paths(inputs: list[str | Path]) -> Iterator[LoadItem]:
         if isinstance(item, LoadFailure):
             yield item
             continue
-        path, doc_id = item
-        loader = LOADERS.get(path.suffix.lower())
-        if loader is None:
-            yield LoadFailure(str(path), f"unsupported file type {path.suffix or '(none)'!r}")
-            continue
-        try:
-            if path.stat().st_size == 0:
-                yield LoadFailure(str(path), "empty file")
-                continue
-        except OSError as exc:
-            yield LoadFailure(str(path), str(exc))
-            continue
-        yield from loader.load(path, doc_id)
+        yield from load_file(*item)

@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -104,6 +104,9 @@ class IngestionReport(BaseModel):
     graph_after: dict[str, int] = Field(default_factory=dict, description="vertices/edges per type at the end")
     seconds: dict[str, float] = Field(default_factory=dict)
     aborted: str | None = None
+    # why the job stopped, for programs: the database went away, --strict met a bad input, a store
+    # error that is neither (the message in `aborted` says what)
+    abort_kind: Literal["database_unavailable", "strict", "store_error"] | None = None
 
     @property
     def exit_code(self) -> int:
@@ -242,7 +245,7 @@ class IngestionPipeline:
                 if stop.is_set():
                     break
         except IngestionError as exc:
-            report.aborted = str(exc)
+            report.aborted, report.abort_kind = str(exc), "strict"
             stop.set()
         except BaseException:
             stop.set()  # Ctrl-C or a database failure while planning: stop the other stages, then re-raise
@@ -252,7 +255,10 @@ class IngestionPipeline:
             embed_thread.join()
             write_thread.join()
         if errors:
-            report.aborted = report.aborted or f"{type(errors[0]).__name__}: {errors[0]}"
+            if not report.aborted:
+                report.aborted = f"{type(errors[0]).__name__}: {errors[0]}"
+                report.abort_kind = ("database_unavailable" if isinstance(errors[0], DatabaseUnavailableError)
+                                     else "strict" if isinstance(errors[0], IngestionError) else "store_error")
             if not isinstance(errors[0], StoreError | IngestionError):
                 raise errors[0]
         if not report.aborted:

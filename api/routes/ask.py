@@ -18,7 +18,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import ReadPrincipal
-from api.deps import AnswererDep, AnswererLike, MetricsDep, RetrieverDep, RetrieverLike, StreamError, TokenEvent
+from api.deps import AnswererDep, AnswererLike, MetricsDep, RetrieverDep, RetrieverLike
 from api.errors import error_body
 from api.evidence import evidence_graph
 from api.metrics import Metrics
@@ -32,6 +32,8 @@ from api.schemas import (
     retrieve_response,
     sources_of,
 )
+from graphrag.answer import ErrorEvent, TokenEvent
+from graphrag.errors import DatabaseUnavailableError
 from graphrag.types import Answer, RetrievalResult
 
 log = logging.getLogger(__name__)
@@ -124,25 +126,26 @@ async def _events(answerer: AnswererLike, body: AskRequest, result: RetrievalRes
                     metrics.llm_ttft_seconds.labels(mode).observe(first_token_s)
                 tokens += 1
                 yield sse("token", {"text": event.text})
-            elif isinstance(event, StreamError):
+            elif isinstance(event, ErrorEvent):
                 metrics.tokens.labels(mode).inc(tokens)
                 log.warning("streamed answer broke off: %s", event.message)
                 yield sse("error", error_body("answer_broken", "the language model stopped mid-answer; "
                                               "the answer is incomplete"))
                 return
             else:
+                final = event.answer
                 answer_s = time.perf_counter() - answer_started
-                metrics.tokens.labels(event.mode).inc(tokens)
-                metrics.answer_seconds.labels(event.mode).observe(answer_s)
+                metrics.tokens.labels(final.mode).inc(tokens)
+                metrics.answer_seconds.labels(final.mode).observe(answer_s)
                 extra = {"first_token": first_token_s} if first_token_s is not None else {}
-                timings = _timings({**result.timings_ms, **event.timings_ms}, retrieve=retrieval_s,
+                timings = _timings({**result.timings_ms, **final.timings_ms}, retrieve=retrieval_s,
                                    answer=answer_s, total=time.perf_counter() - started, **extra)
-                yield sse("final", ask_response(event, timings, graph).model_dump())
+                yield sse("final", ask_response(final, timings, graph).model_dump())
                 return
         raise RuntimeError("the answerer's stream ended without a final answer")
     except Exception as exc:  # headers are sent: the only way left to report it is an event
         log.exception("streamed answer failed")
         failure = error_body("answer_failed", "the answer could not be completed; quote the request id")
-        if type(exc).__name__ == "DatabaseUnavailableError":
+        if isinstance(exc, DatabaseUnavailableError):
             failure = error_body("database_unavailable", "the database became unreachable; retry later")
         yield sse("error", failure)

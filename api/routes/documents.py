@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
@@ -47,13 +48,25 @@ def shown_source(source: str, principal: Principal | None) -> str:
 
 
 def document_out(row: dict[str, Any], principal: Principal | None = None) -> DocumentOut:
-    metadata = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
+    metadata = _metadata(row.get("metadata_json"))
     chunks = row.get("chunks", row.get("chunk_count"))
     return DocumentOut(id=str(row["id"]), title=row.get("title") or "",
                        source=shown_source(str(row.get("source") or ""), principal),
                        chunks=int(chunks) if chunks is not None else None,
                        ingested_at=str(row["ingested_at"]) if row.get("ingested_at") else None,
                        metadata=metadata or {})
+
+
+def _metadata(stored: Any) -> dict[str, Any]:
+    """A document's metadata, stored as JSON text (`Document.metadata_json`; a map cannot be a Cypher
+    property value); an unreadable value shows as empty rather than failing the request."""
+    if not stored:
+        return {}
+    try:
+        value = json.loads(stored)
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def source_document(body: DocumentIn) -> SourceDocument:

@@ -44,7 +44,7 @@ async def _answerer(request: Request) -> Check:
     if answerer is None:
         return Check(ok=False, detail="no answerer configured")
     try:
-        ok, detail = await asyncio.wait_for(answerer.check(), _CHECK_TIMEOUT_S)
+        ok, detail = await asyncio.wait_for(answerer.probe(), _CHECK_TIMEOUT_S)
     except Exception as exc:  # a probe must report, never raise
         return Check(ok=False, detail=f"check failed: {type(exc).__name__}")
     return Check(ok=ok, detail=detail)

@@ -1,7 +1,8 @@
 """The retriever interface, its configuration, and the records channels hand to fusion.
 
 A `Retriever` turns a question into a `RetrievalResult`: ranked passages (with the channels that
-found them), the entity paths that led there, and a numbered context for an answerer.
+found them) and the entity paths that led there. Passage n (1-based, in rank order) is what an
+answer's `[n]` cites; the answerer alone decides how many of them fit its model's window.
 """
 
 from __future__ import annotations
@@ -84,7 +85,6 @@ class RetrievalConfig(BaseModel):
     ppr_expand_budget: int = Field(1000, ge=0, description="Entity mentions read per expansion round")
     ppr_expand_chunks: int = Field(64, ge=0, description="Chunks whose mentions are read per expansion round")
     # output
-    context_tokens: int = Field(1500, ge=50, description="Token budget of the numbered context")
     max_paths: int = Field(8, ge=0, description="Entity paths reported")
 
 

@@ -12,7 +12,7 @@ from rich.table import Table
 from graphrag.config import Settings
 from graphrag.errors import GraphRAGError
 from graphrag.retrieval.base import RetrievalConfig
-from graphrag.retrieval.context import format_path
+from graphrag.retrieval.paths import format_path
 
 out = Console()
 
@@ -45,9 +45,8 @@ def register(app: typer.Typer, settings_of: Callable[[typer.Context], Settings],
             out.print_json(result.model_dump_json())
             return
         table = Table("n", "title", "score", "channels", "chunk")
-        marker_of = {chunk_id: n for n, chunk_id in result.markers.items()}
-        for p in result.passages:
-            table.add_row(str(marker_of.get(p.chunk_id, "")), p.title, f"{p.score:.4f}", ",".join(p.channels),
+        for n, p in enumerate(result.passages, start=1):
+            table.add_row(str(n), p.title, f"{p.score:.4f}", ",".join(p.channels),
                           p.chunk_id)
         out.print(table)
         if result.seeds:

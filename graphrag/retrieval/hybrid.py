@@ -24,7 +24,6 @@ from graphrag.embeddings import Embedder
 from graphrag.errors import RetrievalError
 from graphrag.retrieval import queries
 from graphrag.retrieval.base import ChannelHit, ChunkRecord, Ranking, RetrievalConfig
-from graphrag.retrieval.context import build_context
 from graphrag.retrieval.dense import DenseChannel, DenseHits, chunk_record
 from graphrag.retrieval.fusion import reciprocal_rank_fusion
 from graphrag.retrieval.graph import GraphChannel
@@ -59,8 +58,8 @@ class HybridRetriever:
     Example:
         >>> retriever = HybridRetriever(db, SentenceTransformerEmbedder())  # doctest: +SKIP
         >>> result = retriever.retrieve("Who founded the company that makes the Model S?")  # doctest: +SKIP
-        >>> result.context.splitlines()[0]  # doctest: +SKIP
-        '[1] Tesla, Inc.'
+        >>> result.passages[0].title  # doctest: +SKIP
+        'Tesla, Inc.'
     """
 
     def __init__(self, db: ArcadeDB, embedder: Embedder, *, config: RetrievalConfig | None = None,
@@ -84,9 +83,15 @@ class HybridRetriever:
                 on_embedding: Callable[[np.ndarray], None] | None = None) -> QuestionAnalysis:
         return self.analyzer.analyze(question, link=link, on_embedding=on_embedding)
 
-    def retrieve(self, question: str, *, top_k: int | None = None, ranking: Ranking | None = None
-                 ) -> RetrievalResult:
-        """Rank passages for `question` and build the numbered context.
+    def retrieve(self, question: str, *, top_k: int | None = None, ranking: Ranking | None = None,
+                 hops: int | None = None) -> RetrievalResult:
+        """Rank passages for `question`; passage n (1-based) is what an answer's `[n]` cites.
+
+        Args:
+            hops: how far from the question's seeds the graph reaches: the PageRank's expansion
+                rounds (`ppr_expand_rounds`), or the Cypher walk's hops (`graph_hops`) for the
+                `graph` and `rrf` rankings (1 to 3; None: the configured values). Dense and
+                keyword rankings ignore it.
 
         Raises:
             RetrievalError: the question is empty or too long, or `ranking` is unknown.
@@ -100,6 +105,8 @@ class HybridRetriever:
         top_k = top_k or self.config.top_k
         if top_k < 1:
             raise RetrievalError("top_k must be at least 1")
+        if hops is not None and not 1 <= hops <= 3:
+            raise RetrievalError("hops must be 1, 2 or 3")
         # dense and keyword alone use no seed entities: skip NER and linking for them
         nearest: list[Future[DenseHits]] = []
         started_dense = [0.0]
@@ -117,21 +124,20 @@ class HybridRetriever:
         if ranking == "ppr":
             found = nearest[0].result()
             timings["dense"] = (time.perf_counter() - started_dense[0]) * 1000
-            ranked, hits = self._rank_ppr(analysis, found, top_k, timings)
+            ranked, hits = self._rank_ppr(analysis, found, top_k, timings, hops)
         else:
-            ranked, hits = self._rank_channels(analysis, ranking, top_k, timings)
+            ranked, hits = self._rank_channels(analysis, ranking, top_k, timings, hops)
 
         t0 = time.perf_counter()
         passages, paths = self._passages(ranked, hits, analysis, top_k)
         timings["hydrate"] = (time.perf_counter() - t0) * 1000
-        context = build_context(passages, self.config.context_tokens)
         timings["total"] = (time.perf_counter() - started) * 1000
-        return RetrievalResult(question=question, passages=passages, paths=paths, context=context.text,
-                               markers=context.markers, marker_documents=context.documents,
-                               seeds=analysis.seeds, ranking=ranking, timings_ms=timings)
+        return RetrievalResult(question=question, passages=passages, paths=paths, seeds=analysis.seeds,
+                               ranking=ranking, timings_ms=timings)
 
     # --- rankings ------------------------------------------------------------------------------
-    def _channel(self, name: str, analysis: QuestionAnalysis, timings: dict[str, float]) -> list[ChannelHit]:
+    def _channel(self, name: str, analysis: QuestionAnalysis, timings: dict[str, float],
+                 hops: int | None = None) -> list[ChannelHit]:
         cfg = self.config
         t0 = time.perf_counter()
         if name == "dense":
@@ -139,21 +145,23 @@ class HybridRetriever:
         elif name == "keyword":
             hits = self.keyword.search(analysis.question, cfg.keyword_k)
         else:
-            hits = self.graph.search(analysis.seeds, cfg.graph_k)
+            hits = self.graph.search(analysis.seeds, cfg.graph_k, hops)
         timings[name] = (time.perf_counter() - t0) * 1000
         return hits
 
-    def _rank_channels(self, analysis: QuestionAnalysis, ranking: str, top_k: int, timings: dict[str, float]
+    def _rank_channels(self, analysis: QuestionAnalysis, ranking: str, top_k: int, timings: dict[str, float],
+                       hops: int | None = None
                        ) -> tuple[list[tuple[str, float, dict[str, int]]], dict[str, dict[str, ChannelHit]]]:
         channels = list(self.config.rrf_channels) if ranking == "rrf" else [ranking]
-        hits = {name: {h.chunk_id: h for h in self._channel(name, analysis, timings)} for name in channels}
+        hits = {name: {h.chunk_id: h for h in self._channel(name, analysis, timings, hops)} for name in channels}
         fused = reciprocal_rank_fusion({name: list(found) for name, found in hits.items()}, k=self.config.rrf_k)
         if ranking != "rrf":  # one channel: keep its own scores
             only = hits[ranking]
             return [(f.id, only[f.id].score, f.ranks) for f in fused[:top_k]], hits
         return [(f.id, f.score, f.ranks) for f in fused[:top_k]], hits
 
-    def _rank_ppr(self, analysis: QuestionAnalysis, found: DenseHits, top_k: int, timings: dict[str, float]
+    def _rank_ppr(self, analysis: QuestionAnalysis, found: DenseHits, top_k: int, timings: dict[str, float],
+                  hops: int | None = None
                   ) -> tuple[list[tuple[str, float, dict[str, int]]], dict[str, dict[str, ChannelHit]]]:
         cfg = self.config
         dense = found.scores
@@ -175,7 +183,7 @@ class HybridRetriever:
                     for c in dense_order[:top_k]], hits
         t0 = time.perf_counter()
         prior = {c: dense[c] for c in dense_order[: cfg.ppr_dense_k]}
-        ranking = self.ppr.rank(analysis.seeds, prior, cpu_lock=self.cpu_lock)
+        ranking = self.ppr.rank(analysis.seeds, prior, cpu_lock=self.cpu_lock, rounds=hops)
         graph, scores = ranking.graph, ranking.scores
         timings["ppr"] = (time.perf_counter() - t0) * 1000
         timings["ppr_rows"] = float(ranking.neighbourhood.rows_read)

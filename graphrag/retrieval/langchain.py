@@ -15,7 +15,7 @@ from graphrag.retrieval.base import Ranking
 class GraphRAGRetriever(BaseRetriever):
     """Wraps any `Retriever` (e.g. `HybridRetriever`): one langchain `Document` per ranked passage.
 
-    Metadata carries the citation marker `n` (as in the retriever's context), chunk and document
+    Metadata carries the citation marker `n` (the passage's rank, as answers cite it), chunk and document
     ids, title, score, the channels that found the passage, and the readable entity paths.
 
     Example:
@@ -34,13 +34,12 @@ class GraphRAGRetriever(BaseRetriever):
         if self.ranking is not None:
             kwargs["ranking"] = self.ranking
         result = self.retriever.retrieve(query, **kwargs)
-        marker_of = {chunk_id: n for n, chunk_id in result.markers.items()}
         return [
             Document(
                 page_content=p.text,
                 id=p.chunk_id,
                 metadata={
-                    "n": marker_of.get(p.chunk_id),
+                    "n": n,
                     "chunk_id": p.chunk_id,
                     "document_id": p.document_id,
                     "title": p.title,
@@ -50,5 +49,5 @@ class GraphRAGRetriever(BaseRetriever):
                               if path and path[-1].target == p.title],
                 },
             )
-            for p in result.passages
+            for n, p in enumerate(result.passages, start=1)
         ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from graphrag.retrieval.graph import MENTIONED_IN
@@ -59,3 +60,13 @@ def explain(graph: PathGraph, seed_keys: list[str], chunk: int) -> list[PathStep
                             PathStep(source=name(middle), relation=rel2, target=name(t)),
                             PathStep(source=name(t), relation=MENTIONED_IN, target=title)]
     return []
+
+
+def format_path(path: Sequence[PathStep]) -> str:
+    """'(A) -[RELATED]-> (B) -[MENTIONED_IN]-> (Title)': one readable line per path."""
+    if not path:
+        return ""
+    parts = [f"({path[0].source})"]
+    for step in path:
+        parts.append(f"-[{step.relation}]-> ({step.target})")
+    return " ".join(parts)

@@ -133,7 +133,7 @@ class PPRRanker:
 
     # --- a question, against the database ---------------------------------------------------------
     def rank(self, seeds: list[SeedEntity], dense: dict[str, float], *,
-             cpu_lock: AbstractContextManager[Any] | None = None) -> Ranking:
+             cpu_lock: AbstractContextManager[Any] | None = None, rounds: int | None = None) -> Ranking:
         """Read the question's neighbourhood round by round and rank its chunks.
 
         Args:
@@ -141,6 +141,7 @@ class PPRRanker:
             dense: chunk id -> cosine similarity of the vector index's nearest chunks.
             cpu_lock: held around the PageRank arithmetic only, never around a database read (see
                 `HybridRetriever`'s `cpu_lock`).
+            rounds: expansion rounds (the request's `hops`); None: `ppr_expand_rounds`.
         """
         if self.reader is None:
             raise RuntimeError("PPRRanker.rank needs a NeighbourhoodReader")
@@ -162,7 +163,7 @@ class PPRRanker:
         for chunk_id in nearest:  # every dense hit is a passage to rank, whether read yet or not
             nb.add_chunk(chunk_id)
         graph, p = run()
-        for _ in range(cfg.ppr_expand_rounds):
+        for _ in range(cfg.ppr_expand_rounds if rounds is None else rounds):
             chunks, entities = self._frontier(graph, p)
             if not chunks and not entities:
                 break

@@ -93,11 +93,14 @@ def test_json_document_round_trip_and_delete(client: TestClient, keys: dict[str,
                                              e2e_db: ArcadeDB) -> None:
     doc = {"id": "note-1", "title": "Radium Institute",
            "text": "The Radium Institute in Paris was founded in 1909 by the Pasteur Institute and the "
-                   "University of Paris. Marie Curie directed its physics and chemistry laboratory."}
+                   "University of Paris. Marie Curie directed its physics and chemistry laboratory.",
+           "metadata": {"lang": "en", "year": 1909}}
     created = client.post("/v1/documents", json=doc, headers=auth(keys["admin"]))
     assert created.status_code == 201, created.text
     assert [d["id"] for d in created.json()["documents"]] == ["note-1"]
-    assert client.get("/v1/documents/note-1", headers=auth(keys["read"])).status_code == 200
+    assert created.json()["documents"][0]["metadata"] == {"lang": "en", "year": 1909}
+    fetched = client.get("/v1/documents/note-1", headers=auth(keys["read"]))
+    assert fetched.status_code == 200 and fetched.json()["metadata"] == {"lang": "en", "year": 1909}
     assert client.delete("/v1/documents/note-1", headers=auth(keys["read"])).status_code == 403
     deleted = client.delete("/v1/documents/note-1", headers=auth(keys["admin"]))
     assert deleted.status_code == 200 and deleted.json() == {"id": "note-1", "deleted": True}

@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Playwright, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
-from api.components import AnswererAdapter, HopsRetriever, build_components
+from api.components import build_components
 from api.deps import Components
 from api.main import create_app
 from api.server import SAMPLE_CORPUS
@@ -35,6 +35,7 @@ from graphrag.embeddings import SentenceTransformerEmbedder
 from graphrag.errors import ServerLaunchError
 from graphrag.llm import LLMClient
 from graphrag.local_llm import LocalLLMServer
+from graphrag.retrieval import HybridRetriever
 from graphrag.types import SourceDocument
 from schema.runner import MigrationRunner
 from tests.conftest import free_port
@@ -238,8 +239,8 @@ def test_a_streamed_llm_answer_shows_its_tokens_and_links(browser: BrowserContex
     """The real CPU answerer (SmolLM2 under llama.cpp) streams many tokens: the page grows the answer
     from them and links whatever markers the model wrote to their cards."""
     client = LLMClient(llm_server.url, "smollm2", timeout_s=300, temperature=0.0, max_tokens=64)
-    with_llm = dataclasses.replace(components, answerer=AnswererAdapter(Answerer(client, context_tokens=2048,
-                                                                                 max_tokens=64)), closers=[])
+    with_llm = dataclasses.replace(components, answerer=Answerer(client, context_tokens=2048, max_tokens=64),
+                                   closers=[])
     with live_server(create_app(settings, components=with_llm)) as url:
         console = Console(browser.new_page(), url, request.node.name, keys)
         try:
@@ -483,7 +484,7 @@ def test_a_database_outage_is_explained_and_retried(browser: BrowserContext, emb
         MigrationRunner(db, embedding_dim=384).migrate()
         settings = app_settings(srv, "graphrag", tmp_path / "data", api_keys_required=False, api_retry_after_s=2)
         parts = build_components(settings, db, embedder=embedder)
-        assert parts.ingestor is not None and isinstance(parts.retriever, HopsRetriever)
+        assert parts.ingestor is not None and isinstance(parts.retriever, HybridRetriever)
         parts.ingestor.ingest_documents([SourceDocument(id="curie", source="test", title="Marie Curie",
                                                         text="Marie Curie was born in Warsaw in 1867.")])
         with live_server(create_app(settings, components=parts)) as url:
@@ -533,7 +534,7 @@ def test_a_stream_error_event_is_shown(browser: BrowserContext, settings: Settin
     stay, marked incomplete, and the stream's `error` event is shown in words."""
     with th.TinyServer(_llm_that_breaks_mid_answer) as llm:
         answerer = Answerer(LLMClient(llm.url, "tiny", timeout_s=30, retries=0), context_tokens=2048, max_tokens=64)
-        broken = dataclasses.replace(components, answerer=AnswererAdapter(answerer), closers=[])
+        broken = dataclasses.replace(components, answerer=answerer, closers=[])
         with live_server(create_app(settings, components=broken)) as url:
             console = Console(browser.new_page(), url, request.node.name, keys)
             try:

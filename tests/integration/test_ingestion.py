@@ -187,7 +187,7 @@ def test_strict_stops_at_the_first_bad_input(pipeline_for, tmp_path: Path) -> No
     path.write_text('{"id": "x", "text": \n', encoding="utf-8")
     pipeline, _ = pipeline_for(strict=True)
     report = pipeline.run([path])
-    assert report.exit_code == 1 and report.aborted and "--strict" in report.aborted
+    assert report.exit_code == 1 and report.aborted and "--strict" in report.aborted and report.abort_kind == "strict"
 
 
 def test_transaction_is_all_or_nothing_and_invisible_until_commit(make_db) -> None:  # type: ignore[no-untyped-def]

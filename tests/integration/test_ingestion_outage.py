@@ -73,7 +73,7 @@ def test_database_lost_in_the_embed_stage_ends_the_job_within_the_retry_budget(
         if "report" in result:
             report = result["report"]
             assert report.exit_code == EXIT_FAILED
-            assert report.aborted and "DatabaseUnavailable" in report.aborted
+            assert report.aborted and report.abort_kind == "database_unavailable"
             assert report.documents_new == 0
         else:
             assert isinstance(result["error"], DatabaseUnavailableError), result["error"]

@@ -7,15 +7,14 @@ import pytest
 
 from graphrag.normalize import fold_accents
 from graphrag.retrieval.base import RetrievalConfig
-from graphrag.retrieval.context import build_context, estimate_tokens, format_path
 from graphrag.retrieval.fusion import reciprocal_rank_fusion
 from graphrag.retrieval.keyword import plain_terms
 from graphrag.retrieval.neighbourhood import EdgeWeights, EntityRow, LocalGraph, Neighbourhood
 from graphrag.retrieval.pagerank import normalise, personalized_pagerank
-from graphrag.retrieval.paths import explain
+from graphrag.retrieval.paths import explain, format_path
 from graphrag.retrieval.ppr import PPRRanker, seed_weights
 from graphrag.retrieval.question import candidate_spans, longest_matches
-from graphrag.types import Passage, PathStep, SeedEntity
+from graphrag.types import PathStep, SeedEntity
 
 
 def test_rrf_orders_by_summed_reciprocal_ranks() -> None:
@@ -146,27 +145,6 @@ def test_explain_finds_two_hop_paths() -> None:
     path = explain(plain, ["a"], 1)
     assert [(s.source, s.relation, s.target) for s in path] == [
         ("A", "MENTIONED_IN", "C0"), ("C0", "MENTIONS", "B"), ("B", "MENTIONED_IN", "C1")]
-
-
-def _passage(i: int, words: int) -> Passage:
-    return Passage(chunk_id=f"c{i}", document_id=f"d{i}", title=f"T{i}", text=" ".join(["word"] * words),
-                   score=1.0 / (i + 1))
-
-
-def test_context_numbers_markers_and_respects_the_budget() -> None:
-    passages = [_passage(i, 100) for i in range(5)]
-    ctx = build_context(passages, budget_tokens=300)
-    assert ctx.tokens <= 300
-    assert ctx.text.startswith("[1] T0\nword")
-    assert ctx.markers == {n: f"c{n - 1}" for n in ctx.markers}
-    assert ctx.documents == {n: f"d{n - 1}" for n in ctx.markers}
-    assert estimate_tokens(ctx.text) <= 300
-    assert ctx.text.rstrip().endswith("…")  # the passage at the edge was cut, not dropped
-
-
-def test_context_skips_a_tail_too_small_to_help() -> None:
-    ctx = build_context([_passage(0, 100), _passage(1, 100)], budget_tokens=140)
-    assert list(ctx.markers) == [1]
 
 
 def test_format_path() -> None:
