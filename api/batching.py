@@ -47,7 +47,7 @@ class BatchingEmbedder:
         self._queue: list[_Pending] = []
         self._worker: threading.Thread | None = None
 
-    def __getattr__(self, name: str) -> object:  # tokenizer_length, max_tokens, model_name ...
+    def __getattr__(self, name: str) -> object:  # max_tokens, model_name ...
         return getattr(self.inner, name)
 
     def embed(self, texts: list[str]) -> np.ndarray:

@@ -13,7 +13,6 @@ from typing import Any
 from api.batching import BatchingEmbedder
 from api.deps import Components
 from api.schemas import IngestSummary
-from graphrag import queries
 from graphrag.answer import Answerer
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
@@ -27,39 +26,6 @@ from ingestion.loaders import LoadFailure, document_id, load_file
 from ingestion.pipeline import IngestionPipeline, IngestionReport
 
 log = logging.getLogger(__name__)
-# Reads only the API needs (the document list's filter, one document's chunks for the web console
-# and the MCP document resource);
-# `graphrag.queries` holds the statements the library itself uses.
-#
-# The document filter matches the id, the title, and `source` as a read key is shown it
-# (`api.routes.documents.shown_source`): a source stored as an absolute server path (POSIX, a Windows
-# drive or share; not a URL) only by its last segment, the file name. So an uploaded file is found by
-# its name, and no filter can find documents by the server folders a read key never sees.
-# (Cypher string literals: '\\' is one backslash.)
-_SOURCE_SHOWN = r"""
-MATCH (d:Document)
-WITH d, coalesce(d.source, '') AS s
-WITH d, CASE WHEN NOT s CONTAINS '://' AND (s STARTS WITH '/' OR s STARTS WITH '\\\\' OR s =~ '(?s)[A-Za-z]:[/\\\\].*')
-             THEN last(split(replace(s, '\\', '/'), '/')) ELSE s END AS shown
-WHERE toLower(d.id) CONTAINS $q OR toLower(coalesce(d.title, '')) CONTAINS $q OR toLower(shown) CONTAINS $q
-"""
-DOCUMENT_FILTER = _SOURCE_SHOWN + """
-RETURN d.id AS id, d.source AS source, d.title AS title, d.content_hash AS content_hash,
-       d.chunk_count AS chunk_count, d.ingested_at AS ingested_at, d.metadata_json AS metadata_json
-ORDER BY d.id SKIP $skip LIMIT $limit
-"""
-DOCUMENT_FILTER_COUNT = _SOURCE_SHOWN + "RETURN count(d) AS n\n"
-DOCUMENT_CHUNKS = """
-MATCH (c:Chunk {document_id: $id})
-RETURN c.id AS id, c.ordinal AS ordinal, c.text AS text
-ORDER BY c.ordinal
-"""
-DOCUMENT_MENTIONS = """
-MATCH (c:Chunk {document_id: $id})-[m:MENTIONS]->(e:Entity)
-RETURN c.id AS chunk, e.key AS key, e.name AS name, e.type AS type, m.count AS count
-"""
-
-
 class StoreDocuments:
     """`DocumentsLike` over `GraphStore`."""
 
@@ -68,24 +34,19 @@ class StoreDocuments:
 
     def list(self, *, offset: int, limit: int, query: str | None = None) -> tuple[list[dict[str, Any]], int]:
         """A page of documents by id; with `query`, only those whose id, title or shown source (see
-        `DOCUMENT_FILTER`) contains it, in any case."""
-        if query:
-            needle = query.lower()
-            rows = self.store.db.cypher(DOCUMENT_FILTER, {"q": needle, "skip": offset, "limit": limit})
-            total = int(self.store.db.cypher(DOCUMENT_FILTER_COUNT, {"q": needle})[0]["n"])
-            return rows, total
-        rows = self.store.list_documents(skip=offset, limit=limit)
-        total = int(self.store.db.cypher(queries.count_vertices("Document"))[0]["n"])
-        return rows, total
+        `graphrag.queries.DOCUMENT_FILTER`) contains it, in any case."""
+        return (self.store.list_documents(skip=offset, limit=limit, query=query),
+                self.store.count_documents(query=query))
 
     def chunks(self, document_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The document's chunks in order (each with the keys of the entities it mentions) and those
         entities, most mentioned first: what a person reads to see what ingestion made of it."""
+        rows, mentions = self.store.document_chunks(document_id)
         chunks = [{"id": r["id"], "ordinal": int(r.get("ordinal") or 0), "text": r.get("text") or "", "entities": []}
-                  for r in self.store.db.cypher(DOCUMENT_CHUNKS, {"id": document_id})]
+                  for r in rows]
         by_id = {c["id"]: c for c in chunks}
         entities: dict[str, dict[str, Any]] = {}
-        for row in self.store.db.cypher(DOCUMENT_MENTIONS, {"id": document_id}):
+        for row in mentions:
             key = row["key"]
             if row["chunk"] in by_id and key not in by_id[row["chunk"]]["entities"]:
                 by_id[row["chunk"]]["entities"].append(key)

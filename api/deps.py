@@ -18,7 +18,7 @@ from api.errors import ApiError
 from api.metrics import Metrics
 from api.schemas import IngestSummary
 from graphrag.answer import ErrorEvent, FinalEvent, TokenEvent
-from graphrag.arcadedb import ArcadeDB, AsyncArcadeDB
+from graphrag.arcadedb import AsyncArcadeDB
 from graphrag.config import Settings
 from graphrag.types import Answer, RetrievalResult, SourceDocument
 
@@ -107,10 +107,6 @@ def get_settings(request: Request) -> Settings:
 
 def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics  # type: ignore[no-any-return]
-
-
-def get_db(request: Request) -> ArcadeDB:
-    return request.app.state.db  # type: ignore[no-any-return]
 
 
 def get_adb(request: Request) -> AsyncArcadeDB:

@@ -20,6 +20,7 @@ from api.deps import Components
 from api.security import check_exposure, exposure_message
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
+from graphrag.store import GraphStore
 
 log = logging.getLogger("api.server")
 
@@ -134,7 +135,7 @@ def serve_workers(settings: Settings, *, echo: Callable[[str], None] = print) ->
 
 
 def database_is_empty(db: ArcadeDB) -> bool:
-    return int(db.cypher("MATCH (d:Document) RETURN count(d) AS n")[0]["n"]) == 0
+    return GraphStore(db).count_documents() == 0
 
 
 def ingest_sample_corpus(components: Components, echo: Callable[[str], None] = print) -> int:

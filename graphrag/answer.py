@@ -17,9 +17,9 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from graphrag.citations import MarkerFilter, check_citations
 from graphrag.config import Settings
@@ -69,9 +69,6 @@ class ErrorEvent(BaseModel):
 
     type: Literal["error"] = "error"
     message: str
-
-
-AnswerEvent = Annotated[TokenEvent | FinalEvent | ErrorEvent, Field(discriminator="type")]
 
 
 def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:

@@ -283,10 +283,6 @@ class Transaction:
         envelope = self._handle.command(language="cypher", command=statement, params=params or None)
         return _rows(envelope, statement)
 
-    def sql(self, statement: str, params: dict[str, Any] | None = None) -> Rows:
-        envelope = self._handle.query(language="sql", command=statement, params=params or None)
-        return _rows(envelope, statement)
-
 
 class AsyncArcadeDB:
     """The async twin of `ArcadeDB`, for the API service: same retries, same errors."""

@@ -79,9 +79,6 @@ class SentenceTransformerEmbedder:
                                          convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32)
 
-    def tokenizer_length(self, text: str) -> int:
-        """Word pieces the model would read for `text` (its limit is `max_tokens`)."""
-        return len(self._model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
 
     def token_counter(self) -> Callable[[Sequence[str]], list[int]]:
         """A batched word-piece counter that is safe to call beside `embed` in another thread.
@@ -131,8 +128,6 @@ class TracedEmbedder:
         self._failed = False
         self._lock = threading.Lock()
 
-    def tokenizer_length(self, text: str) -> int:
-        return self.inner.tokenizer_length(text)
 
     def token_counter(self) -> Callable[[Sequence[str]], list[int]]:
         return self.inner.token_counter()

@@ -10,27 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from graphrag.arcadedb import ArcadeDB
+from graphrag.queries import ENTITY_GET, NEIGHBOURS, SYNONYMS
 
-ENTITY_GET = "MATCH (e:Entity {key: $key}) RETURN e.key AS key, e.name AS name, e.type AS type"
-
-# Co-occurring entities (from the mentions' `cooc`, at most `cap` mentions per entity) and SAME_AS
-# synonyms, strongest first.
-NEIGHBOURS = """
-UNWIND $keys AS k MATCH (a:Entity {key: k})
-CALL { WITH a MATCH (a)<-[m:MENTIONS]-(:Chunk) WHERE m.cooc IS NOT NULL RETURN m.cooc AS cooc LIMIT $cap }
-UNWIND cooc AS other
-WITH k, other, count(*) AS weight
-MATCH (b:Entity {key: other})
-RETURN k AS source, b.key AS target, b.name AS name, b.type AS type, 'RELATED' AS rel, toFloat(weight) AS weight
-ORDER BY weight DESC
-LIMIT $limit
-"""
-SYNONYMS = """
-UNWIND $keys AS k MATCH (a:Entity {key: k})-[r:SAME_AS]-(b:Entity)
-RETURN k AS source, b.key AS target, b.name AS name, b.type AS type, 'SAME_AS' AS rel, r.similarity AS weight
-ORDER BY weight DESC
-LIMIT $limit
-"""
 MENTIONS_READ_PER_ENTITY = 1000  # a hub's neighbourhood is read from this many of its mentions
 
 

@@ -1,4 +1,9 @@
-"""Statement texts for the graph model, named and parameterised: no value is ever pasted into them.
+"""Every statement on the graph model, named and parameterised: no value is ever pasted into them.
+
+Sections: reads and writes of ingestion and documents (`GraphStore`), retrieval (the channels, seed
+linking, the per-question neighbourhood, hydration), and the entity neighbourhood people explore
+(`GraphView`). The API's own types (`IngestJob`, `ApiKey`) keep their statements in `api/jobs.py`
+and `api/keys.py`; migrations keep theirs in their files (they are checksummed).
 
 Data is written in Cypher (`$param`), vector search is SQL (`:param`). Batched writes take a
 `$rows` list and `UNWIND` it; every `MATCH`/`MERGE` is keyed on a uniquely indexed property
@@ -37,6 +42,34 @@ MATCH (d:Document)
 RETURN d.id AS id, d.source AS source, d.title AS title, d.content_hash AS content_hash,
        d.chunk_count AS chunk_count, d.ingested_at AS ingested_at, d.metadata_json AS metadata_json
 ORDER BY d.id SKIP $skip LIMIT $limit
+"""
+
+# The document filter matches the id, the title, and `source` as a read key is shown it
+# (the API's `shown_source`): a source stored as an absolute server path (POSIX, a Windows
+# drive or share; not a URL) only by its last segment, the file name. So an uploaded file is found by
+# its name, and no filter can find documents by the server folders a read key never sees.
+# (Cypher string literals: '\\' is one backslash.)
+_SOURCE_SHOWN = r"""
+MATCH (d:Document)
+WITH d, coalesce(d.source, '') AS s
+WITH d, CASE WHEN NOT s CONTAINS '://' AND (s STARTS WITH '/' OR s STARTS WITH '\\\\' OR s =~ '(?s)[A-Za-z]:[/\\\\].*')
+             THEN last(split(replace(s, '\\', '/'), '/')) ELSE s END AS shown
+WHERE toLower(d.id) CONTAINS $q OR toLower(coalesce(d.title, '')) CONTAINS $q OR toLower(shown) CONTAINS $q
+"""
+DOCUMENT_FILTER = _SOURCE_SHOWN + """
+RETURN d.id AS id, d.source AS source, d.title AS title, d.content_hash AS content_hash,
+       d.chunk_count AS chunk_count, d.ingested_at AS ingested_at, d.metadata_json AS metadata_json
+ORDER BY d.id SKIP $skip LIMIT $limit
+"""
+DOCUMENT_FILTER_COUNT = _SOURCE_SHOWN + "RETURN count(d) AS n\n"
+DOCUMENT_CHUNKS = """
+MATCH (c:Chunk {document_id: $id})
+RETURN c.id AS id, c.ordinal AS ordinal, c.text AS text
+ORDER BY c.ordinal
+"""
+DOCUMENT_MENTIONS = """
+MATCH (c:Chunk {document_id: $id})-[m:MENTIONS]->(e:Entity)
+RETURN c.id AS chunk, e.key AS key, e.name AS name, e.type AS type, m.count AS count
 """
 
 # Every stored chunk of these documents: those the version being written keeps are already complete
@@ -181,6 +214,127 @@ SET_ENTITY_EMBEDDINGS = """
 UNWIND $rows AS r
 MATCH (e:Entity {key: r.key})
 SET e.embedding = r.embedding
+"""
+
+
+# === retrieval ====================================================================================
+# The one exception to "text is just text" is the full-text index, whose argument is parsed as
+# Lucene syntax even as a parameter; `retrieval.keyword.plain_terms` reduces user text to bare
+# lower-case words first.
+
+# --- dense channel -----------------------------------------------------------------------------
+# vectorNeighbors wants a named SQL parameter (`:q`); `$q` fails with "key is null" on 26.10.2.
+CHUNK_VECTOR_NEIGHBOURS = (
+    "SELECT id, document_id, title, text, ordinal, distance "
+    "FROM (SELECT expand(vectorNeighbors('Chunk[embedding]', :q, :k)))"
+)
+
+# --- keyword channel ---------------------------------------------------------------------------
+# Title and text indexes together: the engine adds the scores of both matches.
+CHUNK_FULL_TEXT = (
+    "SELECT id, document_id, title, text, ordinal, $score AS score FROM Chunk "
+    "WHERE SEARCH_INDEX('Chunk[text]', :q) = true OR SEARCH_INDEX('Chunk[title]', :q) = true "
+    "ORDER BY $score DESC LIMIT :k"
+)
+
+# --- seed linking ------------------------------------------------------------------------------
+# `e.mentions` is kept by the writes (exact up to a cap: graphrag/queries.py SET_MENTION_COUNTS);
+# counting edges here would cost O(mentions) for every common name.
+ENTITIES_BY_KEY = (
+    "UNWIND $keys AS k MATCH (e:Entity {key: k}) "
+    "RETURN k AS asked, e.key AS key, e.name AS name, e.mentions AS mentions "
+    # a question that drops an entity's diacritics ("Aschenbrodel") finds it by its folded key
+    "UNION ALL UNWIND $folded AS k MATCH (e:Entity {folded: k}) "
+    "RETURN k AS asked, e.key AS key, e.name AS name, e.mentions AS mentions"
+)
+ENTITY_FULL_TEXT = (
+    "SELECT key, name, $score AS score FROM Entity "
+    "WHERE SEARCH_INDEX('Entity[name]', :q) = true ORDER BY $score DESC LIMIT :k"
+)
+ENTITY_VECTOR_NEIGHBOURS = (
+    "SELECT key, name, distance FROM (SELECT expand(vectorNeighbors('Entity[embedding]', :q, :k)))"
+)
+
+# --- graph channel -----------------------------------------------------------------------------
+# One hop out of a frontier of entities over co-occurrence (read from the mentions' `cooc`, at most
+# `cap` mentions per entity) and SAME_AS, either direction; each source keeps only its `per_source`
+# strongest neighbours so that a hub entity ("United States") cannot flood the frontier.
+ENTITY_COOCCURRING = (
+    "UNWIND $keys AS k MATCH (s:Entity {key: k}) "
+    "CALL { WITH s MATCH (s)<-[m:MENTIONS]-(:Chunk) WHERE m.cooc IS NOT NULL RETURN m.cooc AS cooc LIMIT $cap } "
+    "UNWIND cooc AS other WITH k, other, count(*) AS weight ORDER BY weight DESC "
+    "WITH k, collect({key: other, weight: weight})[0..$per_source] AS top UNWIND top AS t "
+    "MATCH (n:Entity {key: t.key}) "
+    "RETURN k AS source, 'RELATED' AS rel, t.weight AS weight, n.key AS key, n.name AS name"
+)
+SAME_AS_NEIGHBOURS = (
+    "UNWIND $keys AS k MATCH (s:Entity {key: k})-[r:SAME_AS]-(n:Entity) "
+    "RETURN k AS source, 'SAME_AS' AS rel, r.similarity AS weight, n.key AS key, n.name AS name"
+)
+CHUNKS_MENTIONING = (
+    "MATCH (e:Entity) WHERE e.key IN $keys "
+    "MATCH (c:Chunk)-[:MENTIONS]->(e) "
+    "RETURN e.key AS key, collect(c.id) AS chunks"
+)
+
+# --- neighbourhood of a question (personalized PageRank) ----------------------------------------
+# The nearest chunks' ids and similarity only: their text is read for the top passages alone.
+CHUNK_VECTOR_HITS = "SELECT id, distance FROM (SELECT expand(vectorNeighbors('Chunk[embedding]', :q, :k)))"
+# The same with the index's search breadth (HNSW efSearch) given: `:opts` = {"efSearch": n}.
+CHUNK_VECTOR_HITS_EF = (
+    "SELECT id, distance FROM (SELECT expand(vectorNeighbors('Chunk[embedding]', :q, :k, :opts)))"
+)
+COUNT_CHUNKS = "SELECT count(*) AS n FROM Chunk"
+# Every mention of these chunks, with its entity's name, type and mention count (a row per mention:
+# grouping by entity in the query measured slower than repeating the entity's fields).
+CHUNK_MENTIONS = (
+    "UNWIND $ids AS id MATCH (c:Chunk {id: id})-[m:MENTIONS]->(e:Entity) "
+    "RETURN id, c.title AS title, m.cooc AS cooc, e.key AS key, e.name AS name, e.type AS type, "
+    "e.mentions AS mentions"
+)
+# Every mention of these entities (the caller asks only for entities with at most `cap` mentions;
+# the LIMIT holds even if one gained mentions since it was counted). An aggregating subquery, so an
+# entity gives its row even without mentions.
+ENTITY_MENTIONS = (
+    "UNWIND $keys AS k MATCH (e:Entity {key: k}) "
+    "CALL { WITH e MATCH (e)<-[m:MENTIONS]-(c:Chunk) WITH c, m LIMIT $cap "
+    "RETURN collect([c.id, c.title, m.cooc]) AS chunks } "
+    "RETURN k AS key, chunks"
+)
+# Their SAME_AS edges, in a statement of their own, sent at the same time (inside the statement
+# above, the undirected match over every edge of the entity doubled its cost).
+SAME_AS_OF = (
+    "UNWIND $keys AS k MATCH (e:Entity {key: k})-[s:SAME_AS]-(o:Entity) "
+    "RETURN k AS key, o.key AS other, o.name AS name, o.type AS type, o.mentions AS mentions, "
+    "s.similarity AS similarity"
+)
+
+# --- hydration ---------------------------------------------------------------------------------
+CHUNKS_BY_ID = (
+    "MATCH (c:Chunk) WHERE c.id IN $ids "
+    "RETURN c.id AS id, c.document_id AS document_id, c.title AS title, c.text AS text, c.ordinal AS ordinal"
+)
+
+# === the entity neighbourhood people explore (GraphView) =====================================
+ENTITY_GET = "MATCH (e:Entity {key: $key}) RETURN e.key AS key, e.name AS name, e.type AS type"
+
+# Co-occurring entities (from the mentions' `cooc`, at most `cap` mentions per entity) and SAME_AS
+# synonyms, strongest first.
+NEIGHBOURS = """
+UNWIND $keys AS k MATCH (a:Entity {key: k})
+CALL { WITH a MATCH (a)<-[m:MENTIONS]-(:Chunk) WHERE m.cooc IS NOT NULL RETURN m.cooc AS cooc LIMIT $cap }
+UNWIND cooc AS other
+WITH k, other, count(*) AS weight
+MATCH (b:Entity {key: other})
+RETURN k AS source, b.key AS target, b.name AS name, b.type AS type, 'RELATED' AS rel, toFloat(weight) AS weight
+ORDER BY weight DESC
+LIMIT $limit
+"""
+SYNONYMS = """
+UNWIND $keys AS k MATCH (a:Entity {key: k})-[r:SAME_AS]-(b:Entity)
+RETURN k AS source, b.key AS target, b.name AS name, b.type AS type, 'SAME_AS' AS rel, r.similarity AS weight
+ORDER BY weight DESC
+LIMIT $limit
 """
 
 

@@ -225,8 +225,24 @@ class GraphStore:
         rows = self.db.cypher(q.DOCUMENT_GET, {"id": document_id})
         return rows[0] if rows else None
 
-    def list_documents(self, *, skip: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+    def list_documents(self, *, skip: int = 0, limit: int = 100, query: str | None = None) -> list[dict[str, Any]]:
+        """A page of documents by id; with `query`, only those whose id, title or source file name
+        contains it, in any case (see `queries.DOCUMENT_FILTER`)."""
+        if query:
+            return self.db.cypher(q.DOCUMENT_FILTER, {"q": query.lower(), "skip": skip, "limit": limit})
         return self.db.cypher(q.DOCUMENT_LIST, {"skip": skip, "limit": limit})
+
+    def count_documents(self, *, query: str | None = None) -> int:
+        """How many documents are stored (matching `query` as `list_documents` does)."""
+        if query:
+            return int(self.db.cypher(q.DOCUMENT_FILTER_COUNT, {"q": query.lower()})[0]["n"])
+        return int(self.db.cypher(q.count_vertices("Document"))[0]["n"])
+
+    def document_chunks(self, document_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The document's chunks in order (`id`, `ordinal`, `text`) and its mentions (`chunk`, `key`,
+        `name`, `type`, `count`)."""
+        return (self.db.cypher(q.DOCUMENT_CHUNKS, {"id": document_id}),
+                self.db.cypher(q.DOCUMENT_MENTIONS, {"id": document_id}))
 
     def entity_keys_with_embedding(self, keys: Sequence[str]) -> set[str]:
         found: set[str] = set()

@@ -21,31 +21,6 @@ class SourceDocument(_Model):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
-class Chunk(_Model):
-    id: str
-    document_id: str
-    ordinal: int
-    title: str = ""
-    text: str
-    start_char: int
-    end_char: int
-
-
-class Entity(_Model):
-    """An entity under its normalised `key` (see `graphrag.normalize.entity_key`)."""
-
-    key: str
-    name: str
-    type: str = "UNKNOWN"
-
-
-class Relation(_Model):
-    source_key: str
-    target_key: str
-    weight: float = 1.0
-    evidence: list[str] = Field(default_factory=list)  # chunk ids
-
-
 class PathStep(_Model):
     """One readable triple of an entity path: (source) -[relation]-> (target)."""
 

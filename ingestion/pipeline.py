@@ -42,7 +42,6 @@ from graphrag.store import (
     GraphStore,
     MentionRecord,
     RelationRecord,
-    WriteStats,
 )
 from graphrag.types import SourceDocument
 from ingestion.chunking import SentenceChunker, TextChunk, TokenCounter, approx_token_counter
@@ -269,10 +268,6 @@ class IngestionPipeline:
         timer.add("total", time.perf_counter() - started)
         report.seconds = {k: round(v, 3) for k, v in timer.seconds.items()}
         return report
-
-    def delete_document(self, document_id: str) -> WriteStats | None:
-        """Remove one document and everything only it contributed (see `GraphStore.delete_document`)."""
-        return self.store.delete_document(document_id)
 
     # --- stages -------------------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from schema import versions as versions_pkg
 log = logging.getLogger(__name__)
 
 RECORD_TYPE = "SchemaMigration"
+CURRENT_VERSION = f"MATCH (m:{RECORD_TYPE}) RETURN max(m.version) AS v"  # the applied version (readiness)
 _BOOTSTRAP = [
     f"CREATE VERTEX TYPE {RECORD_TYPE} IF NOT EXISTS",
     f"CREATE PROPERTY {RECORD_TYPE}.version IF NOT EXISTS INTEGER",

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from api.deps import AsyncDBDep, MetricsDep
 from api.schemas import Check, Health, Readiness
 from graphrag.errors import GraphRAGError
+from schema.runner import CURRENT_VERSION
 
 router = APIRouter(tags=["operations"])
 _CHECK_TIMEOUT_S = 3.0
@@ -32,7 +33,7 @@ async def _schema(request: Request, adb: AsyncDBDep) -> Check:
     head: int = request.app.state.schema_head
     try:
         rows = await asyncio.wait_for(
-            adb.cypher("MATCH (m:SchemaMigration) RETURN max(m.version) AS v"), _CHECK_TIMEOUT_S)
+            adb.cypher(CURRENT_VERSION), _CHECK_TIMEOUT_S)
     except (TimeoutError, GraphRAGError) as exc:
         return Check(ok=False, detail=f"cannot read the schema version: {type(exc).__name__}")
     current = int(rows[0]["v"] or 0) if rows else 0

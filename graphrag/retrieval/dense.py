@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from graphrag import queries
 from graphrag.arcadedb import ArcadeDB
-from graphrag.retrieval import queries
 from graphrag.retrieval.base import ChannelHit, ChunkRecord
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from graphrag import queries
 from graphrag.arcadedb import ArcadeDB
-from graphrag.retrieval import queries
 from graphrag.retrieval.base import ChannelHit, RetrievalConfig
 from graphrag.types import PathStep, SeedEntity
 

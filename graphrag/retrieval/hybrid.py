@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from graphrag import queries
 from graphrag.arcadedb import ArcadeDB
 from graphrag.embeddings import Embedder
 from graphrag.errors import RetrievalError
-from graphrag.retrieval import queries
 from graphrag.retrieval.base import ChannelHit, ChunkRecord, Ranking, RetrievalConfig
 from graphrag.retrieval.dense import DenseChannel, DenseHits, chunk_record
 from graphrag.retrieval.fusion import reciprocal_rank_fusion

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
+from graphrag import queries
 from graphrag.arcadedb import ArcadeDB
-from graphrag.retrieval import queries
 from graphrag.retrieval.base import ChannelHit
 from graphrag.retrieval.dense import chunk_record
 

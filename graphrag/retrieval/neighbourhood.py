@@ -37,9 +37,9 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from graphrag import queries
 from graphrag.arcadedb import ArcadeDB
 from graphrag.normalize import entity_key, strip_title_qualifier
-from graphrag.retrieval import queries
 
 
 @dataclass

@@ -23,11 +23,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from graphrag import queries
 from graphrag.arcadedb import ArcadeDB
 from graphrag.embeddings import Embedder
 from graphrag.nlp import names_in
 from graphrag.normalize import entity_key, fold_accents
-from graphrag.retrieval import queries
 from graphrag.retrieval.base import RetrievalConfig
 from graphrag.retrieval.keyword import QUERY_STOP_WORDS, plain_terms
 from graphrag.types import SeedEntity

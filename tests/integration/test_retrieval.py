@@ -389,7 +389,7 @@ def test_an_unanswering_vector_index_is_noticed_and_the_keyword_index_stands_in(
     by what the index does in those states. The ranking must notice and use the keyword index."""
     import threading
 
-    from graphrag.retrieval import queries
+    from graphrag import queries
 
     release = threading.Event()
 
