@@ -1,0 +1,76 @@
+"""Serve an evaluation database with the real API, for load benchmarks on a real corpus.
+
+    python benchmarks/serve_eval.py --db-dir DB_DIR --dataset musique_100 [--port 8000] [--workers 1]
+
+DB_DIR is a folder that `benchmarks/eval.py DIR --db-dir DB_DIR` ingested. Starts its ArcadeDB
+server and `graphrag serve` against it (keys off, loopback), prints the URL, and stops both on
+Ctrl-C. Then, in another terminal:
+
+    python benchmarks/load.py --url http://127.0.0.1:8000 --concurrency 8 --duration 30 \\
+        --questions ../shared/eval/musique_100/questions.jsonl --endpoint retrieve
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._meta import (
+    ROOT,
+    free_port,
+)
+from benchmarks.eval import database_name, server_password
+from graphrag.embedded import EmbeddedServer
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db-dir", type=Path, required=True)
+    parser.add_argument("--dataset", required=True, help="e.g. musique_100 (names the database)")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+    folder = args.db_dir.resolve()
+    if not folder.is_dir():
+        parser.error(f"no database folder at {folder}")
+    password = server_password(folder)
+    database = database_name(args.dataset)
+    server = EmbeddedServer(folder, free_port(), password, database)
+    server.start(timeout=300)
+    env = {**os.environ, "GRAPHRAG_DB_URL": server.url, "GRAPHRAG_DB_PASSWORD": password,
+           "GRAPHRAG_DB_NAME": database, "GRAPHRAG_API_PORT": str(args.port), "GRAPHRAG_API_KEYS_REQUIRED": "false",
+           "GRAPHRAG_API_WORKERS": str(args.workers), "GRAPHRAG_DATA_DIR": str(folder / "api-data"),
+           "HF_HUB_OFFLINE": "1"}
+    api = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], cwd=ROOT, env=env)
+    try:
+        url = f"http://127.0.0.1:{args.port}"
+        while True:
+            if api.poll() is not None:
+                return 1
+            try:
+                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        print(f"serving {database} at {url} (database {server.url}); Ctrl-C stops both", flush=True)
+        api.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        api.terminate()
+        api.wait(timeout=60)
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
