@@ -178,7 +178,13 @@ class Authenticator:
         if wait > 0:
             raise ApiError(429, "too_many_failures", "too many invalid API keys from this address; retry later",
                            headers={"Retry-After": str(max(1, math.ceil(wait)))})
-        principal = await verifier.verify(key) if len(key) <= _MAX_KEY_CHARS else None
+        try:
+            principal = await verifier.verify(key) if len(key) <= _MAX_KEY_CHARS else None
+        except BaseException:
+            # not a wrong key: it could not be checked (the database is down: the caller answers
+            # 503). Spending a token here turned a valid key into 429s for the outage and after it.
+            self.limiter.give_back(client)
+            raise
         if principal is None:
             raise ApiError(401, "unauthorized", "the API key is not valid", headers=CHALLENGE)
         self.limiter.give_back(client)

@@ -256,6 +256,9 @@ class GraphStore:
         out.update({t: int(self.db.cypher(q.count_edges(t))[0]["n"]) for t in EDGE_TYPES})
         return out
 
+    def entity_count(self) -> int:
+        return int(self.db.cypher(q.count_vertices("Entity"))[0]["n"])
+
     # --- writes -------------------------------------------------------------------------------------
 
     def write_batch(self, batch: GraphBatch) -> WriteStats:

@@ -37,6 +37,11 @@ class ExactLinker:
     def __len__(self) -> int:
         return len(self._keys)
 
+    @property
+    def keys(self) -> list[str]:
+        """The keys added so far, in order."""
+        return list(self._keys)
+
     def add(self, keys: list[str], vectors: np.ndarray) -> dict[tuple[str, str], float]:
         """Add a batch of entities and return the SAME_AS pairs it creates (smaller key first).
 

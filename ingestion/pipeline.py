@@ -226,11 +226,17 @@ class IngestionPipeline:
         stop = threading.Event()
         errors: list[BaseException] = []
         lock = threading.Lock()
+        # A first load into an empty graph links in memory, exactly (see ingestion/dedup.py); a job
+        # adding to existing entities asks the vector index, which knows them all.
+        linker = None
+        if self.config.link_same_as and not self.store.has_embedded_entities():
+            linker = ExactLinker(self.config.same_as_threshold, self.config.same_as_neighbours,
+                                 self.embedder.dimension)
 
         embed_thread = threading.Thread(target=self._guard, name="ingest-embed", daemon=True,
                                         args=(self._embed_stage, embed_q, write_q, timer, stop, errors))
         write_thread = threading.Thread(target=self._guard, name="ingest-write", daemon=True,
-                                        args=(self._write_stage, write_q, report, lock, timer, stop, errors))
+                                        args=(self._write_stage, write_q, report, lock, timer, linker, stop, errors))
         embed_thread.start()
         write_thread.start()
         try:
@@ -261,7 +267,7 @@ class IngestionPipeline:
             if not isinstance(errors[0], StoreError | IngestionError):
                 raise errors[0]
         if not report.aborted:
-            self._finish(report, timer)
+            self._finish(report, timer, linker)
         if self.config.count_graph and not report.aborted:
             with contextlib.suppress(StoreError):  # the summary should not hide the job's own error
                 report.graph_after = self.store.counts()
@@ -433,13 +439,7 @@ class IngestionPipeline:
             _put_until(outbox, prepared, stop)
 
     def _write_stage(self, inbox: queue.Queue[Any], report: IngestionReport, lock: threading.Lock,
-                     timer: _Timer, stop: threading.Event) -> None:
-        # A first load into an empty graph links in memory, exactly (see ingestion/dedup.py); a job
-        # adding to existing entities asks the vector index, which knows them all.
-        linker = None
-        if self.config.link_same_as and not self.store.has_embedded_entities():
-            linker = ExactLinker(self.config.same_as_threshold, self.config.same_as_neighbours,
-                                 self.embedder.dimension)
+                     timer: _Timer, linker: ExactLinker | None, stop: threading.Event) -> None:
         while True:
             prepared = _get_until(inbox, stop)
             if prepared is _STOP:
@@ -488,9 +488,18 @@ class IngestionPipeline:
                 report.same_as_edges += linked
             self.progress.batch_written(stats.documents, stats.chunks, stats.entity_rows)
 
-    def _finish(self, report: IngestionReport, timer: _Timer) -> None:
-        """Closing pass: vectors for entities left without one, SAME_AS for entities not yet linked."""
+    def _finish(self, report: IngestionReport, timer: _Timer, linker: ExactLinker | None = None) -> None:
+        """Closing pass: vectors for entities left without one, SAME_AS for entities not yet linked.
+
+        A job that linked in memory (the graph was empty when it started) knows only its own
+        entities. When the graph now holds others (a job that ran at the same time wrote them), the
+        job's entities are looked up again in the vector index, which knows every committed one:
+        of two overlapping jobs, the one that finishes last sees all of the other's entities.
+        """
         t0 = time.perf_counter()
+        if linker is not None and len(linker) and self.store.entity_count() > len(linker):
+            report.same_as_edges += self.store.link_similar_entities(
+                linker.keys, threshold=self.config.same_as_threshold, k=self.config.same_as_neighbours)
         done: set[str] = set()
         while True:
             missing = [(k, n) for k, n in self.store.entities_without_embedding(limit=2000) if k not in done]

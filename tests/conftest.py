@@ -24,6 +24,17 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 _names = itertools.count()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Here, not in tests/chaos/conftest.py: pytest reads options only from the root conftest.
+    group = parser.getgroup("chaos", "chaos suite (tests/chaos)")
+    group.addoption("--chaos-long", action="store_true", default=os.environ.get("CHAOS_LONG") == "1",
+                    help="run the chaos suite's long form (20 client kills, 5 server kills, 5 concurrent runs); "
+                         "also CHAOS_LONG=1")
+    group.addoption("--chaos-seed", type=int, default=None,
+                    help="seed of the chaos suite's random draws (default: a new one, printed in its table); "
+                         "also CHAOS_SEED")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -303,3 +303,50 @@ def test_two_writers_creating_the_same_entities_at_once_both_succeed(make_db, se
     assert db.cypher("MATCH (d:Document) RETURN count(d) AS n")[0]["n"] == rounds * 2
     assert _counts_are_exact(db)
     assert all(r["n"] == 2 for r in db.cypher("MATCH (e:Entity) RETURN e.mentions AS n"))
+
+
+def test_jobs_that_both_started_on_an_empty_graph_link_each_others_entities(
+        pipeline_for, make_db, server_settings, embedder) -> None:  # type: ignore[no-untyped-def]
+    """Issue 11 item 4: two jobs that start on an empty graph both link SAME_AS in memory, among
+    their own entities. Job B starts, then job A runs to the end before B embeds anything: B's
+    "Zurich" must still be linked to A's "Zürich" (one embedding: the model strips accents).
+    Before, the link was missing, and no re-run added it (both entities were marked linked)."""
+    import threading
+
+    class HeldEmbedder:
+        """The real embedder; its first call waits until `release` is set."""
+
+        def __init__(self) -> None:
+            self.called = threading.Event()
+            self.release = threading.Event()
+            self.dimension = embedder.dimension
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(embedder, name)
+
+        def embed(self, texts: list[str]) -> Any:
+            self.called.set()
+            assert self.release.wait(timeout=300)
+            return embedder.embed(texts)
+
+    db = make_db("sameas")
+    held = HeldEmbedder()
+    job_b = IngestionPipeline(server_settings, db, held, config=IngestionConfig())  # type: ignore[arg-type]
+    job_a, _ = pipeline_for(db)
+    result: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: result.update(report=job_b.run([SourceDocument(
+        id="b", source="t", title="Trams", text="Tram lines run through Zurich and Basel every day.")])))
+    thread.start()
+    try:
+        assert held.called.wait(timeout=300)  # B has started (on an empty graph) and waits to embed
+        report_a = job_a.run([SourceDocument(id="a", source="t", title="Lakes",
+                                             text="The lake beside Zürich is clean enough to swim in.")])
+        assert report_a.exit_code == 0
+    finally:
+        held.release.set()
+        thread.join(timeout=300)
+    assert result["report"].exit_code == 0
+    keys = _keys(db)
+    assert {"zurich", "zürich"} <= keys
+    rows = db.cypher("MATCH (a:Entity)-[s:SAME_AS]->(b:Entity) RETURN a.key AS a, b.key AS b, s.similarity AS s")
+    assert {(r["a"], r["b"]) for r in rows} >= {("zurich", "zürich")}, rows

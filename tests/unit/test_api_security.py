@@ -209,6 +209,47 @@ def test_the_failed_key_limiter_is_a_bucket_per_address() -> None:
     assert limiter.take("1.2.3.4") == 0.0
 
 
+def test_a_valid_key_during_a_database_outage_gets_503_not_429() -> None:
+    """A key the database cannot check (it is down) is not a wrong key: its token is given back.
+    Before, each such request spent a token, so after `api_auth_failures` of them a client with a
+    valid key got 429 "too many invalid API keys" for the rest of the outage and up to a window
+    after it (found by tests/chaos/test_api_faults.py)."""
+    import asyncio
+
+    from starlette.datastructures import Headers
+
+    from api.keys import KeyVerifier
+    from api.security import Authenticator
+    from graphrag.arcadedb import AsyncArcadeDB, RetryPolicy
+    from graphrag.errors import DatabaseUnavailableError
+    from tests.conftest import free_port
+
+    # a real client of a database that is not there: nothing listens on the port
+    db = AsyncArcadeDB(f"http://127.0.0.1:{free_port()}", "graphrag", "root", "pw", timeout=2,
+                       retry=RetryPolicy(attempts=1, max_seconds=1))
+    limiter = FailedAuthLimiter(3, 60.0)
+    authenticator = Authenticator(Settings(api_keys_required=True), limiter)
+    headers = Headers({"x-api-key": "grk_" + "a" * 43})
+
+    async def attempt() -> str:
+        try:
+            await authenticator.authenticate(headers, "10.0.0.7", KeyVerifier(db))
+        except DatabaseUnavailableError:
+            return "unavailable"
+        except Exception as exc:
+            return f"{type(exc).__name__} {getattr(exc, 'status_code', '')}"
+        return "authenticated"
+
+    async def attempts() -> list[str]:
+        try:
+            return [await attempt() for _ in range(6)]
+        finally:
+            await db.aclose()
+
+    assert asyncio.run(attempts()) == ["unavailable"] * 6
+    assert limiter.take("10.0.0.7") == 0.0  # the address still has its tokens
+
+
 def test_the_limiter_forgets_the_oldest_addresses_beyond_its_size() -> None:
     limiter = FailedAuthLimiter(1, 60.0, max_clients=2)
     for address in ("a", "b", "c"):
