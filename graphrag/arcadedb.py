@@ -77,8 +77,12 @@ class _Transient(Exception):
         self.cause = cause
 
 
-def _classify(exc: BaseException, *, idempotent: bool) -> BaseException:
-    """Map a driver/httpx failure to a `_Transient` (retry it) or a final `StoreError`."""
+def _classify(exc: BaseException, *, idempotent: bool, duplicate_is_conflict: bool = False) -> BaseException:
+    """Map a driver/httpx failure to a `_Transient` (retry it) or a final `StoreError`.
+
+    `duplicate_is_conflict`: a unique-key violation (409 DuplicatedKeyException) is a conflict with a
+    concurrent writer, not a bad statement: a transaction that reads before it creates (the ingestion
+    write path) finds the other writer's row when replayed. Single statements keep it an error."""
     if isinstance(exc, _CONNECT_ERRORS):
         return _Transient(exc)
     if isinstance(exc, httpx.TimeoutException | httpx.RemoteProtocolError | httpx.ReadError):
@@ -95,7 +99,8 @@ def _classify(exc: BaseException, *, idempotent: bool) -> BaseException:
                                        f"(HTTP {exc.status}, {_server_message(exc)}); it was not resent")
         retryable = exc.status == 503 or any(name in exception for name in _RETRYABLE_EXCEPTIONS)
         if exc.status == 409 and "RequestStillInFlight" not in exception:
-            retryable = "ConcurrentModification" in exception
+            retryable = "ConcurrentModification" in exception or (duplicate_is_conflict
+                                                                   and "DuplicatedKey" in exception)
         if retryable:
             return _Transient(exc)
         if exc.status == 413:
@@ -316,7 +321,8 @@ class ArcadeDB:
         return ArcadeDB(self.servers.urls, self.database, *self._auth, timeout=self._timeout,
                         retry=retry or self.retry, transport=self._transport)
 
-    def _call(self, fn: Callable[[int], Any], *, idempotent: bool, write: bool) -> Any:
+    def _call(self, fn: Callable[[int], Any], *, idempotent: bool, write: bool,
+              duplicate_is_conflict: bool = False) -> Any:
         """Run `fn(server index)` with retries; each attempt asks `servers` where to go, so an attempt
         after a connection failure lands on the next server."""
         url = self.url
@@ -330,7 +336,8 @@ class ArcadeDB:
                     except Exception as exc:
                         if _unreachable(exc):
                             self.servers.failed(index)
-                        raise _classify(exc, idempotent=idempotent) from exc
+                        raise _classify(exc, idempotent=idempotent,
+                                        duplicate_is_conflict=duplicate_is_conflict) from exc
         except (_Transient, StoreError) as exc:
             raise _final_error(exc, url) from exc
         raise AssertionError("unreachable")  # pragma: no cover
@@ -394,7 +401,8 @@ class ArcadeDB:
         Readers never see a half-done block (a replaced document's old and new chunks side by side).
         A transient failure (a conflict at commit, a dropped connection) rolls back and replays the
         WHOLE block with the same backoff as single calls, so `work` must be safe to run again; with
-        `idempotent=False` a block whose commit may have reached the server is not replayed. A commit
+        `idempotent=False` a block whose commit may have reached the server is not replayed. A unique
+        key taken by a concurrent writer is a conflict too (replayed: `work` reads before it creates). A commit
         that an HA cluster reports committed remotely (409) did commit: `work`'s result is returned.
 
         Args:
@@ -416,7 +424,8 @@ class ArcadeDB:
                 raise
             return done[0]
 
-        return self._call(attempt, idempotent=idempotent, write=True)  # type: ignore[no-any-return]
+        return self._call(attempt, idempotent=idempotent, write=True,  # type: ignore[no-any-return]
+                          duplicate_is_conflict=True)
 
     def ensure_database(self) -> bool:
         """Create the database if missing; True when it was created."""

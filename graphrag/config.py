@@ -134,6 +134,11 @@ class Settings(BaseSettings):
                                                                  "when the cluster has GPUs, else none")
     ray_write_concurrency: int = Field(2, ge=1, le=64, description="Ray engine: write transactions in flight")
 
+    @field_validator("ray_address", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("db_urls", mode="before")
     @classmethod
     def _split_urls(cls, value: object) -> object:
