@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     api_header_timeout_s: float = Field(10.0, gt=0, description="A connection that has not sent a whole request "
                                         "head within this time (from its opening or its previous response) is closed")
     api_keep_alive_s: float = Field(5.0, gt=0, description="An idle keep-alive connection is closed after this time")
+    api_forwarded_allow_ips: str = Field(
+        "127.0.0.1", description="Proxies whose X-Forwarded-For names the client (comma-separated addresses, '*' = "
+                                 "any): behind a load balancer the per-client limits must see clients, not the "
+                                 "balancer. '*' only where the API port is reachable from the balancer alone")
 
     # --- ingestion engine ---------------------------------------------------------------------------
     ingest_engine: Literal["local", "ray"] = Field(
@@ -132,6 +136,11 @@ class Settings(BaseSettings):
     ray_embed_actors: int = Field(1, ge=1, le=1024, description="Ray engine: embedding actors")
     ray_embed_gpus: float | None = Field(None, ge=0, description="Ray engine: GPUs per embedding actor; unset = 1 "
                                                                  "when the cluster has GPUs, else none")
+    ray_extract_resources: dict[str, float] | None = Field(
+        None, description="Ray engine: custom resources each NER actor needs, as JSON ({\"cpu_node\": 1}): pins the "
+                          "stage to the nodes started with them (`ray start --resources`)")
+    ray_embed_resources: dict[str, float] | None = Field(
+        None, description="Ray engine: custom resources each embedding actor needs, as JSON")
     ray_write_concurrency: int = Field(2, ge=1, le=64, description="Ray engine: write transactions in flight")
 
     @field_validator("ray_address", mode="before")

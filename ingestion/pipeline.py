@@ -595,6 +595,24 @@ class IngestionPipeline:
             stop.set()
 
 
+def make_pipeline(settings: Settings, db: ArcadeDB, embedder: Embedder | None, *,
+                  config: IngestionConfig | None = None, progress: ProgressListener | None = None,
+                  ) -> IngestionPipeline:
+    """The pipeline of the configured engine (`GRAPHRAG_INGEST_ENGINE`): the CLI and the API's ingest jobs
+    both build theirs here, so a setting moves both onto the Ray cluster (`GRAPHRAG_RAY_ADDRESS`)."""
+    if settings.ingest_engine == "ray":
+        from ingestion.ray_engine import RayIngestionPipeline, ray_config_from
+
+        return RayIngestionPipeline(settings, db, embedder, config=config, ray_config=ray_config_from(settings),
+                                    progress=progress)
+    if embedder is None:
+        from graphrag.embeddings import SentenceTransformerEmbedder
+
+        embedder = SentenceTransformerEmbedder(settings.embedding_model, expected_dim=settings.embedding_dim,
+                                               batch_size=settings.embedding_batch_size)
+    return IngestionPipeline(settings, db, embedder, config=config, progress=progress)
+
+
 def _torch_threads() -> int | None:
     try:
         import torch

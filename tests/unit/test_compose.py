@@ -70,6 +70,7 @@ def test_ha_profile_api_replicas_behind_a_balancer() -> None:
     assert urls == [f"http://{n}:2480" for n in HA_NODES]
     assert api["environment"]["GRAPHRAG_DB_PASSWORD_FILE"] == "/run/secrets/arcadedb_root_password"
     assert "GRAPHRAG_DB_PASSWORD" not in api["environment"]
+    assert api["environment"]["GRAPHRAG_API_FORWARDED_ALLOW_IPS"] == "*"  # per-client limits see clients
     assert api["volumes"] == ["api-ha-data:/data"]  # uploads shared: an adopted job finds its files
     assert api["command"] == ["graphrag", "serve"]  # migrations ran once, before it
     assert api["depends_on"]["migrate-ha"]["condition"] == "service_completed_successfully"
@@ -124,3 +125,12 @@ def test_password_is_a_secret_file_required_from_the_environment() -> None:
 def test_api_dockerfile_installs_cpu_torch_first() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert text.index("torch==2.13.0") < text.index('pip install ".[ray]"')
+
+
+def test_api_trusts_forwarded_for_only_from_the_configured_proxies() -> None:
+    from api.server import uvicorn_config
+    from graphrag.config import Settings
+
+    assert uvicorn_config(object(), Settings()).forwarded_allow_ips == "127.0.0.1"
+    config = uvicorn_config(object(), Settings(api_forwarded_allow_ips="10.0.0.5"))
+    assert config.proxy_headers and config.forwarded_allow_ips == "10.0.0.5"
