@@ -13,6 +13,10 @@ Resumable: a batch is one transaction and every write is a MERGE on a determinis
 skips what was committed (same hash), redoes what was not, and ends with the graph an
 uninterrupted run would have built. The closing pass embeds entities left without a vector and
 links entities not yet looked up for SAME_AS.
+
+The steps are functions the Ray engine (`ingestion/ray_engine.py`) runs too: planning (`_plan`),
+chunking + NER (`BatchProcessor`), embedding (`embed_batch`), writing and linking (`_write_one`,
+`_link_one`); only where they run differs, so both engines build the same graph.
 """
 
 from __future__ import annotations
