@@ -77,6 +77,8 @@ def two_node_cluster(workdir: Path, cpus: int, slots: dict[str, int]) -> Iterato
         return subprocess.Popen(cmd, env=env, stdout=(workdir / log).open("wb"), stderr=subprocess.STDOUT,
                                 start_new_session=True)
 
+    # Ray 2.60 authenticates cluster members with a token (~/.ray/auth_token): made here if missing.
+    subprocess.run([RAY, "get-auth-token", "--generate"], check=True, capture_output=True, timeout=60)
     port = free_port()
     address = f"127.0.0.1:{port}"
     nodes = [start("--head", f"--port={port}", "--include-dashboard=false", log="head.log")]

@@ -164,6 +164,9 @@ def test_two_node_cluster_spreads_the_work_and_builds_the_same_graph(
     local = make_db("lcl2")
     IngestionPipeline(server_settings, local, embedder, config=IngestionConfig(documents_per_batch=4)).run([CORPUS])
 
+    # Ray 2.60 authenticates cluster members with a token (~/.ray/auth_token): made here if missing, never replaced.
+    subprocess.run([str(Path(sys.executable).with_name("ray")), "get-auth-token", "--generate"], check=True,
+                   capture_output=True, timeout=60)
     port = free_port()
     head = _ray_start("--head", f"--port={port}", "--include-dashboard=false", log=tmp_path / "head.log")
     worker = None
