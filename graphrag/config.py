@@ -130,8 +130,9 @@ class Settings(BaseSettings):
     ingest_engine: Literal["local", "ray"] = Field(
         "local", description="Where ingestion runs: 'local' (threads in this process) or 'ray' (Ray Data: "
                              "the cluster at ray_address, else a local Ray runtime); API ingest jobs use it too")
-    ray_address: str | None = Field(None, description="Ray cluster for the 'ray' engine (e.g. ray://head:10001 "
-                                                      "or head:6379); unset = a local Ray runtime")
+    ray_address: str | None = Field(None, description="Ray cluster for the 'ray' engine: its GCS address, e.g. "
+                                                      "head:6379 (ray:// needs ray[client], not installed); unset = "
+                                                      "a local Ray runtime")
     ray_extract_actors: int = Field(1, ge=1, le=1024, description="Ray engine: NER (spaCy) actors")
     ray_embed_actors: int = Field(1, ge=1, le=1024, description="Ray engine: embedding actors")
     ray_embed_gpus: float | None = Field(None, ge=0, description="Ray engine: GPUs per embedding actor; unset = 1 "

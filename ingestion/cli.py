@@ -124,7 +124,7 @@ def register(app: typer.Typer, settings_of: Callable[[typer.Context], Settings],
             help="'local' (threads in this process) or 'ray' (Ray Data on a cluster or a local Ray runtime) "
                  "[GRAPHRAG_INGEST_ENGINE, local]")] = None,
         ray_address: Annotated[str | None, typer.Option(
-            help="Ray cluster to join for --engine ray (ray://head:10001, head:6379, auto); unset = a local "
+            help="Ray cluster to join for --engine ray (head:6379, the GCS address; auto); unset = a local "
                  "Ray runtime [GRAPHRAG_RAY_ADDRESS]")] = None,
         ray_extract_actors: Annotated[int | None, typer.Option(
             help="--engine ray: spaCy (chunk + NER) actors [GRAPHRAG_RAY_EXTRACT_ACTORS, 1]")] = None,

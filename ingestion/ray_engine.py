@@ -74,7 +74,7 @@ _END = None  # the queue's last item
 class RayConfig(BaseModel):
     """Where the Ray engine runs and how wide each stage is."""
 
-    address: str | None = Field(None, description="Ray cluster to join (`ray://host:10001`, `host:6379`, 'auto'); "
+    address: str | None = Field(None, description="Ray cluster to join (`host:6379`, its GCS address; 'auto'); "
                                                    "unset = start a local Ray runtime in this process")
     extract_actors: int = Field(1, ge=1, le=1024, description="actors holding spaCy (chunking + NER)")
     embed_actors: int = Field(1, ge=1, le=1024, description="actors holding the embedding model")

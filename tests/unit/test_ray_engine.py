@@ -17,13 +17,13 @@ from ingestion.ray_engine import RayIngestionPipeline, ray_config_from
 
 def test_the_setting_picks_the_engine_for_cli_and_api(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GRAPHRAG_INGEST_ENGINE", "ray")
-    monkeypatch.setenv("GRAPHRAG_RAY_ADDRESS", "ray://head.example:10001")
+    monkeypatch.setenv("GRAPHRAG_RAY_ADDRESS", "head.example:6379")
     monkeypatch.setenv("GRAPHRAG_RAY_EMBED_ACTORS", "4")
     settings = Settings(db_url="http://db.test:2480", db_password="a-real-secret")
     db = ArcadeDB(settings.urls, "g", "root", "a-real-secret")
     pipeline = make_pipeline(settings, db, None, config=IngestionConfig(documents_per_batch=16))
     assert isinstance(pipeline, RayIngestionPipeline)
-    assert pipeline.ray_config.address == "ray://head.example:10001" and pipeline.ray_config.embed_actors == 4
+    assert pipeline.ray_config.address == "head.example:6379" and pipeline.ray_config.embed_actors == 4
     assert pipeline.config.documents_per_batch == 16
     connection = db.connection()
     assert connection.urls == ("http://db.test:2480",) and "a-real-secret" not in repr(connection)
