@@ -249,7 +249,6 @@ def ensure_ray(config: RayConfig) -> None:
                      object_store_memory=config.local_object_store_mb * 1024 * 1024, **kwargs)
     except ConnectionError as exc:
         raise ConfigError(f"cannot join the Ray cluster at {config.address!r}: {exc}") from exc
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
 
 
 # --- the driver ----------------------------------------------------------------------------------------
@@ -365,6 +364,9 @@ class RayIngestionPipeline(IngestionPipeline):
         import ray
 
         ctx = ray.data.DataContext.get_current()
+        # Ray Data configures its loggers when it is first imported: its INFO lines (execution plans, log
+        # folders) would interleave with the job's own progress bar.
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
         ctx.target_max_block_size = 1  # one planned batch per block: never merged, so every actor gets work
         ctx.execution_options.preserve_order = False  # the driver restores the order itself
         ctx.enable_progress_bars = False  # the job's own progress bar says it
