@@ -467,6 +467,7 @@ class _Writer:
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self.store.db.close()  # its own connections (a long-lived API process runs many jobs)
 
     def _write(self, prepared: _Prepared) -> WriteStats | None:
         node = _worker_id()[0]
