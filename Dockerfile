@@ -16,7 +16,8 @@ COPY graphrag ./graphrag
 COPY ingestion ./ingestion
 COPY schema ./schema
 COPY api ./api
-RUN pip install .
+# with the Ray extra: ingest jobs can run on a Ray cluster (GRAPHRAG_INGEST_ENGINE=ray)
+RUN pip install ".[ray]"
 
 RUN mkdir -p /data && chown graphrag /data
 USER graphrag

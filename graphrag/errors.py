@@ -6,6 +6,7 @@ GraphRAGError
 ├── StoreError                  anything that went wrong talking to ArcadeDB
 │   ├── DatabaseUnavailableError   unreachable, or refusing (503) after the bounded retries
 │   ├── QueryError                 the server rejected a statement; carries its message
+│   ├── WriteCommittedError        a cluster committed the write but could not answer it: never resend
 │   └── TruncatedResultError       the server cut the result short; never used as complete
 ├── MigrationError              a schema migration could not be applied
 │   └── ChecksumMismatchError      an applied migration's file or parameters changed since
@@ -46,6 +47,12 @@ class QueryError(StoreError):
         super().__init__(message)
         self.status = status
         self.server_message = server_message
+
+
+class WriteCommittedError(StoreError):
+    """An HA cluster committed the write (Raft quorum) but the node that took it failed to apply it
+    locally (HTTP 409 `TransactionCommittedRemotelyException`). The write is durable: sending it
+    again would apply it twice, so it is never retried, and its result rows are lost."""
 
 
 class TruncatedResultError(StoreError):

@@ -11,7 +11,7 @@ from graphrag.errors import ConfigError
 def embedded_server(settings: Settings) -> EmbeddedServer:
     """The embedded server for these settings; generates the root password on first use."""
     if not settings.embedded:
-        raise ConfigError(f"GRAPHRAG_DB_URL is set ({settings.url}): the database is external, "
+        raise ConfigError(f"GRAPHRAG_DB_URL(S) is set ({settings.url}): the database is external, "
                           "so there is no embedded server to manage")
     if settings.db_password is not None or settings.db_password_file is not None:
         password = settings.password()

@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from graphrag.config import Settings
-from ingestion.pipeline import IngestionConfig, IngestionPipeline, IngestionReport
+from ingestion.pipeline import IngestionConfig, IngestionReport, make_pipeline
 
 out = Console()
 err = Console(stderr=True)
@@ -120,12 +120,47 @@ def register(app: typer.Typer, settings_of: Callable[[typer.Context], Settings],
         no_same_as: Annotated[bool, typer.Option("--no-same-as", help="Skip SAME_AS linking")] = False,
         no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar")] = False,
         json_report: Annotated[Path | None, typer.Option("--json", help="Also write the report here")] = None,
+        engine: Annotated[str | None, typer.Option(
+            help="'local' (threads in this process) or 'ray' (Ray Data on a cluster or a local Ray runtime) "
+                 "[GRAPHRAG_INGEST_ENGINE, local]")] = None,
+        ray_address: Annotated[str | None, typer.Option(
+            help="Ray cluster to join for --engine ray (head:6379, the GCS address; auto); unset = a local "
+                 "Ray runtime [GRAPHRAG_RAY_ADDRESS]")] = None,
+        ray_extract_actors: Annotated[int | None, typer.Option(
+            help="--engine ray: spaCy (chunk + NER) actors [GRAPHRAG_RAY_EXTRACT_ACTORS, 1]")] = None,
+        ray_embed_actors: Annotated[int | None, typer.Option(
+            help="--engine ray: embedding actors [GRAPHRAG_RAY_EMBED_ACTORS, 1]")] = None,
+        ray_embed_gpus: Annotated[float | None, typer.Option(
+            help="--engine ray: GPUs per embedding actor; unset = 1 when the cluster has GPUs "
+                 "[GRAPHRAG_RAY_EMBED_GPUS]")] = None,
+        write_concurrency: Annotated[int | None, typer.Option(
+            help="--engine ray: write transactions in flight [GRAPHRAG_RAY_WRITE_CONCURRENCY, 2]")] = None,
+        ray_extract_resources: Annotated[str | None, typer.Option(
+            help="--engine ray: custom resources per NER actor, JSON, e.g. '{\"cpu_node\": 1}' "
+                 "[GRAPHRAG_RAY_EXTRACT_RESOURCES]")] = None,
+        ray_embed_resources: Annotated[str | None, typer.Option(
+            help="--engine ray: custom resources per embedding actor, JSON [GRAPHRAG_RAY_EMBED_RESOURCES]")] = None,
     ) -> None:
         """Ingest documents into the graph: new ones added, unchanged skipped, changed replaced."""
-        from graphrag.embeddings import SentenceTransformerEmbedder
         from schema.runner import MigrationRunner
 
-        settings, db = _open(ctx)
+        overrides = {k: v for k, v in {
+            "ingest_engine": engine, "ray_address": ray_address, "ray_extract_actors": ray_extract_actors,
+            "ray_embed_actors": ray_embed_actors, "ray_embed_gpus": ray_embed_gpus,
+            "ray_write_concurrency": write_concurrency, "ray_extract_resources": ray_extract_resources,
+            "ray_embed_resources": ray_embed_resources}.items() if v is not None}
+        settings = settings_of(ctx)
+        try:  # validated before anything is opened: a wrong --engine is a usage error, not a job failure
+            for name in ("ray_extract_resources", "ray_embed_resources"):
+                if name in overrides:
+                    overrides[name] = json.loads(overrides[name])
+            settings = Settings.model_validate({**settings.model_dump(), **overrides}) if overrides else settings
+        except ValueError as exc:  # json.JSONDecodeError is one too
+            fail(f"invalid option: {exc}", code=2)
+            return
+        from graphrag.launch import open_database
+
+        db = open_database(settings)
         runner = MigrationRunner(db, embedding_dim=settings.embedding_dim)
         if runner.current_version() < runner.head:
             fail(f"the schema is at version {runner.current_version()}, head is {runner.head}: "
@@ -137,14 +172,13 @@ def register(app: typer.Typer, settings_of: Callable[[typer.Context], Settings],
         except ValueError as exc:
             fail(f"invalid option: {exc}", code=2)
             return
-        embedder = SentenceTransformerEmbedder(settings.embedding_model, expected_dim=settings.embedding_dim,
-                                               batch_size=settings.embedding_batch_size)
+        embedder = None  # make_pipeline loads it for the local engine; the Ray engine loads it in its actors
         if no_progress:
-            report = IngestionPipeline(settings, db, embedder, config=config).run(paths)
+            report = make_pipeline(settings, db, embedder, config=config).run(paths)
         else:
             with _progress_bar() as bar:
                 listener = RichProgress(bar)
-                report = IngestionPipeline(settings, db, embedder, config=config, progress=listener).run(paths)
+                report = make_pipeline(settings, db, embedder, config=config, progress=listener).run(paths)
         print_report(report)
         if json_report is not None:
             json_report.write_text(report.model_dump_json(indent=2), encoding="utf-8")

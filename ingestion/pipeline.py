@@ -13,6 +13,10 @@ Resumable: a batch is one transaction and every write is a MERGE on a determinis
 skips what was committed (same hash), redoes what was not, and ends with the graph an
 uninterrupted run would have built. The closing pass embeds entities left without a vector and
 links entities not yet looked up for SAME_AS.
+
+The steps are functions the Ray engine (`ingestion/ray_engine.py`) runs too: planning (`_plan`),
+chunking + NER (`BatchProcessor`), embedding (`embed_batch`), writing and linking (`_write_one`,
+`_link_one`); only where they run differs, so both engines build the same graph.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -42,6 +46,7 @@ from graphrag.store import (
     GraphStore,
     MentionRecord,
     RelationRecord,
+    WriteStats,
 )
 from graphrag.types import SourceDocument
 from ingestion.chunking import SentenceChunker, TextChunk, TokenCounter, approx_token_counter
@@ -102,6 +107,8 @@ class IngestionReport(BaseModel):
     graph_before: dict[str, int] = Field(default_factory=dict, description="vertices/edges per type at start")
     graph_after: dict[str, int] = Field(default_factory=dict, description="vertices/edges per type at the end")
     seconds: dict[str, float] = Field(default_factory=dict)
+    workers: list[dict[str, Any]] = Field(default_factory=list, description="Ray engine: seconds and items "
+                                          "per stage and worker (throughput per worker)")
     aborted: str | None = None
     # why the job stopped, for programs: the database went away, --strict met a bad input, a store
     # error that is neither (the message in `aborted` says what)
@@ -143,6 +150,7 @@ class _Prepared:
     entity_names: dict[str, str] = field(default_factory=dict)  # key -> name (to embed)
     new_entity_keys: list[str] = field(default_factory=list)
     new_entity_vectors: np.ndarray | None = None
+    trace: list[dict[str, Any]] = field(default_factory=list)  # per stage: worker, seconds (Ray engine)
 
 
 _STOP = object()
@@ -170,6 +178,96 @@ def embedding_text(title: str, text: str) -> str:
     return f"{title}\n{text}" if title else text
 
 
+def check_dimension(embedder: Embedder, settings: Settings) -> None:
+    """Refuse an embedder whose vectors do not fit the schema's vector indexes."""
+    if embedder.dimension != settings.embedding_dim:
+        from graphrag.errors import ConfigError
+
+        raise ConfigError(f"the embedder makes {embedder.dimension}-d vectors but the schema expects "
+                          f"{settings.embedding_dim} (GRAPHRAG_EMBEDDING_DIM)")
+
+
+def make_chunker(embedder: Embedder, config: IngestionConfig) -> SentenceChunker:
+    """The chunker for `embedder`: counted in its own word pieces when it can count them (a chunk
+    must fit its window), else estimated. Every engine builds its chunker here, so chunks agree."""
+    make_counter = getattr(embedder, "token_counter", None)
+    counter: TokenCounter = make_counter() if callable(make_counter) else approx_token_counter
+    return SentenceChunker(counter, max_tokens=min(config.max_tokens, int(getattr(embedder, "max_tokens", 256))),
+                           target_tokens=config.target_tokens)
+
+
+class BatchProcessor:
+    """Chunking and entity extraction of one batch (CPU only, no database): the work the local
+    engine runs in its NLP threads and the Ray engine in its extraction actors."""
+
+    def __init__(self, chunker: SentenceChunker, extractor: EntityExtractor):
+        self.chunker = chunker
+        self.extractor = extractor
+
+    def process(self, prepared: _Prepared, timer: _Timer) -> _Prepared:
+        """Fills the batch's graph rows; vectors come in the next stage."""
+        t0 = time.perf_counter()
+        for doc, _digest, _ in prepared.documents:
+            prepared.chunks.append(self.chunker.chunk(doc.text, doc.title))
+        timer.add("chunk", time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        extractions = self.extractor.extract([ExtractionInput(doc.title, chunks) for (doc, _, _), chunks
+                                              in zip(prepared.documents, prepared.chunks, strict=True)])
+        timer.add("extract", time.perf_counter() - t0)
+        graph = prepared.graph
+        for (doc, digest, _), chunks, per_chunk in zip(prepared.documents, prepared.chunks, extractions,
+                                                       strict=True):
+            graph.documents.append(DocumentRecord(doc.id, doc.source, doc.title, digest, len(chunks),
+                                                  dict(doc.metadata)))
+            for chunk, extraction in zip(chunks, per_chunk, strict=True):
+                cid = chunk_id(doc.id, digest, chunk.ordinal)
+                graph.chunks.append(ChunkRecord(cid, doc.id, chunk.ordinal, doc.title, chunk.text,
+                                                chunk.start_char, chunk.end_char, []))
+                for m in extraction.mentions:
+                    if m.key not in prepared.entity_names:
+                        prepared.entity_names[m.key] = m.name
+                        graph.entities.append(EntityRecord(m.key, m.name, m.type))
+                    graph.mentions.append(MentionRecord(cid, m.key, 1))
+                for a, b in extraction.pairs:
+                    graph.relations.append(RelationRecord(a, b, [cid]))
+        return prepared
+
+
+def embed_batch(prepared: _Prepared, embedder: Embedder, keys_with_embedding: Callable[[list[str]], set[str]],
+                known: set[str], timer: _Timer, *, chunk_threads: int | None, entity_threads: int) -> None:
+    """Vectors for the batch's chunks and for its entities that have none yet.
+
+    `known` holds keys already embedded (in the database, or earlier in this job); it is read and
+    extended. `prepared.new_entity_keys` / `new_entity_vectors` are the entities embedded here.
+    """
+    graph = prepared.graph
+    t0 = time.perf_counter()
+    _set_torch_threads(chunk_threads)
+    vectors = embedder.embed([embedding_text(c.title, c.text) for c in graph.chunks])
+    for chunk, vector in zip(graph.chunks, vectors, strict=True):
+        chunk.embedding = vector.tolist()
+    timer.add("embed_chunks", time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    candidates = [k for k in prepared.entity_names if k not in known]
+    if candidates:
+        known.update(keys_with_embedding(candidates))
+    todo = [k for k in candidates if k not in known]
+    if todo:
+        names = [prepared.entity_names[k] for k in todo]
+        # Names are a few word pieces: splitting such tiny batches over 2 threads was measured
+        # to cost 3-6x the CPU of one thread (synchronisation, not arithmetic).
+        _set_torch_threads(entity_threads)
+        by_key = dict(zip(todo, embedder.embed(names), strict=True))
+        for entity in graph.entities:
+            vector = by_key.get(entity.key)
+            if vector is not None:
+                entity.embedding = vector.tolist()
+        known.update(todo)
+        prepared.new_entity_keys = todo
+        prepared.new_entity_vectors = np.stack([by_key[k] for k in todo])
+    timer.add("embed_entities", time.perf_counter() - t0)
+
+
 class IngestionPipeline:
     """Runs ingestion jobs into one database.
 
@@ -190,24 +288,28 @@ class IngestionPipeline:
     def __init__(self, settings: Settings, db: ArcadeDB, embedder: Embedder, *,
                  extractor: EntityExtractor | None = None, config: IngestionConfig | None = None,
                  progress: ProgressListener | None = None):
+        self._setup(settings, db, config, progress)
+        check_dimension(embedder, settings)
+        self.embedder = embedder
+        self.processor = BatchProcessor(make_chunker(embedder, self.config), extractor or SpacyEntityExtractor(
+            titlecase_spans=self.config.titlecase_spans))
+
+    def _setup(self, settings: Settings, db: ArcadeDB, config: IngestionConfig | None,
+               progress: ProgressListener | None) -> None:
+        """What every engine needs in the driving process: settings, the database, the job knobs."""
         self.settings = settings
         self.config = config or IngestionConfig()
-        if embedder.dimension != settings.embedding_dim:
-            from graphrag.errors import ConfigError
-
-            raise ConfigError(f"the embedder makes {embedder.dimension}-d vectors but the schema expects "
-                              f"{settings.embedding_dim} (GRAPHRAG_EMBEDDING_DIM)")
         self.db = db
-        self.embedder = embedder
         self.store = GraphStore(db, batch_size=self.config.batch_size)
-        self.extractor = extractor or SpacyEntityExtractor(titlecase_spans=self.config.titlecase_spans)
-        # the embedder's own word pieces when it can count them (chunks must fit its window)
-        make_counter = getattr(embedder, "token_counter", None)
-        counter: TokenCounter = make_counter() if callable(make_counter) else approx_token_counter
-        self.chunker = SentenceChunker(counter, max_tokens=min(self.config.max_tokens,
-                                                               int(getattr(embedder, "max_tokens", 256))),
-                                       target_tokens=self.config.target_tokens)
         self.progress: ProgressListener = progress or _NoProgress()
+
+    @property
+    def extractor(self) -> EntityExtractor:
+        return self.processor.extractor
+
+    @property
+    def chunker(self) -> SentenceChunker:
+        return self.processor.chunker
 
     # --- public -------------------------------------------------------------------------------------
 
@@ -226,12 +328,7 @@ class IngestionPipeline:
         stop = threading.Event()
         errors: list[BaseException] = []
         lock = threading.Lock()
-        # A first load into an empty graph links in memory, exactly (see ingestion/dedup.py); a job
-        # adding to existing entities asks the vector index, which knows them all.
-        linker = None
-        if self.config.link_same_as and not self.store.has_embedded_entities():
-            linker = ExactLinker(self.config.same_as_threshold, self.config.same_as_neighbours,
-                                 self.embedder.dimension)
+        linker = self._new_linker()
 
         embed_thread = threading.Thread(target=self._guard, name="ingest-embed", daemon=True,
                                         args=(self._embed_stage, embed_q, write_q, timer, stop, errors))
@@ -293,15 +390,37 @@ class IngestionPipeline:
 
     def _prepare_stage(self, items: Iterator[SourceDocument | LoadFailure], report: IngestionReport,
                        lock: threading.Lock, timer: _Timer, stop: threading.Event) -> Iterator[_Prepared]:
+        """Planned batches, chunked and extracted (by `workers` threads, yielded in input order)."""
+        if self.config.workers == 1:
+            for prepared in self._plan(items, report, lock, timer, stop):
+                yield self.processor.process(prepared, timer)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        window: list[Any] = []
+        with ThreadPoolExecutor(self.config.workers, thread_name_prefix="ingest-nlp") as pool:
+            try:
+                for prepared in self._plan(items, report, lock, timer, stop):
+                    window.append(pool.submit(self.processor.process, prepared, timer))
+                    while len(window) > self.config.workers:
+                        yield window.pop(0).result()
+                while window:
+                    yield window.pop(0).result()
+            finally:
+                for future in window:
+                    future.cancel()
+
+    def _plan(self, items: Iterator[SourceDocument | LoadFailure], report: IngestionReport,
+              lock: threading.Lock, timer: _Timer, stop: threading.Event) -> Iterator[_Prepared]:
+        """Batches of documents that need work, in input order (shared by every engine).
+
+        Unusable inputs, empty documents and repeated ids are reported here; documents whose stored
+        content hash matches are counted unchanged and never reach the CPU stages. Batch boundaries
+        depend only on the input and the stored hashes, so every engine cuts the same batches.
+        """
         seen: dict[str, str] = {}
         pending: list[SourceDocument] = []
         index = 0
-        pool = None
-        if self.config.workers > 1:
-            from concurrent.futures import ThreadPoolExecutor
-
-            pool = ThreadPoolExecutor(self.config.workers, thread_name_prefix="ingest-nlp")
-        window: list[Any] = []
 
         def fail(path: str, reason: str) -> None:
             with lock:
@@ -333,73 +452,33 @@ class IngestionPipeline:
                 self.progress.documents_skipped(unchanged)
             if not todo:
                 return
-            prepared = _Prepared(index=index, documents=todo)
+            yield _Prepared(index=index, documents=todo)
             index += 1
-            if pool is None:
-                yield self._process(prepared, timer)
+
+        t_load = time.perf_counter()
+        for item in items:
+            if stop.is_set():
                 return
-            window.append(pool.submit(self._process, prepared, timer))
-            while len(window) > self.config.workers:
-                yield window.pop(0).result()
-
-        try:
-            t_load = time.perf_counter()
-            for item in items:
-                if stop.is_set():
-                    return
-                if isinstance(item, LoadFailure):
-                    fail(item.path, item.reason)
-                    continue
-                with lock:
-                    report.documents_seen += 1
-                self.progress.documents_seen(1)
-                if not item.text.strip():
-                    fail(item.source, "empty document (no text)")
-                    continue
-                if item.id in seen:
-                    fail(item.source, f"duplicate document id {item.id!r} (first from {seen[item.id]})")
-                    continue
-                seen[item.id] = item.source
-                pending.append(item)
-                if len(pending) >= self.config.documents_per_batch:
-                    timer.add("load", time.perf_counter() - t_load)
-                    yield from flush()
-                    t_load = time.perf_counter()
-            timer.add("load", time.perf_counter() - t_load)
-            yield from flush()
-            while window:
-                yield window.pop(0).result()
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
-
-    def _process(self, prepared: _Prepared, timer: _Timer) -> _Prepared:
-        """Chunk and extract (CPU): fills the batch's graph rows, vectors come in the next stage."""
-        t0 = time.perf_counter()
-        for doc, _digest, _ in prepared.documents:
-            prepared.chunks.append(self.chunker.chunk(doc.text, doc.title))
-        timer.add("chunk", time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        extractions = self.extractor.extract([ExtractionInput(doc.title, chunks) for (doc, _, _), chunks
-                                              in zip(prepared.documents, prepared.chunks, strict=True)])
-        timer.add("extract", time.perf_counter() - t0)
-        graph = prepared.graph
-        for (doc, digest, _), chunks, per_chunk in zip(prepared.documents, prepared.chunks, extractions,
-                                                       strict=True):
-            graph.documents.append(DocumentRecord(doc.id, doc.source, doc.title, digest, len(chunks),
-                                                  dict(doc.metadata)))
-            for chunk, extraction in zip(chunks, per_chunk, strict=True):
-                cid = chunk_id(doc.id, digest, chunk.ordinal)
-                graph.chunks.append(ChunkRecord(cid, doc.id, chunk.ordinal, doc.title, chunk.text,
-                                                chunk.start_char, chunk.end_char, []))
-                for m in extraction.mentions:
-                    if m.key not in prepared.entity_names:
-                        prepared.entity_names[m.key] = m.name
-                        graph.entities.append(EntityRecord(m.key, m.name, m.type))
-                    graph.mentions.append(MentionRecord(cid, m.key, 1))
-                for a, b in extraction.pairs:
-                    graph.relations.append(RelationRecord(a, b, [cid]))
-        return prepared
+            if isinstance(item, LoadFailure):
+                fail(item.path, item.reason)
+                continue
+            with lock:
+                report.documents_seen += 1
+            self.progress.documents_seen(1)
+            if not item.text.strip():
+                fail(item.source, "empty document (no text)")
+                continue
+            if item.id in seen:
+                fail(item.source, f"duplicate document id {item.id!r} (first from {seen[item.id]})")
+                continue
+            seen[item.id] = item.source
+            pending.append(item)
+            if len(pending) >= self.config.documents_per_batch:
+                timer.add("load", time.perf_counter() - t_load)
+                yield from flush()
+                t_load = time.perf_counter()
+        timer.add("load", time.perf_counter() - t_load)
+        yield from flush()
 
     def _embed_stage(self, inbox: queue.Queue[Any], outbox: queue.Queue[Any], timer: _Timer,
                      stop: threading.Event) -> None:
@@ -410,32 +489,8 @@ class IngestionPipeline:
             if prepared is _STOP:
                 _put_until(outbox, _STOP, stop)
                 return
-            graph: GraphBatch = prepared.graph
-            t0 = time.perf_counter()
-            _set_torch_threads(chunk_threads)
-            vectors = self.embedder.embed([embedding_text(c.title, c.text) for c in graph.chunks])
-            for chunk, vector in zip(graph.chunks, vectors, strict=True):
-                chunk.embedding = vector.tolist()
-            timer.add("embed_chunks", time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            candidates = [k for k in prepared.entity_names if k not in known]
-            if candidates:
-                known.update(self.store.entity_keys_with_embedding(candidates))
-            todo = [k for k in candidates if k not in known]
-            if todo:
-                names = [prepared.entity_names[k] for k in todo]
-                # Names are a few word pieces: splitting such tiny batches over 2 threads was measured
-                # to cost 3-6x the CPU of one thread (synchronisation, not arithmetic).
-                _set_torch_threads(self.config.entity_embed_threads)
-                by_key = dict(zip(todo, self.embedder.embed(names), strict=True))
-                for entity in graph.entities:
-                    vector = by_key.get(entity.key)
-                    if vector is not None:
-                        entity.embedding = vector.tolist()
-                known.update(todo)
-                prepared.new_entity_keys = todo
-                prepared.new_entity_vectors = np.stack([by_key[k] for k in todo])
-            timer.add("embed_entities", time.perf_counter() - t0)
+            embed_batch(prepared, self.embedder, self.store.entity_keys_with_embedding, known, timer,
+                        chunk_threads=chunk_threads, entity_threads=self.config.entity_embed_threads)
             _put_until(outbox, prepared, stop)
 
     def _write_stage(self, inbox: queue.Queue[Any], report: IngestionReport, lock: threading.Lock,
@@ -444,49 +499,71 @@ class IngestionPipeline:
             prepared = _get_until(inbox, stop)
             if prepared is _STOP:
                 return
-            graph: GraphBatch = prepared.graph
-            t0 = time.perf_counter()
-            try:
-                stats = self.store.write_batch(graph)
-            except DatabaseUnavailableError:
-                raise
-            except StoreError as exc:
-                # One batch the server refused: report its documents, keep going with the rest.
-                with lock:
-                    for doc, _, _ in prepared.documents:
-                        report.documents_failed += 1
-                        report.failures.append(FailedInput(path=doc.source, reason=f"write failed: {exc}"))
-                timer.add("write", time.perf_counter() - t0)
+            stats = self._write_one(prepared, report, lock, timer)
+            if stats is None:
                 continue
-            timer.add("write", time.perf_counter() - t0)
-            linked = 0
-            if self.config.link_same_as and prepared.new_entity_keys:
-                t0 = time.perf_counter()
-                if linker is not None and prepared.new_entity_vectors is not None:
-                    linked = self.store.write_same_as(linker.add(prepared.new_entity_keys,
-                                                                 prepared.new_entity_vectors))
-                    self.store.mark_linked(prepared.new_entity_keys)
-                else:
-                    linked = self.store.link_similar_entities(prepared.new_entity_keys,
-                                                              threshold=self.config.same_as_threshold,
-                                                              k=self.config.same_as_neighbours)
-                timer.add("link", time.perf_counter() - t0)
+            linked = self._link_one(prepared, linker, timer)
+            self._count_written(prepared, stats, linked, report, lock)
+
+    def _new_linker(self) -> ExactLinker | None:
+        """An in-memory linker for a first load into an empty graph (exact, see ingestion/dedup.py);
+        None when the job adds to existing entities: then the vector index, which knows them all, is asked."""
+        if self.config.link_same_as and not self.store.has_embedded_entities():
+            return ExactLinker(self.config.same_as_threshold, self.config.same_as_neighbours,
+                               self.settings.embedding_dim)
+        return None
+
+    def _write_one(self, prepared: _Prepared, report: IngestionReport, lock: threading.Lock, timer: _Timer,
+                   store: GraphStore | None = None) -> WriteStats | None:
+        """One batch, one transaction; None when the server refused it (its documents are reported
+        failed and the job goes on). A database that cannot be reached stops the job."""
+        t0 = time.perf_counter()
+        try:
+            return (store or self.store).write_batch(prepared.graph)
+        except DatabaseUnavailableError:
+            raise
+        except StoreError as exc:
             with lock:
-                for _, _, replaces in prepared.documents:
-                    if replaces:
-                        report.documents_replaced += 1
-                    else:
-                        report.documents_new += 1
-                report.chunks += stats.chunks
-                report.entity_rows += stats.entity_rows
-                report.entities_embedded += len(prepared.new_entity_keys)
-                report.mention_rows += stats.mention_rows
-                report.relation_rows += stats.relation_rows
-                report.next_rows += stats.next_rows
-                report.stale_chunks_removed += stats.stale_chunks_removed
-                report.orphan_entities_removed += stats.orphan_entities_removed
-                report.same_as_edges += linked
-            self.progress.batch_written(stats.documents, stats.chunks, stats.entity_rows)
+                for doc, _, _ in prepared.documents:
+                    report.documents_failed += 1
+                    report.failures.append(FailedInput(path=doc.source, reason=f"write failed: {exc}"))
+            return None
+        finally:
+            timer.add("write", time.perf_counter() - t0)
+
+    def _link_one(self, prepared: _Prepared, linker: ExactLinker | None, timer: _Timer) -> int:
+        """SAME_AS for the batch's new entities, once the batch (and every batch before it) is stored."""
+        if not (self.config.link_same_as and prepared.new_entity_keys):
+            return 0
+        t0 = time.perf_counter()
+        if linker is not None and prepared.new_entity_vectors is not None:
+            linked = self.store.write_same_as(linker.add(prepared.new_entity_keys, prepared.new_entity_vectors))
+            self.store.mark_linked(prepared.new_entity_keys)
+        else:
+            linked = self.store.link_similar_entities(prepared.new_entity_keys,
+                                                      threshold=self.config.same_as_threshold,
+                                                      k=self.config.same_as_neighbours)
+        timer.add("link", time.perf_counter() - t0)
+        return linked
+
+    def _count_written(self, prepared: _Prepared, stats: WriteStats, linked: int, report: IngestionReport,
+                       lock: threading.Lock) -> None:
+        with lock:
+            for _, _, replaces in prepared.documents:
+                if replaces:
+                    report.documents_replaced += 1
+                else:
+                    report.documents_new += 1
+            report.chunks += stats.chunks
+            report.entity_rows += stats.entity_rows
+            report.entities_embedded += len(prepared.new_entity_keys)
+            report.mention_rows += stats.mention_rows
+            report.relation_rows += stats.relation_rows
+            report.next_rows += stats.next_rows
+            report.stale_chunks_removed += stats.stale_chunks_removed
+            report.orphan_entities_removed += stats.orphan_entities_removed
+            report.same_as_edges += linked
+        self.progress.batch_written(stats.documents, stats.chunks, stats.entity_rows)
 
     def _finish(self, report: IngestionReport, timer: _Timer, linker: ExactLinker | None = None) -> None:
         """Closing pass: vectors for entities left without one, SAME_AS for entities not yet linked.
@@ -531,6 +608,24 @@ class IngestionPipeline:
             log.error("ingestion stage %s failed: %s", threading.current_thread().name, exc)
             errors.append(exc)
             stop.set()
+
+
+def make_pipeline(settings: Settings, db: ArcadeDB, embedder: Embedder | None, *,
+                  config: IngestionConfig | None = None, progress: ProgressListener | None = None,
+                  ) -> IngestionPipeline:
+    """The pipeline of the configured engine (`GRAPHRAG_INGEST_ENGINE`): the CLI and the API's ingest jobs
+    both build theirs here, so a setting moves both onto the Ray cluster (`GRAPHRAG_RAY_ADDRESS`)."""
+    if settings.ingest_engine == "ray":
+        from ingestion.ray_engine import RayIngestionPipeline, ray_config_from
+
+        return RayIngestionPipeline(settings, db, embedder, config=config, ray_config=ray_config_from(settings),
+                                    progress=progress)
+    if embedder is None:
+        from graphrag.embeddings import SentenceTransformerEmbedder
+
+        embedder = SentenceTransformerEmbedder(settings.embedding_model, expected_dim=settings.embedding_dim,
+                                               batch_size=settings.embedding_batch_size)
+    return IngestionPipeline(settings, db, embedder, config=config, progress=progress)
 
 
 def _torch_threads() -> int | None:

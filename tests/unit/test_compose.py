@@ -16,7 +16,72 @@ def _compose() -> dict:  # type: ignore[type-arg]
 def test_compose_file_is_valid_compose_spec() -> None:
     compose = PyCompose.from_yaml((ROOT / "docker-compose.yml").read_text())
     compose.validate()
-    assert compose.service_names() == ["arcadedb", "api", "vllm"]
+    assert compose.service_names() == ["arcadedb", "api", "vllm", "arcadedb-1", "arcadedb-2", "arcadedb-3",
+                                       "migrate-ha", "api-ha", "lb"]
+
+
+def test_default_stack_is_unchanged_by_the_profiles() -> None:
+    """`docker compose up` starts the services without a profile: still the one database and one API."""
+    services = _compose()["services"]
+    assert [name for name, s in services.items() if not s.get("profiles")] == ["arcadedb", "api"]
+    assert services["api"]["environment"]["GRAPHRAG_DB_URL"] == "http://arcadedb:2480"
+
+
+HA_NODES = ["arcadedb-1", "arcadedb-2", "arcadedb-3"]
+
+
+def _java_opts(service: dict) -> dict[str, str]:  # type: ignore[type-arg]
+    opts = {}
+    for part in service["environment"]["JAVA_OPTS"].split():
+        name, _, value = part.removeprefix("-D").partition("=")
+        opts[name] = value
+    return opts
+
+
+def test_ha_profile_three_raft_nodes_with_quorum_and_readiness() -> None:
+    compose = _compose()
+    services = compose["services"]
+    server_list = None
+    for name in HA_NODES:
+        node = services[name]
+        assert node["profiles"] == ["ha"] and node["image"] == "arcadedata/arcadedb:26.10.2"
+        opts = _java_opts(node)
+        assert opts["arcadedb.server.name"] == name and node["hostname"] == name
+        assert opts["arcadedb.ha.enabled"] == "true" and opts["arcadedb.ha.quorum"] == "majority"
+        assert opts["arcadedb.server.readinessRequiresHA"] == "true"
+        assert opts["arcadedb.ha.clusterTokenPath"] == "/run/secrets/arcadedb_cluster_token"
+        assert opts["arcadedb.server.rootPasswordPath"] == "/run/secrets/arcadedb_root_password"
+        assert not any("rootPassword=" in o or "clusterToken=" in o for o in node["environment"]["JAVA_OPTS"].split())
+        server_list = server_list or opts["arcadedb.ha.serverList"]
+        assert opts["arcadedb.ha.serverList"] == server_list  # every node knows the same cluster
+        assert "/api/v1/ready" in " ".join(node["healthcheck"]["test"])
+        assert "ports" not in node  # the cluster is reached through the API, never published
+        assert {v.split(":")[0] for v in node["volumes"]} == {f"{name}-databases", f"{name}-log"}  # its own data
+    assert server_list is not None
+    assert [entry.split(":") for entry in server_list.split(",")] == [[n, "2434", "2480"] for n in HA_NODES]
+    assert compose["secrets"]["arcadedb_cluster_token"] == {"environment": "ARCADEDB_CLUSTER_TOKEN"}
+
+
+def test_ha_profile_api_replicas_behind_a_balancer() -> None:
+    services = _compose()["services"]
+    api = services["api-ha"]
+    assert api["deploy"]["replicas"] >= 2 and "ports" not in api  # reached only through the balancer
+    urls = api["environment"]["GRAPHRAG_DB_URLS"].split(",")
+    assert urls == [f"http://{n}:2480" for n in HA_NODES]
+    assert api["environment"]["GRAPHRAG_DB_PASSWORD_FILE"] == "/run/secrets/arcadedb_root_password"
+    assert "GRAPHRAG_DB_PASSWORD" not in api["environment"]
+    assert api["environment"]["GRAPHRAG_API_FORWARDED_ALLOW_IPS"] == "*"  # per-client limits see clients
+    assert api["volumes"] == ["api-ha-data:/data"]  # uploads shared: an adopted job finds its files
+    assert api["command"] == ["graphrag", "serve"]  # migrations ran once, before it
+    assert api["depends_on"]["migrate-ha"]["condition"] == "service_completed_successfully"
+    migrate = services["migrate-ha"]
+    assert migrate["command"] == ["graphrag", "schema", "migrate"]
+    assert all(migrate["depends_on"][n]["condition"] == "service_healthy" for n in HA_NODES)
+    lb = services["lb"]
+    assert lb["image"].startswith("nginx:") and lb["depends_on"]["api-ha"]["condition"] == "service_healthy"
+    config = (ROOT / _compose()["configs"]["nginx_ha"]["file"]).read_text()
+    assert "server api-ha:8000 resolve" in config and "proxy_buffering off" in config
+    assert services["vllm"]["profiles"] == ["gpu"]  # the same vLLM serves the HA replicas
 
 
 def test_validator_rejects_invalid_compose() -> None:
@@ -35,7 +100,8 @@ def test_services_and_images() -> None:
 def test_every_service_has_a_healthcheck_and_named_volumes_exist() -> None:
     compose = _compose()
     for name, service in compose["services"].items():
-        assert "test" in service["healthcheck"], name
+        if service.get("restart") != "no":  # a one-shot job (migrate-ha) ends instead of staying healthy
+            assert "test" in service["healthcheck"], name
         for volume in service.get("volumes", []):
             source = volume.split(":", 1)[0]
             if not source.startswith(("/", ".")):
@@ -58,4 +124,13 @@ def test_password_is_a_secret_file_required_from_the_environment() -> None:
 
 def test_api_dockerfile_installs_cpu_torch_first() -> None:
     text = (ROOT / "Dockerfile").read_text()
-    assert text.index("torch==2.13.0") < text.index("pip install .")
+    assert text.index("torch==2.13.0") < text.index('pip install ".[ray]"')
+
+
+def test_api_trusts_forwarded_for_only_from_the_configured_proxies() -> None:
+    from api.server import uvicorn_config
+    from graphrag.config import Settings
+
+    assert uvicorn_config(object(), Settings()).forwarded_allow_ips == "127.0.0.1"
+    config = uvicorn_config(object(), Settings(api_forwarded_allow_ips="10.0.0.5"))
+    assert config.proxy_headers and config.forwarded_allow_ips == "10.0.0.5"

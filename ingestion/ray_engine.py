@@ -1,0 +1,534 @@
+"""`RayIngestionPipeline`: the same job as `IngestionPipeline`, its CPU and GPU work spread over a Ray cluster.
+
+    driver thread    load -> skip unchanged (content hash) -> batches        (`IngestionPipeline._plan`)
+        | a Ray queue (bounded: planning waits when the cluster is behind)
+    Ray Data         read the queue -> chunk + NER (actor pool, spaCy) -> embed (actor pool, num_gpus when
+                     the cluster has GPUs) -> back to the driver, in whatever order they finish
+    driver           batches put back in input order -> per-batch de-duplication against the job
+                     (first spelling wins, as in the local engine) -> writes (a bounded pool of threads,
+                     one transaction per batch, conflicts retried) -> SAME_AS, in input order, once a
+                     batch and every batch before it are stored -> the closing pass
+
+Why the result equals the local engine's graph:
+- batches are cut by the same planner, so each is chunked, extracted and embedded exactly as the local
+  engine would (same texts in the same model calls);
+- an entity is written with the name, type and vector of its first mention in input order: the driver
+  sees batches in input order and gives every later batch's row for that key the first batch's values,
+  so it does not matter which transaction commits first;
+- SAME_AS pairs come from the same in-memory exact linker fed in input order, after the batches commit.
+Floating-point values (vectors, similarities) may differ in the last digits where a model ran on another
+device or thread count; ids, keys, names, types, edges and counts are the same.
+
+Resumable like the local engine: each batch is one transaction on deterministic keys, so a driver killed
+at any point leaves whole batches; a re-run skips them by content hash, and the closing pass embeds and
+links what the killed run left undone.
+
+Only the driver and the embedding actors talk to the database (the actors ask which entity names already
+have a vector, so a daily run does not embed the whole vocabulary again): the actors get the connection
+settings, password included, as constructor arguments, which Ray keeps in the cluster's memory, never in
+a command line or a log.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import contextlib
+import logging
+import os
+import pickle
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from graphrag.arcadedb import ArcadeDB, Connection, RetryPolicy
+from graphrag.config import Settings
+from graphrag.embeddings import Embedder, SentenceTransformerEmbedder
+from graphrag.errors import ConfigError, IngestionError, StoreError
+from graphrag.store import GraphStore, WriteStats
+from graphrag.types import SourceDocument
+from ingestion.extraction import EntityExtractor, SpacyEntityExtractor
+from ingestion.pipeline import (
+    BatchProcessor,
+    IngestionConfig,
+    IngestionPipeline,
+    IngestionReport,
+    ProgressListener,
+    _Prepared,
+    _Timer,
+    embed_batch,
+    make_chunker,
+)
+
+log = logging.getLogger(__name__)
+
+_END = None  # the queue's last item
+
+
+class RayConfig(BaseModel):
+    """Where the Ray engine runs and how wide each stage is."""
+
+    address: str | None = Field(None, description="Ray cluster to join (`host:6379`, its GCS address; 'auto'); "
+                                                   "unset = start a local Ray runtime in this process")
+    extract_actors: int = Field(1, ge=1, le=1024, description="actors holding spaCy (chunking + NER)")
+    embed_actors: int = Field(1, ge=1, le=1024, description="actors holding the embedding model")
+    extract_cpus: float = Field(1.0, gt=0, description="CPUs reserved per extraction actor")
+    embed_cpus: float = Field(1.0, gt=0, description="CPUs reserved per embedding actor (its torch threads)")
+    embed_gpus: float | None = Field(None, ge=0, description="GPUs per embedding actor; unset = 1 when the "
+                                                            "cluster has GPUs, else 0")
+    extract_resources: dict[str, float] = Field(default_factory=dict, description="custom Ray resources each "
+                                                "extraction actor needs (pins the stage to nodes offering them)")
+    embed_resources: dict[str, float] = Field(default_factory=dict, description="custom Ray resources each "
+                                              "embedding actor needs (e.g. the GPU machines' own resource)")
+    actor_start_timeout_s: int = Field(600, ge=1, description="how long the actor pools may take to start (model "
+                                                               "loading, a node joining) before the job fails")
+    write_concurrency: int = Field(2, ge=1, le=64, description="write transactions in flight at once")
+    write_attempts: int = Field(12, ge=1, le=100, description="tries of one batch's transaction on conflicts "
+                                                              "(concurrent writers touch the same entities)")
+    queue_batches: int = Field(8, ge=1, description="planned batches waiting for the extraction pool")
+    local_cpus: int | None = Field(None, ge=1, description="CPUs of a local runtime (unset: all of them)")
+    local_object_store_mb: int = Field(512, ge=100, description="object store of a local runtime")
+    ship_code: bool = Field(True, description="send this checkout's `graphrag` and `ingestion` packages to the "
+                                              "workers (runtime_env py_modules); off when the nodes run the "
+                                              "same image")
+
+
+def ray_config_from(settings: Settings) -> RayConfig:
+    """The engine's settings (`GRAPHRAG_RAY_*`)."""
+    return RayConfig(address=settings.ray_address, extract_actors=settings.ray_extract_actors,
+                     embed_actors=settings.ray_embed_actors, embed_gpus=settings.ray_embed_gpus,
+                     extract_resources=settings.ray_extract_resources or {},
+                     embed_resources=settings.ray_embed_resources or {},
+                     write_concurrency=settings.ray_write_concurrency)
+
+
+# --- the Ray side: a streaming source and the two actor stages ------------------------------------------
+
+
+def _worker_id() -> tuple[str, str]:
+    """(node, worker) names for the per-worker throughput record."""
+    try:
+        import ray
+
+        node = ray.get_runtime_context().get_node_id()[:12]
+    except Exception:  # outside Ray (unit use): the host name is as good
+        node = socket.gethostname()
+    return node, f"{node}/{os.getpid()}"
+
+
+def _trace(prepared: _Prepared, stage: str, seconds: float, worker: tuple[str, str], **counts: int) -> None:
+    prepared.trace.append({"stage": stage, "node": worker[0], "worker": worker[1], "seconds": seconds,
+                           "documents": len(prepared.documents), "chunks": len(prepared.graph.chunks), **counts})
+
+
+def _rows(batch: dict[str, Any]) -> list[_Prepared]:
+    return [pickle.loads(payload) for payload in batch["payload"]]  # noqa: S301 - our own driver's bytes
+
+
+def _batch(items: list[_Prepared]) -> dict[str, Any]:
+    payload = np.empty(len(items), dtype=object)
+    payload[:] = [pickle.dumps(p, protocol=pickle.HIGHEST_PROTOCOL) for p in items]
+    return {"index": np.array([p.index for p in items], dtype=np.int64), "payload": payload}
+
+
+def _queue_source(queue: Any) -> Any:
+    """A Ray Data source that yields the driver's planned batches as they come, one block each.
+
+    Ray Data has no source for a Python iterator; one read task draining a bounded Ray queue streams
+    the planner's output into the pipeline (planning runs ahead by at most the queue's size).
+    """
+    import pyarrow as pa
+    from ray.data.block import BlockMetadata
+    from ray.data.datasource import Datasource, ReadTask
+
+    class QueueSource(Datasource):  # type: ignore[misc]
+        def estimate_inmemory_data_size(self) -> int | None:
+            return None
+
+        def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None,
+                           data_context: Any = None) -> list[Any]:
+            def read() -> Iterable[Any]:
+                while True:
+                    item = queue.get()
+                    if item is _END:
+                        return
+                    index, payload = item
+                    yield pa.table({"index": pa.array([index], pa.int64()),
+                                    "payload": pa.array([payload], pa.binary())})
+
+            return [ReadTask(read, BlockMetadata(num_rows=None, size_bytes=None, input_files=None, exec_stats=None))]
+
+    return QueueSource()
+
+
+class ExtractStage:
+    """Ray actor: chunking and NER of a batch (`BatchProcessor`, as the local engine's NLP threads)."""
+
+    def __init__(self, model: str, dimension: int, config: IngestionConfig,
+                 extractor_factory: Callable[[], EntityExtractor] | None):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        # The embedder is loaded for its tokenizer: chunks are measured in its word pieces, as locally.
+        embedder = SentenceTransformerEmbedder(model, expected_dim=dimension)
+        extractor = extractor_factory() if extractor_factory else SpacyEntityExtractor(
+            titlecase_spans=config.titlecase_spans)
+        self.processor = BatchProcessor(make_chunker(embedder, config), extractor)
+        self.worker = _worker_id()
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        out = []
+        for prepared in _rows(batch):
+            timer = _Timer()
+            self.processor.process(prepared, timer)
+            _trace(prepared, "chunk", timer.seconds.get("chunk", 0.0), self.worker)
+            _trace(prepared, "extract", timer.seconds.get("extract", 0.0), self.worker,
+                   mentions=len(prepared.graph.mentions))
+            out.append(prepared)
+        return _batch(out)
+
+
+class EmbedStage:
+    """Ray actor: chunk vectors and vectors for entity names the database does not have yet."""
+
+    def __init__(self, model: str, dimension: int, batch_size: int, device: str, connection: Connection,
+                 entity_threads: int):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        self.embedder = SentenceTransformerEmbedder(model, expected_dim=dimension, batch_size=batch_size,
+                                                    device=device)
+        self.store = GraphStore(ArcadeDB.open(connection))
+        self.entity_threads = entity_threads
+        self.worker = _worker_id()
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        out = []
+        for prepared in _rows(batch):
+            timer = _Timer()
+            # No memory across batches here: this actor sees only some of them, in any order. The
+            # driver decides which entities are new to the job.
+            embed_batch(prepared, self.embedder, self.store.entity_keys_with_embedding, set(), timer,
+                        chunk_threads=None, entity_threads=self.entity_threads)
+            _trace(prepared, "embed_chunks", timer.seconds.get("embed_chunks", 0.0), self.worker)
+            _trace(prepared, "embed_entities", timer.seconds.get("embed_entities", 0.0), self.worker,
+                   names=len(prepared.new_entity_keys))
+            out.append(prepared)
+        return _batch(out)
+
+
+def ensure_ray(config: RayConfig) -> None:
+    """Join `config.address`, or start a local runtime; a process that already joined one keeps it."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("the Ray engine needs Ray: pip install 'graphrag-arcadedb[ray]' "
+                          "(or use GRAPHRAG_INGEST_ENGINE=local)") from None
+
+    if ray.is_initialized():
+        return
+    runtime_env: dict[str, Any] = {"env_vars": {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}}
+    if config.ship_code:
+        import graphrag
+        import ingestion
+
+        runtime_env["py_modules"] = [graphrag, ingestion]
+    kwargs: dict[str, Any] = {"runtime_env": runtime_env, "log_to_driver": False, "configure_logging": True,
+                              "logging_level": logging.WARNING}
+    try:
+        if config.address:
+            ray.init(address=config.address, **kwargs)
+        else:
+            # "local": a new runtime of this process, even where `ray start` left a cluster running
+            # (a bare ray.init() would join that one).
+            ray.init(address="local", num_cpus=config.local_cpus, include_dashboard=False,
+                     object_store_memory=config.local_object_store_mb * 1024 * 1024, **kwargs)
+    except ConnectionError as exc:
+        raise ConfigError(f"cannot join the Ray cluster at {config.address!r}: {exc}") from exc
+
+
+# --- the driver ----------------------------------------------------------------------------------------
+
+
+class RayIngestionPipeline(IngestionPipeline):
+    """Runs ingestion jobs on Ray: same inputs, report, progress and graph as `IngestionPipeline`.
+
+    Args:
+        settings: project settings (embedding model, dimension).
+        db: the database client of the driver (planning, writes, linking).
+        embedder: a loaded embedder for the closing pass; unset = loaded only if that pass needs one.
+        config: job knobs (the same as the local engine's; `workers` is unused: the actor pools are the workers).
+        ray_config: cluster address and pool sizes.
+        progress: progress listener.
+        extractor_factory: builds the extractor inside each actor (default: spaCy, as locally);
+            it must be picklable.
+    """
+
+    def __init__(self, settings: Settings, db: ArcadeDB, embedder: Embedder | None = None, *,
+                 config: IngestionConfig | None = None, ray_config: RayConfig | None = None,
+                 progress: ProgressListener | None = None,
+                 extractor_factory: Callable[[], EntityExtractor] | None = None):
+        self._setup(settings, db, config, progress)
+        self.ray_config = ray_config or RayConfig()
+        self._embedder = embedder
+        self.extractor_factory = extractor_factory
+
+    @property
+    def embedder(self) -> Embedder:  # type: ignore[override]
+        """Only the closing pass embeds in the driver (entities a killed run left without a vector)."""
+        if self._embedder is None:
+            self._embedder = SentenceTransformerEmbedder(self.settings.embedding_model,
+                                                         expected_dim=self.settings.embedding_dim,
+                                                         batch_size=self.settings.embedding_batch_size)
+        return self._embedder
+
+    def run(self, sources: Iterable[str | Path] | Iterable[SourceDocument]) -> IngestionReport:
+        """Ingest files/folders/globs or ready `SourceDocument`s on the cluster."""
+        import ray
+        from ray.util.queue import Queue
+
+        if isinstance(sources, str | Path | SourceDocument):
+            sources = [sources]  # type: ignore[list-item]
+        started = time.perf_counter()
+        report = IngestionReport()
+        timer = _Timer()
+        lock = threading.Lock()
+        stop = threading.Event()
+        if self.config.count_graph:
+            report.graph_before = self.store.counts()
+        t0 = time.perf_counter()
+        ensure_ray(self.ray_config)
+        timer.add("ray_start", time.perf_counter() - t0)
+        queue = Queue(maxsize=self.ray_config.queue_batches, actor_options={"num_cpus": 0})
+        feeder_errors: list[BaseException] = []
+        feeder = threading.Thread(target=self._feed, name="ingest-plan", daemon=True,
+                                  args=(queue, self._items(sources), report, lock, timer, stop, feeder_errors))
+        writer = _Writer(self, report, lock, timer)
+        traces: list[dict[str, Any]] = []
+        iterator = None
+        try:
+            feeder.start()
+            dataset = self._dataset(queue)
+            iterator = iter(dataset.iter_rows())
+            waiting: dict[int, _Prepared] = {}
+            next_index = 0
+            for row in iterator:
+                prepared: _Prepared = pickle.loads(row["payload"])  # noqa: S301 - from our own actors
+                waiting[prepared.index] = prepared
+                while next_index in waiting and not stop.is_set():
+                    ready = waiting.pop(next_index)
+                    next_index += 1
+                    traces.extend(ready.trace)
+                    writer.submit(ready)
+                if stop.is_set():
+                    break
+            writer.close()
+        except (StoreError, IngestionError) as exc:
+            report.aborted = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, StoreError | IngestionError):
+                report.aborted = f"{type(cause).__name__}: {cause}"
+            else:
+                stop.set()
+                raise
+        finally:
+            stop.set()
+            writer.shutdown()
+            if iterator is not None:
+                with contextlib.suppress(Exception):
+                    iterator.close()  # type: ignore[attr-defined]
+            feeder.join(timeout=60)
+            with contextlib.suppress(Exception):
+                ray.kill(queue.actor)
+        if feeder_errors:
+            error = feeder_errors[0]
+            if not isinstance(error, StoreError | IngestionError):
+                raise error
+            report.aborted = report.aborted or f"{type(error).__name__}: {error}"
+        if not report.aborted:
+            self._finish(report, timer, writer.linker)
+        if self.config.count_graph and not report.aborted:
+            with contextlib.suppress(StoreError):
+                report.graph_after = self.store.counts()
+        timer.add("total", time.perf_counter() - started)
+        report.seconds = {k: round(v, 3) for k, v in timer.seconds.items()}
+        report.workers = _per_worker(traces + writer.traces)
+        return report
+
+    def _dataset(self, queue: Any) -> Any:
+        import ray
+
+        ctx = ray.data.DataContext.get_current()
+        # Ray Data configures its loggers when it is first imported: its INFO lines (execution plans, log
+        # folders) would interleave with the job's own progress bar.
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        ctx.target_max_block_size = 1  # one planned batch per block: never merged, so every actor gets work
+        ctx.execution_options.preserve_order = False  # the driver restores the order itself
+        ctx.enable_progress_bars = False  # the job's own progress bar says it
+        # Every actor of a pool has loaded its model before work flows: batches then go to all of them
+        # (not all to the first one ready), and a cluster that cannot fit a pool fails with a clear
+        # error instead of waiting forever.
+        ctx.wait_for_min_actors_s = self.ray_config.actor_start_timeout_s
+        gpus = self.ray_config.embed_gpus
+        if gpus is None:
+            gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+        model, dim = self.settings.embedding_model, self.settings.embedding_dim
+        # Ray Data places actors with its default SPREAD policy, best effort; custom resources
+        # (`extract_resources`, `embed_resources`) pin a stage to the nodes that offer them.
+        dataset = ray.data.read_datasource(_queue_source(queue), override_num_blocks=1, num_cpus=0)
+        dataset = dataset.map_batches(
+            ExtractStage, batch_size=1, compute=ray.data.ActorPoolStrategy(size=self.ray_config.extract_actors),
+            num_cpus=self.ray_config.extract_cpus, resources=self.ray_config.extract_resources or None,
+            fn_constructor_args=(model, dim, self.config, self.extractor_factory))
+        return dataset.map_batches(
+            EmbedStage, batch_size=1, compute=ray.data.ActorPoolStrategy(size=self.ray_config.embed_actors),
+            num_cpus=self.ray_config.embed_cpus, num_gpus=gpus or None,
+            resources=self.ray_config.embed_resources or None,
+            fn_constructor_args=(model, dim, self.settings.embedding_batch_size, "cuda" if gpus else "cpu",
+                                 self.db.connection(), self.config.entity_embed_threads))
+
+    def _feed(self, queue: Any, items: Any, report: IngestionReport, lock: threading.Lock, timer: _Timer,
+              stop: threading.Event, errors: list[BaseException]) -> None:
+        """Planner thread: the local engine's planning, its batches put on the cluster's queue."""
+        from ray.util.queue import Full
+
+        def put(item: Any) -> bool:
+            while not stop.is_set():
+                try:
+                    queue.put(item, timeout=0.5)
+                    return True
+                except Full:
+                    continue
+            return False
+
+        try:
+            for prepared in self._plan(items, report, lock, timer, stop):
+                if not put((prepared.index, pickle.dumps(prepared, protocol=pickle.HIGHEST_PROTOCOL))):
+                    return
+        except BaseException as exc:
+            log.error("ingestion planning failed: %s", exc)
+            errors.append(exc)
+            stop.set()
+        finally:
+            with contextlib.suppress(Exception):
+                queue.put(_END, timeout=30)
+
+
+class _Writer:
+    """The driver's write side: first-spelling-wins de-duplication in input order, a bounded pool of
+    write transactions, and SAME_AS in input order once a batch and all before it are stored."""
+
+    def __init__(self, pipeline: RayIngestionPipeline, report: IngestionReport, lock: threading.Lock,
+                 timer: _Timer):
+        self.pipeline = pipeline
+        self.report = report
+        self.lock = lock
+        self.timer = timer
+        cfg = pipeline.ray_config
+        self.limit = cfg.write_concurrency
+        # Concurrent transactions adding MENTIONS to one popular entity conflict at commit; each conflict
+        # replays the whole batch (it reads before it creates, so a replay is safe): more tries than a
+        # single call gets, over a longer time.
+        self.store = GraphStore(pipeline.db.clone(retry=RetryPolicy(attempts=cfg.write_attempts, max_seconds=300)),
+                                batch_size=pipeline.config.batch_size)
+        self.pool = concurrent.futures.ThreadPoolExecutor(self.limit, thread_name_prefix="ingest-write")
+        self.inflight: collections.deque[tuple[_Prepared, concurrent.futures.Future[WriteStats | None]]] = \
+            collections.deque()
+        self.linker = pipeline._new_linker()
+        self.known: set[str] = set()  # entity keys some earlier batch of this job carried
+        self.first: dict[str, list[Any]] = {}  # key -> [name, type, vector or None] of its first mention
+        self.claimed: dict[int, list[str]] = {}  # batch index -> keys it introduced (vectors freed on commit)
+        self.traces: list[dict[str, Any]] = []
+
+    def submit(self, prepared: _Prepared) -> None:
+        self._first_mentions(prepared)
+        replaces = any(replaces for _, _, replaces in prepared.documents)
+        if replaces:
+            # A replaced document's batch deletes stale chunks and entities no one mentions any more:
+            # run alone, so no concurrent batch adds a mention to an entity it is deleting.
+            self._drain(wait_all=True)
+        while sum(not f.done() for _, f in self.inflight) >= self.limit:
+            concurrent.futures.wait([f for _, f in self.inflight if not f.done()],
+                                    return_when=concurrent.futures.FIRST_COMPLETED)
+            self._drain()
+        self.inflight.append((prepared, self.pool.submit(self._write, prepared)))
+        if replaces:
+            self._drain(wait_all=True)
+        else:
+            self._drain()
+
+    def close(self) -> None:
+        self._drain(wait_all=True)
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.store.db.close()  # its own connections (a long-lived API process runs many jobs)
+
+    def _write(self, prepared: _Prepared) -> WriteStats | None:
+        node = _worker_id()[0]
+        t0 = time.perf_counter()
+        stats = self.pipeline._write_one(prepared, self.report, self.lock, self.timer, store=self.store)
+        self.traces.append({"stage": "write", "node": node, "worker": f"{node}/{threading.current_thread().name}",
+                            "seconds": time.perf_counter() - t0, "documents": len(prepared.documents),
+                            "chunks": len(prepared.graph.chunks)})
+        return stats
+
+    def _drain(self, *, wait_all: bool = False) -> None:
+        """Finish stored batches at the head of the line, in input order: SAME_AS, counts, progress."""
+        while self.inflight and (wait_all or self.inflight[0][1].done()):
+            prepared, future = self.inflight.popleft()
+            stats = future.result()  # a database that is gone stops the job here
+            for key in self.claimed.pop(prepared.index, []):
+                self.first[key][2] = None  # stored with its vector: later batches find it present
+            if stats is None:
+                continue
+            t0 = time.perf_counter()
+            linked = self.pipeline._link_one(prepared, self.linker, self.timer)
+            if linked or prepared.new_entity_keys:
+                self.traces.append({"stage": "link", "node": _worker_id()[0], "worker": "driver",
+                                    "seconds": time.perf_counter() - t0, "documents": len(prepared.documents),
+                                    "chunks": len(prepared.graph.chunks)})
+            self.pipeline._count_written(prepared, stats, linked, self.report, self.lock)
+
+    def _first_mentions(self, prepared: _Prepared) -> None:
+        """Per-batch de-duplication against the job, in input order (see the module docstring)."""
+        vectors = {}
+        if prepared.new_entity_vectors is not None:
+            vectors = dict(zip(prepared.new_entity_keys, prepared.new_entity_vectors, strict=True))
+        claimed = []
+        for entity in prepared.graph.entities:
+            first = self.first.get(entity.key)
+            if first is None:
+                self.first[entity.key] = [entity.name, entity.type, entity.embedding]
+                claimed.append(entity.key)
+            else:
+                entity.name, entity.type, entity.embedding = first[0], first[1], first[2]
+        self.claimed[prepared.index] = claimed
+        # New to the job: embedded by the actor (the database had no vector) and named by no earlier batch.
+        new = [k for k in prepared.new_entity_keys if k not in self.known]
+        prepared.new_entity_keys = new
+        prepared.new_entity_vectors = np.stack([vectors[k] for k in new]) if new else None
+        self.known.update(prepared.entity_names)
+
+
+def _per_worker(traces: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Seconds and items per (stage, worker), for throughput per worker."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for t in traces:
+        row = out.setdefault((t["stage"], t["worker"]), {"stage": t["stage"], "worker": t["worker"],
+                                                         "node": t["node"], "batches": 0, "documents": 0,
+                                                         "chunks": 0, "seconds": 0.0})
+        row["batches"] += 1
+        row["documents"] += t["documents"]
+        row["chunks"] += t["chunks"]
+        row["seconds"] += t["seconds"]
+        for extra in ("mentions", "names"):
+            if extra in t:
+                row[extra] = row.get(extra, 0) + t[extra]
+    return [{**r, "seconds": round(r["seconds"], 3)} for r in sorted(out.values(), key=lambda r: (r["stage"],
+                                                                                                  r["worker"]))]

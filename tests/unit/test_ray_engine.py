@@ -1,0 +1,45 @@
+"""Choosing and configuring the ingestion engine (no Ray runtime, no database: nothing is started here;
+tests/integration/test_ray_ingestion.py runs the engine)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from graphrag.arcadedb import ArcadeDB
+from graphrag.config import Settings
+from ingestion.pipeline import IngestionConfig, IngestionPipeline, make_pipeline
+from ingestion.ray_engine import RayIngestionPipeline, ray_config_from
+
+
+def test_the_setting_picks_the_engine_for_cli_and_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRAPHRAG_INGEST_ENGINE", "ray")
+    monkeypatch.setenv("GRAPHRAG_RAY_ADDRESS", "head.example:6379")
+    monkeypatch.setenv("GRAPHRAG_RAY_EMBED_ACTORS", "4")
+    settings = Settings(db_url="http://db.test:2480", db_password="a-real-secret")
+    db = ArcadeDB(settings.urls, "g", "root", "a-real-secret")
+    pipeline = make_pipeline(settings, db, None, config=IngestionConfig(documents_per_batch=16))
+    assert isinstance(pipeline, RayIngestionPipeline)
+    assert pipeline.ray_config.address == "head.example:6379" and pipeline.ray_config.embed_actors == 4
+    assert pipeline.config.documents_per_batch == 16
+    connection = db.connection()
+    assert connection.urls == ("http://db.test:2480",) and "a-real-secret" not in repr(connection)
+
+
+def test_blank_address_means_a_local_runtime_and_a_bad_engine_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRAPHRAG_RAY_ADDRESS", " ")
+    settings = Settings()
+    assert settings.ingest_engine == "local" and ray_config_from(settings).address is None
+    assert issubclass(RayIngestionPipeline, IngestionPipeline)
+    monkeypatch.setenv("GRAPHRAG_INGEST_ENGINE", "spark")
+    with pytest.raises(ValueError, match="ingest_engine"):
+        Settings()
+
+
+def test_cli_refuses_an_unknown_engine_before_opening_anything(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["--data-dir", str(tmp_path), "ingest", "x.md", "--engine", "spark"])
+    assert result.exit_code == 2 and "ingest_engine" in result.output
+    assert not (tmp_path / "arcadedb").exists()  # no server was started, no password generated
