@@ -29,6 +29,7 @@ from api.routes import ask, documents, graph, health, jobs
 from api.security import check_exposure, exposure_message, install_security
 from api.web import install_web_console
 from graphrag.arcadedb import ArcadeDB, AsyncArcadeDB
+from graphrag.breaker import shared_breaker
 from graphrag.config import Settings, get_settings
 from graphrag.errors import MigrationError
 
@@ -72,8 +73,9 @@ def create_app(settings: Settings | None = None, *,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = ArcadeDB.from_settings(settings)
-        adb = AsyncArcadeDB.from_settings(settings)
+        breaker = shared_breaker(settings.urls)  # an outage seen by one request fails the next ones fast
+        db = ArcadeDB.from_settings(settings, breaker=breaker)
+        adb = AsyncArcadeDB.from_settings(settings, breaker=breaker)
         try:
             app.state.schema_head = await run_in_threadpool(_check_schema, db, settings.embedding_dim)
             if isinstance(components, Components):

@@ -35,6 +35,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from graphrag.breaker import CircuitBreaker
 from graphrag.config import Settings
 from graphrag.errors import (
     DatabaseUnavailableError,
@@ -141,6 +142,13 @@ def _final_error(exc: BaseException, url: str) -> StoreError:
             "(`graphrag db status`)")
     assert isinstance(exc, StoreError)
     return exc
+
+
+def _tripping(breaker: CircuitBreaker | None, error: StoreError) -> StoreError:
+    """Open the breaker when retries ran out on an unreachable database; return `error`."""
+    if breaker is not None and isinstance(error, DatabaseUnavailableError):
+        breaker.trip(str(error))
+    return error
 
 
 def _rows(envelope: QueryEnvelope, statement: str) -> Rows:
@@ -284,11 +292,13 @@ class ArcadeDB:
     """
 
     def __init__(self, url: str | Sequence[str], database: str, user: str, password: str, *, timeout: float = 30.0,
-                 retry: RetryPolicy | None = None, transport: httpx.BaseTransport | None = None):
+                 retry: RetryPolicy | None = None, transport: httpx.BaseTransport | None = None,
+                 breaker: CircuitBreaker | None = None):
         self.servers = ServerList([url] if isinstance(url, str) else list(url))
         self.url = self.servers.urls[0]
         self.database = database
         self.retry = retry or RetryPolicy()
+        self.breaker = breaker
         self._auth = (user, password)
         self._timeout = timeout
         self._transport = transport
@@ -306,9 +316,9 @@ class ArcadeDB:
         return server
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ArcadeDB:
+    def from_settings(cls, settings: Settings, *, breaker: CircuitBreaker | None = None) -> ArcadeDB:
         return cls(settings.urls, settings.db_name, settings.db_user, settings.password(),
-                   timeout=settings.db_timeout_s, retry=_policy(settings))
+                   timeout=settings.db_timeout_s, retry=_policy(settings), breaker=breaker)
 
     def connection(self) -> Connection:
         """This client's parameters, to open it again in another process (`ArcadeDB.open`)."""
@@ -333,6 +343,8 @@ class ArcadeDB:
         try:
             for attempt in Retrying(**_retrying_kwargs(self.retry)):
                 with attempt:
+                    if self.breaker is not None:
+                        self.breaker.check()  # known down: fail now, whichever attempt this is
                     index = self.servers.pick(write=write)
                     url = self.servers.urls[index]
                     try:
@@ -342,7 +354,7 @@ class ArcadeDB:
                             self.servers.failed(index)
                         raise _classify(exc, idempotent=idempotent, block=block) from exc
         except (_Transient, StoreError) as exc:
-            raise _final_error(exc, url) from exc
+            raise _tripping(self.breaker, _final_error(exc, url)) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     def query(self, language: Language, statement: str, params: dict[str, Any] | None = None, *,
@@ -474,11 +486,13 @@ class AsyncArcadeDB:
     """The async twin of `ArcadeDB`, for the API service: same servers, retries and errors."""
 
     def __init__(self, url: str | Sequence[str], database: str, user: str, password: str, *, timeout: float = 30.0,
-                 retry: RetryPolicy | None = None, transport: httpx.AsyncBaseTransport | None = None):
+                 retry: RetryPolicy | None = None, transport: httpx.AsyncBaseTransport | None = None,
+                 breaker: CircuitBreaker | None = None):
         self.servers = ServerList([url] if isinstance(url, str) else list(url))
         self.url = self.servers.urls[0]
         self.database = database
         self.retry = retry or RetryPolicy()
+        self.breaker = breaker
         self._clients = []
         for u in self.servers.urls:
             server = AsyncArcadeDBServer(base_url=u, auth=basic_auth(user, password), timeout=httpx.Timeout(timeout))
@@ -491,15 +505,17 @@ class AsyncArcadeDB:
         self._db = self._dbs[0]
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AsyncArcadeDB:
+    def from_settings(cls, settings: Settings, *, breaker: CircuitBreaker | None = None) -> AsyncArcadeDB:
         return cls(settings.urls, settings.db_name, settings.db_user, settings.password(),
-                   timeout=settings.db_timeout_s, retry=_policy(settings))
+                   timeout=settings.db_timeout_s, retry=_policy(settings), breaker=breaker)
 
     async def _call(self, fn: Callable[[int], Any], *, idempotent: bool, write: bool) -> Any:
         url = self.url
         try:
             async for attempt in AsyncRetrying(**_retrying_kwargs(self.retry)):
                 with attempt:
+                    if self.breaker is not None:
+                        self.breaker.check()
                     index = self.servers.pick(write=write)
                     url = self.servers.urls[index]
                     try:
@@ -509,7 +525,7 @@ class AsyncArcadeDB:
                             self.servers.failed(index)
                         raise _classify(exc, idempotent=idempotent) from exc
         except (_Transient, StoreError) as exc:
-            raise _final_error(exc, url) from exc
+            raise _tripping(self.breaker, _final_error(exc, url)) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def query(self, language: Language, statement: str, params: dict[str, Any] | None = None, *,
