@@ -16,6 +16,7 @@ COPY graphrag ./graphrag
 COPY ingestion ./ingestion
 COPY schema ./schema
 COPY api ./api
+COPY cli ./cli
 # with the Ray extra: ingest jobs can run on a Ray cluster (GRAPHRAG_INGEST_ENGINE=ray)
 RUN pip install ".[ray]"
 

@@ -1,1 +1,1 @@
-"""The faces of the service: the FastAPI app and the `graphrag` command line."""
+"""The faces of the service over HTTP: the FastAPI app, its routes, the web console and the MCP server."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import uuid
 from contextvars import ContextVar
 
@@ -52,3 +53,19 @@ def install_log_record_factory() -> None:
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
+_NOISY = ("httpx", "httpcore", "sentence_transformers", "uvicorn.access")
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """The one logging set-up of the command line and the service: stderr, every line with its
+    request id (`-` outside a request), chatty libraries at WARNING. Calling it again only changes
+    the level (`graphrag up` raises the CLI's WARNING to INFO)."""
+    install_log_record_factory()
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(format=LOG_FORMAT, stream=sys.stderr)
+    for handler in root.handlers:
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.setLevel(level)
+    for noisy in _NOISY:
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -31,7 +31,7 @@ from api.web import install_web_console
 from graphrag.arcadedb import ArcadeDB, AsyncArcadeDB
 from graphrag.breaker import shared_breaker
 from graphrag.config import Settings, get_settings
-from graphrag.errors import MigrationError
+from schema.runner import require_head
 
 log = logging.getLogger("api")
 
@@ -41,19 +41,6 @@ Authenticate with `X-API-Key: <key>` or `Authorization: Bearer <key>`: the `read
 retrieves and reads; the `admin` scope also ingests and deletes. Every response carries an
 `X-Request-ID` header; errors share one JSON envelope that quotes it.
 """
-
-
-def _check_schema(db: ArcadeDB, embedding_dim: int) -> int:
-    """The schema head; raises when the database is behind it or an applied migration changed."""
-    from schema.runner import MigrationRunner
-
-    runner = MigrationRunner(db, embedding_dim=embedding_dim)
-    runner.check()
-    current = runner.current_version()
-    if current < runner.head:
-        raise MigrationError(f"the database schema is at version {current}, the code needs {runner.head}: "
-                             "run `graphrag schema migrate` first")
-    return runner.head
 
 
 def create_app(settings: Settings | None = None, *,
@@ -77,7 +64,7 @@ def create_app(settings: Settings | None = None, *,
         db = ArcadeDB.from_settings(settings, breaker=breaker)
         adb = AsyncArcadeDB.from_settings(settings, breaker=breaker)
         try:
-            app.state.schema_head = await run_in_threadpool(_check_schema, db, settings.embedding_dim)
+            app.state.schema_head = await run_in_threadpool(require_head, db, settings.embedding_dim)
             if isinstance(components, Components):
                 parts = components
             else:
@@ -137,7 +124,8 @@ def create_app(settings: Settings | None = None, *,
 def create_worker_app() -> FastAPI:
     """The app of one `graphrag serve` worker process (`api_workers` > 1): settings from the
     environment `serve_workers` exported, logging and native threads as `serve` sets them."""
-    from api.server import configure_logging, limit_native_threads
+    from api.context import configure_logging
+    from api.server import limit_native_threads
 
     settings = get_settings()
     configure_logging()

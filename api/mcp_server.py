@@ -562,9 +562,9 @@ class LazyComponents:
 def stdio_components(settings: Settings) -> tuple[LazyComponents, Callable[[], Awaitable[None]]]:
     """The lazily built components for `settings`, and a coroutine function that closes what was built."""
     from api.components import build_components
-    from api.main import _check_schema
     from graphrag.arcadedb import ArcadeDB
     from graphrag.launch import open_database
+    from schema.runner import require_head
 
     opened: list[ArcadeDB] = []
 
@@ -572,7 +572,7 @@ def stdio_components(settings: Settings) -> tuple[LazyComponents, Callable[[], A
         db = opened[0] if opened else open_database(settings)
         if not opened:
             opened.append(db)
-        _check_schema(db, settings.embedding_dim)  # refuse a database behind the code's schema, as the API does
+        require_head(db, settings.embedding_dim)  # refuse a database behind the code's schema, as the API does
         return build_components(settings, db)
 
     lazy = LazyComponents(build)

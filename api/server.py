@@ -1,43 +1,26 @@
-"""Running the service: `graphrag serve` (the API alone) and `graphrag up` (everything, embedded).
+"""Serving the API: one process (uvicorn with our protocol and time-outs) or `api_workers` processes.
 
-`up` starts what is missing (the embedded database, the schema, a sample corpus on an empty
-database), serves the API on loopback, and on Ctrl-C stops exactly what it started.
+`graphrag up` (cli/service.py) starts what is missing around it: the database, the schema, the
+sample corpus, the CPU answerer.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
-from api.context import LOG_FORMAT, install_log_record_factory
 from api.deps import Components
 from api.security import check_exposure, exposure_message
-from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
-from graphrag.store import GraphStore
 
 log = logging.getLogger("api.server")
 
 SAMPLE_CORPUS = Path(__file__).resolve().parent / "sample_corpus"
 SAMPLE_QUESTION = "Which river flows through the city where Marie Curie was born?"
-
-
-def configure_logging(verbose: bool = False) -> None:
-    """Every line carries the request id (`-` outside a request)."""
-    install_log_record_factory()
-    root = logging.getLogger()
-    for handler in root.handlers:
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    if not root.handlers:
-        logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
-    for noisy in ("httpx", "httpcore", "sentence_transformers", "uvicorn.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def banner(settings: Settings, mode: str | None) -> str:
@@ -133,91 +116,3 @@ def serve_workers(settings: Settings, *, echo: Callable[[str], None] = print) ->
     # what uvicorn.run does for workers, with our config (its protocol and time-outs reach every worker)
     config = uvicorn_config("api.main:create_worker_app", settings, factory=True, workers=settings.api_workers)
     Multiprocess(config, sockets=[config.bind_socket()]).run()
-
-
-def database_is_empty(db: ArcadeDB) -> bool:
-    return GraphStore(db).count_documents() == 0
-
-
-def ingest_sample_corpus(components: Components, echo: Callable[[str], None] = print) -> int:
-    if components.ingestor is None:
-        echo("ingestion is not available: the sample corpus was not loaded")
-        return 0
-    files = sorted(SAMPLE_CORPUS.glob("*.md"))
-    summary = components.ingestor.ingest_paths(files, SAMPLE_CORPUS)
-    echo(f"sample corpus: {summary.documents} documents, {summary.chunks} chunks, {summary.entities} entities "
-         f"in {summary.seconds:.1f}s")
-    return summary.documents
-
-
-@dataclass
-class Started:
-    """What `up` started, to stop on the way out (and nothing else)."""
-
-    stops: list[tuple[str, Callable[[], object]]] = field(default_factory=list)
-
-    def stop_all(self, echo: Callable[[str], None]) -> None:
-        for name, stop in reversed(self.stops):
-            try:
-                stop()
-                echo(f"stopped {name}")
-            except Exception as exc:  # keep stopping the rest
-                echo(f"could not stop {name}: {exc}")
-
-
-def start_local_llm(settings: Settings, started: Started, echo: Callable[[str], None]) -> Settings:
-    """The CPU answerer when its pieces are installed (llama-cpp-python and a packaged GGUF model);
-    otherwise the settings unchanged, and answers are extractive."""
-    import importlib.util
-
-    from graphrag.errors import GraphRAGError
-    from graphrag.local_llm import local_llm_server, resolve_model
-
-    if importlib.util.find_spec("llama_cpp") is None:
-        echo("no CPU model (llama-cpp-python is not installed: `make llm`): answers are extractive")
-        return settings
-    try:
-        resolve_model(settings.llm_local_model, settings.data_dir)
-        server = local_llm_server(settings)
-        was_running = server.status().running
-        status = server.start()
-    except GraphRAGError as exc:
-        echo(f"no CPU model ({exc}): answers are extractive")
-        return settings
-    echo(f"CPU answerer {settings.llm_local_model} at {status.url} "
-         f"({'already running' if was_running else 'started'})")
-    if not was_running:
-        started.stops.append(("the CPU answerer", server.stop))
-    return settings.model_copy(update={"llm_base_url": "local"})
-
-
-def up(settings: Settings, *, sample: bool = True, llm: bool = True, echo: Callable[[str], None] = print) -> None:
-    """Database, migrations, sample corpus (empty database only), CPU answerer when installed and no
-    LLM is configured, API; Ctrl-C stops what this started."""
-    from api.components import build_components
-    from graphrag.launch import embedded_server, open_database
-    from schema.runner import MigrationRunner
-
-    started = Started()
-    try:
-        if settings.embedded:
-            server = embedded_server(settings)
-            was_running = server.status().running
-            status = server.start()
-            echo(f"ArcadeDB {status.version} at {status.url} ({'already running' if was_running else 'started'})")
-            if not was_running:
-                started.stops.append(("ArcadeDB", server.stop))
-        db = open_database(settings)
-        started.stops.append(("database client", db.close))
-        runner = MigrationRunner(db, embedding_dim=settings.embedding_dim)
-        applied = runner.migrate()
-        echo(f"schema at version {runner.head}" + (f" (applied {applied})" if applied else " (up to date)"))
-        if llm and settings.llm_base_url is None:
-            settings = start_local_llm(settings, started, echo)
-        echo("loading models ...")
-        components = build_components(settings, db)
-        if sample and database_is_empty(db):
-            ingest_sample_corpus(components, echo)
-        serve(settings, components, echo=echo)
-    finally:
-        started.stop_all(echo)

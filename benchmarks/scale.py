@@ -12,7 +12,7 @@ and the pairs of consecutive mentions as same-sentence co-occurrences. It resume
 (the folder keeps `build.json`), so a 1M build can be interrupted and continued, and later
 `measure` runs reuse the folder.
 
-`measure` starts ArcadeDB on the folder and the real API (`python -m api.cli serve`) against it, and
+`measure` starts ArcadeDB on the folder and the real API (`python -m cli serve`) against it, and
 prints and writes JSON:
 - API start-up seconds (process start to /readyz 200) and resident memory after start and after
   the query runs;
@@ -341,7 +341,7 @@ def rss_mb(pid: int) -> float:
 
 
 def start_api(server: EmbeddedServer, folder: Path) -> tuple[subprocess.Popen[bytes], str, float]:
-    """`python -m api.cli serve` against the folder's database; returns it, its URL and the seconds
+    """`python -m cli serve` against the folder's database; returns it, its URL and the seconds
     from process start to /readyz answering 200 (models loaded, schema checked)."""
     port = free_port()
     env = {**os.environ, "GRAPHRAG_DB_URL": server.url, "GRAPHRAG_DB_PASSWORD": server.password,
@@ -349,7 +349,7 @@ def start_api(server: EmbeddedServer, folder: Path) -> tuple[subprocess.Popen[by
            "GRAPHRAG_DATA_DIR": str(folder / "api-data"), "HF_HUB_OFFLINE": "1"}
     log_file = (folder / "api.log").open("ab")
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], cwd=ROOT, env=env, stdout=log_file,
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve"], cwd=ROOT, env=env, stdout=log_file,
                             stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     while True:

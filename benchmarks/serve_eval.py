@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
            "GRAPHRAG_DB_NAME": database, "GRAPHRAG_API_PORT": str(args.port), "GRAPHRAG_API_KEYS_REQUIRED": "false",
            "GRAPHRAG_API_WORKERS": str(args.workers), "GRAPHRAG_DATA_DIR": str(folder / "api-data"),
            "HF_HUB_OFFLINE": "1"}
-    api = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], cwd=ROOT, env=env)
+    api = subprocess.Popen([sys.executable, "-m", "cli", "serve"], cwd=ROOT, env=env)
     try:
         url = f"http://127.0.0.1:{args.port}"
         while True:

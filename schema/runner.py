@@ -186,3 +186,16 @@ class MigrationRunner:
             self.db.sql_command(f"DROP TYPE `{row['name']}` IF EXISTS UNSAFE")
             dropped.append(row["name"])
         return dropped
+
+
+def require_head(db: Database, embedding_dim: int) -> int:
+    """The one "schema at head" check of the API, the MCP server and `graphrag ingest`: the head
+    version, or `MigrationError` when the database is behind it (or `ChecksumMismatchError` when an
+    applied migration changed)."""
+    runner = MigrationRunner(db, embedding_dim=embedding_dim)
+    runner.check()
+    current = runner.current_version()
+    if current < runner.head:
+        raise MigrationError(f"the database schema is at version {current}, the code needs {runner.head}: "
+                             "run `graphrag schema migrate` first")
+    return runner.head

@@ -139,7 +139,7 @@ def cli_env(url: str, password: str, database: str, data_dir: Path, **settings: 
 
 
 def ingest_command(*inputs: Path, documents_per_batch: int = 4) -> list[str]:
-    return [sys.executable, "-m", "api.cli", "ingest", *map(str, inputs),
+    return [sys.executable, "-m", "cli", "ingest", *map(str, inputs),
             "--documents-per-batch", str(documents_per_batch), "--no-progress"]
 
 

@@ -95,8 +95,8 @@ def stdio_env(settings: Settings) -> dict[str, str]:
 
 
 def stdio_session(settings: Settings, errlog: TextIO, *args: str) -> Any:
-    """A session with `python -m api.cli mcp ARGS` started in the repository root (this checkout's code)."""
-    params = StdioServerParameters(command=sys.executable, args=["-m", "api.cli", "mcp", *args],
+    """A session with `python -m cli mcp ARGS` started in the repository root (this checkout's code)."""
+    params = StdioServerParameters(command=sys.executable, args=["-m", "cli", "mcp", *args],
                                    env=stdio_env(settings), cwd=ROOT)
 
     @asynccontextmanager

@@ -67,7 +67,7 @@ def test_cli_lifecycle_from_a_fresh_data_dir(tmp_path: Path) -> None:
     env.pop("GRAPHRAG_DB_PASSWORD", None)
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "api.cli", *args], env=env, capture_output=True, text=True,
+        return subprocess.run([sys.executable, "-m", "cli", *args], env=env, capture_output=True, text=True,
                               timeout=180, cwd=Path(__file__).resolve().parents[2])
 
     try:

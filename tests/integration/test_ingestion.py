@@ -220,7 +220,7 @@ def test_job_killed_mid_run_and_rerun_equals_a_clean_run(pipeline_for, make_db, 
     db = make_db("kill")
     env = {**os.environ, "GRAPHRAG_DB_URL": server.url, "GRAPHRAG_DB_PASSWORD": server.password,
            "GRAPHRAG_DB_NAME": db.database, "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "api.cli", "ingest", str(corpus), "--documents-per-batch", "4", "--no-progress"]
+    cmd = [sys.executable, "-m", "cli", "ingest", str(corpus), "--documents-per-batch", "4", "--no-progress"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     killed_at = None
     deadline = time.monotonic() + 300
@@ -242,7 +242,7 @@ def test_job_killed_mid_run_and_rerun_equals_a_clean_run(pipeline_for, make_db, 
 def test_documents_cli_lists_shows_and_deletes(pipeline_for, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from typer.testing import CliRunner
 
-    from api.cli import app
+    from cli.main import app
 
     pipeline, db = pipeline_for()
     pipeline.run(_docs())

@@ -82,7 +82,7 @@ def test_a_second_server_on_the_same_port_is_refused_clearly(llm_server: LocalLL
 
 
 def test_cli_status_reports_the_running_server(llm_server: LocalLLMServer) -> None:
-    proc = subprocess.run([sys.executable, "-m", "api.cli", "--data-dir", str(llm_server.data_dir), "llm", "status",
+    proc = subprocess.run([sys.executable, "-m", "cli", "--data-dir", str(llm_server.data_dir), "llm", "status",
                            "--port", str(llm_server.port)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert f"running: smollm2 at {llm_server.url}" in proc.stdout

@@ -85,7 +85,7 @@ def test_ray_engine_builds_the_local_graph_and_replaces_like_it(
 def _cli(db: ArcadeDB, server: Any, *args: str) -> tuple[list[str], dict[str, str]]:
     env = {**os.environ, "GRAPHRAG_DB_URL": server.url, "GRAPHRAG_DB_PASSWORD": server.password,
            "GRAPHRAG_DB_NAME": db.database, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    return [sys.executable, "-m", "api.cli", "ingest", str(CORPUS), "--documents-per-batch", "4", "--no-progress",
+    return [sys.executable, "-m", "cli", "ingest", str(CORPUS), "--documents-per-batch", "4", "--no-progress",
             "--engine", "ray", *args], env
 
 

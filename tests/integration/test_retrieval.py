@@ -376,7 +376,7 @@ def test_langchain_adapter(retriever: HybridRetriever) -> None:
 def test_search_command(graph_db: ArcadeDB, server: Any) -> None:
     from typer.testing import CliRunner
 
-    from api.cli import app
+    from cli.main import app
 
     args = ["--db-url", server.url, "--db-name", graph_db.database, "search", QUESTION, "--top-k", "3", "--json"]
     env = {"GRAPHRAG_DB_PASSWORD": server.password}
@@ -386,6 +386,31 @@ def test_search_command(graph_db: ArcadeDB, server: Any) -> None:
     assert payload["ranking"] == "ppr"
     assert ANSWER_DOC in [p["document_id"] for p in payload["passages"]]
     empty = CliRunner().invoke(app, [*args[:4], "search", "  "], env=env)
+    assert empty.exit_code == 1
+
+
+def test_ask_command_answers_with_citations(graph_db: ArcadeDB, server: Any) -> None:
+    """`graphrag ask`: without an LLM the answer is extractive, its markers point at cited passages,
+    and the terminal shows each citation under the answer."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    args = ["--db-url", server.url, "--db-name", graph_db.database, "ask", QUESTION, "--top-k", "3"]
+    env = {"GRAPHRAG_DB_PASSWORD": server.password, "GRAPHRAG_LLM_BASE_URL": None}
+    as_json = CliRunner().invoke(app, [*args, "--json"], env=env)
+    assert as_json.exit_code == 0, as_json.output
+    answer = json.loads(as_json.stdout)
+    assert answer["mode"] == "extractive" and answer["question"] == QUESTION
+    assert answer["citations"] and all(1 <= c["n"] <= 3 for c in answer["citations"])  # of the 3 passages
+    assert all(f"[{c['n']}]" in answer["answer"] for c in answer["citations"])
+    shown = CliRunner().invoke(app, args, env=env)
+    assert shown.exit_code == 0, shown.output
+    first = answer["citations"][0]
+    assert answer["answer"].strip()[:40] in shown.stdout
+    assert f"[{first['n']}] {first['title']} ({first['document_id']})" in shown.stdout
+    assert "extractive answer" in shown.stdout
+    empty = CliRunner().invoke(app, [*args[:4], "ask", "  "], env=env)
     assert empty.exit_code == 1
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api.cli import app
+from cli.main import app
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
 from ingestion.pipeline import IngestionConfig, IngestionPipeline, make_pipeline

@@ -1,0 +1,5 @@
+"""`python -m cli ...` runs the `graphrag` command from a checkout."""
+
+from cli.main import main
+
+main()

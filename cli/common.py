@@ -1,0 +1,37 @@
+"""What every command shares: the consoles, the settings the global flags built, one-line failures."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from graphrag.config import Settings
+
+out = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> None:
+    """One line on stderr and exit `code` (2: usage, 4: not found, 1: the job failed)."""
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    """The settings `graphrag`'s global flags built (environment variables under them)."""
+    root = ctx.find_root()
+    return root.obj if isinstance(root.obj, Settings) else Settings()
+
+
+def first_validation_error(exc: ValueError) -> str:
+    """pydantic's first complaint, as `field: message`."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    return str(exc)
+
+
+def echo(text: str) -> None:
+    """Plain output without wrapping: the curl example in the banner must paste whole."""
+    out.print(text, highlight=False, soft_wrap=True)

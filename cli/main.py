@@ -1,0 +1,77 @@
+"""`graphrag`: one command line for the database, the schema, ingestion, search and answers, and the service.
+
+Settings come from `GRAPHRAG_*` environment variables; the global flags here override them.
+Every failure ends with one line on stderr and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from api.context import configure_logging
+from cli import database, ingest, keys, llm, search, service
+from cli.common import err, fail, first_validation_error
+from graphrag.config import Settings
+from graphrag.errors import GraphRAGError
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False)
+app.add_typer(database.db_app, name="db")
+app.add_typer(database.schema_app, name="schema")
+app.add_typer(llm.llm_app, name="llm")
+app.add_typer(keys.api_key_app, name="api-key")
+app.add_typer(ingest.documents_app, name="documents")
+app.command("up")(service.up)
+app.command("serve")(service.serve)
+app.command("mcp")(service.mcp)
+app.command("ingest")(ingest.ingest)
+app.command("search")(search.search)
+app.command("ask")(search.ask)
+
+
+@app.callback()
+def global_options(
+    ctx: typer.Context,
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder [GRAPHRAG_DATA_DIR, default .data]")] = None,
+    db_url: Annotated[str | None, typer.Option(help="Existing ArcadeDB server URL [GRAPHRAG_DB_URL]; "
+                                                    "unset = embedded")] = None,
+    db_port: Annotated[int | None, typer.Option(help="Embedded server port [GRAPHRAG_DB_PORT, 2480]")] = None,
+    db_name: Annotated[str | None, typer.Option(help="Database name [GRAPHRAG_DB_NAME, graphrag]")] = None,
+    db_user: Annotated[str | None, typer.Option(help="Database user [GRAPHRAG_DB_USER, root]")] = None,
+    db_password_file: Annotated[Path | None, typer.Option(
+        help="File holding the database password [GRAPHRAG_DB_PASSWORD_FILE, or GRAPHRAG_DB_PASSWORD]; unset = "
+             "the embedded server's generated one. There is no password flag: a command line is visible to "
+             "every local user")] = None,
+    embedding_model: Annotated[str | None, typer.Option(help="Embedding model [GRAPHRAG_EMBEDDING_MODEL]")] = None,
+    embedding_dim: Annotated[int | None, typer.Option(help="Embedding dimension [GRAPHRAG_EMBEDDING_DIM]")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress and retries")] = False,
+) -> None:
+    configure_logging(logging.INFO if verbose else logging.WARNING)
+    overrides: dict[str, Any] = {k: v for k, v in {
+        "data_dir": data_dir, "db_url": db_url, "db_port": db_port, "db_name": db_name, "db_user": db_user,
+        "db_password_file": db_password_file, "embedding_model": embedding_model, "embedding_dim": embedding_dim,
+    }.items() if v is not None}
+    try:
+        ctx.obj = Settings(**overrides)
+    except ValueError as exc:
+        fail(f"invalid setting: {first_validation_error(exc)}", code=2)
+
+
+def main() -> None:
+    """Console-script entry: run the app, turning our errors into one line and exit code 1."""
+    try:
+        app()
+    except GraphRAGError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""`graphrag up` (everything on embedded defaults), `graphrag serve` (the API alone) and `graphrag mcp`
+(the tools for agents over stdio).
+
+`up` starts what is missing (the embedded database, the schema, a sample corpus on an empty
+database, the CPU answerer when installed), serves the API on loopback, and on Ctrl-C stops exactly
+what it started.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import typer
+
+from api.context import configure_logging
+from api.deps import Components
+from api.server import SAMPLE_CORPUS
+from api.server import serve as serve_api
+from cli.common import echo, settings_of
+from graphrag.arcadedb import ArcadeDB
+from graphrag.config import Settings
+from graphrag.store import GraphStore
+
+_HostOpt = Annotated[str | None, typer.Option("--host", help="API interface [GRAPHRAG_API_HOST, 127.0.0.1]")]
+_PortOpt = Annotated[int | None, typer.Option("--port", help="API port [GRAPHRAG_API_PORT, 8000]")]
+
+
+
+def _api_settings(ctx: typer.Context, host: str | None, port: int | None) -> Settings:
+    settings = settings_of(ctx)
+    overrides = {k: v for k, v in {"api_host": host, "api_port": port}.items() if v is not None}
+    return settings.model_copy(update=overrides) if overrides else settings
+
+
+def up(ctx: typer.Context, host: _HostOpt = None, port: _PortOpt = None,
+       sample: Annotated[bool, typer.Option(help="Ingest the sample corpus into an empty database")] = True,
+       llm: Annotated[bool, typer.Option(help="Start the local CPU answerer when it is installed and no "
+                                              "GRAPHRAG_LLM_BASE_URL is set")] = True,
+       ) -> None:
+    """Bring the whole service up on embedded defaults: database, migrations, sample corpus, API."""
+    configure_logging(logging.INFO)
+    bring_up(_api_settings(ctx, host, port), sample=sample, llm=llm, echo=echo)
+
+
+def serve(ctx: typer.Context, host: _HostOpt = None, port: _PortOpt = None) -> None:
+    """Serve the API alone (the database must be running and migrated)."""
+    configure_logging(logging.INFO)
+    serve_api(_api_settings(ctx, host, port), echo=echo)
+
+
+def mcp(ctx: typer.Context,
+        read_only: Annotated[bool, typer.Option("--read-only", help="Refuse add_document and delete_document, "
+                                                                     "as a read key does over HTTP")] = False,
+        ) -> None:
+    """Serve the tools for agents (MCP) over stdin/stdout, for desktop clients that start it themselves.
+
+    The database must be running and migrated. Over HTTP the same server is at /mcp of `graphrag serve`.
+    """
+    from api.mcp_server import run_stdio
+
+    run_stdio(settings_of(ctx), read_only=read_only)
+
+
+# --- the orchestration behind `up` -------------------------------------------------------------------
+
+
+def database_is_empty(db: ArcadeDB) -> bool:
+    return GraphStore(db).count_documents() == 0
+
+
+def ingest_sample_corpus(components: Components, echo: Callable[[str], None] = print) -> int:
+    """The six sample documents, so that a first `graphrag up` answers the banner's question."""
+    if components.ingestor is None:
+        echo("ingestion is not available: the sample corpus was not loaded")
+        return 0
+    files = sorted(SAMPLE_CORPUS.glob("*.md"))
+    summary = components.ingestor.ingest_paths(files, SAMPLE_CORPUS)
+    echo(f"sample corpus: {summary.documents} documents, {summary.chunks} chunks, {summary.entities} entities "
+         f"in {summary.seconds:.1f}s")
+    return summary.documents
+
+
+@dataclass
+class Started:
+    """What `up` started, to stop on the way out (and nothing else)."""
+
+    stops: list[tuple[str, Callable[[], object]]] = field(default_factory=list)
+
+    def stop_all(self, echo: Callable[[str], None]) -> None:
+        for name, stop in reversed(self.stops):
+            try:
+                stop()
+                echo(f"stopped {name}")
+            except Exception as exc:  # keep stopping the rest
+                echo(f"could not stop {name}: {exc}")
+
+
+def start_local_llm(settings: Settings, started: Started, echo: Callable[[str], None]) -> Settings:
+    """The CPU answerer when its pieces are installed (llama-cpp-python and a packaged GGUF model);
+    otherwise the settings unchanged, and answers are extractive."""
+    import importlib.util
+
+    from graphrag.errors import GraphRAGError
+    from graphrag.local_llm import local_llm_server, resolve_model
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        echo("no CPU model (llama-cpp-python is not installed: `make llm`): answers are extractive")
+        return settings
+    try:
+        resolve_model(settings.llm_local_model, settings.data_dir)
+        server = local_llm_server(settings)
+        was_running = server.status().running
+        status = server.start()
+    except GraphRAGError as exc:
+        echo(f"no CPU model ({exc}): answers are extractive")
+        return settings
+    echo(f"CPU answerer {settings.llm_local_model} at {status.url} "
+         f"({'already running' if was_running else 'started'})")
+    if not was_running:
+        started.stops.append(("the CPU answerer", server.stop))
+    return settings.model_copy(update={"llm_base_url": "local"})
+
+
+def bring_up(settings: Settings, *, sample: bool = True, llm: bool = True,
+             echo: Callable[[str], None] = print) -> None:
+    """Database, migrations, sample corpus (empty database only), CPU answerer when installed and no
+    LLM is configured, API; Ctrl-C stops what this started."""
+    from api.components import build_components
+    from graphrag.launch import embedded_server, open_database
+    from schema.runner import MigrationRunner
+
+    started = Started()
+    try:
+        if settings.embedded:
+            server = embedded_server(settings)
+            was_running = server.status().running
+            status = server.start()
+            echo(f"ArcadeDB {status.version} at {status.url} ({'already running' if was_running else 'started'})")
+            if not was_running:
+                started.stops.append(("ArcadeDB", server.stop))
+        db = open_database(settings)
+        started.stops.append(("database client", db.close))
+        runner = MigrationRunner(db, embedding_dim=settings.embedding_dim)
+        applied = runner.migrate()
+        echo(f"schema at version {runner.head}" + (f" (applied {applied})" if applied else " (up to date)"))
+        if llm and settings.llm_base_url is None:
+            settings = start_local_llm(settings, started, echo)
+        echo("loading models ...")
+        components = build_components(settings, db)
+        if sample and database_is_empty(db):
+            ingest_sample_corpus(components, echo)
+        serve_api(settings, components, echo=echo)
+    finally:
+        started.stop_all(echo)
