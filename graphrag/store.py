@@ -389,7 +389,7 @@ class GraphStore:
         return [r["key"] for r in self.db.cypher(q.ENTITIES_NOT_LINKED, {"limit": limit})]
 
     def link_similar_entities(self, keys: Sequence[str], *, threshold: float, k: int = 5) -> int:
-        """SAME_AS edges from each entity in `keys` to its near-duplicates by name embedding.
+        """SAME_AS edges from each entity in `keys` to its near-duplicates by embedding (of the key).
 
         Neighbours come from the `Entity[embedding]` vector index (cosine distance = 1 - similarity);
         pairs at or above `threshold` get one edge (smaller key -> larger key). The entities are then
