@@ -21,7 +21,7 @@ FAST = RetryPolicy(attempts=4, max_seconds=5, initial_wait=0.01, max_wait=0.02)
 
 
 class _Ready(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         self.send_response(204 if self.path == "/api/v1/ready" else 404)
         self.end_headers()
 
