@@ -3,6 +3,10 @@
 "ACME Corp.", "acme corp" and "ACME Corp's" all become ``acme corp``: Unicode NFKC, case
 folding, possessives and punctuation stripped, white space collapsed. Ingestion merges entities on
 this key and retrieval links question spans through it, so both must use this one function.
+
+Which of a key's spellings is stored as the entity's `name` (with its `type`) is decided by one fixed
+order, `spelling_rank`, never by which spelling was read or written first: every engine, and every
+interleaving of jobs writing at once, ends with the same name and type.
 """
 
 from __future__ import annotations
@@ -21,6 +25,23 @@ def entity_key(name: str) -> str:
     text = _POSSESSIVE.sub("", text)
     text = _PUNCT.sub(" ", text)
     return _SPACE.sub(" ", text).strip()
+
+
+def spelling_rank(name: str, type_: str) -> tuple[int, str, str]:
+    """The sort key that picks an entity's stored (name, type): the smallest over every spelling of
+    the key wins.
+
+    Shortest name first (the spelling with the least decoration: no trailing period, possessive,
+    quotes or doubled spaces), then the name by code point (capitals before lower case, ASCII before
+    full-width forms), then the type by code point (one name that spaCy labelled two ways). A total
+    order on (name, type), so the minimum does not depend on the order the spellings come in.
+
+    Example:
+        >>> min([("ACME Corp.", "ORG"), ("Acme Corp", "ORG"), ("ACME Corp", "PERSON"), ("ACME Corp", "ORG")],
+        ...     key=lambda s: spelling_rank(*s))
+        ('ACME Corp', 'ORG')
+    """
+    return (len(name), name, type_)
 
 
 def strip_title_qualifier(title: str) -> str:

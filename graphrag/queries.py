@@ -97,12 +97,12 @@ RETURN e.key AS key
 ENTITY_KEYS_PRESENT = """
 UNWIND $keys AS k
 MATCH (e:Entity {key: k})
-RETURN e.key AS key, e.embedding IS NOT NULL AS embedded
+RETURN e.key AS key, e.embedding IS NOT NULL AS embedded, e.name AS name, e.type AS type
 """
 
 ENTITIES_WITHOUT_EMBEDDING = """
 MATCH (e:Entity) WHERE e.embedding IS NULL
-RETURN e.key AS key, e.name AS name LIMIT $limit
+RETURN e.key AS key LIMIT $limit
 """
 
 ANY_EMBEDDED_ENTITY = "MATCH (e:Entity) WHERE e.embedding IS NOT NULL RETURN e.key AS key LIMIT 1"
@@ -127,11 +127,20 @@ COUNT_EDGES = "MATCH ()-[r:{label}]->() RETURN count(r) AS n"
 # Writes read first what exists, then CREATE only what is new: a MERGE costs a lookup even when
 # it creates, and about twice a CREATE once a vector is written with the vertex. Two writers that
 # create the same key at once collide on the unique index; the transaction is replayed and, reading
-# again, finds the other's vertex. A name/type seen first wins: the order of a job is deterministic,
-# so a resumed job gives every entity the same name as an uninterrupted one.
+# again, finds the other's vertex. The name/type stored is the first in
+# `graphrag.normalize.spelling_rank` of every spelling written, whatever the order of the writes:
+# the batch renames an entity (RENAME_ENTITIES) only where its spelling sorts before the stored one.
 CREATE_ENTITIES = """
 UNWIND $rows AS r
 CREATE (e:Entity {key: r.key, name: r.name, type: r.type, folded: r.folded, embedding: r.embedding})
+"""
+
+# Only name and type: the vector is the key's (see `graphrag.store.EntityRecord`), so what was
+# derived from it (the vector, `linked`, SAME_AS) stays valid.
+RENAME_ENTITIES = """
+UNWIND $rows AS r
+MATCH (e:Entity {key: r.key})
+SET e.name = r.name, e.type = r.type
 """
 
 # A new chunk with its HAS_CHUNK edge and its mentions in one statement: the chunk is not looked up

@@ -3,7 +3,8 @@
 A `GraphBatch` (documents with their chunks, entities, mentions and relations) is written in ONE
 server-side transaction: a reader sees a document's old version or its new one, never both, and a
 job killed mid-batch leaves nothing of that batch behind. The batch first reads what is stored
-(the documents' chunks, which entities exist) and then creates only what is missing, all keyed on
+(the documents' chunks, which entities exist with which name) and then creates only what is missing,
+and renames an entity only where the batch's spelling sorts first (`EntityRecord`), all keyed on
 deterministic ids, so a batch replayed after a conflict or a lost commit answer reads its own
 earlier work and changes nothing. (Creating instead of merging halves the cost of a vertex written
 with its vector, and a MERGE of an edge scanned the edges of its start vertex.)
@@ -24,7 +25,7 @@ import numpy as np
 
 from graphrag import queries as q
 from graphrag.arcadedb import ArcadeDB, Transaction
-from graphrag.normalize import fold_accents
+from graphrag.normalize import fold_accents, spelling_rank
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,14 @@ class ChunkRecord:
 
 @dataclass(slots=True)
 class EntityRecord:
+    """An entity as a batch carries it.
+
+    `name`/`type`: one spelling of `key`; the stored ones are the first of all spellings written in
+    `graphrag.normalize.spelling_rank` (`write_batch` updates them when a batch brings one that sorts
+    first). `embedding`: the vector of the KEY, not of the name, so it is the same whichever spelling
+    wins and a rename leaves the vector and the SAME_AS links it decided untouched.
+    """
+
     key: str
     name: str
     type: str
@@ -123,15 +132,32 @@ def batched(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
 
 
 def dedupe_entities(entities: Iterable[EntityRecord]) -> list[EntityRecord]:
-    """One row per key: the first name/type seen wins, an embedding given by any row is kept."""
+    """One row per key: the name/type first in `spelling_rank` wins (whatever the rows' order), an
+    embedding given by any row is kept (a vector is the key's, the same for every spelling)."""
     out: dict[str, EntityRecord] = {}
     for entity in entities:
         seen = out.get(entity.key)
         if seen is None:
             out[entity.key] = EntityRecord(entity.key, entity.name, entity.type, entity.embedding)
-        elif seen.embedding is None and entity.embedding is not None:
+            continue
+        if spelling_rank(entity.name, entity.type) < spelling_rank(seen.name, seen.type):
+            seen.name, seen.type = entity.name, entity.type
+        if seen.embedding is None and entity.embedding is not None:
             seen.embedding = entity.embedding
     return list(out.values())
+
+
+def renamed_entities(rows: dict[str, dict[str, Any]], stored: dict[str, tuple[Any, Any]]) -> list[dict[str, Any]]:
+    """`{key, name, type}` for each stored entity whose batch spelling sorts before its stored one
+    (`spelling_rank`): the only entities a batch updates. `stored`: key -> (name, type) as read."""
+    out = []
+    for key, (name, type_) in stored.items():
+        row = rows.get(key)
+        if row is None:
+            continue
+        if name is None or spelling_rank(row["name"], row["type"]) < spelling_rank(name, type_ or ""):
+            out.append({"key": key, "name": row["name"], "type": row["type"]})
+    return out
 
 
 def dedupe_mentions(mentions: Iterable[MentionRecord]) -> list[MentionRecord]:
@@ -299,11 +325,16 @@ class GraphStore:
             # A kept chunk is stored complete already (same id = same content, written with its edges).
             new_ids = [cid for cid in chunk_rows if cid not in stored]
             present: dict[str, bool] = {}
+            spelled: dict[str, tuple[Any, Any]] = {}
             for part in batched(keys, self.batch_size):
-                present.update((r["key"], bool(r["embedded"]))
-                               for r in tx.cypher(q.ENTITY_KEYS_PRESENT, {"keys": list(part)}))
+                for r in tx.cypher(q.ENTITY_KEYS_PRESENT, {"keys": list(part)}):
+                    present[r["key"]] = bool(r["embedded"])
+                    spelled[r["key"]] = (r["name"], r["type"])
             self._unwind(tx, q.UPSERT_DOCUMENTS, document_rows)
             self._unwind(tx, q.CREATE_ENTITIES, [row for key, row in entity_rows.items() if key not in present])
+            # A stored entity takes this batch's spelling only where it sorts first: two jobs that
+            # race to rename one entity both write it, so one of them is replayed and reads the other's.
+            self._unwind(tx, q.RENAME_ENTITIES, renamed_entities(entity_rows, spelled))
             self._unwind(tx, q.SET_ENTITY_EMBEDDINGS, [
                 {"key": key, "embedding": row["embedding"]} for key, row in entity_rows.items()
                 if key in present and not present[key] and row["embedding"] is not None])
@@ -350,15 +381,15 @@ class GraphStore:
         for part in batched(list(rows), self.batch_size):
             self.db.cypher(q.SET_ENTITY_EMBEDDINGS, {"rows": [{"key": k, "embedding": v} for k, v in part]})
 
-    def entities_without_embedding(self, limit: int = 5000) -> list[tuple[str, str]]:
-        return [(r["key"], r["name"] or r["key"])
-                for r in self.db.cypher(q.ENTITIES_WITHOUT_EMBEDDING, {"limit": limit})]
+    def entities_without_embedding(self, limit: int = 5000) -> list[str]:
+        """Keys of entities stored without a vector (an entity's vector is its key's: see `EntityRecord`)."""
+        return [r["key"] for r in self.db.cypher(q.ENTITIES_WITHOUT_EMBEDDING, {"limit": limit})]
 
     def entities_not_linked(self, limit: int = 5000) -> list[str]:
         return [r["key"] for r in self.db.cypher(q.ENTITIES_NOT_LINKED, {"limit": limit})]
 
     def link_similar_entities(self, keys: Sequence[str], *, threshold: float, k: int = 5) -> int:
-        """SAME_AS edges from each entity in `keys` to its near-duplicates by name embedding.
+        """SAME_AS edges from each entity in `keys` to its near-duplicates by embedding (of the key).
 
         Neighbours come from the `Entity[embedding]` vector index (cosine distance = 1 - similarity);
         pairs at or above `threshold` get one edge (smaller key -> larger key). The entities are then

@@ -2,7 +2,8 @@
 
 Exact spellings already merge on `graphrag.normalize.entity_key` ("ACME Corp." = "acme corp").
 What the key cannot merge ("Acme Corporation" / "ACME Corp", "J. R. R. Tolkien" / "Tolkien") gets a
-SAME_AS edge when the name embeddings' cosine similarity reaches a threshold.
+SAME_AS edge when the entity embeddings' cosine similarity reaches a threshold (an entity's vector is its
+key's, so it does not depend on which spelling the entity shows: see `graphrag.store.EntityRecord`).
 
 Two ways to find the neighbours, with the same result (pairs >= threshold, at most k neighbours
 per entity):

@@ -3,10 +3,13 @@
 Three stages run at once, joined by bounded queues, so CPU work overlaps database writes:
 
     main thread   load -> skip unchanged (content hash) -> chunk -> NER        (batches of documents)
-    embed thread  chunk texts ("title\\ntext") and new entity names -> vectors
+    embed thread  chunk texts ("title\\ntext") and new entity keys -> vectors
     write thread  one transaction per batch (GraphStore.write_batch), then SAME_AS for new entities
 
-Batches stay in input order end to end, so a job's result does not depend on timing.
+Batches stay in input order end to end, so a job's result does not depend on timing. An entity's
+stored name and type do not depend on order at all: of all spellings of its key, the first in
+`graphrag.normalize.spelling_rank` wins (the write renames a stored entity when a batch brings one),
+and its vector is its key's, so jobs writing overlapping inputs at once end with one run's graph.
 
 Resumable: a batch is one transaction and every write is a MERGE on a deterministic key
 (chunk id = document id + content hash + ordinal), so a job killed at any point and run again
@@ -38,6 +41,7 @@ from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
 from graphrag.embeddings import Embedder
 from graphrag.errors import DatabaseUnavailableError, IngestionError, StoreError
+from graphrag.normalize import spelling_rank
 from graphrag.store import (
     ChunkRecord,
     DocumentRecord,
@@ -147,7 +151,7 @@ class _Prepared:
     documents: list[tuple[SourceDocument, str, bool]]  # (doc, hash, replaces an older version)
     chunks: list[list[TextChunk]] = field(default_factory=list)
     graph: GraphBatch = field(default_factory=GraphBatch)
-    entity_names: dict[str, str] = field(default_factory=dict)  # key -> name (to embed)
+    entity_names: dict[str, str] = field(default_factory=dict)  # key -> the batch's name of it
     new_entity_keys: list[str] = field(default_factory=list)
     new_entity_vectors: np.ndarray | None = None
     trace: list[dict[str, Any]] = field(default_factory=list)  # per stage: worker, seconds (Ray engine)
@@ -215,6 +219,7 @@ class BatchProcessor:
                                               in zip(prepared.documents, prepared.chunks, strict=True)])
         timer.add("extract", time.perf_counter() - t0)
         graph = prepared.graph
+        entities: dict[str, EntityRecord] = {}
         for (doc, digest, _), chunks, per_chunk in zip(prepared.documents, prepared.chunks, extractions,
                                                        strict=True):
             graph.documents.append(DocumentRecord(doc.id, doc.source, doc.title, digest, len(chunks),
@@ -224,12 +229,16 @@ class BatchProcessor:
                 graph.chunks.append(ChunkRecord(cid, doc.id, chunk.ordinal, doc.title, chunk.text,
                                                 chunk.start_char, chunk.end_char, []))
                 for m in extraction.mentions:
-                    if m.key not in prepared.entity_names:
-                        prepared.entity_names[m.key] = m.name
-                        graph.entities.append(EntityRecord(m.key, m.name, m.type))
+                    entity = entities.get(m.key)
+                    if entity is None:
+                        entities[m.key] = EntityRecord(m.key, m.name, m.type)
+                    elif spelling_rank(m.name, m.type) < spelling_rank(entity.name, entity.type):
+                        entity.name, entity.type = m.name, m.type  # see graphrag.normalize.spelling_rank
                     graph.mentions.append(MentionRecord(cid, m.key, 1))
                 for a, b in extraction.pairs:
                     graph.relations.append(RelationRecord(a, b, [cid]))
+        graph.entities.extend(entities.values())
+        prepared.entity_names.update((k, e.name) for k, e in entities.items())
         return prepared
 
 
@@ -253,11 +262,13 @@ def embed_batch(prepared: _Prepared, embedder: Embedder, keys_with_embedding: Ca
         known.update(keys_with_embedding(candidates))
     todo = [k for k in candidates if k not in known]
     if todo:
-        names = [prepared.entity_names[k] for k in todo]
+        # An entity's vector is its KEY's, not its name's: the same whichever spelling is stored
+        # (graphrag.store.EntityRecord), so a later spelling that takes the name changes nothing derived
+        # from the vector. (MiniLM is uncased and strips accents: the key loses only punctuation.)
         # Names are a few word pieces: splitting such tiny batches over 2 threads was measured
         # to cost 3-6x the CPU of one thread (synchronisation, not arithmetic).
         _set_torch_threads(entity_threads)
-        by_key = dict(zip(todo, embedder.embed(names), strict=True))
+        by_key = dict(zip(todo, embedder.embed(todo), strict=True))
         for entity in graph.entities:
             vector = by_key.get(entity.key)
             if vector is not None:
@@ -579,12 +590,12 @@ class IngestionPipeline:
                 linker.keys, threshold=self.config.same_as_threshold, k=self.config.same_as_neighbours)
         done: set[str] = set()
         while True:
-            missing = [(k, n) for k, n in self.store.entities_without_embedding(limit=2000) if k not in done]
+            missing = [k for k in self.store.entities_without_embedding(limit=2000) if k not in done]
             if not missing:
                 break
-            done.update(k for k, _ in missing)
-            vectors = self.embedder.embed([name for _, name in missing])
-            self.store.set_entity_embeddings([(k, v.tolist()) for (k, _), v in zip(missing, vectors, strict=True)])
+            done.update(missing)
+            vectors = self.embedder.embed(missing)  # the keys, as `embed_batch` embeds them
+            self.store.set_entity_embeddings([(k, v.tolist()) for k, v in zip(missing, vectors, strict=True)])
             report.entities_embedded += len(missing)
         if self.config.link_same_as:
             looked_up: set[str] = set()

@@ -5,16 +5,17 @@
     Ray Data         read the queue -> chunk + NER (actor pool, spaCy) -> embed (actor pool, num_gpus when
                      the cluster has GPUs) -> back to the driver, in whatever order they finish
     driver           batches put back in input order -> per-batch de-duplication against the job
-                     (first spelling wins, as in the local engine) -> writes (a bounded pool of threads,
-                     one transaction per batch, conflicts retried) -> SAME_AS, in input order, once a
-                     batch and every batch before it are stored -> the closing pass
+                     (the spelling first in `spelling_rank` wins, as in the local engine) -> writes
+                     (a bounded pool of threads, one transaction per batch, conflicts retried) -> SAME_AS,
+                     in input order, once a batch and every batch before it are stored -> the closing pass
 
 Why the result equals the local engine's graph:
 - batches are cut by the same planner, so each is chunked, extracted and embedded exactly as the local
   engine would (same texts in the same model calls);
-- an entity is written with the name, type and vector of its first mention in input order: the driver
-  sees batches in input order and gives every later batch's row for that key the first batch's values,
-  so it does not matter which transaction commits first;
+- an entity is stored with the name and type first in `graphrag.normalize.spelling_rank` among all its
+  spellings, and with the vector of its key, in both engines and whichever transaction commits first:
+  the driver gives every later batch's row for a key the best spelling seen so far and the first batch's
+  vector, and the write path renames a stored entity only to a spelling that sorts first;
 - SAME_AS pairs come from the same in-memory exact linker fed in input order, after the batches commit.
 Floating-point values (vectors, similarities) may differ in the last digits where a model ran on another
 device or thread count; ids, keys, names, types, edges and counts are the same.
@@ -51,6 +52,7 @@ from graphrag.arcadedb import ArcadeDB, Connection, RetryPolicy
 from graphrag.config import Settings
 from graphrag.embeddings import Embedder, SentenceTransformerEmbedder
 from graphrag.errors import ConfigError, IngestionError, StoreError
+from graphrag.normalize import spelling_rank
 from graphrag.store import GraphStore, WriteStats
 from graphrag.types import SourceDocument
 from ingestion.extraction import EntityExtractor, SpacyEntityExtractor
@@ -420,7 +422,7 @@ class RayIngestionPipeline(IngestionPipeline):
 
 
 class _Writer:
-    """The driver's write side: first-spelling-wins de-duplication in input order, a bounded pool of
+    """The driver's write side: de-duplication against the job in input order, a bounded pool of
     write transactions, and SAME_AS in input order once a batch and all before it are stored."""
 
     def __init__(self, pipeline: RayIngestionPipeline, report: IngestionReport, lock: threading.Lock,
@@ -441,7 +443,9 @@ class _Writer:
             collections.deque()
         self.linker = pipeline._new_linker()
         self.known: set[str] = set()  # entity keys some earlier batch of this job carried
-        self.first: dict[str, list[Any]] = {}  # key -> [name, type, vector or None] of its first mention
+        # key -> [name, type, vector or None]: the best spelling so far (spelling_rank), the vector of its
+        # first mention (a key's vector, whichever batch embedded it)
+        self.first: dict[str, list[Any]] = {}
         self.claimed: dict[int, list[str]] = {}  # batch index -> keys it introduced (vectors freed on commit)
         self.traces: list[dict[str, Any]] = []
 
@@ -506,8 +510,11 @@ class _Writer:
             if first is None:
                 self.first[entity.key] = [entity.name, entity.type, entity.embedding]
                 claimed.append(entity.key)
-            else:
-                entity.name, entity.type, entity.embedding = first[0], first[1], first[2]
+                continue
+            # the job's best spelling so far (the write path applies the same rule against the graph)
+            if spelling_rank(entity.name, entity.type) < spelling_rank(first[0], first[1]):
+                first[0], first[1] = entity.name, entity.type
+            entity.name, entity.type, entity.embedding = first[0], first[1], first[2]
         self.claimed[prepared.index] = claimed
         # New to the job: embedded by the actor (the database had no vector) and named by no earlier batch.
         new = [k for k in prepared.new_entity_keys if k not in self.known]

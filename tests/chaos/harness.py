@@ -82,15 +82,9 @@ def _list_diff(name: str, got: list[Any], want: list[Any]) -> list[str]:
     return ["; ".join(parts)]
 
 
-def differences(got: Snapshot, want: Snapshot, timing: list[str] | None = None) -> list[str]:
-    """What differs, one line per field (empty: the graphs are equal).
-
-    `timing`: when given, the differences that overlapping jobs' timing decides (issue 11 item 4,
-    open) go there instead: entity names and types (those of the spelling written first) and the
-    similarity of SAME_AS links of an entity whose name differs (its vector is its name's).
-    """
+def differences(got: Snapshot, want: Snapshot) -> list[str]:
+    """What differs, one line per field (empty: the graphs are equal)."""
     out: list[str] = []
-    renamed = {k for k, v in want.entities.items() if k in got.entities and got.entities[k][0] != v[0]}
     if got.counts != want.counts:
         out.append("counts: " + ", ".join(f"{k} {got.counts.get(k)} vs {v}" for k, v in want.counts.items()
                                           if got.counts.get(k) != v))
@@ -106,8 +100,7 @@ def differences(got: Snapshot, want: Snapshot, timing: list[str] | None = None) 
         differ = [(k, got.entities[k][index], v[index]) for k, v in want.entities.items()
                   if k in got.entities and got.entities[k][index] != v[index]]
         if differ:
-            (timing if timing is not None and label in ("name", "type") else out).append(
-                f"entity {label}: {len(differ)} of {len(want.entities)} differ (e.g. {differ[:2]}; got, clean)")
+            out.append(f"entity {label}: {len(differ)} of {len(want.entities)} differ (e.g. {differ[:2]}; got, clean)")
     out += _list_diff("HAS_CHUNK", got.has_chunk, want.has_chunk)
     out += _list_diff("NEXT", got.next, want.next)
     out += _list_diff("MENTIONS", got.mentions, want.mentions)
@@ -117,12 +110,8 @@ def differences(got: Snapshot, want: Snapshot, timing: list[str] | None = None) 
     if pairs == want_pairs:
         off = [(a, b, s, t) for (a, b, s), (_, _, t) in zip(got.same_as, want.same_as, strict=True)
                if abs(s - t) > SIMILARITY_TOLERANCE]
-        named = [o for o in off if timing is not None and (o[0] in renamed or o[1] in renamed)]
-        off = [o for o in off if o not in named]
         if off:
             out.append(f"SAME_AS similarity: {len(off)} differ by more than {SIMILARITY_TOLERANCE} (e.g. {off[:2]})")
-        if named and timing is not None:
-            timing.append(f"SAME_AS similarity of a renamed entity: {len(named)} differ (e.g. {named[:2]})")
     return out
 
 

@@ -17,8 +17,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from graphrag.arcadedb import ArcadeDB, RetryPolicy
 from graphrag.embedded import EmbeddedServer
 from graphrag.procs import read_pid
@@ -155,15 +153,13 @@ def test_overlapping_concurrent_ingests_equal_one_run(
         form: Form, chaos_seed: int, results: Results, clean_graph: Snapshot, chaos_corpus: list[dict[str, str]],
         make_db: Callable[..., ArcadeDB], server: EmbeddedServer, tmp_path: Path) -> None:
     """Two or three `graphrag ingest` processes at once on overlapping slices of the corpus (same
-    documents, same ids), into one database: every job succeeds and the graph equals one run's.
-
-    Except, for now, where timing decides (issue 11 item 4, open): an entity's name and type are
-    those of the spelling written first, and its vector (so its SAME_AS similarities) that name's.
-    Those differences are listed in the table, and the test ends xfailed (not passed) when a trial
-    had any; every other field must be equal, or it fails."""
+    documents, same ids), into one database: every job succeeds and the graph equals one run's,
+    entity names and types included (issue 11 item 4): of all spellings of a key the first in
+    `graphrag.normalize.spelling_rank` is stored, whichever job wrote first, and an entity's vector
+    (so its SAME_AS similarities) is its key's. The corpus names its organisations in three spellings
+    of one key, spread over the documents, so overlapping jobs do race to write them."""
     scenario = "concurrent overlapping ingests"
     n = len(chaos_corpus)
-    timing_trials: list[int] = []
     for trial in range(form.concurrent_runs):
         rng = rng_for(chaos_seed, "concurrent", trial)
         jobs = 2 if trial % 2 == 0 else 3
@@ -187,13 +183,9 @@ def test_overlapping_concurrent_ingests_equal_one_run(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 codes.append(None)
-        timing: list[str] = []
-        diffs = differences(snapshot(db), clean_graph, timing)
+        diffs = differences(snapshot(db), clean_graph)
         ok = all(c == 0 for c in codes) and not diffs
         outcome = ("equal to one run" if not diffs else "; ".join(diffs))
-        if timing:
-            outcome += " except (known, issue 11 item 4) " + "; ".join(timing)
-            timing_trials.append(trial)
         if any(c != 0 for c in codes):
             bad = [j for j, c in enumerate(codes) if c != 0]
             outcome = f"exit codes {codes} ({tail(logs[bad[0]], 4)}); " + outcome
@@ -201,9 +193,3 @@ def test_overlapping_concurrent_ingests_equal_one_run(
                           f"{jobs} jobs on documents " + ", ".join(f"[{lo}, {hi})" for lo, hi in slices)
                           + f", started {', '.join(map(str, gaps[1:]))} s apart", outcome, ok))
     _verdict(results, scenario)
-    if timing_trials:
-        # Everything else was asserted equal above. An entity's name and type are those of the
-        # spelling written first, so overlapping jobs race for them: not fixed yet (see docs/faults.md).
-        pytest.xfail(f"issue 11 item 4, open: entity names/types (and a renamed entity's SAME_AS similarity) "
-                     f"depended on which job wrote first in {len(timing_trials)} of {form.concurrent_runs} "
-                     "trials; all else was equal")

@@ -350,3 +350,36 @@ def test_jobs_that_both_started_on_an_empty_graph_link_each_others_entities(
     assert {"zurich", "zürich"} <= keys
     rows = db.cypher("MATCH (a:Entity)-[s:SAME_AS]->(b:Entity) RETURN a.key AS a, b.key AS b, s.similarity AS s")
     assert {(r["a"], r["b"]) for r in rows} >= {("zurich", "zürich")}, rows
+
+
+def _entities_and_links(db: ArcadeDB) -> tuple[dict[str, tuple[Any, ...]], list[tuple[str, str, float]]]:
+    entities = db.cypher("MATCH (e:Entity) RETURN e.key AS k, e.name AS name, e.type AS type, e.mentions AS m, "
+                         "e.embedding IS NOT NULL AS vec, e.linked AS linked")
+    links = db.cypher("MATCH (a:Entity)-[s:SAME_AS]->(b:Entity) RETURN a.key AS a, b.key AS b, s.similarity AS s")
+    return ({r["k"]: (r["name"], r["type"], r["m"], bool(r["vec"]), bool(r["linked"])) for r in entities},
+            sorted((r["a"], r["b"], round(float(r["s"]), 4)) for r in links))
+
+
+def test_entity_names_types_vectors_and_links_do_not_depend_on_the_order_of_jobs(pipeline_for) -> None:  # type: ignore[no-untyped-def]
+    """Issue 11 item 4: documents A and B name the same entities in different spellings. A then B,
+    B then A (one job each, so the second job renames what the first wrote) and both in one job end
+    with the same name, type, vector, mention count, `linked` mark and SAME_AS edges for every
+    entity: the spelling first in `spelling_rank`, whichever was written first."""
+    a = SourceDocument(id="a", source="t", title="Initech Ltd.",
+                       text="Initech Ltd. builds printers in Zürich. Engineers at Initech Ltd. like Café Müller.")
+    b = SourceDocument(id="b", source="t", title="INITECH Ltd",
+                       text="INITECH Ltd opened a second site near Zurich. Its staff eat at CAFÉ MÜLLER.")
+    graphs = []
+    for jobs in ([[a], [b]], [[b], [a]], [[a, b]]):
+        pipeline, db = pipeline_for()
+        for docs in jobs:
+            assert pipeline.run(docs).exit_code == 0
+        graphs.append(_entities_and_links(db))
+    entities, links = graphs[0]
+    assert entities["initech ltd"][0] == "INITECH Ltd" and entities["initech ltd"][2] == 2  # the shortest
+    assert ("zurich", "zürich") in {(x, y) for x, y, _ in links}
+    assert all(e[3] and e[4] for e in entities.values())  # every entity has a vector and was linked
+    for other in graphs[1:]:
+        assert other[0] == entities
+        assert [(x, y) for x, y, _ in other[1]] == [(x, y) for x, y, _ in links]
+        assert all(abs(s - t) < 1e-3 for (_, _, s), (_, _, t) in zip(other[1], links, strict=True))
