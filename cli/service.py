@@ -9,6 +9,7 @@ what it started.
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -133,6 +134,10 @@ def bring_up(settings: Settings, *, sample: bool = True, llm: bool = True,
     from schema.runner import MigrationRunner
 
     started = Started()
+    # SIGTERM (systemd, `docker stop`, a supervisor) must stop what `up` started, as Ctrl-C does:
+    # uvicorn re-raises the signal after its graceful shutdown, and the default action would end the
+    # process before the `finally` below, leaving the database running.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         if settings.embedded:
             server = embedded_server(settings)
@@ -155,3 +160,8 @@ def bring_up(settings: Settings, *, sample: bool = True, llm: bool = True,
         serve_api(settings, components, echo=echo)
     finally:
         started.stop_all(echo)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)

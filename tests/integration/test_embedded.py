@@ -88,3 +88,44 @@ def test_cli_lifecycle_from_a_fresh_data_dir(tmp_path: Path) -> None:
     assert cli("db", "status").returncode == 3
     after = cli("schema", "status")
     assert after.returncode == 1 and "unreachable" in after.stderr and "Traceback" not in after.stderr
+
+
+def test_up_stops_what_it_started_on_sigterm(tmp_path: Path) -> None:
+    """`graphrag up` under a supervisor (SIGTERM, as `docker stop` or systemd send) stops the API and
+    then the database it started, as Ctrl-C does; before, the process died with the signal and left
+    ArcadeDB running."""
+    import signal
+    import time
+
+    import httpx
+
+    db_port, api_port = free_port(), free_port()
+    env = {**os.environ, "GRAPHRAG_DATA_DIR": str(tmp_path), "GRAPHRAG_DB_PORT": str(db_port),
+           "GRAPHRAG_API_PORT": str(api_port), "GRAPHRAG_DB_HEAP": "512m"}
+    for name in ("GRAPHRAG_DB_URL", "GRAPHRAG_DB_PASSWORD", "GRAPHRAG_LLM_BASE_URL"):
+        env.pop(name, None)
+    log = tmp_path / "up.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "up", "--no-llm", "--no-sample"], env=env,
+                                stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2])
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(f"http://127.0.0.1:{api_port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        assert proc.poll() is None, log.read_text()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 128 + signal.SIGTERM
+        text = log.read_text()
+        assert "stopped ArcadeDB" in text, text[-2000:]
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", db_port)) != 0, "the database still listens"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        subprocess.run([sys.executable, "-m", "cli", "db", "stop"], env=env, capture_output=True, timeout=120,
+                       cwd=Path(__file__).resolve().parents[2])
