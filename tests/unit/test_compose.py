@@ -124,7 +124,19 @@ def test_password_is_a_secret_file_required_from_the_environment() -> None:
 
 def test_api_dockerfile_installs_cpu_torch_first() -> None:
     text = (ROOT / "Dockerfile").read_text()
-    assert text.index("torch==2.13.0") < text.index('pip install ".[ray]"')
+    assert text.index("torch==2.13.0") < text.index('pip install -e ".[ray]"')
+
+
+def test_api_image_carries_the_web_console() -> None:
+    """The image serves the console at /: api/web.py finds web/ beside api/ (so the install is
+    editable, in /app) and the page and Cytoscape.js are copied where it looks."""
+    from api.web import CYTOSCAPE, STATIC_DIR
+
+    text = (ROOT / "Dockerfile").read_text()
+    assert f"COPY {STATIC_DIR.relative_to(ROOT)} ./{STATIC_DIR.relative_to(ROOT)}" in text
+    assert f"cytoscape/dist/{CYTOSCAPE.name} ./{CYTOSCAPE.parent.relative_to(ROOT)}/" in text
+    assert "WORKDIR /app" in text and 'pip install -e ".[ray]"' in text
+    assert "npm ci" in text and "package-lock.json" in text
 
 
 def test_api_trusts_forwarded_for_only_from_the_configured_proxies() -> None:
