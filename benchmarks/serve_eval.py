@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
            "GRAPHRAG_API_WORKERS": str(args.workers), "GRAPHRAG_DATA_DIR": str(folder / "api-data"),
            "HF_HUB_OFFLINE": "1"}
     api = subprocess.Popen([sys.executable, "-m", "cli", "serve"], cwd=ROOT, env=env)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops both too, not only Ctrl-C in a terminal
     try:
         url = f"http://127.0.0.1:{args.port}"
         while True:
@@ -70,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         api.wait(timeout=60)
         server.stop()
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":
