@@ -8,8 +8,11 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 # The shared eval sets lie beside the checkout (`../shared/eval`), as in CI's clone.
@@ -48,3 +51,16 @@ def percentile(values: list[float], q: float, *, empty: float = 0.0) -> float:
         return empty
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
     return ordered[index]
+
+
+def wait_ready(proc: subprocess.Popen[Any], url: str, *, every: float = 0.2) -> bool:
+    """Poll the API's `/readyz` until it answers 200 (True) or its process `proc` exits (False)."""
+    while proc.poll() is None:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(every)
+    return False
+

@@ -47,7 +47,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._meta import ROOT, free_port, git_commit, percentile
+from benchmarks._meta import ROOT, free_port, git_commit, percentile, wait_ready
 from benchmarks.load import run_endpoint
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import ensure_password_file
@@ -352,15 +352,9 @@ def start_api(server: EmbeddedServer, folder: Path) -> tuple[subprocess.Popen[by
     proc = subprocess.Popen([sys.executable, "-m", "cli", "serve"], cwd=ROOT, env=env, stdout=log_file,
                             stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    while True:
-        if proc.poll() is not None:
-            raise SystemExit(f"the API exited during start-up; see {folder / 'api.log'}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                return proc, url, round(time.perf_counter() - started, 2)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
+    if not wait_ready(proc, url):
+        raise SystemExit(f"the API exited during start-up; see {folder / 'api.log'}")
+    return proc, url, round(time.perf_counter() - started, 2)
 
 
 def sequential(url: str, questions: list[str], *, top_k: int = 8) -> dict[str, Any]:

@@ -17,16 +17,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-
-import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._meta import (
     ROOT,
     free_port,
+    wait_ready,
 )
 from benchmarks.eval import database_name, server_password
 from graphrag.embedded import EmbeddedServer
@@ -54,15 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops both too, not only Ctrl-C in a terminal
     try:
         url = f"http://127.0.0.1:{args.port}"
-        while True:
-            if api.poll() is not None:
-                return 1
-            try:
-                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+        if not wait_ready(api, url, every=0.5):
+            return 1
         print(f"serving {database} at {url} (database {server.url}); Ctrl-C stops both", flush=True)
         api.wait()
     except KeyboardInterrupt:
