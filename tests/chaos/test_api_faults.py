@@ -40,7 +40,7 @@ from schema.runner import MigrationRunner
 from tests.chaos.conftest import Form, rng_for
 from tests.chaos.harness import ROOT, Results, Trial, sigkill, torn_documents
 from tests.conftest import free_port
-from tests.e2e.conftest import app_settings, live_server
+from tests.e2e.conftest import app_settings, live_server, wait_for
 
 SAMPLE = ROOT / "api" / "sample_corpus"
 QUESTIONS = ["Which river flows through the city where Marie Curie was born?", "Who discovered radioactivity?",
@@ -249,9 +249,7 @@ def test_database_stopped_under_api_load_gives_503_with_retry_after_and_recovers
 def _wait_closed(db_url: str, bound: float = 60.0) -> float:
     """When the process's breaker for this database closed (it may already be closed: then now)."""
     breaker = shared_breaker(db_url)
-    deadline = time.monotonic() + bound
-    while breaker.is_open and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for(lambda: not breaker.is_open, timeout=bound, every=0.01)
     return time.monotonic()
 
 

@@ -95,9 +95,10 @@ def test_up_stops_what_it_started_on_sigterm(tmp_path: Path) -> None:
     then the database it started, as Ctrl-C does; before, the process died with the signal and left
     ArcadeDB running."""
     import signal
-    import time
 
     import httpx
+
+    from tests.e2e.conftest import wait_for
 
     db_port, api_port = free_port(), free_port()
     env = {**os.environ, "GRAPHRAG_DATA_DIR": str(tmp_path), "GRAPHRAG_DB_PORT": str(db_port),
@@ -108,16 +109,15 @@ def test_up_stops_what_it_started_on_sigterm(tmp_path: Path) -> None:
     with log.open("w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "cli", "up", "--no-llm", "--no-sample"], env=env,
                                 stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2])
-    try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if httpx.get(f"http://127.0.0.1:{api_port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+    def ready() -> bool:
         assert proc.poll() is None, log.read_text()
+        try:
+            return httpx.get(f"http://127.0.0.1:{api_port}/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(ready, timeout=240, every=0.5)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=120) == 128 + signal.SIGTERM
         text = log.read_text()
