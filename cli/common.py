@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from rich.console import Console
 
@@ -21,6 +23,12 @@ def settings_of(ctx: typer.Context) -> Settings:
     """The settings `graphrag`'s global flags built (environment variables under them)."""
     root = ctx.find_root()
     return root.obj if isinstance(root.obj, Settings) else Settings()
+
+
+def given(**options: Any) -> dict[str, Any]:
+    """The options the user gave (unset flags are None), as setting overrides: the environment and
+    the settings' defaults stay in force for the rest."""
+    return {name: value for name, value in options.items() if value is not None}
 
 
 def first_validation_error(exc: ValueError) -> str:

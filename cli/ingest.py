@@ -20,7 +20,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.common import err, fail, out, settings_of
+from cli.common import err, fail, given, out, settings_of
 from graphrag.config import Settings
 from ingestion.pipeline import IngestionConfig, IngestionReport, make_pipeline
 from schema.runner import require_head
@@ -140,11 +140,10 @@ def ingest(
         help="--engine ray: custom resources per embedding actor, JSON [GRAPHRAG_RAY_EMBED_RESOURCES]")] = None,
 ) -> None:
     """Ingest documents into the graph: new ones added, unchanged skipped, changed replaced."""
-    overrides = {k: v for k, v in {
-        "ingest_engine": engine, "ray_address": ray_address, "ray_extract_actors": ray_extract_actors,
-        "ray_embed_actors": ray_embed_actors, "ray_embed_gpus": ray_embed_gpus,
-        "ray_write_concurrency": write_concurrency, "ray_extract_resources": ray_extract_resources,
-        "ray_embed_resources": ray_embed_resources}.items() if v is not None}
+    overrides = given(ingest_engine=engine, ray_address=ray_address, ray_extract_actors=ray_extract_actors,
+                      ray_embed_actors=ray_embed_actors, ray_embed_gpus=ray_embed_gpus,
+                      ray_write_concurrency=write_concurrency, ray_extract_resources=ray_extract_resources,
+                      ray_embed_resources=ray_embed_resources)
     settings = settings_of(ctx)
     try:  # validated before anything is opened: a wrong --engine is a usage error, not a job failure
         for name in ("ray_extract_resources", "ray_embed_resources"):

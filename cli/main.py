@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from api.context import configure_logging
 from cli import database, ingest, keys, llm, search, service
-from cli.common import err, fail, first_validation_error
+from cli.common import err, fail, first_validation_error, given
 from graphrag.config import Settings
 from graphrag.errors import GraphRAGError
 
@@ -51,10 +51,9 @@ def global_options(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress and retries")] = False,
 ) -> None:
     configure_logging(logging.INFO if verbose else logging.WARNING)
-    overrides: dict[str, Any] = {k: v for k, v in {
-        "data_dir": data_dir, "db_url": db_url, "db_port": db_port, "db_name": db_name, "db_user": db_user,
-        "db_password_file": db_password_file, "embedding_model": embedding_model, "embedding_dim": embedding_dim,
-    }.items() if v is not None}
+    overrides = given(data_dir=data_dir, db_url=db_url, db_port=db_port, db_name=db_name, db_user=db_user,
+                      db_password_file=db_password_file, embedding_model=embedding_model,
+                      embedding_dim=embedding_dim)
     try:
         ctx.obj = Settings(**overrides)
     except ValueError as exc:

@@ -20,7 +20,7 @@ from api.context import configure_logging
 from api.deps import Components
 from api.server import SAMPLE_CORPUS
 from api.server import serve as serve_api
-from cli.common import echo, settings_of
+from cli.common import echo, given, settings_of
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
 from graphrag.store import GraphStore
@@ -29,10 +29,9 @@ _HostOpt = Annotated[str | None, typer.Option("--host", help="API interface [GRA
 _PortOpt = Annotated[int | None, typer.Option("--port", help="API port [GRAPHRAG_API_PORT, 8000]")]
 
 
-
 def _api_settings(ctx: typer.Context, host: str | None, port: int | None) -> Settings:
     settings = settings_of(ctx)
-    overrides = {k: v for k, v in {"api_host": host, "api_port": port}.items() if v is not None}
+    overrides = given(api_host=host, api_port=port)
     return settings.model_copy(update=overrides) if overrides else settings
 
 
