@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from graphrag.store import GraphStore
 from graphrag.types import SourceDocument
 from ingestion.extraction import SpacyEntityExtractor
 from ingestion.pipeline import EXIT_PARTIAL, IngestionConfig, IngestionPipeline
+from tests.chaos.harness import document_count, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "data" / "musique_sample.jsonl"  # 60 real passages (see tests/data/README.md)
@@ -223,14 +223,9 @@ def test_job_killed_mid_run_and_rerun_equals_a_clean_run(pipeline_for, make_db, 
     cmd = [sys.executable, "-m", "cli", "ingest", str(corpus), "--documents-per-batch", "4", "--no-progress"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     killed_at = None
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        written = db.cypher("MATCH (d:Document) RETURN count(d) AS n")[0]["n"]
-        if written >= 8:  # two batches committed, more on the way: kill it mid-job
-            proc.send_signal(signal.SIGKILL)
-            killed_at = written
-            break
-        time.sleep(0.05)
+    if wait_until(proc, lambda: document_count(db) >= 8, timeout=300):  # two batches committed, more on the way
+        proc.send_signal(signal.SIGKILL)  # kill it mid-job
+        killed_at = document_count(db)
     proc.wait(timeout=30)
     assert killed_at is not None and killed_at < 48, "the job ended before it could be killed"
 

@@ -27,6 +27,7 @@ from graphrag.types import SourceDocument
 from ingestion.graph_diff import graph_differences, graph_snapshot, max_vector_gap
 from ingestion.pipeline import IngestionConfig, IngestionPipeline
 from ingestion.ray_engine import RayConfig, RayIngestionPipeline, ensure_ray
+from tests.chaos.harness import document_count, wait_until
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,14 +100,9 @@ def test_driver_killed_mid_job_and_rerun_equals_a_clean_run(
     cmd, env = _cli(db, server)
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     killed_at = None
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and proc.poll() is None:
-        written = db.cypher("MATCH (d:Document) RETURN count(d) AS n")[0]["n"]
-        if written >= 8:  # two batches committed, more in flight: kill -9 the driver
-            proc.send_signal(signal.SIGKILL)
-            killed_at = written
-            break
-        time.sleep(0.05)
+    if wait_until(proc, lambda: document_count(db) >= 8):  # two batches committed, more in flight
+        proc.send_signal(signal.SIGKILL)  # kill -9 the driver
+        killed_at = document_count(db)
     proc.wait(timeout=30)
     assert killed_at is not None and killed_at < 40, "the job ended before it could be killed"
 
