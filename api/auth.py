@@ -41,11 +41,12 @@ def require(scope: Scope):  # type: ignore[no-untyped-def]
 
     async def check(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
         if not principal.allows(scope):
-            raise ApiError(403, "forbidden", f"this operation needs the '{scope.value}' scope")
+            raise ApiError(403, "forbidden", f"this operation needs the '{scope.value}' scope")  # global > admin > read
         return principal
 
     return check
 
 
+Authenticated = Annotated[Principal, Depends(_principal)]  # any valid key, whatever its scope
 ReadPrincipal = Annotated[Principal, Depends(require(Scope.read))]
 AdminPrincipal = Annotated[Principal, Depends(require(Scope.admin))]

@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +98,8 @@ def _shown(where: str, path: Path, name: str) -> str:
 
 
 class PipelineIngestor:
-    """`IngestorLike` over `IngestionPipeline`, one run at a time (the pipeline already uses every core).
+    """`IngestorLike` over `IngestionPipeline`, one run at a time in the process (the pipeline already
+    uses every core): every workspace's ingestor shares one `lock`.
 
     Files are loaded here with the ingestion loaders, so that the API decides a document's id and
     `source` (both visible to read-scope clients, so never the server's absolute path):
@@ -106,9 +109,9 @@ class PipelineIngestor:
       file's name.
     """
 
-    def __init__(self, pipeline: IngestionPipeline):
+    def __init__(self, pipeline: IngestionPipeline, lock: threading.Lock | None = None):
         self.pipeline = pipeline
-        self._lock = threading.Lock()
+        self._lock = lock or threading.Lock()
 
     def _run(self, documents: list[SourceDocument], failed: list[str]) -> IngestSummary:
         with self._lock:
@@ -153,12 +156,55 @@ class PipelineIngestor:
         return summary
 
 
-def build_components(settings: Settings, db: ArcadeDB, *, embedder: Embedder | None = None) -> Components:
-    """Everything the routes use, loaded once (the embedding and NER models are the slow part)."""
+@dataclass
+class Models:
+    """What every workspace shares: the models (the slow, large part) and the locks that keep their
+    CPU work to one request or one ingest run at a time."""
+
+    embedder: Embedder
+    questions: BatchingEmbedder
+    answerer: Answerer
+    cpu_lock: threading.Lock
+    ingest_lock: threading.Lock
+
+
+class ComponentFactory:
+    """Builds one workspace's working parts over its database client: `factory(settings, db)`.
+
+    The models are loaded by the first call and shared by every later one, so a workspace costs the
+    service a few small objects, not another copy of the embedding and NER models.
+
+    Args:
+        embedder: the embedding model to use (tests pass a small one); default: `settings`'.
+    """
+
+    def __init__(self, *, embedder: Embedder | None = None):
+        self._embedder = embedder
+        self._models: Models | None = None
+        self._lock = threading.Lock()
+
+    def models(self, settings: Settings) -> Models:
+        with self._lock:
+            if self._models is None:
+                self._models = _load_models(settings, self._embedder)
+            return self._models
+
+    @property
+    def closers(self) -> list[Callable[[], Any]]:
+        """What to close at shutdown: the shared answerer's HTTP client, once, if it was built."""
+        return [self._models.answerer.aclose] if self._models is not None else []
+
+    def __call__(self, settings: Settings, db: ArcadeDB) -> Components:
+        models = self.models(settings)
+        pipeline = make_pipeline(settings, db, models.embedder)  # GRAPHRAG_INGEST_ENGINE=ray: on the Ray cluster
+        retriever = HybridRetriever(db, models.questions, cpu_lock=models.cpu_lock)
+        return Components(retriever=retriever, answerer=models.answerer, documents=StoreDocuments(GraphStore(db)),
+                          ingestor=PipelineIngestor(pipeline, models.ingest_lock), graph=GraphView(db))
+
+
+def _load_models(settings: Settings, embedder: Embedder | None) -> Models:
     embedder = embedder or SentenceTransformerEmbedder(settings.embedding_model, expected_dim=settings.embedding_dim,
                                                        batch_size=settings.embedding_batch_size)
-    store = GraphStore(db)
-    pipeline = make_pipeline(settings, db, embedder)  # GRAPHRAG_INGEST_ENGINE=ray: jobs run on the Ray cluster
     answerer = Answerer.from_settings(settings, embedder=embedder)
     # Questions from concurrent requests share forward passes; ingestion batches on its own. The
     # traced model keeps those passes from stalling on the GIL behind request threads.
@@ -168,6 +214,14 @@ def build_components(settings: Settings, db: ArcadeDB, *, embedder: Embedder | N
         questions.embed(["warm-up: trace the model before the first request"])
     # one request at a time in the GIL-bound stages (NER, PageRank arithmetic): measured on 2 cores
     # with 8 clients, p95 165-185 ms with it, 195-219 ms without, 188-198 ms with two at a time
-    retriever = HybridRetriever(db, BatchingEmbedder(questions), cpu_lock=threading.Lock())
-    return Components(retriever=retriever, answerer=answerer, documents=StoreDocuments(store),
-                      ingestor=PipelineIngestor(pipeline), graph=GraphView(db), closers=[answerer.aclose])
+    return Models(embedder=embedder, questions=BatchingEmbedder(questions), answerer=answerer,
+                  cpu_lock=threading.Lock(), ingest_lock=threading.Lock())
+
+
+def build_components(settings: Settings, db: ArcadeDB, *, embedder: Embedder | None = None) -> Components:
+    """One database's working parts with models of their own, closed with them (the stdio MCP server,
+    tests). The API builds every workspace's through one `ComponentFactory` instead."""
+    factory = ComponentFactory(embedder=embedder)
+    parts = factory(settings, db)
+    parts.closers.extend(factory.closers)
+    return parts

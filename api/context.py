@@ -14,6 +14,7 @@ from contextvars import ContextVar
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _request_id: ContextVar[str] = ContextVar("request_id", default="-")
+_workspace: ContextVar[str] = ContextVar("workspace", default="-")
 # An incoming id is reused only when it is short and plain: it ends up in logs and headers.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -24,6 +25,11 @@ def current_request_id() -> str:
 
 def set_request_id(value: str) -> None:
     _request_id.set(value)
+
+
+def set_workspace(value: str) -> None:
+    """The workspace the request works in, from the point its key was checked against it."""
+    _workspace.set(value)
 
 
 def new_request_id(incoming: str | None = None) -> str:
@@ -37,7 +43,7 @@ _installed = False
 
 
 def install_log_record_factory() -> None:
-    """Give every log record a `request_id` attribute (usable in any format string). Idempotent."""
+    """Give every log record `request_id` and `workspace` attributes (usable in any format string). Idempotent."""
     global _installed
     if _installed:
         return
@@ -46,19 +52,20 @@ def install_log_record_factory() -> None:
     def factory(*args: object, **kwargs: object) -> logging.LogRecord:
         record = previous(*args, **kwargs)  # type: ignore[arg-type]
         record.request_id = _request_id.get()
+        record.workspace = _workspace.get()
         return record
 
     logging.setLogRecordFactory(factory)
     _installed = True
 
 
-LOG_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
+LOG_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s %(workspace)s] %(name)s: %(message)s"
 _NOISY = ("httpx", "httpcore", "sentence_transformers", "uvicorn.access")
 
 
 def configure_logging(level: int = logging.INFO) -> None:
     """The one logging set-up of the command line and the service: stderr, every line with its
-    request id (`-` outside a request), chatty libraries at WARNING. Calling it again only changes
+    request id and workspace (`-` outside a request), chatty libraries at WARNING. Calling it again only changes
     the level (`graphrag up` raises the CLI's WARNING to INFO)."""
     install_log_record_factory()
     root = logging.getLogger()

@@ -7,20 +7,27 @@ retriever, answerer, store and ingestion pipeline to them, and unit tests pass f
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
+from fastapi import Path as PathParam
 
-from api.errors import ApiError
-from api.metrics import Metrics
+from api.auth import Authenticated
+from api.context import set_workspace
+from api.errors import ApiError, NotFound
+from api.metrics import WORKSPACE_STATE, Metrics
 from api.schemas import IngestSummary
 from graphrag.answer import ErrorEvent, FinalEvent, TokenEvent
 from graphrag.arcadedb import AsyncArcadeDB
 from graphrag.config import Settings
 from graphrag.types import Answer, RetrievalResult, SourceDocument
+from schema.workspaces import DEFAULT, NAME_PATTERN, NAME_RULE
+
+_NAME = re.compile(NAME_PATTERN)
 
 
 class RetrieverLike(Protocol):
@@ -90,8 +97,48 @@ class Components:
     closers: list[Callable[[], Any]] = field(default_factory=list)  # called (awaited if async) at shutdown
 
 
-def _components(request: Request) -> Components:
-    return request.app.state.components  # type: ignore[no-any-return]
+@dataclass(frozen=True)
+class Workspace:
+    """The workspace a request works in, and its working parts."""
+
+    name: str
+    parts: Components
+
+
+
+def workspace_path(workspace: Annotated[str, PathParam(pattern=NAME_PATTERN, description=(
+        f"The workspace ({NAME_RULE}); the same paths without `/workspaces/{{workspace}}` work in `default`"))],
+                   ) -> str:
+    """The `{workspace}` of a prefixed path, as OpenAPI documents it (`current_workspace` checks it)."""
+    return workspace
+
+
+async def current_workspace(request: Request, principal: Authenticated) -> Workspace:
+    """The workspace named by the path (`default` without the prefix), checked against the key.
+
+    A key not bound to it gets the same 404 as a workspace that does not exist, before any scope
+    check: it cannot learn whether the workspace exists. Every route that touches data depends on
+    this (through the router), so no route can reach another workspace's parts.
+    """
+    name = request.path_params.get("workspace", DEFAULT)
+    if not _NAME.fullmatch(name):  # says nothing of any workspace: no name of this shape can exist
+        raise ApiError(422, "validation_error", f"invalid workspace name: {NAME_RULE}",
+                       fields=[{"field": "path.workspace", "message": NAME_RULE}])
+    if not principal.sees(name):
+        raise NotFound("workspace", name)
+    parts = await request.app.state.workspaces.components(name)
+    if parts is None:
+        raise NotFound("workspace", name)
+    setattr(request.state, WORKSPACE_STATE, name)
+    set_workspace(name)
+    return Workspace(name, parts)
+
+
+WorkspaceDep = Annotated[Workspace, Depends(current_workspace)]
+
+
+def _components(workspace: WorkspaceDep) -> Components:
+    return workspace.parts
 
 
 def _need(value: Any, what: str) -> Any:

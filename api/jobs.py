@@ -18,24 +18,29 @@ import logging
 import shutil
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from api.context import set_workspace
 from api.deps import IngestorLike
 from api.metrics import Metrics
 from api.schemas import IngestSummary, JobOut, JobProgress
 from graphrag.arcadedb import AsyncArcadeDB
 from graphrag.errors import DatabaseUnavailableError, GraphRAGError
+from schema.workspaces import DEFAULT
 
 log = logging.getLogger(__name__)
+IngestorSource = Callable[[str], Awaitable[IngestorLike | None]]
 
 HEARTBEAT_S = 5.0
 ACTIVE = ("queued", "running")
 
-_FIELDS = ("j.id AS id, j.state AS state, j.kind AS kind, j.sources AS sources, j.total AS total, "
+_FIELDS = ("j.id AS id, coalesce(j.workspace, 'default') AS workspace, j.state AS state, j.kind AS kind, "
+           "j.sources AS sources, j.total AS total, "
            "j.root AS root, j.done AS done, j.error AS error, j.summary_json AS summary_json, j.owner AS owner, "
            "j.heartbeat_at AS heartbeat_at, j.created_at AS created_at, j.updated_at AS updated_at")
 
@@ -54,31 +59,40 @@ def job_out(row: dict[str, Any]) -> JobOut:
 
 
 class JobStore:
-    """Reads and writes `IngestJob` vertices (Cypher, parameters only)."""
+    """Reads and writes `IngestJob` vertices (Cypher, parameters only) in the control database.
+
+    Every job names its workspace, and every read a client can cause filters on it: a job of
+    another workspace is "not found". Jobs made before workspaces have no name stored and belong to
+    `default`."""
 
     def __init__(self, db: AsyncArcadeDB):
         self.db = db
 
-    async def create(self, job_id: str, kind: str, sources: list[str], root: str, owner: str,
+    async def create(self, job_id: str, workspace: str, kind: str, sources: list[str], root: str, owner: str,
                      summary: IngestSummary | None = None) -> dict[str, Any]:
         now = _now_iso()
         rows = await self.db.cypher(
-            "CREATE (j:IngestJob {id: $id, state: 'queued', kind: $kind, sources: $sources, root: $root, "
-            "total: $total, done: 0, owner: $owner, heartbeat_at: $hb, created_at: $now, updated_at: $now, "
-            "summary_json: $summary}) RETURN " + _FIELDS,
-            {"id": job_id, "kind": kind, "sources": sources, "root": root, "total": len(sources), "owner": owner,
-             "hb": time.time(), "now": now, "summary": summary.model_dump_json() if summary else None},
+            "CREATE (j:IngestJob {id: $id, workspace: $workspace, state: 'queued', kind: $kind, sources: $sources, "
+            "root: $root, total: $total, done: 0, owner: $owner, heartbeat_at: $hb, created_at: $now, "
+            "updated_at: $now, summary_json: $summary}) RETURN " + _FIELDS,
+            {"id": job_id, "workspace": workspace, "kind": kind, "sources": sources, "root": root,
+             "total": len(sources), "owner": owner, "hb": time.time(), "now": now,
+             "summary": summary.model_dump_json() if summary else None},
             idempotent=False)
         return rows[0]
 
-    async def get(self, job_id: str) -> dict[str, Any] | None:
-        rows = await self.db.cypher("MATCH (j:IngestJob {id: $id}) RETURN " + _FIELDS, {"id": job_id})
+    async def get(self, job_id: str, workspace: str | None = None) -> dict[str, Any] | None:
+        """The job, if it exists and (with `workspace`) belongs to that workspace."""
+        rows = await self.db.cypher("MATCH (j:IngestJob {id: $id}) WHERE $workspace IS NULL OR "
+                                    "coalesce(j.workspace, 'default') = $workspace RETURN " + _FIELDS,
+                                    {"id": job_id, "workspace": workspace})
         return rows[0] if rows else None
 
-    async def recent(self, limit: int) -> list[dict[str, Any]]:
-        """The newest jobs first: what a person who started uploads wants to watch."""
-        return await self.db.cypher("MATCH (j:IngestJob) RETURN " + _FIELDS + " ORDER BY j.created_at DESC, j.id "
-                                    "LIMIT $limit", {"limit": limit})
+    async def recent(self, limit: int, workspace: str) -> list[dict[str, Any]]:
+        """The workspace's newest jobs first: what a person who started uploads wants to watch."""
+        return await self.db.cypher("MATCH (j:IngestJob) WHERE coalesce(j.workspace, 'default') = $workspace "
+                                    "RETURN " + _FIELDS + " ORDER BY j.created_at DESC, j.id LIMIT $limit",
+                                    {"limit": limit, "workspace": workspace})
 
     async def update(self, job_id: str, owner: str, **fields: Any) -> bool:
         """Set fields on a job this process still owns (False: another process adopted it)."""
@@ -115,10 +129,10 @@ class JobManager:
     """Runs this process's jobs one at a time (2 cores: parallel ingest jobs only thrash) and keeps
     their heartbeats fresh; adopts abandoned ones."""
 
-    def __init__(self, store: JobStore, ingestor: IngestorLike | None, metrics: Metrics, *, stale_s: float,
+    def __init__(self, store: JobStore, ingestor_of: IngestorSource, metrics: Metrics, *, stale_s: float,
                  uploads_dir: Path | None = None):
         self.store = store
-        self.ingestor = ingestor
+        self.ingestor_of = ingestor_of  # a job's workspace -> its ingestor (None: gone, or no ingestion)
         self.metrics = metrics
         self.stale_s = stale_s
         self.uploads_dir = uploads_dir  # an upload job's files live under it until the job ends
@@ -136,19 +150,21 @@ class JobManager:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def submit(self, kind: str, files: list[Path], root: Path, job_id: str | None = None, *,
+    async def submit(self, workspace: str, kind: str, files: list[Path], root: Path, job_id: str | None = None, *,
                      skipped: list[str] | None = None) -> JobOut:
-        """Record the job, then start it; `root` is what document ids are relative to, and
-        `skipped` names inputs refused before the job started (they stay in its summary)."""
+        """Record the job in `workspace`, then start it; `root` is what document ids are relative to,
+        and `skipped` names inputs refused before the job started (they stay in its summary)."""
         job_id = job_id or new_job_id()
         summary = IngestSummary(failed=list(skipped), inputs=len(skipped), inputs_failed=len(skipped)) \
             if skipped else None
-        row = await self.store.create(job_id, kind, [str(f) for f in files], str(root), self.owner, summary)
-        self._launch(job_id, kind, [str(f) for f in files], str(root), 0)
+        row = await self.store.create(job_id, workspace, kind, [str(f) for f in files], str(root), self.owner,
+                                      summary)
+        self._launch(job_id, workspace, kind, [str(f) for f in files], str(root), 0)
         return job_out(row)
 
-    def _launch(self, job_id: str, kind: str, sources: list[str], root: str, start_at: int) -> None:
-        task = asyncio.create_task(self._run(job_id, kind, sources, root, start_at), name=f"ingest-job-{job_id}")
+    def _launch(self, job_id: str, workspace: str, kind: str, sources: list[str], root: str, start_at: int) -> None:
+        task = asyncio.create_task(self._run(job_id, workspace, kind, sources, root, start_at),
+                                   name=f"ingest-job-{job_id}")
         self._tasks[job_id] = task
         task.add_done_callback(lambda _t: self._tasks.pop(job_id, None))
 
@@ -161,10 +177,12 @@ class JobManager:
         if uploads in folder.parents:
             shutil.rmtree(folder, ignore_errors=True)
 
-    async def _run(self, job_id: str, kind: str, sources: list[str], root: str, start_at: int) -> None:
+    async def _run(self, job_id: str, workspace: str, kind: str, sources: list[str], root: str,
+                   start_at: int) -> None:
         async with self._lock:
+            set_workspace(workspace)  # the job's log lines carry its workspace
             try:
-                if await self._work(job_id, kind, sources, Path(root), start_at):
+                if await self._work(job_id, workspace, kind, sources, Path(root), start_at):
                     self.discard_upload(kind, Path(root))
             except DatabaseUnavailableError as exc:
                 # The state cannot be written now. The task ends, so the sweeper stops refreshing the
@@ -175,23 +193,27 @@ class JobManager:
                 log.info("job %s left for another process (shutdown at file %s)", job_id, start_at)
                 raise
 
-    async def _work(self, job_id: str, kind: str, sources: list[str], root: Path, start_at: int) -> bool:
+    async def _work(self, job_id: str, workspace: str, kind: str, sources: list[str], root: Path,
+                    start_at: int) -> bool:
         """Run the job from `start_at`; True when it ended here (succeeded or failed), False when it was
         left to another process."""
         row = await self.store.get(job_id)
         summary = IngestSummary.model_validate_json(row["summary_json"]) if row and row.get("summary_json") \
             else IngestSummary()
-        if self.ingestor is None:
-            ended = await self.store.update(job_id, self.owner, state="failed", error="ingestion is not available")
-            self.metrics.ingest_jobs.labels("failed").inc()
+        label = self.metrics.workspace_label(workspace)
+        ingestor = await self.ingestor_of(workspace)
+        if ingestor is None:
+            ended = await self.store.update(job_id, self.owner, state="failed",
+                                            error=f"ingestion is not available in workspace {workspace!r}")
+            self.metrics.ingest_jobs.labels("failed", label).inc()
             return ended
         if not await self.store.update(job_id, self.owner, state="running"):
             return False
-        log.info("job %s: %s files from %s", job_id, len(sources), start_at)
+        log.info("job %s (workspace %s): %s files from %s", job_id, workspace, len(sources), start_at)
         for index in range(start_at, len(sources)):
             path = Path(sources[index])
             try:
-                part = await run_in_threadpool(self.ingestor.ingest_paths, [path], root, by_content=kind == "upload")
+                part = await run_in_threadpool(ingestor.ingest_paths, [path], root, by_content=kind == "upload")
             except DatabaseUnavailableError:
                 raise
             except GraphRAGError as exc:  # one bad file does not sink the batch
@@ -201,15 +223,15 @@ class JobManager:
                 part = IngestSummary(failed=[f"{path.name}: internal error ({type(exc).__name__})"], inputs=1,
                                      inputs_failed=1)
             summary.add(part)
-            self.metrics.ingest_documents.inc(part.documents)
-            self.metrics.ingest_chunks.inc(part.chunks)
+            self.metrics.ingest_documents.labels(label).inc(part.documents)
+            self.metrics.ingest_chunks.labels(label).inc(part.chunks)
             if not await self.store.update(job_id, self.owner, done=index + 1,
                                            summary_json=summary.model_dump_json()):
                 log.warning("job %s was adopted by another process; stopping here", job_id)
                 return False
         state = "failed" if summary.failed and summary.documents == 0 and summary.skipped == 0 else "succeeded"
         await self.store.update(job_id, self.owner, state=state, error=job_error(summary))
-        self.metrics.ingest_jobs.labels(state).inc()
+        self.metrics.ingest_jobs.labels(state, label).inc()
         return True
 
     async def _sweep(self) -> None:
@@ -221,8 +243,9 @@ class JobManager:
                         continue
                     if await self.store.adopt(row["id"], row["heartbeat_at"], self.owner):
                         log.info("adopted job %s at file %s of %s", row["id"], row.get("done"), row.get("total"))
-                        self._launch(row["id"], str(row.get("kind") or "paths"), list(row.get("sources") or []),
-                                     str(row.get("root") or "/"), int(row.get("done") or 0))
+                        self._launch(row["id"], str(row.get("workspace") or DEFAULT), str(row.get("kind") or "paths"),
+                                     list(row.get("sources") or []), str(row.get("root") or "/"),
+                                     int(row.get("done") or 0))
             except GraphRAGError as exc:
                 log.warning("job sweeper: %s", exc)
             await asyncio.sleep(HEARTBEAT_S)

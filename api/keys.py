@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from graphrag.arcadedb import ArcadeDB, AsyncArcadeDB
+from schema.workspaces import DEFAULT, WorkspaceNameError, check_name
 
 KEY_PREFIX = "grk_"
 # How long a verified key is trusted without asking the database again (a revocation waits at most this
@@ -26,37 +27,70 @@ _CACHE_MAX = 1024
 
 
 class Scope(StrEnum):
-    """`read`: ask, retrieve, graph, document reads. `admin`: all of read, plus ingest and delete."""
+    """`read`: ask, retrieve, graph, document reads. `admin`: all of read, plus ingest and delete.
+    `global_` ("global"): admin in every workspace, and creates and deletes workspaces."""
 
     read = "read"
     admin = "admin"
+    global_ = "global"
+
+    @classmethod
+    def parse(cls, value: object) -> Scope | None:
+        """The scope named `value`, or None for anything else (a stored value is never trusted)."""
+        return next((scope for scope in cls if scope.value == value), None)
 
 
 @dataclass(frozen=True)
 class Principal:
+    """Who a request acts as: a key's scope and the workspaces it is bound to (None: all of them)."""
+
     key_id: str
     scope: Scope
+    workspaces: frozenset[str] | None = frozenset({DEFAULT})
 
     def allows(self, needed: Scope) -> bool:
-        return self.scope is Scope.admin or needed is Scope.read
+        if self.scope is Scope.global_:
+            return True
+        return needed is Scope.read or (needed is Scope.admin and self.scope is Scope.admin)
+
+    def sees(self, workspace: str) -> bool:
+        """Whether the key is bound to `workspace`: any other one answers 404, as if it did not exist."""
+        return self.workspaces is None or workspace in self.workspaces
 
 
-ANONYMOUS = Principal("anonymous", Scope.admin)
+ANONYMOUS = Principal("anonymous", Scope.global_, None)
 
 
 def hash_key(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
 
 
-def create_key(db: ArcadeDB, scope: Scope, name: str = "") -> tuple[str, str]:
-    """Store a new key's hash and return `(plaintext, key_id)`: the plaintext is never stored."""
+def create_key(db: ArcadeDB, scope: Scope, name: str = "", workspaces: Iterable[str] = (DEFAULT,)) -> tuple[str, str]:
+    """Store a new key's hash and return `(plaintext, key_id)`: the plaintext is never stored.
+
+    The key is bound to `workspaces` (ignored for the global scope, which reaches every workspace);
+    the names are checked, not whether the workspaces exist yet: a key may be made before its
+    workspace."""
+    bound = sorted({check_name(w) for w in workspaces}) if scope is not Scope.global_ else []
+    if scope is not Scope.global_ and not bound:
+        raise WorkspaceNameError("a read or admin key needs at least one workspace")
     plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
     key_id = secrets.token_hex(6)
     db.cypher("CREATE (k:ApiKey {id: $id, hash: $hash, scope: $scope, name: $name, created_at: $created, "
-              "revoked: false})",
+              "revoked: false, workspaces: $workspaces})",
               {"id": key_id, "hash": hash_key(plaintext), "scope": scope.value, "name": name,
-               "created": datetime.now(UTC).isoformat(timespec="seconds")}, idempotent=False)
+               "created": datetime.now(UTC).isoformat(timespec="seconds"), "workspaces": bound}, idempotent=False)
     return plaintext, key_id
+
+
+def bound_workspaces(scope: Scope, stored: Any) -> frozenset[str] | None:
+    """The workspaces a stored key reaches: every one for the global scope; the default workspace
+    for a key made before workspaces existed (no list stored), so old keys keep working unchanged."""
+    if scope is Scope.global_:
+        return None
+    if not stored:
+        return frozenset({DEFAULT})
+    return frozenset(str(w) for w in stored)
 
 
 def revoke_key(db: ArcadeDB, key_id: str) -> bool:
@@ -65,8 +99,14 @@ def revoke_key(db: ArcadeDB, key_id: str) -> bool:
 
 
 def list_keys(db: ArcadeDB) -> list[dict[str, Any]]:
-    return db.cypher("MATCH (k:ApiKey) RETURN k.id AS id, k.scope AS scope, k.name AS name, "
-                     "k.created_at AS created_at, k.revoked AS revoked ORDER BY k.created_at")
+    rows = db.cypher("MATCH (k:ApiKey) RETURN k.id AS id, k.scope AS scope, k.name AS name, "
+                     "k.created_at AS created_at, k.revoked AS revoked, k.workspaces AS workspaces "
+                     "ORDER BY k.created_at")
+    for row in rows:
+        scope = Scope.parse(row.get("scope"))
+        bound = bound_workspaces(scope, row.get("workspaces")) if scope else frozenset()
+        row["workspaces"] = ["*"] if bound is None else sorted(bound)
+    return rows
 
 
 class KeyVerifier:
@@ -96,11 +136,12 @@ class KeyVerifier:
         digest = hash_key(plaintext)
         asked_at = self.clock()  # the answer is as of the question: a revocation during the lookup still counts
         rows = await self.db.cypher("MATCH (k:ApiKey {hash: $hash}) RETURN k.id AS id, k.scope AS scope, "
-                                    "k.revoked AS revoked", {"hash": digest})
-        if not rows or rows[0].get("revoked") or rows[0].get("scope") not in Scope.__members__:
+                                    "k.revoked AS revoked, k.workspaces AS workspaces", {"hash": digest})
+        scope = Scope.parse(rows[0].get("scope")) if rows else None
+        if not rows or rows[0].get("revoked") or scope is None:
             self._cache.pop(digest, None)
             return None
-        principal = Principal(str(rows[0]["id"]), Scope(rows[0]["scope"]))
+        principal = Principal(str(rows[0]["id"]), scope, bound_workspaces(scope, rows[0].get("workspaces")))
         if len(self._cache) >= _CACHE_MAX:
             self._cache.clear()
         self._cache[digest] = (asked_at, principal)

@@ -8,26 +8,26 @@ process, and closes everything on shutdown.
 from __future__ import annotations
 
 import gc
-import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from api.context import install_log_record_factory
-from api.deps import Components
+from api.deps import Components, IngestorLike, current_workspace, workspace_path
 from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.jobs import JobManager, JobStore
 from api.keys import KeyVerifier
 from api.mcp_server import McpHttp
 from api.metrics import Metrics
-from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from api.routes import ask, documents, graph, health, jobs
+from api.middleware import WORKSPACE_PREFIX, BodyLimitMiddleware, RequestContextMiddleware
+from api.routes import ask, documents, graph, health, jobs, workspaces
 from api.security import check_exposure, exposure_message, install_security
 from api.web import install_web_console
+from api.workspaces import Workspaces, close_parts
 from graphrag.arcadedb import ArcadeDB, AsyncArcadeDB
 from graphrag.breaker import shared_breaker
 from graphrag.config import Settings, get_settings
@@ -49,8 +49,9 @@ def create_app(settings: Settings | None = None, *,
 
     Args:
         settings: defaults to the environment's (`GRAPHRAG_*`).
-        components: the working parts, or a factory `(settings, db) -> Components`; default: the
-            real ones from `api.components.build_components`.
+        components: the default workspace's working parts (other workspaces then have none), or a
+            factory `(settings, db) -> Components` called once per workspace with its settings and
+            database client; default: `api.components.ComponentFactory`, which loads the models once.
     """
     settings = settings or get_settings()
     check_exposure(settings)  # no anonymous admin on the network unless explicitly, loudly asked for
@@ -63,39 +64,45 @@ def create_app(settings: Settings | None = None, *,
         breaker = shared_breaker(settings.urls)  # an outage seen by one request fails the next ones fast
         db = ArcadeDB.from_settings(settings, breaker=breaker)
         adb = AsyncArcadeDB.from_settings(settings, breaker=breaker)
+        build: Callable[[Settings, ArcadeDB], Components] | None = None
         try:
             app.state.schema_head = await run_in_threadpool(require_head, db, settings.embedding_dim)
-            if isinstance(components, Components):
-                parts = components
+            if isinstance(components, Components):  # fixed parts (tests): other workspaces get none
+                parts, build = components, None
             else:
-                from api.components import build_components
+                from api.components import ComponentFactory
 
-                factory = components or build_components
-                parts = await run_in_threadpool(factory, settings, db)
+                build = components or ComponentFactory()
+                parts = await run_in_threadpool(build, settings, db)
             app.state.db, app.state.adb, app.state.components = db, adb, parts
+            app.state.workspaces = Workspaces(settings, db, parts, build)
             # The models are hundreds of thousands of long-lived objects: one full collection walks
             # them all (~320 ms with every request thread stopped). Freezing moves them out of the
             # collector's sight; objects made by requests are collected as before.
             gc.freeze()
             app.state.key_verifier = KeyVerifier(adb, ttl_s=settings.api_key_cache_s)
-            app.state.jobs = JobManager(JobStore(adb), parts.ingestor, metrics, stale_s=settings.api_job_stale_s,
+
+            async def ingestor_of(workspace: str) -> IngestorLike | None:
+                found = await app.state.workspaces.components(workspace)
+                return found.ingestor if found is not None else None
+
+            app.state.jobs = JobManager(JobStore(adb), ingestor_of, metrics, stale_s=settings.api_job_stale_s,
                                         uploads_dir=settings.data_dir / "uploads")
             app.state.jobs.start()
             if (message := exposure_message(settings)) is not None:
                 log.warning("%s", message)
-            async with mcp.serving(parts):
+            async with mcp.serving():
                 yield
         finally:
             if getattr(app.state, "jobs", None) is not None:
                 await app.state.jobs.stop()
-            parts_now: Components | None = getattr(app.state, "components", None)
-            for closer in (parts_now.closers if parts_now else []):
-                try:
-                    result = closer()
-                    if inspect.isawaitable(result):
-                        await result
-                except Exception:  # shutdown goes on regardless
-                    log.exception("closing %r failed", closer)
+            if getattr(app.state, "workspaces", None) is not None:
+                await app.state.workspaces.aclose()
+                app.state.workspaces = None
+            elif getattr(app.state, "components", None) is not None:
+                await close_parts(app.state.components)
+            # the shared models (ComponentFactory.closers), closed once after every workspace's parts
+            await close_parts(Components(closers=list(getattr(build, "closers", []))))
             await adb.aclose()
             db.close()
 
@@ -114,9 +121,17 @@ def create_app(settings: Settings | None = None, *,
     app.add_middleware(RequestContextMiddleware, metrics=metrics)  # added last = outermost
     app.include_router(health.router)
     install_docs(app)
+    app.include_router(workspaces.router)
+    # Every data route twice: under /v1 in the default workspace (the paths from before workspaces),
+    # and under /v1/workspaces/{workspace}. Both run the workspace check before the route's own
+    # dependencies, so a key sees a workspace it is not bound to as a 404 on every one of them.
+    in_default = [Depends(current_workspace)]
+    in_named = [Depends(workspace_path), Depends(current_workspace)]
     for module in (ask, documents, jobs, graph):
-        app.include_router(module.router)
-    app.include_router(mcp.router)
+        app.include_router(module.router, prefix="/v1", dependencies=in_default)
+        app.include_router(module.router, prefix=WORKSPACE_PREFIX, dependencies=in_named)
+    app.include_router(mcp.router, dependencies=in_default)
+    app.include_router(mcp.router, prefix=WORKSPACE_PREFIX, dependencies=in_named)
     install_web_console(app)
     return app
 

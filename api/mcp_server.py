@@ -50,7 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.types import Receive, Scope, Send
 
 from api.auth import ReadPrincipal
-from api.deps import Components
+from api.deps import Components, Workspace, WorkspaceDep
 from api.errors import ApiError
 from api.keys import ANONYMOUS, Principal
 from api.keys import Scope as KeyScope
@@ -73,6 +73,7 @@ from graphrag.errors import ConfigError, DatabaseUnavailableError, IngestionErro
 from graphrag.normalize import entity_key
 from graphrag.prompts import passage_line
 from graphrag.types import PathStep, RetrievalResult
+from schema.workspaces import DEFAULT
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ chunk ids when you pass an answer on."""
 
 DOCUMENT_URI = "graphrag://documents/{+document_id}"
 PRINCIPAL_KEY = "graphrag.principal"  # where the /mcp route leaves the caller's key in the ASGI scope
+WORKSPACE_KEY = "graphrag.mcp_workspace"  # and the workspace of its path, with that workspace's parts
 STDIO_READ_ONLY = "stdio-read-only"  # the principal of `graphrag mcp --read-only`
 
 # --- results: the tools' output schemas -------------------------------------------------------------
@@ -159,6 +161,15 @@ def http_caller(ctx: Context) -> Principal:
     if not isinstance(principal, Principal):  # only reachable by mounting the server without McpHttp
         raise ToolError("this request carries no checked API key")
     return principal
+
+
+async def http_workspace(ctx: Context) -> Workspace:
+    """The workspace of the `/mcp` path this call came through, checked against its key by the route."""
+    request = ctx.request_context.request
+    workspace = getattr(request, "scope", {}).get(WORKSPACE_KEY)
+    if not isinstance(workspace, Workspace):  # only reachable by mounting the server without McpHttp
+        raise ToolError("this request names no workspace")
+    return workspace
 
 
 def fixed_caller(principal: Principal) -> Caller:
@@ -241,7 +252,7 @@ def passages_of(result: RetrievalResult) -> list[PassageOut]:
 
 # --- the server -------------------------------------------------------------------------------------
 
-Source = Callable[[], Awaitable[Components]]
+Source = Callable[[Context], Awaitable[Workspace]]  # a call's workspace and its working parts
 
 QuestionArg = Annotated[str, Field(min_length=1, max_length=2000,
                                    description="The question in natural language, as a full sentence")]
@@ -262,16 +273,18 @@ def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None =
     """The MCP server: tools, the document resource and the cited-answer prompt over `get_parts`'s components.
 
     Args:
-        get_parts: awaited by every call for the working parts (the app's, or the stdio process's).
+        get_parts: awaited by every call, with its context, for the workspace it works in and that
+            workspace's parts (over HTTP: the workspace of the path the key was checked against;
+            over stdio: the one the process was started for).
         caller: who is calling (the checked key over HTTP, a fixed principal over stdio).
         metrics: the API's metrics, so documents written or deleted through MCP count like REST ones.
         lifespan: entered once while the server runs (stdio: load the models, close them at the end).
     """
     server = MCPServer(SERVER_NAME, instructions=INSTRUCTIONS, version="0.1.0", lifespan=lifespan)
 
-    async def retrieval(question: str, top_k: int, hops: int) -> tuple[Components, RetrievalResult]:
+    async def retrieval(ctx: Context, question: str, top_k: int, hops: int) -> tuple[Components, RetrievalResult]:
         body = RetrieveRequest(question=question, top_k=top_k, hops=hops)  # the REST rules, e.g. a word needed
-        parts = await get_parts()
+        parts = (await get_parts(ctx)).parts
         retriever = _need(parts.retriever, "retrieval")
         started = time.perf_counter()
         result = await _blocking(retriever.retrieve, body.question, top_k=body.top_k, hops=body.hops)
@@ -280,7 +293,7 @@ def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None =
         return parts, result
 
     @server.tool(annotations=_READ)
-    async def ask(question: QuestionArg, top_k: TopKArg = 5, hops: HopsArg = 2) -> AskResult:
+    async def ask(ctx: Context, question: QuestionArg, top_k: TopKArg = 5, hops: HopsArg = 2) -> AskResult:
         """Answer a question from the stored documents, with numbered citations.
 
         Retrieves passages (vector, keyword and graph search fused, multi-hop over entities), then
@@ -289,7 +302,7 @@ def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None =
         or it quotes the best sentences. Use `retrieve` instead to read whole passages yourself.
         """
         with _tool_errors():
-            parts, result = await retrieval(question, top_k, hops)
+            parts, result = await retrieval(ctx, question, top_k, hops)
             answerer = _need(parts.answerer, "answering")
             answer = await answerer.answer(result, temperature=None)
         shaped = ask_response(answer, {})
@@ -297,7 +310,7 @@ def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None =
                          citations=shaped.citations, paths=shaped.paths)
 
     @server.tool(annotations=_READ)
-    async def retrieve(question: QuestionArg, top_k: TopKArg = 5, hops: HopsArg = 2) -> RetrieveResult:
+    async def retrieve(ctx: Context, question: QuestionArg, top_k: TopKArg = 5, hops: HopsArg = 2) -> RetrieveResult:
         """Find the passages that answer a question, best first, without writing an answer.
 
         Returns each passage whole with its document id, chunk id, title, score and the retrievers that
@@ -306,7 +319,7 @@ def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None =
         cite them by document and chunk id.
         """
         with _tool_errors():
-            _, result = await retrieval(question, top_k, hops)
+            _, result = await retrieval(ctx, question, top_k, hops)
         return RetrieveResult(question=result.question, passages=passages_of(result), paths=_paths(result.paths))
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True,
@@ -330,13 +343,15 @@ def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None =
         _require_admin(caller, ctx, "add_document")
         with _tool_errors():
             body = DocumentIn(id=id, title=title, text=text, source=source)
-            parts = await get_parts()
+            workspace = await get_parts(ctx)
+            parts = workspace.parts
             ingestor = _need(parts.ingestor, "ingestion")
             documents = _need(parts.documents, "the document store")
             summary = await _blocking(ingestor.ingest_documents, [source_document(body)])
             if metrics is not None:
-                metrics.ingest_documents.inc(summary.documents)
-                metrics.ingest_chunks.inc(summary.chunks)
+                label = metrics.workspace_label(workspace.name)
+                metrics.ingest_documents.labels(label).inc(summary.documents)
+                metrics.ingest_chunks.labels(label).inc(summary.chunks)
             stored = []
             for doc_id in dict.fromkeys(summary.document_ids):
                 row = await _blocking(documents.get, doc_id)
@@ -353,16 +368,18 @@ def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None =
         """
         _require_admin(caller, ctx, "delete_document")
         with _tool_errors():
-            documents = _need((await get_parts()).documents, "the document store")
+            workspace = await get_parts(ctx)
+            documents = _need(workspace.parts.documents, "the document store")
             deleted = await _blocking(documents.delete, document_id)
         if not deleted:
             raise ToolError(f"no document has the id {document_id!r}; `list_documents` shows the stored ids")
         if metrics is not None:
-            metrics.documents_deleted.inc()
+            metrics.documents_deleted.labels(metrics.workspace_label(workspace.name)).inc()
         return DocumentDeleted(id=document_id)
 
     @server.tool(annotations=_READ)
     async def list_documents(
+            ctx: Context,
             offset: Annotated[int, Field(ge=0, le=1_000_000, description="How many documents to skip")] = 0,
             limit: Annotated[int, Field(ge=1, le=100, description="Documents on this page")] = 20,
     ) -> DocumentList:
@@ -372,7 +389,7 @@ def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None =
         `graphrag://documents/{id}`.
         """
         with _tool_errors():
-            documents = _need((await get_parts()).documents, "the document store")
+            documents = _need((await get_parts(ctx)).parts.documents, "the document store")
             rows, total = await _blocking(documents.list, offset=offset, limit=limit)
         items = [document_out(r) for r in rows]
         next_offset = offset + len(items) if items and offset + len(items) < total else None
@@ -380,6 +397,7 @@ def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None =
 
     @server.tool(annotations=_READ)
     async def entity_neighbourhood(
+            ctx: Context,
             entity: Annotated[str, Field(min_length=1, max_length=300,
                                          description="An entity's name as it appears in passages or paths, "
                                                      "e.g. 'Marie Curie' (case and punctuation do not matter)")],
@@ -396,7 +414,7 @@ def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None =
         if not key:
             raise BadArguments("invalid arguments: entity: must contain at least one letter or digit")
         with _tool_errors():
-            graph = _need((await get_parts()).graph, "the graph view")
+            graph = _need((await get_parts(ctx)).parts.graph, "the graph view")
             found = await _blocking(graph.neighbourhood, key, hops=hops, limit=limit)
         if found is None:
             raise ToolError(f"no entity is named {entity!r}; take names from the `paths` of `retrieve` or `ask`, "
@@ -408,10 +426,10 @@ def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None =
     @server.resource(DOCUMENT_URI, name="document", mime_type="application/json",
                      description="One stored document: its id, title, source, when it was stored, and its text "
                                  "as the numbered chunks that `ask` and `retrieve` cite")
-    async def document(document_id: str) -> str:
+    async def document(document_id: str, ctx: Context) -> str:
         try:
             with _tool_errors():
-                parts = await get_parts()
+                parts = (await get_parts(ctx)).parts
                 documents = _need(parts.documents, "the document store")
                 row = await _blocking(documents.get, document_id)
                 chunks, _ = await _blocking(documents.chunks, document_id) if row is not None else ([], [])
@@ -424,7 +442,7 @@ def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None =
         return json.dumps(out, ensure_ascii=False)
 
     @server.prompt(name="answer_with_citations", title="Answer from retrieved passages, citing them")
-    async def answer_with_citations(question: str, top_k: str = "8") -> list[UserMessage]:
+    async def answer_with_citations(ctx: Context, question: str, top_k: str = "8") -> list[UserMessage]:
         """Retrieve the passages for a question and ask the model to answer only from them, citing [n]."""
         # Prompt arguments arrive as strings; errors are protocol errors (the SDK would reduce any other
         # exception to "Internal server error"), with the tools' messages.
@@ -432,7 +450,7 @@ def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None =
             raise MCPError(INVALID_PARAMS, "invalid arguments: top_k: a whole number between 1 and 50")
         try:
             with _tool_errors():
-                _, result = await retrieval(question, int(top_k), 2)
+                _, result = await retrieval(ctx, question, int(top_k), 2)
         except BadArguments as exc:
             raise MCPError(INVALID_PARAMS, str(exc)) from None
         except ToolError as exc:
@@ -468,17 +486,23 @@ class _Handover(Response):
 
     The route's dependencies read only headers, so the request body is still unread here."""
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], principal: Principal):
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], principal: Principal,
+                 workspace: Workspace):
         super().__init__()
         self._app = app
         self._principal = principal
+        self._workspace = workspace
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._app({**scope, PRINCIPAL_KEY: self._principal}, receive, send)
+        await self._app({**scope, PRINCIPAL_KEY: self._principal, WORKSPACE_KEY: self._workspace}, receive, send)
 
 
 class McpHttp:
     """`/mcp` in the API: a route behind the REST key check, and the MCP session manager run by the lifespan.
+
+    The route is mounted like the REST routes: `/mcp` works in the default workspace and
+    `/v1/workspaces/{workspace}/mcp` in that one, after the same workspace check; each call's tools
+    work in the workspace of the path its request came through (the server is stateless).
 
     Args:
         settings: the API's settings (body limit; DNS-rebinding protection when bound to loopback).
@@ -493,20 +517,16 @@ class McpHttp:
         self.router.add_api_route("/mcp", self._endpoint, methods=["GET", "POST", "DELETE"],
                                   include_in_schema=False)
 
-    async def _endpoint(self, principal: ReadPrincipal) -> Response:
+    async def _endpoint(self, principal: ReadPrincipal, workspace: WorkspaceDep) -> Response:
         if self._sessions is None:
             raise ApiError(503, "not_available", "the MCP endpoint is not running", headers={"Retry-After": "5"})
-        return _Handover(self._sessions.handle_request, principal)
+        return _Handover(self._sessions.handle_request, principal, workspace)
 
     @contextlib.asynccontextmanager
-    async def serving(self, components: Components) -> AsyncIterator[None]:
-        """Serve `/mcp` over `components` while the block runs (a fresh session manager each time: one
-        can run only once, and an app's lifespan may run again)."""
-
-        async def parts() -> Components:
-            return components
-
-        server = build_server(parts, http_caller, metrics=self.metrics)
+    async def serving(self) -> AsyncIterator[None]:
+        """Serve the MCP endpoints while the block runs (a fresh session manager each time: one can run
+        only once, and an app's lifespan may run again)."""
+        server = build_server(http_workspace, http_caller, metrics=self.metrics)
         # Loopback binding turns on the SDK's Host/Origin checks (DNS rebinding); keys guard the rest.
         server.streamable_http_app(stateless_http=True, json_response=True, host=self.settings.api_host,
                                    max_request_body_size=self.settings.api_max_body_bytes)
@@ -559,21 +579,24 @@ class LazyComponents:
         return self._parts
 
 
-def stdio_components(settings: Settings) -> tuple[LazyComponents, Callable[[], Awaitable[None]]]:
-    """The lazily built components for `settings`, and a coroutine function that closes what was built."""
+def stdio_components(settings: Settings, workspace: str = DEFAULT,
+                     ) -> tuple[LazyComponents, Callable[[], Awaitable[None]]]:
+    """The lazily built components of `workspace`, and a coroutine function that closes what was built."""
     from api.components import build_components
     from graphrag.arcadedb import ArcadeDB
     from graphrag.launch import open_database
     from schema.runner import require_head
+    from schema.workspaces import WorkspaceCatalog, settings_for
 
     opened: list[ArcadeDB] = []
 
     def build() -> Components:
-        db = opened[0] if opened else open_database(settings)
+        control = opened[0] if opened else open_database(settings)
         if not opened:
-            opened.append(db)
+            opened.append(control)
+        db = WorkspaceCatalog(settings, control).require(workspace)  # never creates a workspace
         require_head(db, settings.embedding_dim)  # refuse a database behind the code's schema, as the API does
-        return build_components(settings, db)
+        return build_components(settings_for(settings, workspace), db)
 
     lazy = LazyComponents(build)
 
@@ -592,9 +615,13 @@ def stdio_components(settings: Settings) -> tuple[LazyComponents, Callable[[], A
     return lazy, aclose
 
 
-def run_stdio(settings: Settings, *, read_only: bool = False) -> None:
-    """Serve MCP over stdin/stdout until the client closes it (`graphrag mcp`)."""
-    lazy, aclose = stdio_components(settings)
+def run_stdio(settings: Settings, *, read_only: bool = False, workspace: str = DEFAULT) -> None:
+    """Serve MCP over stdin/stdout until the client closes it (`graphrag mcp [--workspace NAME]`); every
+    call works in `workspace`."""
+    lazy, aclose = stdio_components(settings, workspace)
+
+    async def parts(ctx: Context) -> Workspace:
+        return Workspace(workspace, await lazy())
 
     @contextlib.asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[None]:
@@ -607,4 +634,4 @@ def run_stdio(settings: Settings, *, read_only: bool = False) -> None:
             await aclose()
 
     principal = Principal(STDIO_READ_ONLY, KeyScope.read) if read_only else ANONYMOUS
-    anyio.run(build_server(lazy, fixed_caller(principal), lifespan=lifespan).run_stdio_async)
+    anyio.run(build_server(parts, fixed_caller(principal), lifespan=lifespan).run_stdio_async)

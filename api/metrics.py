@@ -6,6 +6,8 @@ import os
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
+WORKSPACE_STATE = "graphrag.workspace"  # where a request's workspace waits in scope["state"] (api.deps)
+WORKSPACE_LABELS = 20  # workspaces that get their own label value; the rest share "other"
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -19,7 +21,7 @@ class Metrics:
         r = self.registry
         self.request_seconds = Histogram(
             "graphrag_http_request_duration_seconds", "HTTP request latency by route template",
-            ["method", "route", "status"], buckets=_LATENCY_BUCKETS, registry=r)
+            ["method", "route", "status", "workspace"], buckets=_LATENCY_BUCKETS, registry=r)
         self.retrieval_seconds = Histogram(
             "graphrag_retrieval_duration_seconds", "Time to retrieve the context of a question",
             buckets=_LATENCY_BUCKETS, registry=r)
@@ -31,11 +33,25 @@ class Metrics:
             ["mode"], buckets=_LATENCY_BUCKETS, registry=r)
         self.tokens = Counter("graphrag_answer_tokens", "Answer tokens streamed or produced", ["mode"], registry=r)
         self.ingest_documents = Counter("graphrag_ingest_documents", "Documents ingested through the API",
-                                        registry=r)
-        self.ingest_chunks = Counter("graphrag_ingest_chunks", "Chunks written by API ingestion", registry=r)
-        self.ingest_jobs = Counter("graphrag_ingest_jobs", "Ingest jobs by final state", ["state"], registry=r)
+                                        ["workspace"], registry=r)
+        self.ingest_chunks = Counter("graphrag_ingest_chunks", "Chunks written by API ingestion", ["workspace"],
+                                     registry=r)
+        self.ingest_jobs = Counter("graphrag_ingest_jobs", "Ingest jobs by final state", ["state", "workspace"],
+                                   registry=r)
         self.documents_deleted = Counter("graphrag_documents_deleted", "Documents deleted through the API",
-                                         registry=r)
+                                         ["workspace"], registry=r)
+        self._labelled: set[str] = set()
+
+    def workspace_label(self, workspace: str | None) -> str:
+        """The `workspace` label value: the name for the first `WORKSPACE_LABELS` workspaces this
+        process serves, "other" after them (bounded cardinality however many workspaces exist),
+        "-" for requests outside any workspace."""
+        if not workspace:
+            return "-"
+        if workspace in self._labelled or len(self._labelled) < WORKSPACE_LABELS:
+            self._labelled.add(workspace)
+            return workspace
+        return "other"
 
     def render(self) -> bytes:
         """This instance's metrics; with several worker processes (`PROMETHEUS_MULTIPROC_DIR` set by

@@ -13,9 +13,9 @@ import time
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.context import REQUEST_ID_HEADER, new_request_id, set_request_id
+from api.context import REQUEST_ID_HEADER, new_request_id, set_request_id, set_workspace
 from api.errors import BodyTooLarge, error_body
-from api.metrics import Metrics
+from api.metrics import WORKSPACE_STATE, Metrics
 
 access_log = logging.getLogger("api.access")
 log = logging.getLogger("api.middleware")
@@ -33,6 +33,24 @@ def printable(text: str, limit: int = _LOGGED_PATH_CHARS) -> str:
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
+WORKSPACE_PREFIX = "/v1/workspaces/{workspace}"
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template, prefix included (raw paths would explode the metrics'
+    cardinality). A router included under several prefixes (the data routes under `/v1` and under
+    `WORKSPACE_PREFIX`, `api.main`) leaves its own route, without the prefix, in the scope; the
+    prefix is put back from the path it matched."""
+    path = getattr(scope.get("route"), "path", None)
+    if not path:
+        return "unmatched"
+    if path.startswith("/v1/"):
+        return str(path)
+    if "workspace" in scope.get("path_params", {}):
+        return WORKSPACE_PREFIX + path
+    return ("/v1" + path) if str(scope.get("path", "")).startswith("/v1/") else str(path)
+
+
 class RequestContextMiddleware:
     """Outermost layer: gives each request an id (header in, header out, every log line), times it,
     records it in the metrics under its route template, writes one access-log line, and turns an
@@ -48,6 +66,7 @@ class RequestContextMiddleware:
             return
         request_id = new_request_id(Headers(scope=scope).get(REQUEST_ID_HEADER))
         set_request_id(request_id)
+        set_workspace("-")
         started = time.perf_counter()
         status = 500
         response_started = False
@@ -74,9 +93,10 @@ class RequestContextMiddleware:
                 await send({"type": "http.response.body", "body": body})
         finally:
             elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"  # raw paths would explode cardinality
-            self.metrics.request_seconds.labels(scope.get("method", ""), template, str(status)).observe(elapsed)
+            template = route_template(scope)
+            workspace = self.metrics.workspace_label(scope.get("state", {}).get(WORKSPACE_STATE))
+            self.metrics.request_seconds.labels(scope.get("method", ""), template, str(status),
+                                                workspace).observe(elapsed)
             access_log.info("%s %s %s %.1fms", scope.get("method"), printable(scope.get("path", "")), status,
                             elapsed * 1000)
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from graphrag.answer import snippet
 from graphrag.types import Answer, PathStep, RetrievalResult
+from schema.workspaces import NAME_PATTERN, NAME_RULE
 
 _Q = "Who is the spouse of the director of the film Nightfall Harbour?"
 
@@ -383,3 +384,24 @@ class Check(_Out):
 class Readiness(_Out):
     ready: bool
     checks: dict[str, Check]
+
+
+# --- workspaces -------------------------------------------------------------------------------------
+
+class WorkspaceIn(_In):
+    name: str = Field(pattern=NAME_PATTERN, description=f"The new workspace's name: {NAME_RULE}",
+                      examples=["acme"])
+
+
+class WorkspaceOut(_Out):
+    name: str
+    documents: int | None = Field(None, description="Documents in it (only when one workspace is asked for)")
+
+
+class WorkspaceList(_Out):
+    items: list[WorkspaceOut] = Field(description="The workspaces this key reaches, `default` first")
+
+
+class WorkspaceDelete(_In):
+    confirm: str = Field(description="The workspace's name again: deleting drops its database and every "
+                                     "document, chunk, entity and job in it", examples=["acme"])

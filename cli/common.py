@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 from graphrag.config import Settings
+from schema.workspaces import DEFAULT, NAME_RULE
 
 out = Console()
 err = Console(stderr=True)
@@ -23,6 +24,30 @@ def settings_of(ctx: typer.Context) -> Settings:
     """The settings `graphrag`'s global flags built (environment variables under them)."""
     root = ctx.find_root()
     return root.obj if isinstance(root.obj, Settings) else Settings()
+
+
+WorkspaceOpt = Annotated[str, typer.Option(
+    "--workspace", "-w", envvar="GRAPHRAG_WORKSPACE", show_default=True,
+    help=f"The workspace to work in ({NAME_RULE}); `default` is the configured database [GRAPHRAG_WORKSPACE]")]
+
+
+def workspace_settings(ctx: typer.Context, workspace: str) -> Settings:
+    """The settings pointed at `workspace`'s database. Exits 2 for a malformed name and 4 for a
+    workspace that does not exist: a command never creates one by naming it."""
+    from graphrag.launch import open_database
+    from schema.workspaces import WorkspaceCatalog, WorkspaceNameError, check_name, settings_for
+
+    settings = settings_of(ctx)
+    if workspace == DEFAULT:
+        return settings
+    try:
+        check_name(workspace)
+    except WorkspaceNameError as exc:
+        fail(str(exc), code=2)
+    with open_database(settings) as control:
+        if not WorkspaceCatalog(settings, control).exists(workspace):
+            fail(f"no workspace named {workspace!r}; create it with `graphrag workspace create {workspace}`", code=4)
+    return settings_for(settings, workspace)
 
 
 def given(**options: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from cli.common import fail, out, settings_of
+from cli.common import WorkspaceOpt, fail, out, settings_of, workspace_settings
 from graphrag.config import Settings
 from graphrag.launch import embedded_server, open_database
 
@@ -55,9 +55,9 @@ def _runner(settings: Settings) -> Any:
 
 
 @schema_app.command("status")
-def schema_status(ctx: typer.Context) -> None:
+def schema_status(ctx: typer.Context, workspace: WorkspaceOpt = "default") -> None:
     """List every migration version, applied or pending; exit 4 if one changed after being applied."""
-    runner = _runner(settings_of(ctx))
+    runner = _runner(workspace_settings(ctx, workspace))
     table = Table("version", "name", "state", "applied at")
     changed = False
     for st in runner.status():
@@ -71,14 +71,24 @@ def schema_status(ctx: typer.Context) -> None:
 
 
 @schema_app.command("migrate")
-def schema_migrate(ctx: typer.Context) -> None:
-    """Apply pending migrations in order (running it again changes nothing)."""
-    runner = _runner(settings_of(ctx))
-    applied = runner.migrate()
-    if applied:
-        out.print(f"applied migrations {', '.join(map(str, applied))}; schema at version {runner.head}")
-    else:
-        out.print(f"schema is up to date (version {runner.head})")
+def schema_migrate(ctx: typer.Context, workspace: Annotated[str | None, typer.Option(
+        "--workspace", "-w", help="Only this workspace; unset = the default one and every other")] = None) -> None:
+    """Apply pending migrations in order, in every workspace (running it again changes nothing)."""
+    from schema.workspaces import DEFAULT, WorkspaceCatalog
+
+    settings = settings_of(ctx)
+    names = [workspace] if workspace is not None else [DEFAULT]
+    if workspace is None:
+        with open_database(settings) as control:
+            names = WorkspaceCatalog(settings, control).names()
+    for name in names:
+        runner = _runner(workspace_settings(ctx, name))
+        applied = runner.migrate()
+        where = "" if names == [DEFAULT] else f"workspace {name}: "
+        if applied:
+            out.print(f"{where}applied migrations {', '.join(map(str, applied))}; schema at version {runner.head}")
+        else:
+            out.print(f"{where}schema is up to date (version {runner.head})")
 
 
 @schema_app.command("reset")

@@ -20,7 +20,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.common import err, fail, given, out, settings_of
+from cli.common import WorkspaceOpt, err, fail, given, out, workspace_settings
 from graphrag.config import Settings
 from ingestion.pipeline import IngestionConfig, IngestionReport, make_pipeline
 from schema.runner import require_head
@@ -98,11 +98,11 @@ def print_report(report: IngestionReport) -> None:
 
 documents_app = typer.Typer(help="Stored documents: list, show, delete.", no_args_is_help=True)
 
-def _open(ctx: typer.Context) -> tuple[Settings, Any]:
-    """The settings and an open database client."""
+def _open(ctx: typer.Context, workspace: str) -> tuple[Settings, Any]:
+    """The workspace's settings and an open client of its database."""
     from graphrag.launch import open_database
 
-    settings = settings_of(ctx)
+    settings = workspace_settings(ctx, workspace)
     return settings, open_database(settings)
 
 def ingest(
@@ -138,13 +138,14 @@ def ingest(
              "[GRAPHRAG_RAY_EXTRACT_RESOURCES]")] = None,
     ray_embed_resources: Annotated[str | None, typer.Option(
         help="--engine ray: custom resources per embedding actor, JSON [GRAPHRAG_RAY_EMBED_RESOURCES]")] = None,
+    workspace: WorkspaceOpt = "default",
 ) -> None:
     """Ingest documents into the graph: new ones added, unchanged skipped, changed replaced."""
     overrides = given(ingest_engine=engine, ray_address=ray_address, ray_extract_actors=ray_extract_actors,
                       ray_embed_actors=ray_embed_actors, ray_embed_gpus=ray_embed_gpus,
                       ray_write_concurrency=write_concurrency, ray_extract_resources=ray_extract_resources,
                       ray_embed_resources=ray_embed_resources)
-    settings = settings_of(ctx)
+    settings = workspace_settings(ctx, workspace)
     try:  # validated before anything is opened: a wrong --engine is a usage error, not a job failure
         for name in ("ray_extract_resources", "ray_embed_resources"):
             if name in overrides:
@@ -180,11 +181,12 @@ def ingest(
 @documents_app.command("list")
 def documents_list(ctx: typer.Context,
                    limit: Annotated[int, typer.Option(help="At most this many")] = 50,
-                   skip: Annotated[int, typer.Option(help="Skip this many first")] = 0) -> None:
+                   skip: Annotated[int, typer.Option(help="Skip this many first")] = 0,
+                   workspace: WorkspaceOpt = "default") -> None:
     """List stored documents (id, title, chunks, ingested at)."""
     from graphrag.store import GraphStore
 
-    _, db = _open(ctx)
+    _, db = _open(ctx, workspace)
     table = Table("id", "title", "chunks", "ingested at")
     for row in GraphStore(db).list_documents(skip=skip, limit=limit):
         table.add_row(str(row["id"]), str(row.get("title") or ""), str(row.get("chunk_count") or ""),
@@ -192,11 +194,12 @@ def documents_list(ctx: typer.Context,
     out.print(table)
 
 @documents_app.command("show")
-def documents_show(ctx: typer.Context, document_id: Annotated[str, typer.Argument(help="Document id")]) -> None:
+def documents_show(ctx: typer.Context, document_id: Annotated[str, typer.Argument(help="Document id")],
+                   workspace: WorkspaceOpt = "default") -> None:
     """Show one stored document's record."""
     from graphrag.store import GraphStore
 
-    _, db = _open(ctx)
+    _, db = _open(ctx, workspace)
     row = GraphStore(db).get_document(document_id)
     if row is None:
         fail(f"no document with id {document_id!r}", code=4)
@@ -204,11 +207,12 @@ def documents_show(ctx: typer.Context, document_id: Annotated[str, typer.Argumen
 
 @documents_app.command("delete")
 def documents_delete(ctx: typer.Context,
-                     document_ids: Annotated[list[str], typer.Argument(help="Document id(s)")]) -> None:
+                     document_ids: Annotated[list[str], typer.Argument(help="Document id(s)")],
+                     workspace: WorkspaceOpt = "default") -> None:
     """Delete documents with their chunks, mentions, and the entities no other document mentions."""
     from graphrag.store import GraphStore
 
-    _, db = _open(ctx)
+    _, db = _open(ctx, workspace)
     store = GraphStore(db)
     missing = []
     for document_id in document_ids:

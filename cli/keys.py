@@ -16,17 +16,32 @@ api_key_app = typer.Typer(help="API keys: shown once, stored only as a hash in t
 
 @api_key_app.command("create")
 def api_key_create(ctx: typer.Context,
-                   scope: Annotated[str, typer.Option(help="read (ask, retrieve, graph) or admin (also "
-                                                           "ingest and delete)")] = "read",
-                   name: Annotated[str, typer.Option(help="A label to recognise the key by")] = "") -> None:
-    """Create a key and print it once: only its hash is stored."""
+                   scope: Annotated[str, typer.Option(help="read (ask, retrieve, graph), admin (also ingest and "
+                                                           "delete) or global (admin everywhere, and creates "
+                                                           "and deletes workspaces)")] = "read",
+                   name: Annotated[str, typer.Option(help="A label to recognise the key by")] = "",
+                   workspace: Annotated[list[str] | None, typer.Option(
+                       "--workspace", "-w", help="A workspace the key reaches (repeat for several; default: "
+                                                 "default). Any other answers it 404")] = None) -> None:
+    """Create a key bound to workspaces and print it once: only its hash is stored."""
     from api.keys import Scope, create_key
+    from schema.workspaces import DEFAULT, WorkspaceNameError
 
-    if scope not in Scope.__members__:
-        fail(f"--scope must be read or admin, not {scope!r}", code=2)
-    with open_database(settings_of(ctx)) as db:
-        key, key_id = create_key(db, Scope(scope), name)
-    err.print(f"created {scope} key {key_id}; it is shown once, store it now:", highlight=False)
+    parsed = Scope.parse(scope)
+    if parsed is None:
+        fail(f"--scope must be read, admin or global, not {scope!r}", code=2)
+        return
+    if parsed is Scope.global_ and workspace:
+        fail("a global key reaches every workspace; leave out --workspace", code=2)
+    bound = workspace or [DEFAULT]
+    try:
+        with open_database(settings_of(ctx)) as db:
+            key, key_id = create_key(db, parsed, name, bound)
+    except WorkspaceNameError as exc:
+        fail(str(exc), code=2)
+        return
+    reach = "every workspace" if parsed is Scope.global_ else "workspace " + ", ".join(sorted(set(bound)))
+    err.print(f"created {scope} key {key_id} for {reach}; it is shown once, store it now:", highlight=False)
     out.print(key, highlight=False, soft_wrap=True)
 
 
@@ -37,10 +52,10 @@ def api_key_list(ctx: typer.Context) -> None:
 
     with open_database(settings_of(ctx)) as db:
         rows = list_keys(db)
-    table = Table("id", "scope", "name", "created", "revoked")
+    table = Table("id", "scope", "workspaces", "name", "created", "revoked")
     for row in rows:
-        table.add_row(str(row["id"]), str(row["scope"]), str(row.get("name") or ""), str(row["created_at"]),
-                      "yes" if row.get("revoked") else "")
+        table.add_row(str(row["id"]), str(row["scope"]), ", ".join(row["workspaces"]), str(row.get("name") or ""),
+                      str(row["created_at"]), "yes" if row.get("revoked") else "")
     out.print(table)
 
 

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from api.context import configure_logging
-from cli import database, ingest, keys, llm, search, service
+from cli import database, ingest, keys, llm, search, service, workspace
 from cli.common import err, fail, first_validation_error, given
 from graphrag.config import Settings
 from graphrag.errors import GraphRAGError
@@ -24,6 +24,7 @@ app.add_typer(database.db_app, name="db")
 app.add_typer(database.schema_app, name="schema")
 app.add_typer(llm.llm_app, name="llm")
 app.add_typer(keys.api_key_app, name="api-key")
+app.add_typer(workspace.workspace_app, name="workspace")
 app.add_typer(ingest.documents_app, name="documents")
 app.command("up")(service.up)
 app.command("serve")(service.serve)

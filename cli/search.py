@@ -9,7 +9,7 @@ from typing import Annotated, get_args
 import typer
 from rich.table import Table
 
-from cli.common import fail, out, settings_of
+from cli.common import WorkspaceOpt, fail, out, workspace_settings
 from graphrag.config import Settings
 from graphrag.errors import GraphRAGError
 from graphrag.retrieval.base import Ranking, RetrievalConfig
@@ -36,10 +36,12 @@ def _retrieve(settings: Settings, question: str, top_k: int, ranking: str) -> Re
 
 
 def search(ctx: typer.Context, question: QuestionArg, top_k: TopKOpt = _DEFAULTS.top_k,
-           ranking: RankingOpt = _DEFAULTS.ranking, as_json: JsonOpt = False) -> None:
+           ranking: RankingOpt = _DEFAULTS.ranking, as_json: JsonOpt = False, workspace: WorkspaceOpt = "default",
+           ) -> None:
     """Retrieve ranked, cited passages for QUESTION from the ingested graph."""
+    settings = workspace_settings(ctx, workspace)
     try:
-        result = _retrieve(settings_of(ctx), question, top_k, ranking)
+        result = _retrieve(settings, question, top_k, ranking)
     except GraphRAGError as exc:
         fail(str(exc))
         return
@@ -58,7 +60,8 @@ def search(ctx: typer.Context, question: QuestionArg, top_k: TopKOpt = _DEFAULTS
 
 
 def ask(ctx: typer.Context, question: QuestionArg, top_k: TopKOpt = _DEFAULTS.top_k,
-        ranking: RankingOpt = _DEFAULTS.ranking, as_json: JsonOpt = False) -> None:
+        ranking: RankingOpt = _DEFAULTS.ranking, as_json: JsonOpt = False, workspace: WorkspaceOpt = "default",
+        ) -> None:
     """Answer QUESTION with numbered citations, streamed as the LLM writes it.
 
     The LLM is GRAPHRAG_LLM_BASE_URL's (`local`: the CPU answerer of `graphrag llm start`); without
@@ -66,7 +69,7 @@ def ask(ctx: typer.Context, question: QuestionArg, top_k: TopKOpt = _DEFAULTS.to
     """
     from graphrag.answer import Answerer, ErrorEvent, FinalEvent, TokenEvent
 
-    settings = settings_of(ctx)
+    settings = workspace_settings(ctx, workspace)
     try:
         result = _retrieve(settings, question, top_k, ranking)
         answerer = Answerer.from_settings(settings)

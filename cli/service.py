@@ -20,7 +20,7 @@ from api.context import configure_logging
 from api.deps import Components
 from api.server import SAMPLE_CORPUS
 from api.server import serve as serve_api
-from cli.common import echo, given, settings_of
+from cli.common import WorkspaceOpt, echo, fail, given, settings_of
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
 from graphrag.store import GraphStore
@@ -54,14 +54,20 @@ def serve(ctx: typer.Context, host: _HostOpt = None, port: _PortOpt = None) -> N
 def mcp(ctx: typer.Context,
         read_only: Annotated[bool, typer.Option("--read-only", help="Refuse add_document and delete_document, "
                                                                      "as a read key does over HTTP")] = False,
-        ) -> None:
+        workspace: WorkspaceOpt = "default") -> None:
     """Serve the tools for agents (MCP) over stdin/stdout, for desktop clients that start it themselves.
 
-    The database must be running and migrated. Over HTTP the same server is at /mcp of `graphrag serve`.
+    The database must be running and migrated. Over HTTP the same server is at /mcp of `graphrag serve`
+    (and at /v1/workspaces/NAME/mcp for a workspace). Every call works in --workspace.
     """
     from api.mcp_server import run_stdio
+    from schema.workspaces import WorkspaceNameError, check_name
 
-    run_stdio(settings_of(ctx), read_only=read_only)
+    try:
+        check_name(workspace)
+    except WorkspaceNameError as exc:
+        fail(str(exc), code=2)
+    run_stdio(settings_of(ctx), read_only=read_only, workspace=workspace)
 
 
 # --- the orchestration behind `up` -------------------------------------------------------------------

@@ -456,7 +456,32 @@ class ArcadeDB:
             raise
         return True
 
+    def for_database(self, database: str) -> ArcadeDB:
+        """A client for another database on the same servers, sharing this one's connections, retry
+        policy and breaker (one per workspace costs no sockets). Closing it closes nothing: the
+        connections belong to this client."""
+        view = object.__new__(ArcadeDB)
+        view.__dict__.update(self.__dict__)
+        view.database = database
+        view._dbs = [c.db(database) for c in self._clients]
+        view._db = view._dbs[0]
+        view._owns_clients = False
+        return view
+
+    def list_databases(self) -> list[str]:
+        """Every database on the server (needs a server user, as the embedded root is)."""
+        return list(self._call(lambda i: self._clients[i].list_databases(), idempotent=True, write=False))
+
+    def drop_database(self, database: str) -> bool:
+        """Drop `database` and all its data; False when it did not exist."""
+        if not self._call(lambda i: self._clients[i].exists(database), idempotent=True, write=True):
+            return False
+        self._call(lambda i: self._clients[i].drop_database(database), idempotent=False, write=True)
+        return True
+
     def close(self) -> None:
+        if not getattr(self, "_owns_clients", True):
+            return
         for client in self._clients:
             client.close()
 
@@ -553,6 +578,18 @@ class AsyncArcadeDB:
         info = await self._call(lambda i: self._clients[i].server_info(), idempotent=True, write=False)
         return info.to_dict()  # type: ignore[no-any-return]
 
+    def for_database(self, database: str) -> AsyncArcadeDB:
+        """`ArcadeDB.for_database`'s async twin: another database over this client's connections."""
+        view = object.__new__(AsyncArcadeDB)
+        view.__dict__.update(self.__dict__)
+        view.database = database
+        view._dbs = [c.db(database) for c in self._clients]
+        view._db = view._dbs[0]
+        view._owns_clients = False
+        return view
+
     async def aclose(self) -> None:
+        if not getattr(self, "_owns_clients", True):
+            return
         for client in self._clients:
             await client.aclose()

@@ -85,3 +85,7 @@ class LLMResponseError(LLMError):
 
 class RetrievalError(GraphRAGError):
     """A retrieval request is invalid: the message says what to change."""
+
+
+class NotFoundError(GraphRAGError):
+    """A named thing (a workspace) that does not exist: nothing was created in its place."""

@@ -37,7 +37,7 @@ from graphrag.errors import DatabaseUnavailableError
 from graphrag.types import Answer, RetrievalResult
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/v1", tags=["question answering"],
+router = APIRouter(tags=["question answering"],
                    responses=error_responses(401, 403, 413, 422, 503))
 
 _SSE_EXAMPLE = ('event: sources\ndata: {"sources": [{"n": 1, "document_id": "doc-3f2a", ...}], "paths": [], '

@@ -8,11 +8,11 @@ import shutil
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import AdminPrincipal, ReadPrincipal
-from api.deps import DocumentsDep, IngestorDep, MetricsDep, SettingsDep
+from api.deps import DocumentsDep, IngestorDep, MetricsDep, SettingsDep, WorkspaceDep
 from api.errors import ApiError, NotFound
 from api.files import save_uploads, upload_folder
 from api.keys import Principal, Scope
@@ -30,7 +30,7 @@ from api.schemas import (
 )
 from graphrag.types import SourceDocument
 
-router = APIRouter(prefix="/v1/documents", tags=["documents"], responses=error_responses(401, 403, 422, 503))
+router = APIRouter(prefix="/documents", tags=["documents"], responses=error_responses(401, 403, 422, 503))
 
 DocumentId = Annotated[str, Path(min_length=1, max_length=1000, description="The document id")]
 
@@ -90,7 +90,8 @@ def nothing_ingested(summary: IngestSummary) -> ApiError:
              responses=error_responses(413, 415),
              openapi_extra=openapi_body(DocumentIn, "A document as JSON, or files as multipart/form-data"))
 async def create_document(request: Request, principal: AdminPrincipal, ingestor: IngestorDep,
-                          documents: DocumentsDep, settings: SettingsDep, metrics: MetricsDep) -> DocumentCreated:
+                          documents: DocumentsDep, settings: SettingsDep, metrics: MetricsDep,
+                          workspace: WorkspaceDep) -> DocumentCreated:
     """Chunk, extract, embed and store synchronously; meant for a few small documents (use ingest
     jobs for batches). Re-sending an unchanged document is a cheap no-op. An uploaded file's id is a
     hash of its bytes (`upload-...`), so a different file with the same name is another document.
@@ -109,8 +110,9 @@ async def create_document(request: Request, principal: AdminPrincipal, ingestor:
             shutil.rmtree(folder, ignore_errors=True)
     else:
         raise unsupported("a document")
-    metrics.ingest_documents.inc(summary.documents)
-    metrics.ingest_chunks.inc(summary.chunks)
+    label = metrics.workspace_label(workspace.name)
+    metrics.ingest_documents.labels(label).inc(summary.documents)
+    metrics.ingest_chunks.labels(label).inc(summary.chunks)
     if summary.documents == 0 and summary.skipped == 0:
         raise nothing_ingested(summary)
     stored = []
@@ -162,9 +164,9 @@ async def get_document(document_id: DocumentId, principal: ReadPrincipal, docume
 @router.delete("/{document_id:path}", response_model=Deleted, summary="Delete a document and its chunks",
                responses=error_responses(404))
 async def delete_document(document_id: DocumentId, _: AdminPrincipal, documents: DocumentsDep,
-                          metrics: MetricsDep, response: Response) -> Deleted:
+                          metrics: MetricsDep, workspace: WorkspaceDep) -> Deleted:
     """Removes the document, its chunks, their mentions, and entities no other chunk mentions."""
     if not await run_in_threadpool(documents.delete, document_id):
         raise NotFound("document", document_id)
-    metrics.documents_deleted.inc()
+    metrics.documents_deleted.labels(metrics.workspace_label(workspace.name)).inc()
     return Deleted(id=document_id)

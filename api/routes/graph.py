@@ -12,7 +12,7 @@ from api.deps import GraphDep
 from api.errors import NotFound
 from api.schemas import GraphEdge, GraphNode, Neighbourhood, error_responses
 
-router = APIRouter(prefix="/v1/graph", tags=["graph"], responses=error_responses(401, 403, 422, 503))
+router = APIRouter(prefix="/graph", tags=["graph"], responses=error_responses(401, 403, 422, 503))
 
 
 @router.get("/entities/{key}", response_model=Neighbourhood, summary="An entity's neighbourhood",

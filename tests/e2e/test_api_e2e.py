@@ -229,7 +229,8 @@ def test_health_readiness_and_metrics(client: TestClient, keys: dict[str, str], 
     client.post("/v1/retrieve", json={"question": QUESTION}, headers=auth(keys["read"]))
     assert client.get("/metrics").status_code == 401  # keys are required: metrics are closed by default
     text = client.get("/metrics", headers=auth(keys["read"])).text
-    assert 'graphrag_http_request_duration_seconds_count{method="POST",route="/v1/retrieve",status="200"}' in text
+    assert ('graphrag_http_request_duration_seconds_count{method="POST",route="/v1/retrieve",status="200",'
+            'workspace="default"}') in text
     assert "graphrag_retrieval_duration_seconds_count" in text and "graphrag_ingest_documents_total" in text
 
 

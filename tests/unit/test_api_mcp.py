@@ -10,7 +10,7 @@ import pytest
 from mcp import Client
 from mcp_types import CallToolResult
 
-from api.deps import Components
+from api.deps import Components, Workspace
 from api.keys import ANONYMOUS
 from api.mcp_server import LazyComponents, build_server, cited_answer_prompt, fixed_caller
 from api.schemas import DocumentIn, RetrieveRequest
@@ -23,8 +23,8 @@ class DownRetriever:
         raise DatabaseUnavailableError("ArcadeDB at http://10.0.0.7:2480 is unreachable after 3 attempts")
 
 
-async def _parts() -> Components:
-    return Components(retriever=DownRetriever())
+async def _parts(ctx: object) -> Workspace:
+    return Workspace("default", Components(retriever=DownRetriever()))
 
 
 def _bounds(schema: dict[str, Any]) -> dict[str, Any]:

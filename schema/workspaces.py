@@ -1,0 +1,141 @@
+"""Workspaces: isolated knowledge graphs in one service, each one ArcadeDB database.
+
+A database is ArcadeDB's own unit of isolation (its files, schema, indexes and transactions), so a
+query sent to one workspace's database cannot see another's rows, whatever the statement says. The
+service keeps no list of its own: the workspaces are the server's databases named
+`<db_name>_ws_<workspace>`, and `default` is the configured database itself, so what existed before
+workspaces keeps working unchanged.
+
+The API keys and the ingest jobs live in the default database (the control database): one place
+to check a key, and one sweeper for abandoned jobs however many workspaces there are.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from graphrag.arcadedb import ArcadeDB
+from graphrag.config import Settings
+from graphrag.errors import GraphRAGError, MigrationError, NotFoundError
+from schema.runner import MigrationRunner
+
+log = logging.getLogger(__name__)
+
+DEFAULT = "default"
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+NAME_RULE = "1-32 characters: lowercase letters, digits and '_', starting with a letter"
+_NAME = re.compile(NAME_PATTERN)
+_SEPARATOR = "_ws_"
+
+
+class WorkspaceNameError(GraphRAGError, ValueError):
+    """A workspace name that breaks `NAME_RULE`."""
+
+
+class WorkspaceBusyError(GraphRAGError):
+    """A workspace that cannot be deleted now (ingest jobs are queued or running in it)."""
+
+
+# The ingest jobs of a workspace, in the control database (`api.jobs` writes them; jobs from before
+# workspaces have no name and are the default workspace's).
+_ACTIVE_JOBS = ("MATCH (j:IngestJob) WHERE j.workspace = $workspace AND j.state IN ['queued', 'running'] "
+                "RETURN count(j) AS n")
+_FORGET_JOBS = "MATCH (j:IngestJob) WHERE j.workspace = $workspace DETACH DELETE j"
+
+
+def check_name(name: str) -> str:
+    """`name` when it is a valid workspace name; else `WorkspaceNameError` saying the rule."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise WorkspaceNameError(f"invalid workspace name {name!r}: {NAME_RULE}")
+    return name
+
+
+def database_name(settings: Settings, workspace: str) -> str:
+    """The ArcadeDB database that holds `workspace` (`default`: the configured database)."""
+    check_name(workspace)
+    return settings.db_name if workspace == DEFAULT else f"{settings.db_name}{_SEPARATOR}{workspace}"
+
+
+def settings_for(settings: Settings, workspace: str) -> Settings:
+    """`settings` pointed at `workspace`'s database: everything built from them works inside it."""
+    return settings.model_copy(update={"db_name": database_name(settings, workspace)})
+
+
+def names_in(databases: list[str], settings: Settings) -> list[str]:
+    """The workspaces among a server's database names: `default` first, then the others by name."""
+    prefix = settings.db_name + _SEPARATOR
+    found = {d[len(prefix):] for d in databases if d.startswith(prefix)}
+    return [DEFAULT, *sorted(n for n in found if _NAME.fullmatch(n) and n != DEFAULT)]
+
+
+class WorkspaceCatalog:
+    """Creates, lists and drops workspaces on the server, through the control database's client.
+
+    Args:
+        settings: the service's settings (the default workspace's database name, the embedding
+            dimension every workspace's vector indexes are made with).
+        db: a client of the default database; the other workspaces' clients share its connections.
+    """
+
+    def __init__(self, settings: Settings, db: ArcadeDB):
+        self.settings = settings
+        self.db = db
+
+    def names(self) -> list[str]:
+        return names_in(self.db.list_databases(), self.settings)
+
+    def exists(self, workspace: str) -> bool:
+        return workspace == DEFAULT or workspace in self.names()
+
+    def client(self, workspace: str) -> ArcadeDB:
+        """A client of `workspace`'s database (sharing the control client's connections)."""
+        return self.db if workspace == DEFAULT else self.db.for_database(database_name(self.settings, workspace))
+
+    def require(self, workspace: str) -> ArcadeDB:
+        """The client of an existing workspace; `NotFoundError` otherwise (nothing is created)."""
+        check_name(workspace)
+        if not self.exists(workspace):
+            raise NotFoundError(f"no workspace named {workspace!r}; create it with `graphrag workspace create "
+                                f"{workspace}`")
+        return self.client(workspace)
+
+    def create(self, workspace: str) -> bool:
+        """Create the workspace's database and migrate it to the schema head; False when it existed
+        (it is then only migrated). A database whose first migration failed is dropped again, so a
+        failed create leaves nothing half-made behind."""
+        check_name(workspace)
+        db = self.client(workspace)
+        created = db.ensure_database() if workspace != DEFAULT else False
+        try:
+            MigrationRunner(db, embedding_dim=self.settings.embedding_dim).migrate()
+        except (MigrationError, GraphRAGError):
+            if created:
+                log.warning("workspace %s: migration failed; dropping its new database", workspace)
+                self.db.drop_database(db.database)
+            raise
+        if created:
+            log.info("workspace %s created (database %s)", workspace, db.database)
+        return created
+
+    def migrate(self, workspace: str) -> list[int]:
+        """Apply pending migrations to an existing workspace; the versions applied."""
+        return MigrationRunner(self.require(workspace), embedding_dim=self.settings.embedding_dim).migrate()
+
+    def drop(self, workspace: str) -> bool:
+        """Drop the workspace's database and every row in it, and forget its ingest jobs; False when
+        there was none. Refused (`WorkspaceBusyError`) while one of its jobs is queued or running, and
+        for the default workspace (it holds the keys and the jobs of every workspace)."""
+        check_name(workspace)
+        if workspace == DEFAULT:
+            raise WorkspaceBusyError("the default workspace cannot be deleted (it holds the service's keys and jobs)")
+        active = self.db.cypher(_ACTIVE_JOBS, {"workspace": workspace})
+        if active and int(active[0]["n"]):
+            raise WorkspaceBusyError(f"workspace {workspace!r} has ingest jobs queued or running; delete it once "
+                                     "they have ended")
+        dropped = self.db.drop_database(database_name(self.settings, workspace))
+        # a workspace made later under the same name must not inherit the records of these jobs
+        self.db.cypher(_FORGET_JOBS, {"workspace": workspace})
+        if dropped:
+            log.info("workspace %s deleted", workspace)
+        return dropped
