@@ -25,6 +25,7 @@ from api.mcp_server import McpHttp
 from api.metrics import Metrics
 from api.middleware import WORKSPACE_PREFIX, BodyLimitMiddleware, RequestContextMiddleware
 from api.routes import ask, documents, graph, health, jobs, workspaces
+from api.schemas import error_responses
 from api.security import check_exposure, exposure_message, install_security
 from api.web import install_web_console
 from api.workspaces import Workspaces, close_parts
@@ -38,8 +39,10 @@ log = logging.getLogger("api")
 DESCRIPTION = """Graph-RAG question answering over a knowledge graph in ArcadeDB.
 
 Authenticate with `X-API-Key: <key>` or `Authorization: Bearer <key>`: the `read` scope asks,
-retrieves and reads; the `admin` scope also ingests and deletes. Every response carries an
-`X-Request-ID` header; errors share one JSON envelope that quotes it.
+retrieves and reads; the `admin` scope also ingests and deletes; the `global` scope also creates and
+deletes workspaces. Every data route works in the `default` workspace at `/v1/...` and in workspace
+`{workspace}` at `/v1/workspaces/{workspace}/...`; a key answers 404 on any workspace it is not bound
+to. Every response carries an `X-Request-ID` header; errors share one JSON envelope that quotes it.
 """
 
 
@@ -109,7 +112,7 @@ def create_app(settings: Settings | None = None, *,
     app = FastAPI(title="graphrag", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
                   docs_url=None, redoc_url=None,  # /docs from local files: api.docs
                   openapi_tags=[{"name": "question answering"}, {"name": "documents"}, {"name": "ingest jobs"},
-                                {"name": "graph"}, {"name": "operations"}])
+                                {"name": "graph"}, {"name": "workspaces"}, {"name": "operations"}])
     app.state.settings = settings
     app.state.metrics = metrics
     install_error_handlers(app, retry_after_s=settings.api_retry_after_s)
@@ -127,9 +130,10 @@ def create_app(settings: Settings | None = None, *,
     # dependencies, so a key sees a workspace it is not bound to as a 404 on every one of them.
     in_default = [Depends(current_workspace)]
     in_named = [Depends(workspace_path), Depends(current_workspace)]
+    unbound = error_responses(404)  # a workspace the key is not bound to, or that does not exist
     for module in (ask, documents, jobs, graph):
-        app.include_router(module.router, prefix="/v1", dependencies=in_default)
-        app.include_router(module.router, prefix=WORKSPACE_PREFIX, dependencies=in_named)
+        app.include_router(module.router, prefix="/v1", dependencies=in_default, responses=unbound)
+        app.include_router(module.router, prefix=WORKSPACE_PREFIX, dependencies=in_named, responses=unbound)
     app.include_router(mcp.router, dependencies=in_default)
     app.include_router(mcp.router, prefix=WORKSPACE_PREFIX, dependencies=in_named)
     install_web_console(app)
