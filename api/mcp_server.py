@@ -69,7 +69,14 @@ from api.schemas import (
     ask_response,
 )
 from graphrag.config import Settings
-from graphrag.errors import ConfigError, DatabaseUnavailableError, IngestionError, MigrationError, RetrievalError
+from graphrag.errors import (
+    ConfigError,
+    DatabaseUnavailableError,
+    IngestionError,
+    MigrationError,
+    NotFoundError,
+    RetrievalError,
+)
 from graphrag.normalize import entity_key
 from graphrag.prompts import passage_line
 from graphrag.types import PathStep, RetrievalResult
@@ -219,6 +226,8 @@ def _tool_errors() -> Iterator[None]:
         raise ToolError("the service is not ready (its log says why); retry later") from None
     except IngestionError as exc:
         raise ToolError(f"ingestion failed: {exc}") from None
+    except NotFoundError as exc:  # `graphrag mcp --workspace NAME` for a workspace that does not exist
+        raise ToolError(str(exc)) from None
 
 
 def _need(value: Any, what: str) -> Any:

@@ -13,6 +13,7 @@ import pytest
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
 from graphrag.embedded import EmbeddedServer
+from schema.workspaces import WorkspaceCatalog
 from tests.e2e.conftest import app_settings
 from tests.e2e.mcp_client import (
     QUESTION,
@@ -94,3 +95,19 @@ def test_read_only_refuses_writes(stdio_settings: Settings, tmp_path: Path, stdi
         assert "--read-only" in read_only.error("delete_document", {"document_id": "warsaw"})
     assert stdio_db.cypher("MATCH (d:Document) WHERE d.id IN ['sneaky', 'warsaw'] RETURN d.id AS id") == [
         {"id": "warsaw"}]
+
+
+def test_a_workspace_server_works_only_in_its_workspace(stdio_settings: Settings, tmp_path: Path,
+                                                        stdio_db: ArcadeDB) -> None:
+    catalog = WorkspaceCatalog(stdio_settings, stdio_db)
+    catalog.create("mcpws")
+    with (tmp_path / "stderr.log").open("w", encoding="utf-8") as log:
+        with stdio_session(stdio_settings, log, "--workspace", "nosuch") as missing:
+            assert "no workspace named 'nosuch'" in missing.error("list_documents")
+        assert f"{stdio_db.database}_ws_nosuch" not in stdio_db.list_databases()  # naming one never makes it
+        with stdio_session(stdio_settings, log, "--workspace", "mcpws") as scoped:
+            scoped.ok("add_document", {"id": "ws-only", "title": "Kestrel Pass",
+                                       "text": "Kestrel Pass crosses the Dunmore range north of Harlow."})
+            assert [d["id"] for d in scoped.ok("list_documents")["items"]] == ["ws-only"]
+    assert stdio_db.cypher("MATCH (d:Document {id: 'ws-only'}) RETURN d.id AS id") == []
+    assert catalog.client("mcpws").cypher("MATCH (d:Document {id: 'ws-only'}) RETURN d.id AS id") == [{"id": "ws-only"}]
