@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Playwright, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
-from api.components import build_components
+from api.components import ComponentFactory, build_components
 from api.deps import Components
 from api.main import create_app
 from api.server import SAMPLE_CORPUS
@@ -133,10 +133,11 @@ class Console:
         self.page.screenshot(path=str(path), full_page=full_page)
         return path
 
-    def ask(self, question: str) -> list[tuple[str, Any]]:
-        """Ask through the form (Enter key); the SSE events the page received, once it shows the answer."""
+    def ask(self, question: str, endpoint: str = "/v1/ask") -> list[tuple[str, Any]]:
+        """Ask through the form (Enter key); the SSE events the page received (from `endpoint`, the
+        default workspace's unless told), once it shows the answer."""
         self.page.fill("#question", question)
-        with self.page.expect_response(lambda r: r.url.endswith("/v1/ask"), timeout=WAIT_MS) as info:
+        with self.page.expect_response(lambda r: r.url.endswith(endpoint), timeout=WAIT_MS) as info:
             self.page.press("#question", "Enter")
         self.page.wait_for_selector("#answer[data-state=done], #answer[data-state=failed]", timeout=WAIT_MS)
         return sse_events(info.value.text())
@@ -201,9 +202,11 @@ def test_asking_streams_an_answer_whose_markers_link_to_the_right_cards(console:
     console.open(None)
     page.wait_for_selector("#key-dialog[open]", timeout=WAIT_MS)
     assert page.locator("#key-reason").inner_text() == "This service requires an API key."
+    assert page.locator("#workspace-picker").is_hidden()  # nothing to choose before a key lists any
     console.shot("key-prompt", full_page=False)
     console.enter_key(console.keys["read"])
     events = console.ask(QUESTION)
+    assert page.locator("#workspace-picker").is_hidden()  # this key reaches `default` alone
     kinds = [kind for kind, _ in events]
     assert kinds[0] == "sources" and kinds[-1] == "final" and "token" in kinds
     final = events[-1][1]
@@ -552,6 +555,137 @@ def test_a_stream_error_event_is_shown(browser: BrowserContext, settings: Settin
                 console.shot()
             finally:
                 console.page.close()
+    assert not console.problems, "\n".join(console.problems)
+
+
+# One distinct document per workspace; no rare word of one is in the other, so a card, row or
+# answer that shows the other's words came from the wrong workspace.
+WORKSPACE_DOCS = {
+    "alpha": {"id": "alpha-glacier", "title": "Zorvath Glacier", "text": "The Zorvath Glacier lies above the town "
+              "of Quellmere. Quellmere was founded by the surveyor Ilsa Brandvik in 1821, who mapped the glacier."},
+    "beta": {"id": "beta-foundry", "title": "Okonkwo Foundry", "text": "The Okonkwo Foundry stands in the port of "
+             "Lagossa. It was built by the engineer Chidi Okafor, who cast the Lagossa Bell at the foundry."},
+}
+
+
+def wait_for_status(page: Page, count: str) -> None:
+    """Until the header's status starts with `count` ("1 document"), the chosen workspace's count."""
+    page.wait_for_function("""count => {
+        const text = document.getElementById('service-status').textContent;
+        return text === count || text.startsWith(count + ' ');
+    }""", arg=count, timeout=WAIT_MS)
+
+
+def test_the_workspace_picker_scopes_every_view(browser: BrowserContext, settings: Settings,
+                                                embedder: SentenceTransformerEmbedder, keys: dict[str, str],
+                                                base_url: str, request: pytest.FixtureRequest) -> None:
+    """A workspace-aware app (the module's database, with the sample corpus, is `default`) with
+    `alpha` and `beta` holding a document each: whichever the picker chooses, the documents, the
+    uploads, the answers and their sources are that workspace's alone; switching empties the page;
+    the choice outlives a reload, and falls back to `default` once its workspace is deleted."""
+    admin = {"X-API-Key": keys["global"]}
+    with live_server(create_app(settings, components=ComponentFactory(embedder=embedder))) as url:
+        for ws, doc in WORKSPACE_DOCS.items():
+            created = httpx.post(f"{url}/v1/workspaces", json={"name": ws}, headers=admin, timeout=300)
+            assert created.status_code == 201, created.text
+            stored = httpx.post(f"{url}/v1/workspaces/{ws}/documents", json=doc, headers=admin, timeout=600)
+            assert stored.status_code == 201, stored.text
+        console = Console(browser.new_page(), url, request.node.name, keys)
+        page = console.page
+        try:
+            console.open(keys["global"], "/#/documents")
+            page.wait_for_selector("#documents-body tr", timeout=WAIT_MS)
+            assert page.locator("#workspace-picker").is_visible()
+            assert page.locator("#workspace option").all_inner_texts() == ["default", "alpha", "beta"]
+            assert page.input_value("#workspace") == "default"
+            assert page.locator("label[for=workspace]").inner_text() == "Workspace"
+            warsaw = uploaded_id(SAMPLE_CORPUS / "warsaw.md")
+            page.fill("#filter", "warsaw.md")
+            page.wait_for_selector(f"#documents-body tr[data-id='{warsaw}']", timeout=WAIT_MS)
+            console.shot("default")
+
+            # alpha: its one document (the filter typed in default is gone), its answers
+            with page.expect_response(lambda r: "/v1/workspaces/alpha/documents?" in r.url, timeout=WAIT_MS):
+                page.select_option("#workspace", "alpha")
+            page.wait_for_selector("#documents-body tr[data-id='alpha-glacier']", timeout=WAIT_MS)
+            assert console.documents_shown() == ["alpha-glacier"]
+            assert page.input_value("#filter") == ""
+            assert page.locator("#documents-caption").inner_text() == "1–1 of 1 documents"
+            wait_for_status(page, "1 document")
+            assert page.evaluate("localStorage.getItem('graphrag.workspace')") == "alpha"
+            assert page.title() == "graphrag console · alpha · documents"
+            page.click("nav a[data-view=ask]")
+            events = console.ask("Who mapped the glacier above Quellmere?", "/v1/workspaces/alpha/ask")
+            sources = events[0][1]["sources"]
+            assert sources and {s["document_id"] for s in sources} == {"alpha-glacier"}
+            cards = page.locator("#sources article.card")
+            assert cards.count() == len(sources)
+            assert {cards.nth(i).get_attribute("data-document") for i in range(cards.count())} == {"alpha-glacier"}
+            assert "Quellmere" in page.locator("#answer").inner_text()  # an alpha sentence
+            assert int(page.locator("#graph-canvas").get_attribute("data-nodes") or 0) > 0
+            console.shot("alpha")
+
+            # an upload made in alpha is ingested into alpha, as an alpha job
+            page.click("nav a[data-view=documents]")
+            notes = "# Quellmere notes\nThe Quellmere ferry crosses the fjord below the Zorvath Glacier twice a day."
+            with page.expect_response(lambda r: r.url.endswith("/v1/workspaces/alpha/ingest/jobs"), timeout=WAIT_MS):
+                drop_files(page, "#dropzone", {"quellmere-notes.md": notes})
+            page.wait_for_selector("#upload-status:has-text('job-')", timeout=WAIT_MS)
+            job = re.search(r"job-[0-9a-f]+", page.locator("#upload-status").inner_text()).group(0)  # type: ignore[union-attr]
+            page.wait_for_selector(f"#documents-body tr[data-id='{uploaded_id(notes)}']", timeout=WAIT_MS)
+            assert sorted(console.documents_shown()) == sorted(["alpha-glacier", uploaded_id(notes)])
+            page.click("nav a[data-view=jobs]")
+            page.wait_for_selector(f"#jobs li.job[data-id='{job}'][data-state=succeeded]", timeout=WAIT_MS)
+
+            # beta, from the Jobs view: alpha's job, answer, sources and graph leave the page
+            with page.expect_response(lambda r: "/v1/workspaces/beta/ingest/jobs?" in r.url, timeout=WAIT_MS) as info:
+                page.select_option("#workspace", "beta")
+            assert info.value.json()["items"] == []
+            assert page.locator("#jobs li.job").count() == 0
+            assert page.locator("#jobs").inner_text().startswith("No ingest jobs yet")
+            assert page.locator("#answer").text_content() == ""
+            assert page.locator("#sources article.card").count() == 0
+            page.wait_for_selector("#graph-canvas[data-nodes='0']", state="attached", timeout=WAIT_MS)
+            assert page.locator("#graph-list li").count() == 0
+            wait_for_status(page, "1 document")
+            page.click("nav a[data-view=ask]")
+            events = console.ask("Who mapped the glacier above Quellmere?", "/v1/workspaces/beta/ask")
+            assert {s["document_id"] for s in events[0][1]["sources"]} <= {"beta-foundry"}
+            cards = page.locator("#sources article.card")
+            assert all(cards.nth(i).get_attribute("data-document") == "beta-foundry" for i in range(cards.count()))
+            shown = (page.locator("#answer").inner_text() + page.locator("#sources").inner_text()).lower()
+            assert not [w for w in ("zorvath", "quellmere", "brandvik") if w in shown], shown
+            events = console.ask("Which engineer cast the bell in Lagossa?", "/v1/workspaces/beta/ask")
+            assert {s["document_id"] for s in events[0][1]["sources"]} == {"beta-foundry"}
+            assert "Lagossa" in page.locator("#answer").inner_text()  # a beta sentence
+            page.click("nav a[data-view=documents]")
+            page.wait_for_selector("#documents-body tr[data-id='beta-foundry']", timeout=WAIT_MS)
+            assert console.documents_shown() == ["beta-foundry"]
+            console.shot("beta")
+
+            # a reload keeps beta
+            page.click("nav a[data-view=documents]")
+            page.reload()
+            page.wait_for_selector("#documents-body tr", timeout=WAIT_MS)
+            assert page.input_value("#workspace") == "beta"
+            assert console.documents_shown() == ["beta-foundry"]
+            assert page.title() == "graphrag console · beta · documents"
+
+            # beta deleted elsewhere: the next load falls back to default, and lists default's documents
+            gone = httpx.request("DELETE", f"{url}/v1/workspaces/beta", json={"confirm": "beta"}, headers=admin,
+                                 timeout=120)
+            assert gone.status_code == 200, gone.text
+            page.reload()
+            page.wait_for_selector("#documents-body tr", timeout=WAIT_MS)
+            assert page.input_value("#workspace") == "default"
+            assert page.locator("#workspace option").all_inner_texts() == ["default", "alpha"]
+            assert page.evaluate("localStorage.getItem('graphrag.workspace')") == "default"
+            assert not {"alpha-glacier", "beta-foundry"} & set(console.documents_shown())
+            console.shot()
+        finally:
+            page.close()
+            for ws in WORKSPACE_DOCS:  # the module's database is shared with the other tests' app
+                httpx.request("DELETE", f"{url}/v1/workspaces/{ws}", json={"confirm": ws}, headers=admin, timeout=120)
     assert not console.problems, "\n".join(console.problems)
 
 

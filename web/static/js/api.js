@@ -1,8 +1,11 @@
 // The API client: same-origin fetch with the `X-API-Key` header, the error envelope turned into
 // readable messages, and the key asked for when the service answers 401 (kept in sessionStorage,
-// so it lives as long as this tab and no longer).
+// so it lives as long as this tab and no longer). `scoped()` builds every data path, in the
+// workspace chosen in the header (kept in localStorage, so a reload or a new tab keeps it).
 
 const KEY_STORAGE = "graphrag.apiKey";
+const WORKSPACE_STORAGE = "graphrag.workspace";
+export const DEFAULT_WORKSPACE = "default";
 
 export class ApiError extends Error {
   constructor(status, code, message, { requestId = "", retryAfter = null, fields = [] } = {}) {
@@ -28,6 +31,29 @@ export const storedKey = () => sessionStorage.getItem(KEY_STORAGE) || "";
 export function storeKey(key) {
   if (key) sessionStorage.setItem(KEY_STORAGE, key);
   else sessionStorage.removeItem(KEY_STORAGE);
+}
+
+let workspace = localStorage.getItem(WORKSPACE_STORAGE) || DEFAULT_WORKSPACE;
+
+/** The workspace every data request goes to (the stored choice until main.js checks it against the list). */
+export const currentWorkspace = () => workspace;
+
+export function setWorkspace(name) {
+  workspace = name || DEFAULT_WORKSPACE;
+  localStorage.setItem(WORKSPACE_STORAGE, workspace);
+}
+
+/**
+ * The API path of a data route in the current workspace: `scoped("/documents")` is `/v1/documents`
+ * in `default` (the paths the API kept for it) and `/v1/workspaces/acme/documents` in `acme`.
+ */
+export function scoped(path) {
+  return workspace === DEFAULT_WORKSPACE ? `/v1${path}` : `/v1/workspaces/${encodeURIComponent(workspace)}${path}`;
+}
+
+/** The names of the workspaces this key reaches (`default` first when it is one of them). */
+export async function listWorkspaces() {
+  return (await getJSON("/v1/workspaces")).items.map((w) => w.name);
 }
 
 /** One prompt at a time: requests that fail together with 401 all wait for the same answer. */

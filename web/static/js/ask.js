@@ -1,9 +1,9 @@
-// Ask: the question goes to POST /v1/ask with `stream: true`; the sources event fills the cards and
+// Ask: the question goes to POST /v1/ask (in the chosen workspace) with `stream: true`; the sources event fills the cards and
 // the evidence graph, token events grow the answer (its `[n]` markers become links to the cards),
 // and the final event brings the mode and the timings. Failures are shown in words; a 503 (the
 // database is unavailable) is retried after the Retry-After the service gives, a few times.
 
-import { ApiError, describe, request } from "./api.js";
+import { ApiError, describe, request, scoped } from "./api.js";
 import { $, clear, documentHref, h, marked, showError } from "./dom.js";
 import { events } from "./sse.js";
 
@@ -57,6 +57,18 @@ export class AskView {
     this.sourceNumbers = new Set();
   }
 
+  /** The page as it first was (another workspace was chosen): an answer still arriving is dropped. */
+  clear() {
+    this.run += 1;
+    if (this.controller) this.controller.abort();
+    this.reset();
+    delete this.answer.dataset.state;
+    this.state.textContent = "";
+    this.button.disabled = false;
+    clear(this.sources).append(h("p", { class: "muted", text: "Ask a question to see the passages it is answered from." }));
+    this.graph.reset();
+  }
+
   async ask(question, attempt = 0) {
     const text = question.trim();
     if (!text) {
@@ -66,12 +78,13 @@ export class AskView {
     }
     const topK = Number(this.topK.value || 5);
     const run = ++this.run;
+    const controller = (this.controller = new AbortController());
     this.reset();
     this.button.disabled = true;
     this.state.textContent = "Retrieving…";
     try {
-      const response = await request("/v1/ask", { method: "POST", accept: "text/event-stream",
-        json: { question: text, top_k: topK, stream: true } });
+      const response = await request(scoped("/ask"), { method: "POST", accept: "text/event-stream",
+        json: { question: text, top_k: topK, stream: true }, signal: controller.signal });
       await this.consume(response, run);
     } catch (err) {
       if (run !== this.run) return;

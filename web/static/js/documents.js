@@ -1,8 +1,9 @@
 // Documents: a paged, filterable list (GET /v1/documents?q=), upload by drag and drop or a file
 // picker (an ingest job: POST /v1/ingest/jobs, progress in the Jobs view), delete after a
-// confirmation, and one document's chunks and entities (GET /v1/documents/{id}?include=chunks).
+// confirmation, and one document's chunks and entities (GET /v1/documents/{id}?include=chunks);
+// all of them in the workspace chosen in the header (api.scoped).
 
-import { ApiError, describe, getJSON, request } from "./api.js";
+import { ApiError, currentWorkspace, describe, getJSON, request, scoped } from "./api.js";
 import { $, clear, documentHref, formatDate, h, marked, showError } from "./dom.js";
 
 const PAGE = 10;
@@ -52,6 +53,21 @@ export class DocumentsView {
     });
   }
 
+  /** Nothing listed, first page, no filter (another workspace was chosen); `load()` fills it again. */
+  reset() {
+    this.run = (this.run || 0) + 1;  // a page still on its way belongs to the other workspace
+    this.opening = (this.opening || 0) + 1;
+    this.offset = 0;
+    this.query = "";
+    this.total = 0;
+    this.filter.value = "";
+    clear(this.body).removeAttribute("aria-busy");
+    this.caption.textContent = "";
+    clear(this.uploadStatus);
+    this.uploadStatus.hidden = true;
+    showError(this.error, "");
+  }
+
   applyFilter() {
     const query = this.filter.value.trim();
     if (query === this.query) return;
@@ -66,7 +82,7 @@ export class DocumentsView {
     this.body.setAttribute("aria-busy", "true");
     const run = (this.run = (this.run || 0) + 1);
     try {
-      const page = await getJSON(`/v1/documents?${params}`);
+      const page = await getJSON(scoped(`/documents?${params}`));
       if (run !== this.run) return;  // a newer request (another page, another filter) answers instead
       if (!page.items.length && this.offset > 0 && page.total > 0) {  // the last page emptied by a delete
         this.offset = Math.max(0, Math.floor((page.total - 1) / PAGE) * PAGE);
@@ -119,13 +135,16 @@ export class DocumentsView {
     for (const file of good) form.append("files", file, file.name);
     this.uploadStatus.hidden = false;
     this.uploadStatus.textContent = `Uploading ${good.length} file(s)…`;
+    const workspace = currentWorkspace();
     try {
-      const job = await (await request("/v1/ingest/jobs", { method: "POST", form })).json();
+      const job = await (await request(scoped("/ingest/jobs"), { method: "POST", form })).json();
+      if (workspace !== currentWorkspace()) return;  // another workspace was chosen meanwhile: its Jobs view shows it
       clear(this.uploadStatus).append(`Ingesting ${good.map((f) => f.name).join(", ")} as job ${job.id}: `,
         h("a", { href: "#/jobs" }, "follow its progress"), ". The list refreshes when it is done.");
       this.jobs.track(job);
       if (problems) showError(this.error, problems);
     } catch (err) {
+      if (workspace !== currentWorkspace()) return;
       this.uploadStatus.hidden = true;
       showError(this.error, "The upload failed. " + describe(err) + (problems ? ` ${problems}` : ""));
     }
@@ -140,7 +159,7 @@ export class DocumentsView {
     const choice = await new Promise((resolve) => this.confirm.addEventListener("close", () => resolve(this.confirm.returnValue), { once: true }));
     if (choice !== "delete") return;
     try {
-      await request(`/v1/documents/${encodeURIComponent(doc.id)}`, { method: "DELETE" });
+      await request(scoped(`/documents/${encodeURIComponent(doc.id)}`), { method: "DELETE" });
       clear(this.uploadStatus).append(`Deleted ${named(doc)}.`);
       this.uploadStatus.hidden = false;
     } catch (err) {
@@ -159,8 +178,10 @@ export class DocumentsView {
     const error = $("#document-error");
     showError(error, "");
     title.textContent = id;
+    const opening = (this.opening = (this.opening || 0) + 1);
     try {
-      const doc = await getJSON(`/v1/documents/${encodeURIComponent(id)}?include=chunks`);
+      const doc = await getJSON(scoped(`/documents/${encodeURIComponent(id)}?include=chunks`));
+      if (opening !== this.opening) return;
       title.textContent = doc.title || doc.id;
       const rows = [["Source", doc.source], ["Id", doc.id], ["Chunks", doc.chunks], ["Ingested", formatDate(doc.ingested_at)]];
       for (const [name, value] of rows) meta.append(h("dt", { text: name }), h("dd", { text: value ?? "" }));
@@ -176,6 +197,7 @@ export class DocumentsView {
           h("p", {}, ...marked(chunk.text, chunk.entities.map((k) => names.get(k) || k)))));
       }
     } catch (err) {
+      if (opening !== this.opening) return;
       showError(error, err instanceof ApiError && err.status === 404 ? `There is no document “${id}” (deleted?).` : describe(err));
     }
   }

@@ -3,7 +3,7 @@
 // of /v1/ask). Clicking an entity merges its neighbourhood (/v1/graph/entities/{key}); clicking a
 // passage opens its document. A list of the same nodes as buttons makes all of it keyboard-usable.
 
-import { ApiError, describe, getJSON } from "./api.js";
+import { ApiError, describe, getJSON, scoped } from "./api.js";
 import { clear, h } from "./dom.js";
 
 const STYLE = [
@@ -37,6 +37,7 @@ export class EvidenceGraph {
     this.onOpenDocument = onOpenDocument;
     this.onError = onError;
     this.cy = null;
+    this.generation = 0;  // bumped by reset(): a neighbourhood that arrives after it is not merged
     this.loading = this.load();
   }
 
@@ -70,6 +71,12 @@ export class EvidenceGraph {
       this.layout();
     }
     this.render();
+  }
+
+  /** An empty drawing (another workspace was chosen). */
+  async reset() {
+    this.generation += 1;
+    await this.show(null);
   }
 
   addNode(data) {
@@ -106,14 +113,16 @@ export class EvidenceGraph {
     await this.loading;
     if (!this.nodes) await this.show(null);
     const id = `e:${key}`;
+    const generation = this.generation;
     let found;
     try {
-      found = await getJSON(`/v1/graph/entities/${encodeURIComponent(key)}?hops=1&limit=25`);
+      found = await getJSON(scoped(`/graph/entities/${encodeURIComponent(key)}?hops=1&limit=25`));
     } catch (err) {
       const text = err instanceof ApiError && err.status === 404 ? `The entity “${label || key}” is no longer in the graph.` : describe(err);
-      this.onError(text);
+      if (generation === this.generation) this.onError(text);
       return;
     }
+    if (generation !== this.generation) return;
     if (!this.nodes.has(id)) {
       const root = found.nodes.find((n) => n.key === key) || { key, name: label || key };
       this.addNode({ id, key, label: root.name, kind: "entity" });

@@ -1,7 +1,7 @@
 // Jobs: the newest ingest jobs (GET /v1/ingest/jobs) with a progress bar each, polled once a second
 // while any of them is queued or running; their summaries (documents, chunks, failures) or errors.
 
-import { describe, getJSON } from "./api.js";
+import { describe, getJSON, scoped } from "./api.js";
 import { $, clear, formatDate, h, showError } from "./dom.js";
 
 const ACTIVE = new Set(["queued", "running"]);
@@ -14,6 +14,17 @@ export class JobsView {
     this.error = $("#jobs-error");
     this.jobs = new Map();
     this.timer = null;
+    this.generation = 0;  // bumped by reset(): answers about the other workspace's jobs are dropped
+  }
+
+  /** No jobs shown, none polled (another workspace was chosen); `load()` lists the new one's. */
+  reset() {
+    this.generation += 1;
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.jobs = new Map();
+    showError(this.error, "");
+    this.render();
   }
 
   /** A job this page just submitted: shown at once, followed until it ends. */
@@ -24,14 +35,16 @@ export class JobsView {
   }
 
   async load() {
+    const generation = this.generation;
     try {
-      const page = await getJSON("/v1/ingest/jobs?limit=20");
+      const page = await getJSON(scoped("/ingest/jobs?limit=20"));
+      if (generation !== this.generation) return;
       for (const job of page.items) this.merge(job);
       showError(this.error, "");
       this.render();
       this.schedule();
     } catch (err) {
-      showError(this.error, describe(err));
+      if (generation === this.generation) showError(this.error, describe(err));
     }
   }
 
@@ -48,11 +61,17 @@ export class JobsView {
 
   async poll() {
     this.timer = null;
+    const generation = this.generation;
     const active = [...this.jobs.values()].filter((j) => ACTIVE.has(j.state));
     try {
-      for (const job of active) this.merge(await getJSON(`/v1/ingest/jobs/${encodeURIComponent(job.id)}`));
+      for (const job of active) {
+        const fresh = await getJSON(scoped(`/ingest/jobs/${encodeURIComponent(job.id)}`));
+        if (generation !== this.generation) return;
+        this.merge(fresh);
+      }
       showError(this.error, "");
     } catch (err) {
+      if (generation !== this.generation) return;
       showError(this.error, describe(err));
     }
     this.render();

@@ -1,9 +1,13 @@
 // The console's entry point: hash routes (#/ask, #/documents, #/documents/<id>, #/jobs), the API key
-// dialog (asked for on the first 401, kept in sessionStorage), and the header's service status.
+// dialog (asked for on the first 401, kept in sessionStorage), the workspace picker (kept in
+// localStorage; switching empties every view and reloads the lists) and the header's service status.
 
-import { describe, getJSON, setKeyPrompt, storedKey, storeKey } from "./api.js";
+import {
+  currentWorkspace, DEFAULT_WORKSPACE, describe, getJSON, listWorkspaces, scoped, setKeyPrompt, setWorkspace,
+  storedKey, storeKey,
+} from "./api.js";
 import { AskView } from "./ask.js";
-import { $, showError } from "./dom.js";
+import { $, clear, h, showError } from "./dom.js";
 import { DocumentsView } from "./documents.js";
 import { EvidenceGraph } from "./graph.js";
 import { JobsView } from "./jobs.js";
@@ -49,7 +53,8 @@ function route() {
   } else {
     show("ask");
   }
-  document.title = `graphrag console · ${view || "ask"}`;
+  const workspace = currentWorkspace();
+  document.title = `graphrag console · ${workspace === DEFAULT_WORKSPACE ? "" : `${workspace} · `}${view || "ask"}`;
 }
 
 // --- API key ------------------------------------------------------------------------------------
@@ -87,7 +92,11 @@ $("#key-cancel").addEventListener("click", () => closeKeyDialog(null));
 dialog.addEventListener("cancel", (event) => { event.preventDefault(); closeKeyDialog(null); });
 $("#key-button").addEventListener("click", async () => {
   const key = await promptForKey(storedKey() ? "Replace the API key this tab uses." : "Enter an API key for this tab.");
-  if (key) refreshStatus();
+  if (!key) return;
+  const before = currentWorkspace();
+  await loadWorkspaces();  // another key may reach other workspaces
+  if (currentWorkspace() !== before) switched();
+  else refreshStatus();
 });
 
 function refreshKeyButton() {
@@ -95,6 +104,48 @@ function refreshKeyButton() {
 }
 
 setKeyPrompt(promptForKey);
+
+// --- workspaces -----------------------------------------------------------------------------------
+const picker = $("#workspace-picker");
+const select = $("#workspace");
+
+/**
+ * Fill the picker with the workspaces the key reaches and settle on one: the stored choice while it
+ * is listed, else the first listed (`default` when the key reaches it). When the list cannot be had
+ * (no key given, the service down) the stored choice stays, for the requests to say what is wrong.
+ */
+async function loadWorkspaces() {
+  let names;
+  try {
+    names = await listWorkspaces();
+  } catch {
+    names = null;
+  }
+  if (names && !names.includes(currentWorkspace())) setWorkspace(names[0] || DEFAULT_WORKSPACE);
+  const shown = names && names.length ? names : [currentWorkspace()];
+  clear(select).append(...shown.map((name) => h("option", { value: name, text: name })));
+  select.value = currentWorkspace();
+  picker.hidden = shown.length === 1 && shown[0] === DEFAULT_WORKSPACE;
+  document.body.dataset.workspace = currentWorkspace();
+}
+
+/** After the workspace changed: nothing of the old one stays on screen, the lists load again. */
+function switched() {
+  select.value = currentWorkspace();
+  document.body.dataset.workspace = currentWorkspace();
+  ask.clear();
+  documents.reset();
+  jobs.reset();
+  if (location.hash.startsWith("#/documents/")) navigate("#/documents");  // that document is the old one's
+  else route();
+  refreshStatus();
+}
+
+select.addEventListener("change", () => {
+  if (select.value === currentWorkspace()) return;
+  setWorkspace(select.value);
+  switched();
+});
 
 // --- header status --------------------------------------------------------------------------------
 async function refreshStatus() {
@@ -113,7 +164,7 @@ async function refreshStatus() {
     parts.push(`not ready (${failing.join("; ")})`);
   } else if (ready.checks && ready.checks.answerer) parts.push(`answers: ${ready.checks.answerer.detail}`);
   try {
-    const page = await getJSON("/v1/documents?limit=1");
+    const page = await getJSON(scoped("/documents?limit=1"));
     parts.unshift(`${page.total} document${page.total === 1 ? "" : "s"}`);
   } catch (err) {
     parts.unshift(describe(err));
@@ -123,5 +174,7 @@ async function refreshStatus() {
 
 window.addEventListener("hashchange", route);
 refreshKeyButton();
-route();
-refreshStatus();
+loadWorkspaces().then(() => {  // first the workspace, then the requests that depend on it
+  route();
+  refreshStatus();
+});
