@@ -28,10 +28,10 @@ degree (see `graphrag/queries.py`).
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -50,20 +50,22 @@ class EntityRow:
 
 
 _SHIFT = 21  # node positions below 2**21 (a neighbourhood is a few thousand nodes) pack three to an int64
+_NO_INT = np.empty(0, dtype=np.int64)
 
 
 @dataclass
 class Neighbourhood:
     """Everything read for one question so far (it grows as the ranking expands it).
 
-    Chunks and entities get their matrix positions as they arrive, and each mention's co-occurring
-    pairs are resolved to positions once, when it is read (or when its partner arrives later), so
-    `LocalGraph.build`, which runs after every round, only assembles arrays.
+    Chunks and entities get their matrix positions as they arrive (first read, first position).
+    A read's mentions are taken as columns (`add_mentions`): positions are looked up once per
+    row and everything else is numpy, since a question reads thousands of mention rows. A mention's
+    co-occurring partners are kept as (partner, entity, chunk) numbers and resolved to positions
+    by `pairs`, so a partner that arrives in a later read still gets its pair.
     """
 
     titles: dict[str, str] = field(default_factory=dict)  # chunk id -> its document's title, in arrival order
     title_keys: dict[str, str] = field(default_factory=dict)  # chunk id -> key of the entity its title names
-    mentions: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # (chunk, key) -> cooc
     entities: dict[str, EntityRow] = field(default_factory=dict)  # in arrival order
     same_as: dict[tuple[str, str], float] = field(default_factory=dict)  # (smaller key, larger key)
     complete_chunks: set[str] = field(default_factory=set)  # every mention of these was read
@@ -74,10 +76,18 @@ class Neighbourhood:
     rows_read: int = 0  # mentions and SAME_AS rows the database returned (tests check the bound)
     chunk_index: dict[str, int] = field(default_factory=dict)
     entity_index: dict[str, int] = field(default_factory=dict)
-    mention_rows: list[int] = field(default_factory=list)  # chunk position of each mention
-    mention_cols: list[int] = field(default_factory=list)  # entity position of each mention
-    pair_codes: list[int] = field(default_factory=list)  # (smaller entity, larger entity, chunk), packed
-    _pending: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # unseen partner -> (entity, chunk)
+    # each (chunk, entity) mention once, as chunk position << _SHIFT | entity position: sorted, to drop repeats
+    _mention_codes: np.ndarray = field(default_factory=lambda: _NO_INT)
+    _mention_rows: list[np.ndarray] = field(default_factory=list)  # chunk position of each mention, per read
+    _mention_cols: list[np.ndarray] = field(default_factory=list)  # entity position of each mention, per read
+    _partner_ids: dict[str, int] = field(default_factory=dict)  # key named in a `cooc` -> its number
+    _partner_position: list[int] = field(default_factory=list)  # partner number -> entity position, or -1
+    # one entry per co-occurring partner of a mention not resolved yet (read since the last `pairs`, or
+    # whose partner had no position then): the partner's number, the mention's entity and chunk
+    _pair_partner: list[np.ndarray] = field(default_factory=list)
+    _pair_entity: list[np.ndarray] = field(default_factory=list)
+    _pair_chunk: list[np.ndarray] = field(default_factory=list)
+    _pair_codes: np.ndarray = field(default_factory=lambda: _NO_INT)  # resolved pairs, sorted (see `pairs`)
 
     def add_chunk(self, chunk_id: str, title: str | None = None) -> int:
         """A chunk to rank (a dense hit may be known before any of its mentions is read)."""
@@ -99,29 +109,81 @@ class Neighbourhood:
         return self._index(key)
 
     def add_mention(self, chunk_id: str, title: str | None, key: str, cooc: Sequence[str] | None) -> None:
-        i = self.add_chunk(chunk_id, title)
-        j = self.entity_index.get(key)
-        if j is None:
-            j = self.add_entity(key, self.entities.get(key) or EntityRow(key, "", 0))
-        if (chunk_id, key) in self.mentions:
+        """One mention (see `add_mentions`)."""
+        self.add_mentions([chunk_id], [title], [key], [cooc])
+
+    def add_mentions(self, chunk_ids: Sequence[str], titles: Sequence[str | None], keys: Sequence[str],
+                     coocs: Sequence[Sequence[str] | None], *,
+                     partners: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Mentions given as columns, row i: chunk `chunk_ids[i]` names entity `keys[i]` with `coocs[i]`.
+
+        A (chunk, entity) pair already read, or repeated here, counts once: its first row. A chunk
+        takes its first non-empty title; an entity not known yet gets a placeholder row.
+
+        Args:
+            partners: `self.partners(coocs)` when the caller has it already.
+        """
+        n = len(chunk_ids)
+        if n == 0:
             return
-        partners = tuple(cooc or ())
-        self.mentions[(chunk_id, key)] = partners
-        self.mention_rows.append(i)
-        self.mention_cols.append(j)
-        index, codes = self.entity_index, self.pair_codes
-        for other in partners:
-            k = index.get(other)
-            if k is None:
-                self._pending.setdefault(other, []).append((j, i))
-            elif k != j:
-                codes.append(_pack(j, k, i))
+        self._add_chunks(chunk_ids, titles)
+        for key in dict.fromkeys(keys):
+            if key not in self.entity_index:
+                self.add_entity(key, self.entities.get(key) or EntityRow(key, "", 0))
+        rows = np.fromiter(map(self.chunk_index.__getitem__, chunk_ids), dtype=np.int64, count=n)
+        cols = np.fromiter(map(self.entity_index.__getitem__, keys), dtype=np.int64, count=n)
+        ids, lengths = partners if partners is not None else self.partners(coocs)
+        unique, first = np.unique((rows << _SHIFT) | cols, return_index=True)
+        seen, where = _find(self._mention_codes, unique)
+        fresh = ~seen
+        self._mention_codes = np.insert(self._mention_codes, where[fresh], unique[fresh])
+        kept = np.sort(first[fresh])
+        if len(kept) < n:
+            keep = np.zeros(n, dtype=bool)
+            keep[kept] = True
+            by_partner = np.repeat(keep, lengths)
+            rows_kept, cols_kept, ids = rows[kept], cols[kept], ids[by_partner]
+            lengths = lengths[kept]
+        else:
+            rows_kept, cols_kept = rows, cols
+        self._mention_rows.append(rows_kept)
+        self._mention_cols.append(cols_kept)
+        if len(ids):
+            self._pair_partner.append(ids)
+            self._pair_entity.append(np.repeat(cols_kept, lengths))
+            self._pair_chunk.append(np.repeat(rows_kept, lengths))
+
+    def _add_chunks(self, chunk_ids: Sequence[str], titles: Sequence[str | None]) -> None:
+        index = self.chunk_index
+        for chunk_id in dict.fromkeys(chunk_ids):
+            if chunk_id not in index:
+                index[chunk_id] = len(index)
+                self.titles[chunk_id] = ""
+                self.title_keys[chunk_id] = ""
+        # each chunk's first non-empty title (reversed, so the first one is the one kept)
+        named = {c: t for c, t in zip(reversed(chunk_ids), reversed(titles), strict=True) if t}
+        for chunk_id, title in named.items():
+            if not self.titles[chunk_id]:
+                self.titles[chunk_id] = title
+                self.title_keys[chunk_id] = entity_key(strip_title_qualifier(title))
+
+    def partners(self, coocs: Sequence[Sequence[str] | None]) -> tuple[np.ndarray, np.ndarray]:
+        """The partners of each row, flattened to partner numbers, and how many each row has."""
+        lists = [c or () for c in coocs]
+        lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+        flat = list(chain.from_iterable(lists))
+        known, position = self._partner_ids, self.entity_index
+        for key in dict.fromkeys(flat):
+            if key not in known:
+                known[key] = len(known)
+                self._partner_position.append(position.get(key, -1))
+        return np.fromiter(map(known.__getitem__, flat), dtype=np.int64, count=len(flat)), lengths
 
     def _index(self, key: str) -> int:
         k = self.entity_index[key] = len(self.entity_index)
-        for j, i in self._pending.pop(key, ()):
-            if j != k:
-                self.pair_codes.append(_pack(j, k, i))
+        partner = self._partner_ids.get(key)
+        if partner is not None:
+            self._partner_position[partner] = k
         return k
 
     def index_entities(self) -> None:
@@ -130,10 +192,55 @@ class Neighbourhood:
             if key not in self.entity_index:
                 self._index(key)
 
+    def mention_positions(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every mention read, once: (chunk positions, entity positions)."""
+        if len(self._mention_rows) > 1:
+            self._mention_rows = [np.concatenate(self._mention_rows)]
+            self._mention_cols = [np.concatenate(self._mention_cols)]
+        if not self._mention_rows:
+            return _NO_INT, _NO_INT
+        return self._mention_rows[0], self._mention_cols[0]
 
-def _pack(j: int, k: int, i: int) -> int:
-    a, b = (j, k) if j < k else (k, j)
-    return (a << (2 * _SHIFT)) | (b << _SHIFT) | i
+    def has_mentions(self, chunks: np.ndarray, entities: np.ndarray) -> np.ndarray:
+        """Per (chunk position, entity position): True when that mention was read."""
+        return _find(self._mention_codes, (chunks << _SHIFT) | entities)[0]
+
+    @property
+    def mentions(self) -> set[tuple[str, str]]:
+        """Every (chunk id, entity key) mention read."""
+        chunk_ids, keys = list(self.chunk_index), list(self.entity_index)
+        rows, cols = self.mention_positions()
+        return {(chunk_ids[i], keys[j]) for i, j in zip(rows.tolist(), cols.tolist(), strict=True)}
+
+    def pairs(self) -> np.ndarray:
+        """The co-occurring pairs read so far whose partner has a position, as sorted unique codes
+        (smaller entity << 2 * _SHIFT | larger entity << _SHIFT | chunk).
+
+        Each call resolves what was read since the last one, and what is still waiting for its
+        partner; a partner that never gets a position never makes a pair.
+        """
+        if not self._pair_partner:
+            return self._pair_codes
+        partner, entity, chunk = (np.concatenate(refs) for refs in (self._pair_partner, self._pair_entity,
+                                                                    self._pair_chunk))
+        other = np.asarray(self._partner_position, dtype=np.int64)[partner]
+        waiting = other < 0
+        self._pair_partner, self._pair_entity = [partner[waiting]], [entity[waiting]]
+        self._pair_chunk = [chunk[waiting]]
+        ok = ~waiting & (other != entity)
+        entity, other, chunk = entity[ok], other[ok], chunk[ok]
+        codes = np.unique((np.minimum(entity, other) << (2 * _SHIFT)) | (np.maximum(entity, other) << _SHIFT) | chunk)
+        seen, where = _find(self._pair_codes, codes)
+        self._pair_codes = np.insert(self._pair_codes, where[~seen], codes[~seen])
+        return self._pair_codes
+
+
+def _find(table: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which `values` are in the sorted `table`, and where each would be inserted to keep it sorted."""
+    where = np.searchsorted(table, values)
+    seen = where < len(table)
+    seen[seen] = table[where[seen]] == values[seen]
+    return seen, where
 
 
 class NeighbourhoodReader:
@@ -180,26 +287,30 @@ class NeighbourhoodReader:
 
     @staticmethod
     def _apply_chunks(nb: Neighbourhood, wanted: list[str], rows: list[dict[str, Any]]) -> None:
-        for row in rows:
-            key = row["key"]
+        keys = [row["key"] for row in rows]
+        # an entity's first row gives its position, its last row its name, type and count (as if added row by row)
+        for key, row in dict(zip(keys, rows, strict=True)).items():
             nb.add_entity(key, EntityRow(row.get("name") or key, row.get("type") or "", int(row.get("mentions") or 0)))
-            nb.add_mention(row["id"], row.get("title"), key, row.get("cooc"))
-            nb.rows_read += 1
+        nb.add_mentions([row["id"] for row in rows], [row.get("title") for row in rows], keys,
+                        [row.get("cooc") for row in rows])
+        nb.rows_read += len(rows)
         nb.complete_chunks.update(wanted)
 
     @staticmethod
     def _apply_entities(nb: Neighbourhood, wanted: list[str], rows: list[dict[str, Any]],
                         synonyms: list[dict[str, Any]]) -> None:
-        for row in rows:
-            key = row["key"]
-            partners: Counter[str] = Counter()
-            for chunk_id, title, cooc in row.get("chunks") or []:
-                nb.add_mention(chunk_id, title, key, cooc)
-                partners.update(cooc or ())
-                nb.rows_read += 1
-            counts = np.fromiter(partners.values(), dtype=np.float64, count=len(partners))
-            nb.related_degree[key] = (float(counts.sum()), float(len(counts)),
-                                      float(np.sum(1.0 + np.log(np.maximum(counts, 1.0)))))
+        per_row = [row.get("chunks") or [] for row in rows]
+        chunks = list(chain.from_iterable(per_row))
+        sizes = np.fromiter(map(len, per_row), dtype=np.int64, count=len(per_row))
+        coocs = [c[2] for c in chunks]
+        partners = nb.partners(coocs)
+        nb.add_mentions([c[0] for c in chunks], [c[1] for c in chunks],
+                        list(chain.from_iterable(repeat(row["key"], len(c)) for row, c in zip(rows, per_row,
+                                                                                                strict=True))),
+                        coocs, partners=partners)
+        nb.rows_read += len(chunks)
+        for row, degree in zip(rows, _related_degrees(partners, sizes), strict=True):
+            nb.related_degree[row["key"]] = degree
         for row in synonyms:
             other = row["other"]
             nb.add_entity(other, EntityRow(row.get("name") or other, row.get("type") or "",
@@ -208,6 +319,29 @@ class NeighbourhoodReader:
             nb.same_as[(a, b)] = float(row.get("similarity") or 1.0)
             nb.rows_read += 1
         nb.complete_entities.update(wanted)
+
+
+def _related_degrees(partners: tuple[np.ndarray, np.ndarray], sizes: np.ndarray) -> list[tuple[float, float, float]]:
+    """Per entity row (`sizes`: its chunk count) of an entity read: its co-occurrence degree over
+    all its chunks' partners (`partners`: `Neighbourhood.partners` of those chunks, in row order).
+
+    Each row's "log" degree is summed with `np.add.reduce` over its partners in first-seen order, so
+    it is the same float as summing that row alone.
+    """
+    ids, lengths = partners
+    n_rows = len(sizes)
+    owner = np.repeat(np.repeat(np.arange(n_rows, dtype=np.int64), sizes), lengths)
+    width = int(ids.max()) + 1 if len(ids) else 1
+    pair, first, counts = np.unique(owner * width + ids, return_index=True, return_counts=True)
+    order = np.argsort(first, kind="stable")  # by row, then by where the partner first appears in it
+    owner = pair[order] // width
+    counts = counts[order].astype(np.float64)
+    total = np.bincount(owner, weights=counts, minlength=n_rows)  # whole numbers: exact in any order
+    distinct = np.bincount(owner, minlength=n_rows)
+    terms = 1.0 + np.log(np.maximum(counts, 1.0))
+    bounds = np.searchsorted(owner, np.arange(n_rows + 1)).tolist()
+    return [(float(total[r]), float(distinct[r]), float(np.add.reduce(terms[bounds[r]:bounds[r + 1]])))
+            for r in range(n_rows)]
 
 
 # Shared by every reader in the process: the second statement of a round waits here, not in a new thread.
@@ -271,13 +405,13 @@ class LocalGraph:
         chunk_ids = list(nb.chunk_index)
         entity_keys = list(nb.entity_index)
         n_c, n_e = len(chunk_ids), len(entity_keys)
-        incidence = sparse.csr_matrix((np.ones(len(nb.mention_rows)), (nb.mention_rows, nb.mention_cols)),
-                                      shape=(n_c, n_e))
+        mention_rows, mention_cols = nb.mention_positions()
+        incidence = sparse.csr_matrix((np.ones(len(mention_rows)), (mention_rows, mention_cols)), shape=(n_c, n_e))
         incidence.data[:] = 1.0
         # a pair's weight: the chunks that name both in one sentence (each seen from either mention)
         related = sparse.csr_matrix((n_e, n_e), dtype=np.float64)
-        if nb.pair_codes:
-            codes = np.unique(np.asarray(nb.pair_codes, dtype=np.int64))
+        codes = nb.pairs()
+        if len(codes):
             mask = (1 << _SHIFT) - 1
             upper = sparse.csr_matrix((np.ones(len(codes)), (codes >> (2 * _SHIFT), (codes >> _SHIFT) & mask)),
                                       shape=(n_e, n_e))
@@ -289,11 +423,12 @@ class LocalGraph:
         for key, values in nb.related_degree.items():
             j = index[key]
             degree["count"][j], degree["binary"][j], degree["log"][j] = values
-        title_edges = []
-        for i, chunk_id in enumerate(chunk_ids):
-            key = nb.title_keys[chunk_id]
-            if key and (chunk_id, key) in nb.mentions:
-                title_edges.append((i, index[key]))
+        # the entity each chunk's title names, where that chunk's mention of it was read
+        title_entity = np.fromiter((index.get(k, -1) if k else -1 for k in map(nb.title_keys.__getitem__, chunk_ids)),
+                                   dtype=np.int64, count=n_c)
+        titled = np.flatnonzero(title_entity >= 0)
+        titled = titled[nb.has_mentions(titled, title_entity[titled])]
+        title_edges = list(zip(titled.tolist(), title_entity[titled].tolist(), strict=True))
         rows = [nb.entities[k] for k in entity_keys]
         return cls(chunk_ids, [nb.titles[c] for c in chunk_ids], entity_keys, [r.name for r in rows],
                    [r.type for r in rows], np.array([r.mentions for r in rows], dtype=np.int64),
