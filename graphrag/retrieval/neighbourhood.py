@@ -396,8 +396,8 @@ class LocalGraph:
     _transitions: dict[EdgeWeights, tuple[sparse.csr_matrix, np.ndarray]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.chunk_index = {c: i for i, c in enumerate(self.chunk_ids)}
-        self.entity_index = {k: j for j, k in enumerate(self.entity_keys)}
+        self.chunk_index = dict(zip(self.chunk_ids, range(len(self.chunk_ids)), strict=True))
+        self.entity_index = dict(zip(self.entity_keys, range(len(self.entity_keys)), strict=True))
 
     @classmethod
     def build(cls, nb: Neighbourhood) -> LocalGraph:
@@ -412,29 +412,31 @@ class LocalGraph:
         related = sparse.csr_matrix((n_e, n_e), dtype=np.float64)
         codes = nb.pairs()
         if len(codes):
-            mask = (1 << _SHIFT) - 1
-            upper = sparse.csr_matrix((np.ones(len(codes)), (codes >> (2 * _SHIFT), (codes >> _SHIFT) & mask)),
-                                      shape=(n_e, n_e))
-            related = (upper + upper.T).tocsr()
+            smaller, larger = codes >> (2 * _SHIFT), (codes >> _SHIFT) & ((1 << _SHIFT) - 1)
+            # both directions at once (never a loop: a pair's two entities differ); repeats add up
+            related = sparse.csr_matrix((np.ones(2 * len(codes)), (np.concatenate([smaller, larger]),
+                                                                   np.concatenate([larger, smaller]))),
+                                        shape=(n_e, n_e))
         index = nb.entity_index
         same = _symmetric({(index[a], index[b]): s for (a, b), s in nb.same_as.items()
                            if a in index and b in index}, n_e)
         degree = {mode: np.zeros(n_e) for mode in ("count", "binary", "log")}
-        for key, values in nb.related_degree.items():
-            j = index[key]
-            degree["count"][j], degree["binary"][j], degree["log"][j] = values
+        if nb.related_degree:
+            at = np.fromiter(map(index.__getitem__, nb.related_degree), dtype=np.int64, count=len(nb.related_degree))
+            values = np.array(list(nb.related_degree.values()), dtype=np.float64)
+            degree["count"][at], degree["binary"][at], degree["log"][at] = values.T
         # the entity each chunk's title names, where that chunk's mention of it was read
         title_entity = np.fromiter((index.get(k, -1) if k else -1 for k in map(nb.title_keys.__getitem__, chunk_ids)),
                                    dtype=np.int64, count=n_c)
         titled = np.flatnonzero(title_entity >= 0)
         titled = titled[nb.has_mentions(titled, title_entity[titled])]
         title_edges = list(zip(titled.tolist(), title_entity[titled].tolist(), strict=True))
-        rows = [nb.entities[k] for k in entity_keys]
-        return cls(chunk_ids, [nb.titles[c] for c in chunk_ids], entity_keys, [r.name for r in rows],
-                   [r.type for r in rows], np.array([r.mentions for r in rows], dtype=np.int64),
+        rows = list(map(nb.entities.__getitem__, entity_keys))
+        return cls(chunk_ids, list(map(nb.titles.__getitem__, chunk_ids)), entity_keys, [r.name for r in rows],
+                   [r.type for r in rows], np.fromiter((r.mentions for r in rows), dtype=np.int64, count=n_e),
                    incidence, related, same,
-                   np.array([c in nb.complete_chunks for c in chunk_ids], dtype=bool),
-                   np.array([k in nb.complete_entities for k in entity_keys], dtype=bool),
+                   np.fromiter(map(nb.complete_chunks.__contains__, chunk_ids), dtype=bool, count=n_c),
+                   np.fromiter(map(nb.complete_entities.__contains__, entity_keys), dtype=bool, count=n_e),
                    degree, title_edges)
 
     @property
@@ -481,21 +483,20 @@ class LocalGraph:
         if weights.mention_idf > 0:
             scale = np.power(np.maximum(self.mentions, 1).astype(np.float64), -weights.mention_idf)
             incidence = (incidence @ sparse.diags(scale)).tocsr()
-        keep = np.array([t not in weights.skip_types for t in self.entity_types], dtype=np.float64)
+        keep = np.ones(n_e)
         if weights.skip_types:
+            keep = np.array([t not in weights.skip_types for t in self.entity_types], dtype=np.float64)
             incidence = (incidence @ sparse.diags(keep)).tocsr()
         ee = sparse.csr_matrix((n_e, n_e), dtype=np.float64)
         if weights.related > 0 and self.related.nnz:
             rel = self.related.copy()
             rel.data = _related_weight(rel.data, weights.related_mode)
-            ee = ee + weights.related * rel
+            ee = weights.related * rel
         if weights.same_as:
             ee = ee + self.same_as
         if weights.skip_types:
             ee = (sparse.diags(keep) @ ee @ sparse.diags(keep)).tocsr()
-        adjacency = sparse.bmat([[sparse.csr_matrix((n_c, n_c)), incidence], [incidence.T, ee]],
-                                format="csr", dtype=np.float64)
-        adjacency = sparse.csr_matrix(adjacency, shape=(n_c + n_e, n_c + n_e))
+        adjacency = _adjacency(incidence, ee)
         adjacency.eliminate_zeros()
         local = np.asarray(adjacency.sum(axis=0)).ravel()
         degree = np.zeros(n_c + n_e)
@@ -516,6 +517,37 @@ class LocalGraph:
         dangling = np.flatnonzero(complete & (degree == 0))
         self._transitions[weights] = (matrix, dangling)
         return matrix, dangling
+
+
+def _adjacency(incidence: sparse.csr_matrix, ee: sparse.csr_matrix) -> sparse.csr_matrix:
+    """The block matrix [[0, incidence], [incidence.T, ee]] in canonical CSR (what `sparse.bmat` gives),
+    assembled from the blocks' arrays: chunk rows hold their incidence row, entity rows their
+    incidence column followed by their `ee` row."""
+    incidence, ee = _canonical(incidence), _canonical(ee)
+    n_c, n_e = incidence.shape
+    by_entity = incidence.tocsc()  # row j: incidence column j, chunks in order
+    from_chunks, from_entities = np.diff(by_entity.indptr), np.diff(ee.indptr)
+    top = incidence.indptr[-1]
+    indptr = np.concatenate([incidence.indptr, top + np.cumsum(from_chunks + from_entities)])
+    indices = np.empty(indptr[-1], dtype=np.int64)
+    data = np.empty(indptr[-1], dtype=np.float64)
+    indices[:top], data[:top] = incidence.indices + n_c, incidence.data
+    # where each entity row's parts go: its incidence column first, then its ee row
+    start = indptr[n_c:-1]
+    at = np.repeat(start - by_entity.indptr[:-1], from_chunks) + np.arange(by_entity.indptr[-1])
+    indices[at], data[at] = by_entity.indices, by_entity.data
+    at = np.repeat(start + from_chunks - ee.indptr[:-1], from_entities) + np.arange(ee.indptr[-1])
+    indices[at], data[at] = ee.indices + n_c, ee.data
+    return sparse.csr_matrix((data, indices, indptr), shape=(n_c + n_e, n_c + n_e))
+
+
+def _canonical(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
+    """`matrix` with sorted indices and no duplicates (a copy, when it had either)."""
+    if matrix.has_canonical_format:
+        return matrix
+    matrix = matrix.copy()
+    matrix.sum_duplicates()
+    return matrix
 
 
 def _symmetric(weights: dict[tuple[int, int], float], n: int) -> sparse.csr_matrix:
