@@ -244,7 +244,8 @@ def _find(table: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 class NeighbourhoodReader:
-    """Reads parts of the graph into a `Neighbourhood` with parameterised Cypher (a few round trips).
+    """Reads parts of the graph into a `Neighbourhood` with parameterised Cypher (a few round trips);
+    the rows come back as plain JSON (`ArcadeDB.cypher_rows`), since a question reads thousands.
 
     Args:
         db: the database client (thread-safe: a round's two statements run at once).
@@ -278,8 +279,8 @@ class NeighbourhoodReader:
             calls.append((queries.SAME_AS_OF, {"keys": entities}))
         if not calls:
             return
-        pending = [_POOL.submit(self.db.cypher, statement, params) for statement, params in calls[1:]]
-        results = [self.db.cypher(*calls[0]), *(future.result() for future in pending)]
+        pending = [_POOL.submit(self.db.cypher_rows, statement, params) for statement, params in calls[1:]]
+        results = [self.db.cypher_rows(*calls[0]), *(future.result() for future in pending)]
         if chunks:
             self._apply_chunks(nb, chunks, results.pop(0))
         if entities:
