@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import chain, repeat
 from typing import Any
 
@@ -97,7 +98,7 @@ class Neighbourhood:
             self.title_keys[chunk_id] = ""
         if title and not self.titles[chunk_id]:
             self.titles[chunk_id] = title
-            self.title_keys[chunk_id] = entity_key(strip_title_qualifier(title))
+            self.title_keys[chunk_id] = title_key(title)
         return self.chunk_index[chunk_id]
 
     def add_entity(self, key: str, row: EntityRow, *, replace: bool = True) -> int:
@@ -165,7 +166,7 @@ class Neighbourhood:
         for chunk_id, title in named.items():
             if not self.titles[chunk_id]:
                 self.titles[chunk_id] = title
-                self.title_keys[chunk_id] = entity_key(strip_title_qualifier(title))
+                self.title_keys[chunk_id] = title_key(title)
 
     def partners(self, coocs: Sequence[Sequence[str] | None]) -> tuple[np.ndarray, np.ndarray]:
         """The partners of each row, flattened to partner numbers, and how many each row has."""
@@ -233,6 +234,16 @@ class Neighbourhood:
         seen, where = _find(self._pair_codes, codes)
         self._pair_codes = np.insert(self._pair_codes, where[~seen], codes[~seen])
         return self._pair_codes
+
+
+@lru_cache(maxsize=1 << 15)
+def title_key(title: str) -> str:
+    """The key of the entity a document title names ('Mercury (planet)' -> 'mercury').
+
+    Cached: every question's neighbourhood takes the titles of hundreds of chunks, the same popular
+    ones again and again, and the normalisation is a few regular expressions per title.
+    """
+    return entity_key(strip_title_qualifier(title))
 
 
 def _find(table: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
