@@ -28,10 +28,11 @@ degree (see `graphrag/queries.py`).
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -50,20 +51,22 @@ class EntityRow:
 
 
 _SHIFT = 21  # node positions below 2**21 (a neighbourhood is a few thousand nodes) pack three to an int64
+_NO_INT = np.empty(0, dtype=np.int64)
 
 
 @dataclass
 class Neighbourhood:
     """Everything read for one question so far (it grows as the ranking expands it).
 
-    Chunks and entities get their matrix positions as they arrive, and each mention's co-occurring
-    pairs are resolved to positions once, when it is read (or when its partner arrives later), so
-    `LocalGraph.build`, which runs after every round, only assembles arrays.
+    Chunks and entities get their matrix positions as they arrive (first read, first position).
+    A read's mentions are taken as columns (`add_mentions`): positions are looked up once per
+    row and everything else is numpy, since a question reads thousands of mention rows. A mention's
+    co-occurring partners are kept as (partner, entity, chunk) numbers and resolved to positions
+    by `pairs`, so a partner that arrives in a later read still gets its pair.
     """
 
     titles: dict[str, str] = field(default_factory=dict)  # chunk id -> its document's title, in arrival order
     title_keys: dict[str, str] = field(default_factory=dict)  # chunk id -> key of the entity its title names
-    mentions: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # (chunk, key) -> cooc
     entities: dict[str, EntityRow] = field(default_factory=dict)  # in arrival order
     same_as: dict[tuple[str, str], float] = field(default_factory=dict)  # (smaller key, larger key)
     complete_chunks: set[str] = field(default_factory=set)  # every mention of these was read
@@ -74,10 +77,18 @@ class Neighbourhood:
     rows_read: int = 0  # mentions and SAME_AS rows the database returned (tests check the bound)
     chunk_index: dict[str, int] = field(default_factory=dict)
     entity_index: dict[str, int] = field(default_factory=dict)
-    mention_rows: list[int] = field(default_factory=list)  # chunk position of each mention
-    mention_cols: list[int] = field(default_factory=list)  # entity position of each mention
-    pair_codes: list[int] = field(default_factory=list)  # (smaller entity, larger entity, chunk), packed
-    _pending: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # unseen partner -> (entity, chunk)
+    # each (chunk, entity) mention once, as chunk position << _SHIFT | entity position: sorted, to drop repeats
+    _mention_codes: np.ndarray = field(default_factory=lambda: _NO_INT)
+    _mention_rows: list[np.ndarray] = field(default_factory=list)  # chunk position of each mention, per read
+    _mention_cols: list[np.ndarray] = field(default_factory=list)  # entity position of each mention, per read
+    _partner_ids: dict[str, int] = field(default_factory=dict)  # key named in a `cooc` -> its number
+    _partner_position: list[int] = field(default_factory=list)  # partner number -> entity position, or -1
+    # one entry per co-occurring partner of a mention not resolved yet (read since the last `pairs`, or
+    # whose partner had no position then): the partner's number, the mention's entity and chunk
+    _pair_partner: list[np.ndarray] = field(default_factory=list)
+    _pair_entity: list[np.ndarray] = field(default_factory=list)
+    _pair_chunk: list[np.ndarray] = field(default_factory=list)
+    _pair_codes: np.ndarray = field(default_factory=lambda: _NO_INT)  # resolved pairs, sorted (see `pairs`)
 
     def add_chunk(self, chunk_id: str, title: str | None = None) -> int:
         """A chunk to rank (a dense hit may be known before any of its mentions is read)."""
@@ -87,7 +98,7 @@ class Neighbourhood:
             self.title_keys[chunk_id] = ""
         if title and not self.titles[chunk_id]:
             self.titles[chunk_id] = title
-            self.title_keys[chunk_id] = entity_key(strip_title_qualifier(title))
+            self.title_keys[chunk_id] = title_key(title)
         return self.chunk_index[chunk_id]
 
     def add_entity(self, key: str, row: EntityRow, *, replace: bool = True) -> int:
@@ -99,29 +110,81 @@ class Neighbourhood:
         return self._index(key)
 
     def add_mention(self, chunk_id: str, title: str | None, key: str, cooc: Sequence[str] | None) -> None:
-        i = self.add_chunk(chunk_id, title)
-        j = self.entity_index.get(key)
-        if j is None:
-            j = self.add_entity(key, self.entities.get(key) or EntityRow(key, "", 0))
-        if (chunk_id, key) in self.mentions:
+        """One mention (see `add_mentions`)."""
+        self.add_mentions([chunk_id], [title], [key], [cooc])
+
+    def add_mentions(self, chunk_ids: Sequence[str], titles: Sequence[str | None], keys: Sequence[str],
+                     coocs: Sequence[Sequence[str] | None], *,
+                     partners: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Mentions given as columns, row i: chunk `chunk_ids[i]` names entity `keys[i]` with `coocs[i]`.
+
+        A (chunk, entity) pair already read, or repeated here, counts once: its first row. A chunk
+        takes its first non-empty title; an entity not known yet gets a placeholder row.
+
+        Args:
+            partners: `self.partners(coocs)` when the caller has it already.
+        """
+        n = len(chunk_ids)
+        if n == 0:
             return
-        partners = tuple(cooc or ())
-        self.mentions[(chunk_id, key)] = partners
-        self.mention_rows.append(i)
-        self.mention_cols.append(j)
-        index, codes = self.entity_index, self.pair_codes
-        for other in partners:
-            k = index.get(other)
-            if k is None:
-                self._pending.setdefault(other, []).append((j, i))
-            elif k != j:
-                codes.append(_pack(j, k, i))
+        self._add_chunks(chunk_ids, titles)
+        for key in dict.fromkeys(keys):
+            if key not in self.entity_index:
+                self.add_entity(key, self.entities.get(key) or EntityRow(key, "", 0))
+        rows = np.fromiter(map(self.chunk_index.__getitem__, chunk_ids), dtype=np.int64, count=n)
+        cols = np.fromiter(map(self.entity_index.__getitem__, keys), dtype=np.int64, count=n)
+        ids, lengths = partners if partners is not None else self.partners(coocs)
+        unique, first = np.unique((rows << _SHIFT) | cols, return_index=True)
+        seen, where = _find(self._mention_codes, unique)
+        fresh = ~seen
+        self._mention_codes = np.insert(self._mention_codes, where[fresh], unique[fresh])
+        kept = np.sort(first[fresh])
+        if len(kept) < n:
+            keep = np.zeros(n, dtype=bool)
+            keep[kept] = True
+            by_partner = np.repeat(keep, lengths)
+            rows_kept, cols_kept, ids = rows[kept], cols[kept], ids[by_partner]
+            lengths = lengths[kept]
+        else:
+            rows_kept, cols_kept = rows, cols
+        self._mention_rows.append(rows_kept)
+        self._mention_cols.append(cols_kept)
+        if len(ids):
+            self._pair_partner.append(ids)
+            self._pair_entity.append(np.repeat(cols_kept, lengths))
+            self._pair_chunk.append(np.repeat(rows_kept, lengths))
+
+    def _add_chunks(self, chunk_ids: Sequence[str], titles: Sequence[str | None]) -> None:
+        index = self.chunk_index
+        for chunk_id in dict.fromkeys(chunk_ids):
+            if chunk_id not in index:
+                index[chunk_id] = len(index)
+                self.titles[chunk_id] = ""
+                self.title_keys[chunk_id] = ""
+        # each chunk's first non-empty title (reversed, so the first one is the one kept)
+        named = {c: t for c, t in zip(reversed(chunk_ids), reversed(titles), strict=True) if t}
+        for chunk_id, title in named.items():
+            if not self.titles[chunk_id]:
+                self.titles[chunk_id] = title
+                self.title_keys[chunk_id] = title_key(title)
+
+    def partners(self, coocs: Sequence[Sequence[str] | None]) -> tuple[np.ndarray, np.ndarray]:
+        """The partners of each row, flattened to partner numbers, and how many each row has."""
+        lists = [c or () for c in coocs]
+        lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+        flat = list(chain.from_iterable(lists))
+        known, position = self._partner_ids, self.entity_index
+        for key in dict.fromkeys(flat):
+            if key not in known:
+                known[key] = len(known)
+                self._partner_position.append(position.get(key, -1))
+        return np.fromiter(map(known.__getitem__, flat), dtype=np.int64, count=len(flat)), lengths
 
     def _index(self, key: str) -> int:
         k = self.entity_index[key] = len(self.entity_index)
-        for j, i in self._pending.pop(key, ()):
-            if j != k:
-                self.pair_codes.append(_pack(j, k, i))
+        partner = self._partner_ids.get(key)
+        if partner is not None:
+            self._partner_position[partner] = k
         return k
 
     def index_entities(self) -> None:
@@ -130,14 +193,70 @@ class Neighbourhood:
             if key not in self.entity_index:
                 self._index(key)
 
+    def mention_positions(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every mention read, once: (chunk positions, entity positions)."""
+        if len(self._mention_rows) > 1:
+            self._mention_rows = [np.concatenate(self._mention_rows)]
+            self._mention_cols = [np.concatenate(self._mention_cols)]
+        if not self._mention_rows:
+            return _NO_INT, _NO_INT
+        return self._mention_rows[0], self._mention_cols[0]
 
-def _pack(j: int, k: int, i: int) -> int:
-    a, b = (j, k) if j < k else (k, j)
-    return (a << (2 * _SHIFT)) | (b << _SHIFT) | i
+    def has_mentions(self, chunks: np.ndarray, entities: np.ndarray) -> np.ndarray:
+        """Per (chunk position, entity position): True when that mention was read."""
+        return _find(self._mention_codes, (chunks << _SHIFT) | entities)[0]
+
+    @property
+    def mentions(self) -> set[tuple[str, str]]:
+        """Every (chunk id, entity key) mention read."""
+        chunk_ids, keys = list(self.chunk_index), list(self.entity_index)
+        rows, cols = self.mention_positions()
+        return {(chunk_ids[i], keys[j]) for i, j in zip(rows.tolist(), cols.tolist(), strict=True)}
+
+    def pairs(self) -> np.ndarray:
+        """The co-occurring pairs read so far whose partner has a position, as sorted unique codes
+        (smaller entity << 2 * _SHIFT | larger entity << _SHIFT | chunk).
+
+        Each call resolves what was read since the last one, and what is still waiting for its
+        partner; a partner that never gets a position never makes a pair.
+        """
+        if not self._pair_partner:
+            return self._pair_codes
+        partner, entity, chunk = (np.concatenate(refs) for refs in (self._pair_partner, self._pair_entity,
+                                                                    self._pair_chunk))
+        other = np.asarray(self._partner_position, dtype=np.int64)[partner]
+        waiting = other < 0
+        self._pair_partner, self._pair_entity = [partner[waiting]], [entity[waiting]]
+        self._pair_chunk = [chunk[waiting]]
+        ok = ~waiting & (other != entity)
+        entity, other, chunk = entity[ok], other[ok], chunk[ok]
+        codes = np.unique((np.minimum(entity, other) << (2 * _SHIFT)) | (np.maximum(entity, other) << _SHIFT) | chunk)
+        seen, where = _find(self._pair_codes, codes)
+        self._pair_codes = np.insert(self._pair_codes, where[~seen], codes[~seen])
+        return self._pair_codes
+
+
+@lru_cache(maxsize=1 << 15)
+def title_key(title: str) -> str:
+    """The key of the entity a document title names ('Mercury (planet)' -> 'mercury').
+
+    Cached: every question's neighbourhood takes the titles of hundreds of chunks, the same popular
+    ones again and again, and the normalisation is a few regular expressions per title.
+    """
+    return entity_key(strip_title_qualifier(title))
+
+
+def _find(table: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which `values` are in the sorted `table`, and where each would be inserted to keep it sorted."""
+    where = np.searchsorted(table, values)
+    seen = where < len(table)
+    seen[seen] = table[where[seen]] == values[seen]
+    return seen, where
 
 
 class NeighbourhoodReader:
-    """Reads parts of the graph into a `Neighbourhood` with parameterised Cypher (a few round trips).
+    """Reads parts of the graph into a `Neighbourhood` with parameterised Cypher (a few round trips);
+    the rows come back as plain JSON (`ArcadeDB.cypher_rows`), since a question reads thousands.
 
     Args:
         db: the database client (thread-safe: a round's two statements run at once).
@@ -171,8 +290,8 @@ class NeighbourhoodReader:
             calls.append((queries.SAME_AS_OF, {"keys": entities}))
         if not calls:
             return
-        pending = [_POOL.submit(self.db.cypher, statement, params) for statement, params in calls[1:]]
-        results = [self.db.cypher(*calls[0]), *(future.result() for future in pending)]
+        pending = [_POOL.submit(self.db.cypher_rows, statement, params) for statement, params in calls[1:]]
+        results = [self.db.cypher_rows(*calls[0]), *(future.result() for future in pending)]
         if chunks:
             self._apply_chunks(nb, chunks, results.pop(0))
         if entities:
@@ -180,26 +299,30 @@ class NeighbourhoodReader:
 
     @staticmethod
     def _apply_chunks(nb: Neighbourhood, wanted: list[str], rows: list[dict[str, Any]]) -> None:
-        for row in rows:
-            key = row["key"]
+        keys = [row["key"] for row in rows]
+        # an entity's first row gives its position, its last row its name, type and count (as if added row by row)
+        for key, row in dict(zip(keys, rows, strict=True)).items():
             nb.add_entity(key, EntityRow(row.get("name") or key, row.get("type") or "", int(row.get("mentions") or 0)))
-            nb.add_mention(row["id"], row.get("title"), key, row.get("cooc"))
-            nb.rows_read += 1
+        nb.add_mentions([row["id"] for row in rows], [row.get("title") for row in rows], keys,
+                        [row.get("cooc") for row in rows])
+        nb.rows_read += len(rows)
         nb.complete_chunks.update(wanted)
 
     @staticmethod
     def _apply_entities(nb: Neighbourhood, wanted: list[str], rows: list[dict[str, Any]],
                         synonyms: list[dict[str, Any]]) -> None:
-        for row in rows:
-            key = row["key"]
-            partners: Counter[str] = Counter()
-            for chunk_id, title, cooc in row.get("chunks") or []:
-                nb.add_mention(chunk_id, title, key, cooc)
-                partners.update(cooc or ())
-                nb.rows_read += 1
-            counts = np.fromiter(partners.values(), dtype=np.float64, count=len(partners))
-            nb.related_degree[key] = (float(counts.sum()), float(len(counts)),
-                                      float(np.sum(1.0 + np.log(np.maximum(counts, 1.0)))))
+        per_row = [row.get("chunks") or [] for row in rows]
+        chunks = list(chain.from_iterable(per_row))
+        sizes = np.fromiter(map(len, per_row), dtype=np.int64, count=len(per_row))
+        coocs = [c[2] for c in chunks]
+        partners = nb.partners(coocs)
+        nb.add_mentions([c[0] for c in chunks], [c[1] for c in chunks],
+                        list(chain.from_iterable(repeat(row["key"], len(c)) for row, c in zip(rows, per_row,
+                                                                                                strict=True))),
+                        coocs, partners=partners)
+        nb.rows_read += len(chunks)
+        for row, degree in zip(rows, _related_degrees(partners, sizes), strict=True):
+            nb.related_degree[row["key"]] = degree
         for row in synonyms:
             other = row["other"]
             nb.add_entity(other, EntityRow(row.get("name") or other, row.get("type") or "",
@@ -208,6 +331,29 @@ class NeighbourhoodReader:
             nb.same_as[(a, b)] = float(row.get("similarity") or 1.0)
             nb.rows_read += 1
         nb.complete_entities.update(wanted)
+
+
+def _related_degrees(partners: tuple[np.ndarray, np.ndarray], sizes: np.ndarray) -> list[tuple[float, float, float]]:
+    """Per entity row (`sizes`: its chunk count) of an entity read: its co-occurrence degree over
+    all its chunks' partners (`partners`: `Neighbourhood.partners` of those chunks, in row order).
+
+    Each row's "log" degree is summed with `np.add.reduce` over its partners in first-seen order, so
+    it is the same float as summing that row alone.
+    """
+    ids, lengths = partners
+    n_rows = len(sizes)
+    owner = np.repeat(np.repeat(np.arange(n_rows, dtype=np.int64), sizes), lengths)
+    width = int(ids.max()) + 1 if len(ids) else 1
+    pair, first, counts = np.unique(owner * width + ids, return_index=True, return_counts=True)
+    order = np.argsort(first, kind="stable")  # by row, then by where the partner first appears in it
+    owner = pair[order] // width
+    counts = counts[order].astype(np.float64)
+    total = np.bincount(owner, weights=counts, minlength=n_rows)  # whole numbers: exact in any order
+    distinct = np.bincount(owner, minlength=n_rows)
+    terms = 1.0 + np.log(np.maximum(counts, 1.0))
+    bounds = np.searchsorted(owner, np.arange(n_rows + 1)).tolist()
+    return [(float(total[r]), float(distinct[r]), float(np.add.reduce(terms[bounds[r]:bounds[r + 1]])))
+            for r in range(n_rows)]
 
 
 # Shared by every reader in the process: the second statement of a round waits here, not in a new thread.
@@ -262,8 +408,8 @@ class LocalGraph:
     _transitions: dict[EdgeWeights, tuple[sparse.csr_matrix, np.ndarray]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.chunk_index = {c: i for i, c in enumerate(self.chunk_ids)}
-        self.entity_index = {k: j for j, k in enumerate(self.entity_keys)}
+        self.chunk_index = dict(zip(self.chunk_ids, range(len(self.chunk_ids)), strict=True))
+        self.entity_index = dict(zip(self.entity_keys, range(len(self.entity_keys)), strict=True))
 
     @classmethod
     def build(cls, nb: Neighbourhood) -> LocalGraph:
@@ -271,35 +417,38 @@ class LocalGraph:
         chunk_ids = list(nb.chunk_index)
         entity_keys = list(nb.entity_index)
         n_c, n_e = len(chunk_ids), len(entity_keys)
-        incidence = sparse.csr_matrix((np.ones(len(nb.mention_rows)), (nb.mention_rows, nb.mention_cols)),
-                                      shape=(n_c, n_e))
+        mention_rows, mention_cols = nb.mention_positions()
+        incidence = sparse.csr_matrix((np.ones(len(mention_rows)), (mention_rows, mention_cols)), shape=(n_c, n_e))
         incidence.data[:] = 1.0
         # a pair's weight: the chunks that name both in one sentence (each seen from either mention)
         related = sparse.csr_matrix((n_e, n_e), dtype=np.float64)
-        if nb.pair_codes:
-            codes = np.unique(np.asarray(nb.pair_codes, dtype=np.int64))
-            mask = (1 << _SHIFT) - 1
-            upper = sparse.csr_matrix((np.ones(len(codes)), (codes >> (2 * _SHIFT), (codes >> _SHIFT) & mask)),
-                                      shape=(n_e, n_e))
-            related = (upper + upper.T).tocsr()
+        codes = nb.pairs()
+        if len(codes):
+            smaller, larger = codes >> (2 * _SHIFT), (codes >> _SHIFT) & ((1 << _SHIFT) - 1)
+            # both directions at once (never a loop: a pair's two entities differ); repeats add up
+            related = sparse.csr_matrix((np.ones(2 * len(codes)), (np.concatenate([smaller, larger]),
+                                                                   np.concatenate([larger, smaller]))),
+                                        shape=(n_e, n_e))
         index = nb.entity_index
         same = _symmetric({(index[a], index[b]): s for (a, b), s in nb.same_as.items()
                            if a in index and b in index}, n_e)
         degree = {mode: np.zeros(n_e) for mode in ("count", "binary", "log")}
-        for key, values in nb.related_degree.items():
-            j = index[key]
-            degree["count"][j], degree["binary"][j], degree["log"][j] = values
-        title_edges = []
-        for i, chunk_id in enumerate(chunk_ids):
-            key = nb.title_keys[chunk_id]
-            if key and (chunk_id, key) in nb.mentions:
-                title_edges.append((i, index[key]))
-        rows = [nb.entities[k] for k in entity_keys]
-        return cls(chunk_ids, [nb.titles[c] for c in chunk_ids], entity_keys, [r.name for r in rows],
-                   [r.type for r in rows], np.array([r.mentions for r in rows], dtype=np.int64),
+        if nb.related_degree:
+            at = np.fromiter(map(index.__getitem__, nb.related_degree), dtype=np.int64, count=len(nb.related_degree))
+            values = np.array(list(nb.related_degree.values()), dtype=np.float64)
+            degree["count"][at], degree["binary"][at], degree["log"][at] = values.T
+        # the entity each chunk's title names, where that chunk's mention of it was read
+        title_entity = np.fromiter((index.get(k, -1) if k else -1 for k in map(nb.title_keys.__getitem__, chunk_ids)),
+                                   dtype=np.int64, count=n_c)
+        titled = np.flatnonzero(title_entity >= 0)
+        titled = titled[nb.has_mentions(titled, title_entity[titled])]
+        title_edges = list(zip(titled.tolist(), title_entity[titled].tolist(), strict=True))
+        rows = list(map(nb.entities.__getitem__, entity_keys))
+        return cls(chunk_ids, list(map(nb.titles.__getitem__, chunk_ids)), entity_keys, [r.name for r in rows],
+                   [r.type for r in rows], np.fromiter((r.mentions for r in rows), dtype=np.int64, count=n_e),
                    incidence, related, same,
-                   np.array([c in nb.complete_chunks for c in chunk_ids], dtype=bool),
-                   np.array([k in nb.complete_entities for k in entity_keys], dtype=bool),
+                   np.fromiter(map(nb.complete_chunks.__contains__, chunk_ids), dtype=bool, count=n_c),
+                   np.fromiter(map(nb.complete_entities.__contains__, entity_keys), dtype=bool, count=n_e),
                    degree, title_edges)
 
     @property
@@ -346,21 +495,20 @@ class LocalGraph:
         if weights.mention_idf > 0:
             scale = np.power(np.maximum(self.mentions, 1).astype(np.float64), -weights.mention_idf)
             incidence = (incidence @ sparse.diags(scale)).tocsr()
-        keep = np.array([t not in weights.skip_types for t in self.entity_types], dtype=np.float64)
+        keep = np.ones(n_e)
         if weights.skip_types:
+            keep = np.array([t not in weights.skip_types for t in self.entity_types], dtype=np.float64)
             incidence = (incidence @ sparse.diags(keep)).tocsr()
         ee = sparse.csr_matrix((n_e, n_e), dtype=np.float64)
         if weights.related > 0 and self.related.nnz:
             rel = self.related.copy()
             rel.data = _related_weight(rel.data, weights.related_mode)
-            ee = ee + weights.related * rel
+            ee = weights.related * rel
         if weights.same_as:
             ee = ee + self.same_as
         if weights.skip_types:
             ee = (sparse.diags(keep) @ ee @ sparse.diags(keep)).tocsr()
-        adjacency = sparse.bmat([[sparse.csr_matrix((n_c, n_c)), incidence], [incidence.T, ee]],
-                                format="csr", dtype=np.float64)
-        adjacency = sparse.csr_matrix(adjacency, shape=(n_c + n_e, n_c + n_e))
+        adjacency = _adjacency(incidence, ee)
         adjacency.eliminate_zeros()
         local = np.asarray(adjacency.sum(axis=0)).ravel()
         degree = np.zeros(n_c + n_e)
@@ -381,6 +529,37 @@ class LocalGraph:
         dangling = np.flatnonzero(complete & (degree == 0))
         self._transitions[weights] = (matrix, dangling)
         return matrix, dangling
+
+
+def _adjacency(incidence: sparse.csr_matrix, ee: sparse.csr_matrix) -> sparse.csr_matrix:
+    """The block matrix [[0, incidence], [incidence.T, ee]] in canonical CSR (what `sparse.bmat` gives),
+    assembled from the blocks' arrays: chunk rows hold their incidence row, entity rows their
+    incidence column followed by their `ee` row."""
+    incidence, ee = _canonical(incidence), _canonical(ee)
+    n_c, n_e = incidence.shape
+    by_entity = incidence.tocsc()  # row j: incidence column j, chunks in order
+    from_chunks, from_entities = np.diff(by_entity.indptr), np.diff(ee.indptr)
+    top = incidence.indptr[-1]
+    indptr = np.concatenate([incidence.indptr, top + np.cumsum(from_chunks + from_entities)])
+    indices = np.empty(indptr[-1], dtype=np.int64)
+    data = np.empty(indptr[-1], dtype=np.float64)
+    indices[:top], data[:top] = incidence.indices + n_c, incidence.data
+    # where each entity row's parts go: its incidence column first, then its ee row
+    start = indptr[n_c:-1]
+    at = np.repeat(start - by_entity.indptr[:-1], from_chunks) + np.arange(by_entity.indptr[-1])
+    indices[at], data[at] = by_entity.indices, by_entity.data
+    at = np.repeat(start + from_chunks - ee.indptr[:-1], from_entities) + np.arange(ee.indptr[-1])
+    indices[at], data[at] = ee.indices + n_c, ee.data
+    return sparse.csr_matrix((data, indices, indptr), shape=(n_c + n_e, n_c + n_e))
+
+
+def _canonical(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
+    """`matrix` with sorted indices and no duplicates (a copy, when it had either)."""
+    if matrix.has_canonical_format:
+        return matrix
+    matrix = matrix.copy()
+    matrix.sum_duplicates()
+    return matrix
 
 
 def _symmetric(weights: dict[tuple[int, int], float], n: int) -> sparse.csr_matrix:

@@ -51,6 +51,20 @@ def test_rejected_statement_is_a_query_error_with_the_server_message(db: ArcadeD
         db.sql("SELECT FROM NoSuchType")
 
 
+def test_cypher_rows_reads_what_cypher_reads_and_fails_as_it_does(db: ArcadeDB) -> None:
+    db.cypher("CREATE (e:Entity {key: $key, name: $name})", {"key": "rows-1", "name": NASTY})
+    statement = ("MATCH (e:Entity) WHERE e.key IN $keys "
+                 "RETURN e.key AS key, e.name AS name, [e.key, [1, 2.5, null]] AS nested, {a: e.name} AS map")
+    params = {"keys": ["rows-1", "absent"]}
+    rows = db.cypher_rows(statement, params)
+    assert rows == db.cypher(statement, params) and rows[0]["name"] == NASTY
+    with pytest.raises(QueryError) as info:
+        db.cypher_rows("MATCH (e:Entity RETURN e")
+    with pytest.raises(QueryError) as same:
+        db.cypher("MATCH (e:Entity RETURN e")
+    assert (info.value.status, str(info.value)) == (same.value.status, str(same.value))
+
+
 def test_wrong_dimension_is_refused(db: ArcadeDB) -> None:
     with pytest.raises(QueryError, match="dimension"):
         db.cypher("CREATE (c:Chunk {id: 'short'}) SET c.embedding = $v", {"v": [1.0, 2.0]})

@@ -184,3 +184,15 @@ def test_db_urls_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GRAPHRAG_DB_URLS", "db-1:2480")
     with pytest.raises(ValueError, match="not a server URL"):
         Settings()
+
+
+def test_cypher_rows_fails_over_and_follows_the_writer_as_cypher_does() -> None:
+    cluster = Cluster()
+    db = cluster.client()
+    cluster.down.add("a.test")
+    assert db.cypher_rows("MATCH (n) RETURN 1 AS one") == [{"one": 1}]
+    assert cluster.hosts("command") == ["a.test", "b.test"]
+    cluster.calls.clear()
+    db.cypher_rows("MATCH (n) RETURN 1 AS one")
+    db.cypher("MATCH (n) RETURN 1 AS one")
+    assert cluster.hosts("command") == ["b.test", "b.test"]

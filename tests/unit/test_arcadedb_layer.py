@@ -121,3 +121,69 @@ def test_a_replayed_block_retries_a_duplicate_key_and_an_expired_session_a_singl
     assert isinstance(_classify(duplicate, idempotent=False), QueryError)
     assert isinstance(_classify(expired, idempotent=True), QueryError)
     assert isinstance(_classify(conflict, idempotent=False), _Transient)
+
+
+# --- cypher_rows: the plain-JSON read path must send, retry and fail exactly as cypher does ------------
+ROWS = {"result": [{"id": "c1", "cooc": ["a", "b"], "n": {"x": [1, 2]}}, {"id": "c2", "cooc": None}],
+        "limit": 20000, "returned": 2, "truncated": False}
+
+
+def test_cypher_rows_sends_what_cypher_sends_and_returns_the_same_rows() -> None:
+    calls: list[httpx.Request] = []
+    db = _client(lambda request, n: httpx.Response(200, json=ROWS), calls)
+    for params in ({"ids": ["c1", "c2"]}, None, {}):
+        assert db.cypher_rows("MATCH (c) RETURN c", params) == db.cypher("MATCH (c) RETURN c", params)
+        raw, driver = calls[-2], calls[-1]
+        assert (raw.method, raw.url, json.loads(raw.content)) == (driver.method, driver.url, json.loads(driver.content))
+        assert raw.headers["authorization"] == driver.headers["authorization"]
+        assert raw.headers["content-type"] == driver.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("method", ["cypher", "cypher_rows"])
+def test_cypher_rows_retries_and_maps_errors_as_cypher_does(method: str) -> None:
+    def run(*answers: httpx.Response) -> tuple[list[dict[str, object]] | BaseException, int]:
+        calls: list[httpx.Request] = []
+        db = _client(lambda request, n: answers[min(n, len(answers)) - 1], calls)
+        try:
+            return getattr(db, method)("MATCH (c) RETURN c"), len(calls)
+        except Exception as exc:  # compared below
+            return exc, len(calls)
+
+    busy = httpx.Response(503, json={"error": "busy", "exception": "x.NeedRetryException"})
+    conflict = httpx.Response(409, json={"error": "conflict",
+                                         "exception": "com.arcadedb.exception.ConcurrentModificationException"})
+    assert run(busy, conflict, httpx.Response(200, json=ROWS)) == (ROWS["result"], 3)
+    error, sent = run(httpx.Response(400, json={"error": "Cannot execute command", "detail": "syntax error"}))
+    assert isinstance(error, QueryError) and error.status == 400 and "syntax error" in str(error) and sent == 1
+    error, sent = run(httpx.Response(401, json={"error": "no"}))
+    assert isinstance(error, QueryError) and "credentials" in str(error) and sent == 1
+    error, sent = run(httpx.Response(413, json={"error": "too large"}))
+    assert isinstance(error, TruncatedResultError) and sent == 1
+    error, _ = run(httpx.Response(200, json={**ROWS, "truncated": True}))
+    assert isinstance(error, TruncatedResultError)
+    error, sent = run(httpx.Response(503, text="not json"))
+    assert isinstance(error, DatabaseUnavailableError) and "kept refusing (HTTP 503)" in str(error)
+    assert sent == FAST.attempts
+    error, _ = run(httpx.Response(200, json={"result": {"vertices": [], "edges": []}, "limit": 1, "returned": 0,
+                                             "truncated": False}))
+    assert isinstance(error, QueryError) and error.status == 200
+
+
+def test_cypher_rows_refuses_an_answer_that_does_not_say_whether_it_was_truncated() -> None:
+    with pytest.raises(QueryError):
+        _client(lambda request, n: httpx.Response(200, json={"result": []}), []).cypher_rows("MATCH (c) RETURN c")
+
+
+def test_cypher_rows_timeouts_follow_idempotence() -> None:
+    calls: list[httpx.Request] = []
+
+    def handler(request: httpx.Request, n: int) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    with pytest.raises(DatabaseUnavailableError, match="not retried"):
+        _client(handler, calls).cypher_rows("CREATE (n:X)", idempotent=False)
+    assert len(calls) == 1
+    calls.clear()
+    with pytest.raises(DatabaseUnavailableError):
+        _client(handler, calls).cypher_rows("MATCH (n) RETURN n")
+    assert len(calls) == FAST.attempts

@@ -47,6 +47,8 @@ def test_an_unreachable_database_opens_the_breaker_and_later_calls_send_nothing(
     calls.clear()
     with pytest.raises(DatabaseUnavailableError, match="fail at once"):
         sync.cypher("MATCH (n) RETURN n")
+    with pytest.raises(DatabaseUnavailableError, match="fail at once"):
+        sync.cypher_rows("MATCH (n) RETURN n")
 
     async def async_call() -> None:
         adb = AsyncArcadeDB(f"http://127.0.0.1:{port}", "g", "root", "pw", retry=FAST, breaker=breaker,
@@ -88,3 +90,18 @@ def test_a_refused_statement_does_not_open_the_breaker() -> None:
 def test_one_breaker_per_server_list_in_a_process() -> None:
     assert shared_breaker("http://a:1") is shared_breaker(["http://a:1"])
     assert shared_breaker(["http://a:1", "http://b:1"]) is not shared_breaker("http://a:1")
+
+
+def test_cypher_rows_opens_the_breaker_as_cypher_does() -> None:
+    calls: list[str] = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        raise httpx.ConnectError("connection refused", request=request)
+
+    breaker = CircuitBreaker(["http://db.test"], probe_interval_s=60)
+    db = ArcadeDB("http://db.test", "g", "root", "pw", retry=FAST, transport=httpx.MockTransport(refuse),
+                  breaker=breaker)
+    with pytest.raises(DatabaseUnavailableError, match="unreachable"):
+        db.cypher_rows("MATCH (n) RETURN n")
+    assert len(calls) == FAST.attempts and breaker.is_open
