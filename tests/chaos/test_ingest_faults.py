@@ -135,7 +135,9 @@ def test_database_killed_mid_ingest_keeps_its_commits_and_rerun_equals_a_clean_r
             torn = torn_documents(db)
             rerun = run_ingest(cmd, env, log)
             ok, outcome = _outcome(db, clean_graph, rerun, log)
-            if lost or torn or code == 0:
+            # exit 0 is a failure only for a job the kill cut short: one whose last documents were all
+            # committed before it (a quiet machine writes the 24 within the random delay) may end well
+            if lost or torn or (code == 0 and len(committed) < total):
                 ok = False
                 outcome = (f"exit {code} after the kill; lost {sorted(lost)[:5]}; torn {torn[:5]}; " + outcome)
             results.add(Trial(
