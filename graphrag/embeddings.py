@@ -72,6 +72,7 @@ class SentenceTransformerEmbedder:
                               "and reset the schema, or choose a matching model")
         self.max_tokens = int(getattr(self._model, "max_seq_length", 256) or 256)
         self._lock = threading.Lock()
+        self._counter: Callable[[Sequence[str]], list[int]] | None = None
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -87,8 +88,15 @@ class SentenceTransformerEmbedder:
 
         A Hugging Face fast tokenizer must not be used from two threads at once (`embed` tokenizes
         for the model while a chunker counts), so the counter gets its own copy, and a lock for
-        several counting threads.
+        several counting threads. The copy is made once per embedder and shared by every pipeline
+        (one per workspace in the API): each copy costs about 7 MB of native memory.
         """
+        with self._lock:
+            if self._counter is None:
+                self._counter = self._new_token_counter()
+            return self._counter
+
+    def _new_token_counter(self) -> Callable[[Sequence[str]], list[int]]:
         own = copy.deepcopy(self._model.tokenizer)
         own.model_max_length = 10**9  # long texts are counted on purpose; no "longer than the maximum" warning
         lock = threading.Lock()

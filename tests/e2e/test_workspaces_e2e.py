@@ -189,6 +189,13 @@ def test_a_retrieval_runs_only_against_its_workspace_database(ws_client: TestCli
         parts = registry._parts[ws]
         assert parts.retriever.db.database == database_name(ws_settings, ws)
         assert parts.documents.store.db.database == database_name(ws_settings, ws)
+        assert parts.ingestor.pipeline.db.database == database_name(ws_settings, ws)
+    # what the workspaces share is the models, not data: one embedder, one tokenizer copy for counting
+    # (a copy per workspace cost about 7 MB each), one retrieval model
+    alpha, beta = registry._parts["alpha"], registry._parts["beta"]
+    assert alpha.ingestor.pipeline.processor.chunker.count_tokens is \
+        beta.ingestor.pipeline.processor.chunker.count_tokens
+    assert alpha.retriever.embedder is beta.retriever.embedder and alpha.answerer is beta.answerer
     key = auth(ws_keys["global"])
     # whatever else the request says, the path decides: a body field, a header, a query parameter
     sneaky = ws_client.post("/v1/workspaces/alpha/retrieve?workspace=beta",
