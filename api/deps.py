@@ -105,7 +105,6 @@ class Workspace:
     parts: Components
 
 
-
 def workspace_path(workspace: Annotated[str, PathParam(pattern=NAME_PATTERN, description=(
         f"The workspace ({NAME_RULE}); the same paths without `/workspaces/{{workspace}}` work in `default`"))],
                    ) -> str:
