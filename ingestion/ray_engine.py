@@ -371,10 +371,6 @@ class RayIngestionPipeline(IngestionPipeline):
         logging.getLogger("ray.data").setLevel(logging.WARNING)
         ctx.target_max_block_size = 1  # one planned batch per block: never merged, so every actor gets work
         ctx.execution_options.preserve_order = False  # the driver restores the order itself
-        # A batch is a few KB of text and its NER costs far more than moving it. With locality on, Ray
-        # Data queues every block on the actor beside the read task (up to its in-flight limit) while
-        # another node's actor idles: a two-node run had one extract actor take all 10 batches.
-        ctx.execution_options.actor_locality_enabled = False
         ctx.enable_progress_bars = False  # the job's own progress bar says it
         # Every actor of a pool has loaded its model before work flows: batches then go to all of them
         # (not all to the first one ready), and a cluster that cannot fit a pool fails with a clear
