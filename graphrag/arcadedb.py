@@ -15,6 +15,7 @@ in `_call`, the same for one server or many.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import logging
 import threading
@@ -325,6 +326,7 @@ class ArcadeDB:
         self._server = self._clients[0]
         self._dbs = [c.db(database) for c in self._clients]
         self._db = self._dbs[0]
+        self._owns_clients = True  # False for a `for_database` view, which shares them
 
     def _open(self, url: str) -> ArcadeDBServer:
         user, password = self._auth
@@ -497,13 +499,7 @@ class ArcadeDB:
         """A client for another database on the same servers, sharing this one's connections, retry
         policy and breaker (one per workspace costs no sockets). Closing it closes nothing: the
         connections belong to this client."""
-        view = object.__new__(ArcadeDB)
-        view.__dict__.update(self.__dict__)
-        view.database = database
-        view._dbs = [c.db(database) for c in self._clients]
-        view._db = view._dbs[0]
-        view._owns_clients = False
-        return view
+        return _database_view(self, database)
 
     def list_databases(self) -> list[str]:
         """Every database on the server (needs a server user, as the embedded root is)."""
@@ -517,7 +513,7 @@ class ArcadeDB:
         return True
 
     def close(self) -> None:
-        if not getattr(self, "_owns_clients", True):
+        if not self._owns_clients:
             return
         for client in self._clients:
             client.close()
@@ -565,6 +561,7 @@ class AsyncArcadeDB:
         self._server = self._clients[0]
         self._dbs = [c.db(database) for c in self._clients]
         self._db = self._dbs[0]
+        self._owns_clients = True  # False for a `for_database` view, which shares them
 
     @classmethod
     def from_settings(cls, settings: Settings, *, breaker: CircuitBreaker | None = None) -> AsyncArcadeDB:
@@ -617,16 +614,24 @@ class AsyncArcadeDB:
 
     def for_database(self, database: str) -> AsyncArcadeDB:
         """`ArcadeDB.for_database`'s async twin: another database over this client's connections."""
-        view = object.__new__(AsyncArcadeDB)
-        view.__dict__.update(self.__dict__)
-        view.database = database
-        view._dbs = [c.db(database) for c in self._clients]
-        view._db = view._dbs[0]
-        view._owns_clients = False
-        return view
+        return _database_view(self, database)
 
     async def aclose(self) -> None:
-        if not getattr(self, "_owns_clients", True):
+        if not self._owns_clients:
             return
         for client in self._clients:
             await client.aclose()
+
+
+Client = TypeVar("Client", ArcadeDB, AsyncArcadeDB)
+
+
+def _database_view(client: Client, database: str) -> Client:
+    """`client` pointed at another database: a shallow copy sharing its connections, server list,
+    retry policy and breaker, that does not close them."""
+    view = copy.copy(client)
+    view.database = database
+    view._dbs = [c.db(database) for c in client._clients]
+    view._db = view._dbs[0]
+    view._owns_clients = False
+    return view

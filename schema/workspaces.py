@@ -17,7 +17,7 @@ import re
 
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
-from graphrag.errors import GraphRAGError, MigrationError, NotFoundError
+from graphrag.errors import GraphRAGError, NotFoundError
 from schema.runner import MigrationRunner
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ class WorkspaceCatalog:
         created = db.ensure_database() if workspace != DEFAULT else False
         try:
             MigrationRunner(db, embedding_dim=self.settings.embedding_dim).migrate()
-        except (MigrationError, GraphRAGError):
+        except GraphRAGError:  # a MigrationError or the database failing mid-migration
             if created:
                 log.warning("workspace %s: migration failed; dropping its new database", workspace)
                 self.db.drop_database(db.database)
