@@ -169,11 +169,16 @@ def _queue_source(queue: Any) -> Any:
     return QueueSource()
 
 
+def _enlist(roster: Any, stages: tuple[str, ...], worker: tuple[str, str]) -> None:
+    """An actor ready to work says where it runs: the report lists it even if it gets no batch."""
+    roster.put([{"stage": stage, "node": worker[0], "worker": worker[1]} for stage in stages])
+
+
 class ExtractStage:
     """Ray actor: chunking and NER of a batch (`BatchProcessor`, as the local engine's NLP threads)."""
 
     def __init__(self, model: str, dimension: int, config: IngestionConfig,
-                 extractor_factory: Callable[[], EntityExtractor] | None):
+                 extractor_factory: Callable[[], EntityExtractor] | None, roster: Any):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         # The embedder is loaded for its tokenizer: chunks are measured in its word pieces, as locally.
@@ -182,6 +187,7 @@ class ExtractStage:
             titlecase_spans=config.titlecase_spans)
         self.processor = BatchProcessor(make_chunker(embedder, config), extractor)
         self.worker = _worker_id()
+        _enlist(roster, ("chunk", "extract"), self.worker)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         out = []
@@ -199,7 +205,7 @@ class EmbedStage:
     """Ray actor: chunk vectors and vectors for entity names the database does not have yet."""
 
     def __init__(self, model: str, dimension: int, batch_size: int, device: str, connection: Connection,
-                 entity_threads: int):
+                 entity_threads: int, roster: Any):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         self.embedder = SentenceTransformerEmbedder(model, expected_dim=dimension, batch_size=batch_size,
@@ -207,6 +213,7 @@ class EmbedStage:
         self.store = GraphStore(ArcadeDB.open(connection))
         self.entity_threads = entity_threads
         self.worker = _worker_id()
+        _enlist(roster, ("embed_chunks", "embed_entities"), self.worker)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         out = []
@@ -306,6 +313,7 @@ class RayIngestionPipeline(IngestionPipeline):
         ensure_ray(self.ray_config)
         timer.add("ray_start", time.perf_counter() - t0)
         queue = Queue(maxsize=self.ray_config.queue_batches, actor_options={"num_cpus": 0})
+        roster = Queue(actor_options={"num_cpus": 0})  # every pool actor, busy or idle (`_enlist`)
         feeder_errors: list[BaseException] = []
         feeder = threading.Thread(target=self._feed, name="ingest-plan", daemon=True,
                                   args=(queue, self._items(sources), report, lock, timer, stop, feeder_errors))
@@ -314,7 +322,7 @@ class RayIngestionPipeline(IngestionPipeline):
         iterator = None
         try:
             feeder.start()
-            dataset = self._dataset(queue)
+            dataset = self._dataset(queue, roster)
             iterator = iter(dataset.iter_rows())
             waiting: dict[int, _Prepared] = {}
             next_index = 0
@@ -346,7 +354,10 @@ class RayIngestionPipeline(IngestionPipeline):
                     iterator.close()  # type: ignore[attr-defined]
             feeder.join(timeout=60)
             with contextlib.suppress(Exception):
-                ray.kill(queue.actor)
+                traces.extend(t for rows in roster.get_nowait_batch(roster.qsize()) for t in rows)
+            for q in (queue, roster):
+                with contextlib.suppress(Exception):
+                    ray.kill(q.actor)
         if feeder_errors:
             error = feeder_errors[0]
             if not isinstance(error, StoreError | IngestionError):
@@ -362,7 +373,7 @@ class RayIngestionPipeline(IngestionPipeline):
         report.workers = _per_worker(traces + writer.traces)
         return report
 
-    def _dataset(self, queue: Any) -> Any:
+    def _dataset(self, queue: Any, roster: Any) -> Any:
         import ray
 
         ctx = ray.data.DataContext.get_current()
@@ -371,6 +382,10 @@ class RayIngestionPipeline(IngestionPipeline):
         logging.getLogger("ray.data").setLevel(logging.WARNING)
         ctx.target_max_block_size = 1  # one planned batch per block: never merged, so every actor gets work
         ctx.execution_options.preserve_order = False  # the driver restores the order itself
+        # A batch is a few hundred KB of text whose NER and embedding cost seconds: moving it to an idle
+        # actor on another node beats queueing it behind the busy one beside the read task (with
+        # locality on, that actor takes up to its in-flight limit while the other node's actor idles).
+        ctx.execution_options.actor_locality_enabled = False
         ctx.enable_progress_bars = False  # the job's own progress bar says it
         # Every actor of a pool has loaded its model before work flows: batches then go to all of them
         # (not all to the first one ready), and a cluster that cannot fit a pool fails with a clear
@@ -386,13 +401,13 @@ class RayIngestionPipeline(IngestionPipeline):
         dataset = dataset.map_batches(
             ExtractStage, batch_size=1, compute=ray.data.ActorPoolStrategy(size=self.ray_config.extract_actors),
             num_cpus=self.ray_config.extract_cpus, resources=self.ray_config.extract_resources or None,
-            fn_constructor_args=(model, dim, self.config, self.extractor_factory))
+            fn_constructor_args=(model, dim, self.config, self.extractor_factory, roster))
         return dataset.map_batches(
             EmbedStage, batch_size=1, compute=ray.data.ActorPoolStrategy(size=self.ray_config.embed_actors),
             num_cpus=self.ray_config.embed_cpus, num_gpus=gpus or None,
             resources=self.ray_config.embed_resources or None,
             fn_constructor_args=(model, dim, self.settings.embedding_batch_size, "cuda" if gpus else "cpu",
-                                 self.db.connection(), self.config.entity_embed_threads))
+                                 self.db.connection(), self.config.entity_embed_threads, roster))
 
     def _feed(self, queue: Any, items: Any, report: IngestionReport, lock: threading.Lock, timer: _Timer,
               stop: threading.Event, errors: list[BaseException]) -> None:
@@ -524,12 +539,15 @@ class _Writer:
 
 
 def _per_worker(traces: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Seconds and items per (stage, worker), for throughput per worker."""
+    """Seconds and items per (stage, worker), for throughput per worker; an actor that enlisted but got
+    no batch has a row of zeros (a stage wider than its input needs)."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for t in traces:
         row = out.setdefault((t["stage"], t["worker"]), {"stage": t["stage"], "worker": t["worker"],
                                                          "node": t["node"], "batches": 0, "documents": 0,
                                                          "chunks": 0, "seconds": 0.0})
+        if "seconds" not in t:  # an actor's enlistment, not a batch
+            continue
         row["batches"] += 1
         row["documents"] += t["documents"]
         row["chunks"] += t["chunks"]

@@ -184,9 +184,12 @@ def test_two_node_cluster_spreads_the_work_and_builds_the_same_graph(
         report = json.loads(report_file.read_text())
         for stage in ("extract", "embed_chunks"):
             rows = [w for w in report["workers"] if w["stage"] == stage]
-            assert len({w["node"] for w in rows}) == 2, rows  # actors on both nodes
+            assert len(rows) == 2 and len({w["node"] for w in rows}) == 2, rows  # one actor on each node
             assert sum(w["documents"] for w in rows) == 40
-            assert all(w["batches"] > 0 for w in rows)
+        # Embedding a batch takes longer than Ray Data takes to hand over the next one, so both embedding
+        # actors get work. NER of 4 short passages may not (one actor can keep up with the hand-over rate,
+        # and an idle actor is not given work): its row may show 0 batches, which is what the report is for.
+        assert all(w["batches"] > 0 for w in report["workers"] if w["stage"] == "embed_chunks"), report["workers"]
         _same_graph(local, db)
     finally:
         if worker is not None:

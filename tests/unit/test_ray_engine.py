@@ -12,7 +12,7 @@ from cli.main import app
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
 from ingestion.pipeline import IngestionConfig, IngestionPipeline, make_pipeline
-from ingestion.ray_engine import RayIngestionPipeline, ray_config_from
+from ingestion.ray_engine import RayIngestionPipeline, _per_worker, ray_config_from
 
 
 def test_the_setting_picks_the_engine_for_cli_and_api(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -43,3 +43,18 @@ def test_cli_refuses_an_unknown_engine_before_opening_anything(tmp_path: Path) -
     result = CliRunner().invoke(app, ["--data-dir", str(tmp_path), "ingest", "x.md", "--engine", "spark"])
     assert result.exit_code == 2 and "ingest_engine" in result.output
     assert not (tmp_path / "arcadedb").exists()  # no server was started, no password generated
+
+
+def test_per_worker_rows_sum_each_workers_batches_and_list_idle_actors() -> None:
+    one = {"stage": "extract", "node": "n1", "worker": "n1/1"}
+    traces = [
+        {**one, "seconds": 0.5, "documents": 4, "chunks": 5, "mentions": 7},
+        {**one, "seconds": 0.25, "documents": 2, "chunks": 2, "mentions": 1},
+        one, {"stage": "extract", "node": "n2", "worker": "n2/9"},  # enlistments of both pool actors
+    ]
+    rows = _per_worker(traces)
+    assert rows == [
+        {"stage": "extract", "worker": "n1/1", "node": "n1", "batches": 2, "documents": 6, "chunks": 7,
+         "seconds": 0.75, "mentions": 8},
+        {"stage": "extract", "worker": "n2/9", "node": "n2", "batches": 0, "documents": 0, "chunks": 0, "seconds": 0.0},
+    ]
