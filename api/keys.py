@@ -129,6 +129,11 @@ class KeyVerifier:
             return hit[1]
         return None
 
+    def clear(self) -> None:
+        """Forget every cached answer: keys just changed here (a deleted workspace's keys were revoked or
+        unbound). Other API processes see the change within `ttl_s`, as they see any revocation."""
+        self._cache.clear()
+
     async def verify(self, plaintext: str) -> Principal | None:
         known = self.cached(plaintext)
         if known is not None:

@@ -42,6 +42,10 @@ class WorkspaceBusyError(GraphRAGError):
 _ACTIVE_JOBS = ("MATCH (j:IngestJob) WHERE j.workspace = $workspace AND j.state IN ['queued', 'running'] "
                 "RETURN count(j) AS n")
 _FORGET_JOBS = "MATCH (j:IngestJob) WHERE j.workspace = $workspace DETACH DELETE j"
+# The API keys bound to a workspace, also in the control database (`api.keys` writes them).
+_KEYS_OF = "MATCH (k:ApiKey) WHERE $workspace IN k.workspaces RETURN k.id AS id, k.workspaces AS workspaces"
+_REVOKE_KEYS = "MATCH (k:ApiKey) WHERE k.id IN $ids SET k.revoked = true"
+_REBIND_KEYS = "UNWIND $keys AS r MATCH (k:ApiKey {id: r.id}) SET k.workspaces = r.workspaces"
 
 
 def check_name(name: str) -> str:
@@ -123,9 +127,10 @@ class WorkspaceCatalog:
         return MigrationRunner(self.require(workspace), embedding_dim=self.settings.embedding_dim).migrate()
 
     def drop(self, workspace: str) -> bool:
-        """Drop the workspace's database and every row in it, and forget its ingest jobs; False when
-        there was none. Refused (`WorkspaceBusyError`) while one of its jobs is queued or running, and
-        for the default workspace (it holds the keys and the jobs of every workspace)."""
+        """Drop the workspace's database and every row in it, forget its ingest jobs and unbind its keys;
+        False when there was no database (the rest is still done: a retry after a failure finishes it).
+        Refused (`WorkspaceBusyError`) while one of its jobs is queued or running, and for the default
+        workspace (it holds the keys and the jobs of every workspace)."""
         check_name(workspace)
         if workspace == DEFAULT:
             raise WorkspaceBusyError("the default workspace cannot be deleted (it holds the service's keys and jobs)")
@@ -134,8 +139,25 @@ class WorkspaceCatalog:
             raise WorkspaceBusyError(f"workspace {workspace!r} has ingest jobs queued or running; delete it once "
                                      "they have ended")
         dropped = self.db.drop_database(database_name(self.settings, workspace))
-        # a workspace made later under the same name must not inherit the records of these jobs
+        # a workspace made later under the same name must not inherit the records of these jobs, nor
+        # be reached by the keys of this one
         self.db.cypher(_FORGET_JOBS, {"workspace": workspace})
+        self._unbind_keys(workspace)
         if dropped:
             log.info("workspace %s deleted", workspace)
         return dropped
+
+    def _unbind_keys(self, workspace: str) -> None:
+        """A key bound to this workspace alone is revoked (its list is kept: `api-key list` still says
+        what it was for); a key bound to others too loses this one. An empty list is never stored:
+        it reads as a key from before workspaces, bound to `default`."""
+        rows = self.db.cypher(_KEYS_OF, {"workspace": workspace})
+        alone = [row["id"] for row in rows if set(row["workspaces"]) == {workspace}]
+        others = [{"id": row["id"], "workspaces": [w for w in row["workspaces"] if w != workspace]}
+                  for row in rows if row["id"] not in alone]
+        if alone:
+            self.db.cypher(_REVOKE_KEYS, {"ids": alone})
+        if others:
+            self.db.cypher(_REBIND_KEYS, {"keys": others})
+        if rows:
+            log.info("workspace %s: %d key(s) revoked, %d unbound", workspace, len(alone), len(others))

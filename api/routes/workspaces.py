@@ -78,8 +78,13 @@ async def delete_workspace(request: Request, name: Annotated[str, Depends(worksp
         raise ApiError(422, "confirmation_mismatch", f"the body's confirm must be {name!r} to delete it",
                        fields=[{"field": "confirm", "message": f"must equal the workspace name {name!r}"}])
     try:
-        if not await registry.drop(name):
-            raise NotFound("workspace", name)
+        dropped = await registry.drop(name)
     except WorkspaceBusyError as exc:
         raise ApiError(409, "conflict", str(exc)) from None
+    finally:
+        verifier = getattr(request.app.state, "key_verifier", None)
+        if verifier is not None:
+            verifier.clear()  # the workspace's keys were revoked or unbound: no cached answer may outlive that
+    if not dropped:
+        raise NotFound("workspace", name)
     return Deleted(id=name)

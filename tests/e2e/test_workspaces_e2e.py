@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.components import ComponentFactory
-from api.keys import Scope, create_key
+from api.keys import Scope, create_key, list_keys
 from api.main import create_app
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
@@ -317,17 +317,27 @@ def test_deleting_one_workspace_leaves_the_other_intact(ws_client: TestClient, w
     assert gone.status_code == 200 and gone.json() == {"id": "beta", "deleted": True}
     assert database_name(ws_settings, "beta") not in e2e_db.list_databases()
     assert ws_client.get("/v1/workspaces/beta/documents", headers=g).status_code == 404
+    # beta's own keys were revoked with it
     assert ws_client.post("/v1/workspaces/beta/retrieve", json={"question": QUESTIONS["beta"]},
-                          headers=auth(ws_keys["beta_read"])).status_code == 404
+                          headers=auth(ws_keys["beta_read"])).status_code == 401
     # alpha is untouched: its documents, its answers, its jobs
     docs = ws_client.get("/v1/workspaces/alpha/documents", headers=auth(ws_keys["alpha_read"])).json()
     assert {"alpha-1", "alpha-2"} <= {d["id"] for d in docs["items"]}
     found = ws_client.post("/v1/workspaces/alpha/retrieve", json={"question": QUESTIONS["alpha"]},
                            headers=auth(ws_keys["alpha_read"])).json()
     assert {p["document_id"] for p in found["sources"]} & {"alpha-1", "alpha-2"}
-    # a workspace made again under the deleted name starts empty
+    # a workspace made again under the deleted name starts empty, and the old one's keys do not reach it:
+    # a key bound to beta alone is revoked, one bound to alpha and beta keeps alpha only
     assert ws_client.post("/v1/workspaces", json={"name": "beta"}, headers=g).status_code == 201
     assert ws_client.get("/v1/workspaces/beta/documents", headers=g).json()["total"] == 0
     assert ws_client.get("/v1/workspaces/beta/ingest/jobs", headers=g).json()["items"] == []
+    for old in ("beta_read", "beta_admin"):
+        assert ws_client.get("/v1/workspaces/beta/documents", headers=auth(ws_keys[old])).status_code == 401
+    both = auth(ws_keys["both_read"])
+    assert ws_client.get("/v1/workspaces/beta/documents", headers=both).status_code == 404
+    assert ws_client.get("/v1/workspaces/alpha/documents", headers=both).status_code == 200
+    keys = {k["name"]: k for k in list_keys(e2e_db)}
+    assert keys["ws-beta-read"]["revoked"] and keys["ws-beta-read"]["workspaces"] == ["beta"]
+    assert not keys["ws-both"]["revoked"] and keys["ws-both"]["workspaces"] == ["alpha"]
 
 
