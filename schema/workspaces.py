@@ -128,7 +128,8 @@ class WorkspaceCatalog:
 
     def drop(self, workspace: str) -> bool:
         """Drop the workspace's database and every row in it, forget its ingest jobs and unbind its keys;
-        False when there was no database (the rest is still done: a retry after a failure finishes it).
+        False when there was no database (the rest is still done, so `graphrag workspace delete` run
+        again after a failure between these steps finishes it; the API answers 404 before this).
         Refused (`WorkspaceBusyError`) while one of its jobs is queued or running, and for the default
         workspace (it holds the keys and the jobs of every workspace)."""
         check_name(workspace)
