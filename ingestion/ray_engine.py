@@ -307,6 +307,7 @@ class RayIngestionPipeline(IngestionPipeline):
         timer = _Timer()
         lock = threading.Lock()
         stop = threading.Event()
+        finished = threading.Event()  # the driver has stopped reading: nobody needs the queue's end mark
         if self.config.count_graph:
             report.graph_before = self.store.counts()
         t0 = time.perf_counter()
@@ -316,7 +317,8 @@ class RayIngestionPipeline(IngestionPipeline):
         roster = Queue(actor_options={"num_cpus": 0})  # every pool actor, busy or idle (`_enlist`)
         feeder_errors: list[BaseException] = []
         feeder = threading.Thread(target=self._feed, name="ingest-plan", daemon=True,
-                                  args=(queue, self._items(sources), report, lock, timer, stop, feeder_errors))
+                                  args=(queue, self._items(sources), report, lock, timer, stop, finished,
+                                        feeder_errors))
         writer = _Writer(self, report, lock, timer)
         traces: list[dict[str, Any]] = []
         iterator = None
@@ -348,6 +350,7 @@ class RayIngestionPipeline(IngestionPipeline):
                 raise
         finally:
             stop.set()
+            finished.set()
             writer.shutdown()
             if iterator is not None:
                 with contextlib.suppress(Exception):
@@ -410,12 +413,12 @@ class RayIngestionPipeline(IngestionPipeline):
                                  self.db.connection(), self.config.entity_embed_threads, roster))
 
     def _feed(self, queue: Any, items: Any, report: IngestionReport, lock: threading.Lock, timer: _Timer,
-              stop: threading.Event, errors: list[BaseException]) -> None:
+              stop: threading.Event, finished: threading.Event, errors: list[BaseException]) -> None:
         """Planner thread: the local engine's planning, its batches put on the cluster's queue."""
         from ray.util.queue import Full
 
-        def put(item: Any) -> bool:
-            while not stop.is_set():
+        def put(item: Any, until: threading.Event) -> bool:
+            while not until.is_set():
                 try:
                     queue.put(item, timeout=0.5)
                     return True
@@ -425,15 +428,18 @@ class RayIngestionPipeline(IngestionPipeline):
 
         try:
             for prepared in self._plan(items, report, lock, timer, stop):
-                if not put((prepared.index, pickle.dumps(prepared, protocol=pickle.HIGHEST_PROTOCOL))):
+                if not put((prepared.index, pickle.dumps(prepared, protocol=pickle.HIGHEST_PROTOCOL)), stop):
                     return
         except BaseException as exc:
             log.error("ingestion planning failed: %s", exc)
             errors.append(exc)
             stop.set()
         finally:
+            # The read task ends only on this mark, and the queue may stay full for long (the actor pools
+            # load their models before any batch is taken): wait for room as long as the driver reads.
+            # It once gave up after 30 s under load, and the job hung with every actor idle.
             with contextlib.suppress(Exception):
-                queue.put(_END, timeout=30)
+                put(_END, finished)
 
 
 class _Writer:

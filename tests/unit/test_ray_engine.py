@@ -3,6 +3,7 @@ tests/integration/test_ray_ingestion.py runs the engine)."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
-from ingestion.pipeline import IngestionConfig, IngestionPipeline, make_pipeline
+from ingestion.pipeline import IngestionConfig, IngestionPipeline, IngestionReport, make_pipeline
 from ingestion.ray_engine import RayIngestionPipeline, _per_worker, ray_config_from
 
 
@@ -58,3 +59,39 @@ def test_per_worker_rows_sum_each_workers_batches_and_list_idle_actors() -> None
          "seconds": 0.75, "mentions": 8},
         {"stage": "extract", "worker": "n2/9", "node": "n2", "batches": 0, "documents": 0, "chunks": 0, "seconds": 0.0},
     ]
+
+
+class _FullQueue:
+    """A cluster queue that refuses `refusals` puts (as while the actor pools load their models)."""
+
+    def __init__(self, refusals: int):
+        self.refusals = refusals
+        self.items: list[object] = []
+
+    def put(self, item: object, timeout: float) -> None:
+        from ray.util.queue import Full
+
+        if self.refusals:
+            self.refusals -= 1
+            raise Full
+        self.items.append(item)
+
+
+def _feeder_without_batches() -> RayIngestionPipeline:
+    pipeline = object.__new__(RayIngestionPipeline)
+    pipeline._plan = lambda *args: iter(())  # type: ignore[method-assign]
+    return pipeline
+
+
+def test_the_end_mark_waits_for_room_in_the_queue_as_long_as_the_driver_reads() -> None:
+    # A full queue for longer than any fixed timeout (each refusal is a 0.5 s wait on the real queue):
+    # the read task ends only on this mark, so giving it up would leave the job waiting forever.
+    queue, stop, finished = _FullQueue(refusals=1000), threading.Event(), threading.Event()
+    stop.set()  # the planner's own stop does not cancel the end mark
+    _feeder_without_batches()._feed(queue, [], IngestionReport(), threading.Lock(), None, stop, finished, [])
+    assert queue.items == [None]
+
+    gone = _FullQueue(refusals=10**9)
+    finished.set()  # the driver has stopped reading: nothing to wait for
+    _feeder_without_batches()._feed(gone, [], IngestionReport(), threading.Lock(), None, stop, finished, [])
+    assert gone.items == []
