@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._meta import ROOT, free_port, git_commit, percentile, wait_ready
 from benchmarks.load import run_endpoint
+from graphrag import queries
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import ensure_password_file
 from graphrag.embedded import EmbeddedServer
@@ -141,11 +142,8 @@ def embedded_entity_keys(db: ArcadeDB) -> set[str]:
         after = rows[-1]["key"]
 
 
-# A query on each vector index: its first one after a bulk load builds the index's graph.
-VECTOR_PROBES = {
-    "chunk": "SELECT id FROM (SELECT expand(vectorNeighbors('Chunk[embedding]', :q, :k)))",
-    "entity": "SELECT key FROM (SELECT expand(vectorNeighbors('Entity[embedding]', :q, :k)))",
-}
+# The service's own query on each vector index: its first one after a bulk load builds the index's graph.
+VECTOR_PROBES = {"chunk": queries.CHUNK_VECTOR_HITS, "entity": queries.ENTITY_VECTOR_NEIGHBOURS}
 
 
 def wait_for_vector_index(db: ArcadeDB, k: int = 100, index: str = "chunk") -> float:
