@@ -321,6 +321,7 @@ class RayIngestionPipeline(IngestionPipeline):
                                         feeder_errors))
         writer = _Writer(self, report, lock, timer)
         traces: list[dict[str, Any]] = []
+        enlisted: list[dict[str, Any]] = []  # (stage, node, worker) of every pool actor
         iterator = None
         try:
             feeder.start()
@@ -357,7 +358,7 @@ class RayIngestionPipeline(IngestionPipeline):
                     iterator.close()  # type: ignore[attr-defined]
             feeder.join(timeout=60)
             with contextlib.suppress(Exception):
-                traces.extend(t for rows in roster.get_nowait_batch(roster.qsize()) for t in rows)
+                enlisted.extend(a for rows in roster.get_nowait_batch(roster.qsize()) for a in rows)
             for q in (queue, roster):
                 with contextlib.suppress(Exception):
                     ray.kill(q.actor)
@@ -373,7 +374,7 @@ class RayIngestionPipeline(IngestionPipeline):
                 report.graph_after = self.store.counts()
         timer.add("total", time.perf_counter() - started)
         report.seconds = {k: round(v, 3) for k, v in timer.seconds.items()}
-        report.workers = _per_worker(traces + writer.traces)
+        report.workers = _per_worker(traces + writer.traces, enlisted)
         return report
 
     def _dataset(self, queue: Any, roster: Any) -> Any:
@@ -544,16 +545,20 @@ class _Writer:
         self.known.update(prepared.entity_names)
 
 
-def _per_worker(traces: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Seconds and items per (stage, worker), for throughput per worker; an actor that enlisted but got
+def _per_worker(traces: list[dict[str, Any]], enlisted: Iterable[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    """Seconds and items per (stage, worker), for throughput per worker; an actor that `enlisted` but got
     no batch has a row of zeros (a stage wider than its input needs)."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def row_of(t: dict[str, Any]) -> dict[str, Any]:
+        return out.setdefault((t["stage"], t["worker"]), {"stage": t["stage"], "worker": t["worker"],
+                                                          "node": t["node"], "batches": 0, "documents": 0,
+                                                          "chunks": 0, "seconds": 0.0})
+
+    for actor in enlisted:
+        row_of(actor)
     for t in traces:
-        row = out.setdefault((t["stage"], t["worker"]), {"stage": t["stage"], "worker": t["worker"],
-                                                         "node": t["node"], "batches": 0, "documents": 0,
-                                                         "chunks": 0, "seconds": 0.0})
-        if "seconds" not in t:  # an actor's enlistment, not a batch
-            continue
+        row = row_of(t)
         row["batches"] += 1
         row["documents"] += t["documents"]
         row["chunks"] += t["chunks"]

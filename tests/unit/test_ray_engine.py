@@ -51,9 +51,8 @@ def test_per_worker_rows_sum_each_workers_batches_and_list_idle_actors() -> None
     traces = [
         {**one, "seconds": 0.5, "documents": 4, "chunks": 5, "mentions": 7},
         {**one, "seconds": 0.25, "documents": 2, "chunks": 2, "mentions": 1},
-        one, {"stage": "extract", "node": "n2", "worker": "n2/9"},  # enlistments of both pool actors
     ]
-    rows = _per_worker(traces)
+    rows = _per_worker(traces, [one, {"stage": "extract", "node": "n2", "worker": "n2/9"}])  # both pool actors
     assert rows == [
         {"stage": "extract", "worker": "n1/1", "node": "n1", "batches": 2, "documents": 6, "chunks": 7,
          "seconds": 0.75, "mentions": 8},
