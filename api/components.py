@@ -190,6 +190,11 @@ class ComponentFactory:
             return self._models
 
     @property
+    def loaded_models(self) -> Models | None:
+        """The shared models once the first call loaded them (None before)."""
+        return self._models
+
+    @property
     def closers(self) -> list[Callable[[], Any]]:
         """What to close at shutdown: the shared answerer's HTTP client, once, if it was built."""
         return [self._models.answerer.aclose] if self._models is not None else []

@@ -2,7 +2,7 @@
 
 The routes depend on these shapes, not on concrete classes: `api/components.py` adapts the real
 retriever, answerer, store and ingestion pipeline to them, and unit tests pass fakes through
-`create_app(components=...)`. A component that is `None` answers 503 (the service runs without it).
+`create_app(components=...)`. A component that is `None` answers 501 (the app was built without it).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from api.errors import ApiError, NotFound
 from api.metrics import WORKSPACE_STATE, Metrics
 from api.schemas import IngestSummary
 from graphrag.answer import ErrorEvent, FinalEvent, TokenEvent
-from graphrag.arcadedb import AsyncArcadeDB
+from graphrag.arcadedb import ArcadeDB, AsyncArcadeDB
 from graphrag.config import Settings
 from graphrag.types import Answer, RetrievalResult, SourceDocument
 from schema.workspaces import DEFAULT, NAME_PATTERN, NAME_RULE
@@ -97,6 +97,10 @@ class Components:
     closers: list[Callable[[], Any]] = field(default_factory=list)  # called (awaited if async) at shutdown
 
 
+ComponentBuilder = Callable[[Settings, ArcadeDB], Components]
+"""Builds one workspace's parts over its settings and database client (`api.components.ComponentFactory`)."""
+
+
 @dataclass(frozen=True)
 class Workspace:
     """The workspace a request works in, and its working parts."""
@@ -141,9 +145,11 @@ def _components(workspace: WorkspaceDep) -> Components:
 
 
 def _need(value: Any, what: str) -> Any:
+    """A part this app was built without is how it was configured, not a passing state: 501, and no
+    Retry-After (a client retrying would wait for ever). `graphrag up` and `graphrag serve` build every
+    part of every workspace."""
     if value is None:
-        raise ApiError(503, "not_available", f"{what} is not available in this service",
-                       headers={"Retry-After": "60"})
+        raise ApiError(501, "not_configured", f"{what} is not configured in this service")
     return value
 
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from api.context import install_log_record_factory
-from api.deps import Components, IngestorLike, current_workspace, workspace_path
+from api.deps import ComponentBuilder, Components, IngestorLike, current_workspace, workspace_path
 from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.jobs import JobManager, JobStore
@@ -47,7 +47,7 @@ to. Every response carries an `X-Request-ID` header; errors share one JSON envel
 
 
 def create_app(settings: Settings | None = None, *,
-               components: Components | Callable[[Settings, ArcadeDB], Components] | None = None) -> FastAPI:
+               components: Components | ComponentBuilder | None = None) -> FastAPI:
     """One service instance.
 
     Args:
@@ -67,10 +67,10 @@ def create_app(settings: Settings | None = None, *,
         breaker = shared_breaker(settings.urls)  # an outage seen by one request fails the next ones fast
         db = ArcadeDB.from_settings(settings, breaker=breaker)
         adb = AsyncArcadeDB.from_settings(settings, breaker=breaker)
-        build: Callable[[Settings, ArcadeDB], Components] | None = None
+        build: ComponentBuilder | None = None
         try:
             app.state.schema_head = await run_in_threadpool(require_head, db, settings.embedding_dim)
-            if isinstance(components, Components):  # fixed parts (tests): other workspaces get none
+            if isinstance(components, Components):  # fixed parts (tests): other workspaces get none (501)
                 parts, build = components, None
             else:
                 from api.components import ComponentFactory

@@ -13,7 +13,7 @@ from typing import Any
 
 import uvicorn
 
-from api.deps import Components
+from api.deps import ComponentBuilder, Components
 from api.security import check_exposure, exposure_message
 from graphrag.config import Settings
 
@@ -57,9 +57,15 @@ def limit_native_threads(threads: int) -> None:
     threadpool_limits(threads)
 
 
-def serve(settings: Settings, components: Components | None = None, *,
+def serve(settings: Settings, components: Components | ComponentBuilder | None = None, *,
           echo: Callable[[str], None] = print) -> None:
-    """Serve the API until interrupted (uvicorn handles SIGINT/SIGTERM gracefully)."""
+    """Serve the API until interrupted (uvicorn handles SIGINT/SIGTERM gracefully).
+
+    Args:
+        components: how the app gets its working parts, as `create_app` takes them; `graphrag up`
+            passes the `ComponentFactory` it already loaded the models into. None: `graphrag serve`,
+            which also runs `api_workers` processes.
+    """
     from api.main import create_app
 
     check_exposure(settings)  # before any worker starts: a refused setting is one error line, not N crashes
@@ -67,13 +73,20 @@ def serve(settings: Settings, components: Components | None = None, *,
         if components is None:
             serve_workers(settings, echo=echo)
             return
-        echo(f"api_workers={settings.api_workers} ignored: this command serves components it already "
-             "built, in one process (use `graphrag serve` for workers)")
+        echo(f"api_workers={settings.api_workers} ignored: this command serves the models it already "
+             "loaded, in one process (use `graphrag serve` for workers)")
     limit_native_threads(settings.api_native_threads)
     app = create_app(settings, components=components)
-    mode = getattr(components.answerer, "mode", None) if components else None
-    echo(banner(settings, mode))
+    echo(banner(settings, _answer_mode(components)))
     uvicorn.Server(uvicorn_config(app, settings)).run()
+
+
+def _answer_mode(components: Components | ComponentBuilder | None) -> str | None:
+    """The banner's "answerer: llm|extractive", where the answerer is already built."""
+    if isinstance(components, Components):
+        return getattr(components.answerer, "mode", None)
+    models = getattr(components, "loaded_models", None)
+    return models.answerer.mode if models is not None else None
 
 
 def uvicorn_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Config:

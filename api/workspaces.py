@@ -17,12 +17,11 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Components
+from api.deps import ComponentBuilder, Components
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
 from schema.workspaces import DEFAULT, WorkspaceCatalog, check_name, settings_for
@@ -30,7 +29,6 @@ from schema.workspaces import DEFAULT, WorkspaceCatalog, check_name, settings_fo
 log = logging.getLogger(__name__)
 
 KNOWN_TTL_S = 5.0  # how long "this workspace exists" is trusted without asking the server again
-ComponentBuilder = Callable[[Settings, ArcadeDB], Components]
 
 
 class Workspaces:
@@ -41,7 +39,7 @@ class Workspaces:
         db: the default workspace's client; the others share its connections.
         default: the default workspace's parts, built at start.
         build: `(settings, db) -> Components` for another workspace; None: they get empty parts
-            (every route answers 503), as a test app built from fixed components does.
+            (every route answers 501 "not configured"), as a test app built from fixed components does.
     """
 
     def __init__(self, settings: Settings, db: ArcadeDB, default: Components, build: ComponentBuilder | None):

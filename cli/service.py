@@ -23,6 +23,7 @@ from api.server import serve as serve_api
 from cli.common import WorkspaceOpt, echo, fail, given, settings_of
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
+from graphrag.errors import ConfigError
 from graphrag.store import GraphStore
 
 _HostOpt = Annotated[str | None, typer.Option("--host", help="API interface [GRAPHRAG_API_HOST, 127.0.0.1]")]
@@ -80,8 +81,7 @@ def database_is_empty(db: ArcadeDB) -> bool:
 def ingest_sample_corpus(components: Components, echo: Callable[[str], None] = print) -> int:
     """The six sample documents, so that a first `graphrag up` answers the banner's question."""
     if components.ingestor is None:
-        echo("ingestion is not available: the sample corpus was not loaded")
-        return 0
+        raise ConfigError("this service has no ingestion: the sample corpus cannot be loaded")
     files = sorted(SAMPLE_CORPUS.glob("*.md"))
     summary = components.ingestor.ingest_paths(files, SAMPLE_CORPUS)
     echo(f"sample corpus: {summary.documents} documents, {summary.chunks} chunks, {summary.entities} entities "
@@ -134,7 +134,7 @@ def bring_up(settings: Settings, *, sample: bool = True, llm: bool = True,
              echo: Callable[[str], None] = print) -> None:
     """Database, migrations, sample corpus (empty database only), CPU answerer when installed and no
     LLM is configured, API; Ctrl-C stops what this started."""
-    from api.components import build_components
+    from api.components import ComponentFactory
     from graphrag.launch import embedded_server, open_database
     from schema.runner import MigrationRunner
 
@@ -159,10 +159,13 @@ def bring_up(settings: Settings, *, sample: bool = True, llm: bool = True,
         if llm and settings.llm_base_url is None:
             settings = start_local_llm(settings, started, echo)
         echo("loading models ...")
-        components = build_components(settings, db)
+        # The factory, not parts built from it, goes to the app: the app builds every workspace's parts
+        # with it (the models load once, here). Fixed parts would leave every other workspace without
+        # any, which is what `up` once did.
+        factory = ComponentFactory()
         if sample and database_is_empty(db):
-            ingest_sample_corpus(components, echo)
-        serve_api(settings, components, echo=echo)
+            ingest_sample_corpus(factory(settings, db), echo)
+        serve_api(settings, factory, echo=echo)
     finally:
         started.stop_all(echo)
         signal.signal(signal.SIGTERM, previous)
