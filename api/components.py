@@ -21,7 +21,8 @@ from graphrag.config import Settings
 from graphrag.embeddings import Embedder, SentenceTransformerEmbedder, TracedEmbedder
 from graphrag.errors import DatabaseUnavailableError, IngestionError
 from graphrag.graph_view import GraphView
-from graphrag.retrieval import HybridRetriever
+from graphrag.retrieval import HybridRetriever, RetrievalConfig
+from graphrag.retrieval.cache import GraphCache
 from graphrag.store import GraphStore
 from graphrag.types import SourceDocument
 from ingestion.loaders import LoadFailure, document_id, load_file
@@ -166,6 +167,7 @@ class Models:
     answerer: Answerer
     cpu_lock: threading.Lock
     ingest_lock: threading.Lock
+    graph_cache: GraphCache  # every workspace's cached graph reads, in one budget
 
 
 class ComponentFactory:
@@ -202,7 +204,8 @@ class ComponentFactory:
     def __call__(self, settings: Settings, db: ArcadeDB) -> Components:
         models = self.models(settings)
         pipeline = make_pipeline(settings, db, models.embedder)  # GRAPHRAG_INGEST_ENGINE=ray: on the Ray cluster
-        retriever = HybridRetriever(db, models.questions, cpu_lock=models.cpu_lock)
+        retriever = HybridRetriever(db, models.questions, cpu_lock=models.cpu_lock, cache=models.graph_cache,
+                                    config=RetrievalConfig(dense_ef_search=settings.retrieval_dense_ef_search))
         return Components(retriever=retriever, answerer=models.answerer, documents=StoreDocuments(GraphStore(db)),
                           ingestor=PipelineIngestor(pipeline, models.ingest_lock), graph=GraphView(db))
 
@@ -220,7 +223,8 @@ def _load_models(settings: Settings, embedder: Embedder | None) -> Models:
     # one request at a time in the GIL-bound stages (NER, PageRank arithmetic): measured on 2 cores
     # with 8 clients, p95 165-185 ms with it, 195-219 ms without, 188-198 ms with two at a time
     return Models(embedder=embedder, questions=BatchingEmbedder(questions), answerer=answerer,
-                  cpu_lock=threading.Lock(), ingest_lock=threading.Lock())
+                  cpu_lock=threading.Lock(), ingest_lock=threading.Lock(),
+                  graph_cache=GraphCache(max_rows=settings.retrieval_cache_rows))
 
 
 def build_components(settings: Settings, db: ArcadeDB, *, embedder: Embedder | None = None) -> Components:

@@ -206,6 +206,14 @@ MATCH (d:Document {id: $id})
 DETACH DELETE d
 """
 
+# One per write that changes what retrieval reads, in that write's transaction (schema v6): a reader's
+# cache of the graph holds while the fingerprint below is the one it was filled under.
+RECORD_GRAPH_CHANGE = "CREATE (:GraphChange {token: $token, at: $at})"
+GRAPH_FINGERPRINT = (
+    "SELECT token AS epoch, $changes[0].n AS changes FROM GraphEpoch "
+    "LET $changes = (SELECT count(*) AS n FROM GraphChange) LIMIT 1"
+)
+
 MERGE_SAME_AS = """
 UNWIND $rows AS r
 MATCH (a:Entity {key: r.a}), (b:Entity {key: r.b})

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import secrets
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -215,6 +216,13 @@ def _vector(values: Sequence[float] | None) -> list[float] | None:
     return np.round(np.asarray(values, dtype=np.float64), 6).tolist()  # type: ignore[no-any-return]
 
 
+def record_change(tx: Transaction) -> None:
+    """Mark this transaction as a change of the graph retrieval reads (schema v6): every reader's
+    cache of it is dropped at its next question (`graphrag.retrieval.cache`)."""
+    tx.cypher(q.RECORD_GRAPH_CHANGE, {"token": secrets.token_hex(8),
+                                      "at": datetime.now(UTC).isoformat(timespec="milliseconds")})
+
+
 def _dedupe_by(rows: Iterable[_T], key: Any) -> list[_T]:
     out: dict[Any, _T] = {}
     for row in rows:
@@ -345,6 +353,7 @@ class GraphStore:
             counted = [m["key"] for cid in new_ids for m in chunk_rows[cid]["mentions"]] + candidates
             self._count_mentions(tx, list(dict.fromkeys(counted)))
             stats.stale_chunks_removed = len(stale)
+            record_change(tx)
             return stats
 
         stats = self.db.transactional(work)
@@ -373,6 +382,7 @@ class GraphStore:
             stats = WriteStats(documents=1 if exists else 0, stale_chunks_removed=len(stale))
             stats.orphan_entities_removed = self._delete_orphans(tx, candidates)
             self._count_mentions(tx, candidates)
+            record_change(tx)
             return stats
 
         return self.db.transactional(work)
@@ -419,7 +429,13 @@ class GraphStore:
             a, b = sorted((x, y))
             edge_rows.append({"a": a, "b": b, "similarity": round(float(similarity), 6)})
         for part in batched(edge_rows, self.batch_size):
-            self.db.cypher(q.MERGE_SAME_AS, {"rows": list(part)})
+            rows = list(part)
+
+            def work(tx: Transaction, rows: list[dict[str, Any]] = rows) -> None:
+                tx.cypher(q.MERGE_SAME_AS, {"rows": rows})
+                record_change(tx)
+
+            self.db.transactional(work)
         return len(edge_rows)
 
     def mark_linked(self, keys: Sequence[str]) -> None:

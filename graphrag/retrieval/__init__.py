@@ -1,6 +1,7 @@
 """Retrieval: seed linking, dense / keyword / graph channels, RRF and personalized-PageRank ranking."""
 
 from graphrag.retrieval.base import ChannelHit, ChunkRecord, RetrievalConfig, Retriever
+from graphrag.retrieval.cache import GraphCache
 from graphrag.retrieval.dense import DenseChannel
 from graphrag.retrieval.fusion import Fused, reciprocal_rank_fusion
 from graphrag.retrieval.graph import GraphChannel
@@ -16,6 +17,7 @@ __all__ = [
     "ChunkRecord",
     "DenseChannel",
     "Fused",
+    "GraphCache",
     "GraphChannel",
     "HybridRetriever",
     "KeywordChannel",

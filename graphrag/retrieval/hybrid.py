@@ -22,8 +22,9 @@ import numpy as np
 from graphrag import queries
 from graphrag.arcadedb import ArcadeDB
 from graphrag.embeddings import Embedder
-from graphrag.errors import RetrievalError
+from graphrag.errors import QueryError, RetrievalError
 from graphrag.retrieval.base import ChannelHit, ChunkRecord, Ranking, RetrievalConfig
+from graphrag.retrieval.cache import CacheView, Fingerprint, GraphCache
 from graphrag.retrieval.dense import DenseChannel, DenseHits, chunk_record
 from graphrag.retrieval.fusion import reciprocal_rank_fusion
 from graphrag.retrieval.graph import GraphChannel
@@ -54,6 +55,9 @@ class HybridRetriever:
             GIL, several threads in these stages at once only wait on each other (each short C call
             gives the GIL up and waits to get it back), so one at a time is faster for all; the
             embedding, batched and GIL-free, runs outside it. None (the default) locks nothing.
+        cache: what questions read of the graph, kept while the graph is unchanged (`cache.py`);
+            the API shares one among every workspace. Default: one of this retriever's own;
+            `GraphCache(max_rows=0)` reads everything from the database every time.
 
     Example:
         >>> retriever = HybridRetriever(db, SentenceTransformerEmbedder())  # doctest: +SKIP
@@ -63,8 +67,10 @@ class HybridRetriever:
     """
 
     def __init__(self, db: ArcadeDB, embedder: Embedder, *, config: RetrievalConfig | None = None,
-                 nlp: Any = None, cpu_lock: AbstractContextManager[Any] | None = None):
+                 nlp: Any = None, cpu_lock: AbstractContextManager[Any] | None = None,
+                 cache: GraphCache | None = None):
         self.db = db
+        self.cache = cache if cache is not None else GraphCache()
         self.cpu_lock = cpu_lock
         self.embedder = embedder
         self.config = config or RetrievalConfig()
@@ -80,8 +86,26 @@ class HybridRetriever:
         self.analyzer = QuestionAnalyzer(db, embedder, nlp=self.nlp, config=self.config, cpu_lock=cpu_lock)
 
     def analyze(self, question: str, *, link: bool = True,
-                on_embedding: Callable[[np.ndarray], None] | None = None) -> QuestionAnalysis:
-        return self.analyzer.analyze(question, link=link, on_embedding=on_embedding)
+                on_embedding: Callable[[np.ndarray], None] | None = None,
+                cache: CacheView | None = None) -> QuestionAnalysis:
+        return self.analyzer.analyze(question, link=link, on_embedding=on_embedding, cache=cache)
+
+    def cache_view(self) -> CacheView | None:
+        """This question's view of the graph cache: the database's fingerprint is read at once, in
+        the background, and waited for at the first cached read (None when caching is off)."""
+        if self.cache.max_rows <= 0:
+            return None
+        fingerprint = _POOL.submit(self._fingerprint)
+        return self.cache.view(f"{','.join(self.db.servers.urls)}/{self.db.database}", fingerprint.result)
+
+    def _fingerprint(self) -> Fingerprint | None:
+        try:
+            rows = self.db.sql(queries.GRAPH_FINGERPRINT)
+        except QueryError:  # a schema before v6 records no changes: nothing may be cached
+            return None
+        if not rows or rows[0].get("epoch") is None:
+            return None
+        return str(rows[0]["epoch"]), int(rows[0].get("changes") or 0)
 
     def retrieve(self, question: str, *, top_k: int | None = None, ranking: Ranking | None = None,
                  hops: int | None = None) -> RetrievalResult:
@@ -107,6 +131,7 @@ class HybridRetriever:
             raise RetrievalError("top_k must be at least 1")
         if hops is not None and not 1 <= hops <= 3:
             raise RetrievalError("hops must be 1, 2 or 3")
+        cache = self.cache_view() if ranking in ("ppr", "rrf", "graph") else None
         # dense and keyword alone use no seed entities: skip NER and linking for them
         nearest: list[Future[DenseHits]] = []
         started_dense = [0.0]
@@ -118,13 +143,13 @@ class HybridRetriever:
                                         timeout_s=cfg.dense_timeout_s, ef_search=cfg.dense_ef_search))
 
         analysis = self.analyze(question, link=ranking in ("ppr", "rrf", "graph"),
-                                on_embedding=send_vector_query if ranking == "ppr" else None)
+                                on_embedding=send_vector_query if ranking == "ppr" else None, cache=cache)
         timings = {f"question_{k}": v for k, v in analysis.timings_ms.items()}
 
         if ranking == "ppr":
             found = nearest[0].result()
             timings["dense"] = (time.perf_counter() - started_dense[0]) * 1000
-            ranked, hits = self._rank_ppr(analysis, found, top_k, timings, hops)
+            ranked, hits = self._rank_ppr(analysis, found, top_k, timings, hops, cache)
         else:
             ranked, hits = self._rank_channels(analysis, ranking, top_k, timings, hops)
 
@@ -161,7 +186,7 @@ class HybridRetriever:
         return [(f.id, f.score, f.ranks) for f in fused[:top_k]], hits
 
     def _rank_ppr(self, analysis: QuestionAnalysis, found: DenseHits, top_k: int, timings: dict[str, float],
-                  hops: int | None = None
+                  hops: int | None = None, cache: CacheView | None = None
                   ) -> tuple[list[tuple[str, float, dict[str, int]]], dict[str, dict[str, ChannelHit]]]:
         cfg = self.config
         dense = found.scores
@@ -183,7 +208,7 @@ class HybridRetriever:
                     for c in dense_order[:top_k]], hits
         t0 = time.perf_counter()
         prior = {c: dense[c] for c in dense_order[: cfg.ppr_dense_k]}
-        ranking = self.ppr.rank(analysis.seeds, prior, cpu_lock=self.cpu_lock, rounds=hops)
+        ranking = self.ppr.rank(analysis.seeds, prior, cpu_lock=self.cpu_lock, rounds=hops, cache=cache)
         graph, scores = ranking.graph, ranking.scores
         timings["ppr"] = (time.perf_counter() - t0) * 1000
         timings["ppr_rows"] = float(ranking.neighbourhood.rows_read)

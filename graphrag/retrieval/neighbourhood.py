@@ -41,6 +41,7 @@ from scipy import sparse
 from graphrag import queries
 from graphrag.arcadedb import ArcadeDB
 from graphrag.normalize import entity_key, strip_title_qualifier
+from graphrag.retrieval.cache import CacheView
 
 
 @dataclass
@@ -268,34 +269,59 @@ class NeighbourhoodReader:
         self.db = db
         self.entity_cap = entity_cap
 
-    def chunks(self, nb: Neighbourhood, ids: Iterable[str]) -> None:
+    def chunks(self, nb: Neighbourhood, ids: Iterable[str], cache: CacheView | None = None) -> None:
         """Read every mention of these chunks (and their entities' names and mention counts)."""
-        self.read(nb, chunk_ids=ids)
+        self.read(nb, chunk_ids=ids, cache=cache)
 
-    def entities(self, nb: Neighbourhood, keys: Iterable[str]) -> None:
+    def entities(self, nb: Neighbourhood, keys: Iterable[str], cache: CacheView | None = None) -> None:
         """Read every mention and SAME_AS edge of these entities; hubs and unknown keys are skipped."""
-        self.read(nb, entity_keys=keys)
+        self.read(nb, entity_keys=keys, cache=cache)
 
-    def read(self, nb: Neighbourhood, *, chunk_ids: Iterable[str] = (), entity_keys: Iterable[str] = ()) -> None:
+    def read(self, nb: Neighbourhood, *, chunk_ids: Iterable[str] = (), entity_keys: Iterable[str] = (),
+             cache: CacheView | None = None) -> None:
         """One round's reads, sent at once (the database works on them together; the question waits
-        for the slowest only): the chunks' mentions, the entities' mentions and their SAME_AS edges."""
+        for the slowest only): the chunks' mentions, the entities' mentions and their SAME_AS edges.
+        What `cache` holds is taken from it, and what is read goes into it."""
         chunks = sorted({i for i in chunk_ids if i not in nb.complete_chunks})
         entities = sorted({k for k in entity_keys if k not in nb.complete_entities and k in nb.entities
                            and nb.entities[k].mentions <= self.entity_cap})
-        calls = []
-        if chunks:
-            calls.append((queries.CHUNK_MENTIONS, {"ids": chunks}))
-        if entities:
-            calls.append((queries.ENTITY_MENTIONS, {"keys": entities, "cap": self.entity_cap}))
-            calls.append((queries.SAME_AS_OF, {"keys": entities}))
-        if not calls:
+        if not chunks and not entities:
             return
-        pending = [_POOL.submit(self.db.cypher_rows, statement, params) for statement, params in calls[1:]]
-        results = [self.db.cypher_rows(*calls[0]), *(future.result() for future in pending)]
+        known_chunks, read_chunks = cache.chunk_mentions(chunks) if cache else ({}, chunks)
+        known_entities, read_entities = cache.entity_mentions(entities) if cache else ({}, entities)
+        calls = []
+        if read_chunks:
+            calls.append((queries.CHUNK_MENTIONS, {"ids": read_chunks}))
+        if read_entities:
+            calls.append((queries.ENTITY_MENTIONS, {"keys": read_entities, "cap": self.entity_cap}))
+            calls.append((queries.SAME_AS_OF, {"keys": read_entities}))
+        results: list[list[dict[str, Any]]] = []
+        if calls:
+            pending = [_POOL.submit(self.db.cypher_rows, statement, params) for statement, params in calls[1:]]
+            results = [self.db.cypher_rows(*calls[0]), *(future.result() for future in pending)]
         if chunks:
-            self._apply_chunks(nb, chunks, results.pop(0))
+            if read_chunks:
+                fresh: dict[str, list[dict[str, Any]]] = {i: [] for i in read_chunks}
+                for row in results.pop(0):
+                    fresh.setdefault(row["id"], []).append(row)
+                known_chunks.update(fresh)
+                if cache:
+                    cache.keep_chunk_mentions(fresh)
+            self._apply_chunks(nb, chunks, list(chain.from_iterable(known_chunks.get(i, ()) for i in chunks)))
         if entities:
-            self._apply_entities(nb, entities, results[0], results[1])
+            if read_entities:
+                mentions, synonyms = results
+                read: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
+                    row["key"]: (row, []) for row in mentions}
+                for row in synonyms:
+                    if row["key"] in read:
+                        read[row["key"]][1].append(row)
+                known_entities.update(read)
+                if cache:
+                    cache.keep_entity_mentions(read)
+            found = [known_entities[k] for k in entities if k in known_entities]
+            self._apply_entities(nb, entities, [row for row, _ in found],
+                                 list(chain.from_iterable(same for _, same in found)))
 
     @staticmethod
     def _apply_chunks(nb: Neighbourhood, wanted: list[str], rows: list[dict[str, Any]]) -> None:

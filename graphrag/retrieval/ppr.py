@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from graphrag.retrieval.base import RetrievalConfig
+from graphrag.retrieval.cache import CacheView
 from graphrag.retrieval.neighbourhood import EdgeWeights, EntityRow, LocalGraph, Neighbourhood, NeighbourhoodReader
 from graphrag.retrieval.pagerank import personalized_pagerank
 from graphrag.types import SeedEntity
@@ -133,7 +134,8 @@ class PPRRanker:
 
     # --- a question, against the database ---------------------------------------------------------
     def rank(self, seeds: list[SeedEntity], dense: dict[str, float], *,
-             cpu_lock: AbstractContextManager[Any] | None = None, rounds: int | None = None) -> Ranking:
+             cpu_lock: AbstractContextManager[Any] | None = None, rounds: int | None = None,
+             cache: CacheView | None = None) -> Ranking:
         """Read the question's neighbourhood round by round and rank its chunks.
 
         Args:
@@ -142,6 +144,7 @@ class PPRRanker:
             cpu_lock: held around the PageRank arithmetic only, never around a database read (see
                 `HybridRetriever`'s `cpu_lock`).
             rounds: expansion rounds (the request's `hops`); None: `ppr_expand_rounds`.
+            cache: this question's view of the graph cache (None: every read goes to the database).
         """
         if self.reader is None:
             raise RuntimeError("PPRRanker.rank needs a NeighbourhoodReader")
@@ -159,7 +162,7 @@ class PPRRanker:
                 return graph, self.scores(graph, {**weights, **(extra or {})}, dense)
 
         nearest = sorted(dense, key=lambda c: (-dense[c], c))
-        reader.read(nb, chunk_ids=nearest[: cfg.ppr_dense_read], entity_keys=weights)
+        reader.read(nb, chunk_ids=nearest[: cfg.ppr_dense_read], entity_keys=weights, cache=cache)
         for chunk_id in nearest:  # every dense hit is a passage to rank, whether read yet or not
             nb.add_chunk(chunk_id)
         graph, p = run()
@@ -167,16 +170,16 @@ class PPRRanker:
             chunks, entities = self._frontier(graph, p)
             if not chunks and not entities:
                 break
-            reader.read(nb, chunk_ids=chunks, entity_keys=entities)
+            reader.read(nb, chunk_ids=chunks, entity_keys=entities, cache=cache)
             graph, p = run()
         top = [graph.chunk_ids[i]
                for i in self.top_chunks(p[: graph.n_chunks], cfg.ppr_feedback_passages, graph.chunk_ids)]
         if cfg.ppr_feedback_passages > 0 and not all(c in nb.complete_chunks for c in top):
-            reader.chunks(nb, top)  # the best passages' names are the feedback: read them all
+            reader.chunks(nb, top, cache)  # the best passages' names are the feedback: read them all
             graph, p = run()
         feedback = self.feedback_seeds(graph, weights, p[: graph.n_chunks])
         if feedback:
-            reader.entities(nb, feedback)
+            reader.entities(nb, feedback, cache)
             graph, p = run(feedback)
         return Ranking(graph, p[: graph.n_chunks], nb)
 

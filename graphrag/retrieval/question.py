@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, Protocol
 
 import numpy as np
@@ -29,6 +30,7 @@ from graphrag.embeddings import Embedder
 from graphrag.nlp import names_in
 from graphrag.normalize import entity_key, fold_accents
 from graphrag.retrieval.base import RetrievalConfig
+from graphrag.retrieval.cache import CacheView
 from graphrag.retrieval.keyword import QUERY_STOP_WORDS, plain_terms
 from graphrag.types import SeedEntity
 
@@ -49,7 +51,7 @@ class EntityInfo:
 class EntityLookup(Protocol):
     """Finds entities by key (the database; tests may pass their own)."""
 
-    def lookup(self, keys: Iterable[str]) -> dict[str, EntityInfo]:
+    def lookup(self, keys: Iterable[str], cache: CacheView | None = None) -> dict[str, EntityInfo]:
         ...
 
 
@@ -59,16 +61,14 @@ class DatabaseEntityLookup:
     def __init__(self, db: ArcadeDB):
         self.db = db
 
-    def lookup(self, keys: Iterable[str]) -> dict[str, EntityInfo]:
+    def lookup(self, keys: Iterable[str], cache: CacheView | None = None) -> dict[str, EntityInfo]:
         wanted = sorted({k for k in keys if k})
         if not wanted:
             return {}
         folded = {k: fold_accents(k) for k in wanted}
         exact: dict[str, dict[str, Any]] = {}
         by_folded: dict[str, list[dict[str, Any]]] = {}
-        rows = self.db.cypher(queries.ENTITIES_BY_KEY, {"keys": sorted(set(wanted) | set(folded.values())),
-                                                         "folded": sorted(set(folded.values()))})
-        for r in rows:
+        for r in self._rows(sorted(set(wanted) | set(folded.values())), sorted(set(folded.values())), cache):
             if r["asked"] == r["key"]:
                 exact[r["key"]] = r
             else:
@@ -85,6 +85,25 @@ class DatabaseEntityLookup:
                 best = max(options, key=lambda r: (int(r.get("mentions") or 0), r["key"]))
                 out[key] = EntityInfo(best.get("name") or best["key"], int(best.get("mentions") or 0), best["key"])
         return out
+
+    def _rows(self, keys: list[str], folded: list[str], cache: CacheView | None) -> list[dict[str, Any]]:
+        """ENTITIES_BY_KEY's rows for these keys (matched exactly) and folded keys (matched on
+        `Entity.folded`); each asked string's rows come from `cache` when it has them."""
+        asked = [f"k:{k}" for k in keys] + [f"f:{k}" for k in folded]  # the two branches, cached apart
+        known, missing = cache.lookups(asked) if cache else ({}, asked)
+        if missing:
+            fresh: dict[str, list[dict[str, Any]]] = {a: [] for a in missing}
+            rows = self.db.cypher(queries.ENTITIES_BY_KEY, {"keys": [a[2:] for a in missing if a[0] == "k"],
+                                                             "folded": [a[2:] for a in missing if a[0] == "f"]})
+            for r in rows:
+                # a row of the exact branch has asked == key; any other came from the folded branch
+                exact = f"k:{r['asked']}"
+                branch = exact if r["asked"] == r["key"] and exact in fresh else f"f:{r['asked']}"
+                fresh.setdefault(branch, []).append(r)
+            if cache:
+                cache.keep_lookups(fresh)
+            known.update(fresh)
+        return list(chain.from_iterable(known.values()))
 
 
 @dataclass
@@ -174,7 +193,8 @@ class QuestionAnalyzer:
         self.cpu_lock = cpu_lock or nullcontext()  # see HybridRetriever's `cpu_lock`
 
     def analyze(self, question: str, *, embed: bool = True, link: bool = True,
-                on_embedding: Callable[[np.ndarray], None] | None = None) -> QuestionAnalysis:
+                on_embedding: Callable[[np.ndarray], None] | None = None,
+                cache: CacheView | None = None) -> QuestionAnalysis:
         """Embed the question (`embed`) and link its seed entities (`link`; dense and keyword need none).
 
         The question is embedded first and handed to `on_embedding` at once, so that a caller can
@@ -201,7 +221,7 @@ class QuestionAnalyzer:
         name_keys = {entity_key(n): n for n in names}
         name_keys.update({entity_key(re.sub(r"^(?i:the)\s+", "", n)): n for n in names})
         name_keys.pop("", None)
-        found = self.lookup.lookup({s.key for s in spans} | set(name_keys))
+        found = self.lookup.lookup({s.key for s in spans} | set(name_keys), cache)
         seeds: dict[str, SeedEntity] = {}
         for span in longest_matches(spans, set(found)):
             info = found[span.key]

@@ -86,7 +86,7 @@ def test_v4_moves_co_occurrence_from_related_edges_onto_mentions(empty_db: Arcad
         rows = empty_db.cypher("MATCH (c:Chunk)-[m:MENTIONS]->(e:Entity) RETURN c.id AS c, e.key AS k, m.cooc AS o")
         return {(r["c"], r["k"], tuple(sorted(r["o"] or []))) for r in rows}
 
-    assert MigrationRunner(empty_db, embedding_dim=384).migrate() == [4, 5]
+    assert MigrationRunner(empty_db, embedding_dim=384).migrate() == [4, 5, 6]
     assert cooc() == {("c1", "aschenbrödel", ("b",)), ("c1", "b", ("aschenbrödel",)),
                       ("c2", "aschenbrödel", ("b", "x")), ("c2", "b", ("aschenbrödel",)),
                       ("c2", "x", ("aschenbrödel",))}
@@ -108,6 +108,21 @@ def test_v5_counts_every_entitys_mentions(empty_db: ArcadeDB) -> None:
     empty_db.cypher("CREATE (a:Entity {key: 'a'}), (b:Entity {key: 'b'}), (c1:Chunk {id: 'c1'}), "
                     "(c2:Chunk {id: 'c2'}), (c1)-[:MENTIONS]->(a), (c2)-[:MENTIONS]->(a), (c2)-[:MENTIONS]->(b)",
                     idempotent=False)
-    assert MigrationRunner(empty_db, embedding_dim=384).migrate() == [5]
+    assert MigrationRunner(empty_db, embedding_dim=384).migrate() == [5, 6]
     rows = empty_db.cypher("MATCH (e:Entity) RETURN e.key AS k, e.mentions AS n ORDER BY e.key")
     assert rows == [{"k": "a", "n": 2}, {"k": "b", "n": 1}]
+
+
+def test_v6_makes_one_graph_epoch_and_a_reset_makes_another(empty_db: ArcadeDB) -> None:
+    from graphrag.queries import GRAPH_FINGERPRINT
+    from schema.versions import v0006_graph_changes as v6
+
+    runner = MigrationRunner(empty_db, embedding_dim=384)
+    runner.migrate()
+    first = empty_db.sql(GRAPH_FINGERPRINT)
+    assert len(first) == 1 and first[0]["changes"] == 0 and len(first[0]["epoch"]) == 32
+    v6.migrate_data(empty_db, {})  # a crash between the data step and the record: runs again
+    assert empty_db.sql(GRAPH_FINGERPRINT) == first
+    runner.reset()
+    runner.migrate()
+    assert empty_db.sql(GRAPH_FINGERPRINT)[0]["epoch"] != first[0]["epoch"]
