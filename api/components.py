@@ -145,7 +145,7 @@ class PipelineIngestor:
                 empty_inputs += 1
                 continue
             loaded = 0
-            for item in load_file(path, doc_id):
+            for item in load_file(path, doc_id, self.pipeline.budget):  # a document over budget fails alone
                 if isinstance(item, LoadFailure):
                     failed.append(f"{_shown(item.path, path, name)}: {item.reason}")
                 else:

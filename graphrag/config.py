@@ -131,6 +131,14 @@ class Settings(BaseSettings):
                                  "any): behind a load balancer the per-client limits must see clients, not the "
                                  "balancer. '*' only where the API port is reachable from the balancer alone")
 
+    # --- ingestion budgets: what one document may cost (docs/faults.md "Budgets") ---------------------
+    ingest_max_pages: int = Field(1000, ge=1, description="A PDF with more pages fails (its reason names this cap); "
+                                  "the rest of its job goes on")
+    ingest_max_chars: int = Field(1_000_000, ge=1, description="A document whose extracted text is longer fails "
+                                  "(about 500 pages of prose; chunking, NER and embedding cost grows with it)")
+    ingest_max_seconds: float = Field(120.0, gt=0, description="A document whose text extraction takes longer "
+                                      "fails (checked between PDF pages)")
+
     # --- ingestion engine ---------------------------------------------------------------------------
     ingest_engine: Literal["local", "ray"] = Field(
         "local", description="Where ingestion runs: 'local' (threads in this process) or 'ray' (Ray Data: "

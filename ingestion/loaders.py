@@ -4,6 +4,11 @@ Supported: .txt, .md/.markdown, .html/.htm (text without markup, <title> kept), 
 .json (one record or a list of records) and .jsonl (one record a line) with `id`, `title`, `text`.
 A folder is read recursively (hidden files and folders skipped); a path with `*`, `?` or `[` is a glob.
 
+Budgets (`LoadBudget`): a document may have at most so many PDF pages and characters of text, and
+its extraction may take at most so many seconds; one over a cap is a `LoadFailure` whose reason names
+the cap, and the rest of the input loads. A small compressed PDF can expand to gigabytes of page
+text, so a PDF is checked page by page while it is read, and a text file by its size before it is.
+
 Document identity: a record's own `id` for JSON input; for other files their absolute path
 (however they were named: folder, glob or file), so the same file ingested again is recognised
 as the same document.
@@ -16,6 +21,7 @@ import hashlib
 import html
 import json
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -43,10 +49,45 @@ class LoadFailure:
 LoadItem = SourceDocument | LoadFailure
 
 
-class Loader(Protocol):
-    """Reads one file into documents (or failures); never raises for bad content."""
+@dataclass(frozen=True)
+class LoadBudget:
+    """What one document may cost to read (None: no cap). Each cap's reason names its setting.
 
-    def load(self, path: Path, doc_id: str) -> Iterator[LoadItem]: ...
+    Example:
+        >>> LoadBudget(max_chars=10).over_chars(11)
+        'over the ingest budget: more than 10 characters of text (GRAPHRAG_INGEST_MAX_CHARS)'
+    """
+
+    max_pages: int | None = None
+    max_chars: int | None = None
+    max_seconds: float | None = None
+
+    def over_pages(self, pages: int) -> str | None:
+        if self.max_pages is not None and pages > self.max_pages:
+            return (f"over the ingest budget: {pages:,} pages, more than {self.max_pages:,} "
+                    "(GRAPHRAG_INGEST_MAX_PAGES)")
+        return None
+
+    def over_chars(self, chars: int) -> str | None:
+        if self.max_chars is not None and chars > self.max_chars:
+            return (f"over the ingest budget: more than {self.max_chars:,} characters of text "
+                    "(GRAPHRAG_INGEST_MAX_CHARS)")
+        return None
+
+    def over_seconds(self, started: float) -> str | None:
+        if self.max_seconds is not None and time.monotonic() - started > self.max_seconds:
+            return (f"over the ingest budget: reading its text took more than {self.max_seconds:g} s "
+                    "(GRAPHRAG_INGEST_MAX_SECONDS)")
+        return None
+
+
+NO_BUDGET = LoadBudget()
+
+
+class Loader(Protocol):
+    """Reads one file into documents (or failures) within `budget`; never raises for bad content."""
+
+    def load(self, path: Path, doc_id: str, budget: LoadBudget = NO_BUDGET) -> Iterator[LoadItem]: ...
 
 
 def content_hash(doc: SourceDocument) -> str:
@@ -98,7 +139,7 @@ def _markdown_body(text: str, title: str) -> str:
 class TextLoader:
     """Plain text and Markdown; a Markdown file's first heading becomes the title (else the file name)."""
 
-    def load(self, path: Path, doc_id: str) -> Iterator[LoadItem]:
+    def load(self, path: Path, doc_id: str, budget: LoadBudget = NO_BUDGET) -> Iterator[LoadItem]:
         try:
             text = _read_text(path)
         except (OSError, ValueError) as exc:
@@ -161,7 +202,7 @@ def html_to_text(markup: str) -> tuple[str, str]:
 
 
 class HTMLLoader:
-    def load(self, path: Path, doc_id: str) -> Iterator[LoadItem]:
+    def load(self, path: Path, doc_id: str, budget: LoadBudget = NO_BUDGET) -> Iterator[LoadItem]:
         try:
             title, text = html_to_text(_read_text(path))
         except (OSError, ValueError) as exc:
@@ -171,14 +212,28 @@ class HTMLLoader:
 
 
 class PDFLoader:
-    """Text of every page (pypdf); the PDF's metadata title when it has one, else the file name."""
+    """Text of every page (pypdf); the PDF's metadata title when it has one, else the file name.
 
-    def load(self, path: Path, doc_id: str) -> Iterator[LoadItem]:
+    The budget is checked before the pages are read (their number) and after each page (the text so
+    far, the time so far): a text bomb stops at the page that crosses a cap, not at the end."""
+
+    def load(self, path: Path, doc_id: str, budget: LoadBudget = NO_BUDGET) -> Iterator[LoadItem]:
+        started = time.monotonic()
         try:
             from pypdf import PdfReader
 
             reader = PdfReader(str(path))
-            pages = [page.extract_text() or "" for page in reader.pages]
+            if (over := budget.over_pages(len(reader.pages))) is not None:
+                yield LoadFailure(str(path), over)
+                return
+            pages: list[str] = []
+            chars = 0
+            for page in reader.pages:
+                pages.append(page.extract_text() or "")
+                chars += len(pages[-1])
+                if (over := budget.over_chars(chars) or budget.over_seconds(started)) is not None:
+                    yield LoadFailure(str(path), over)
+                    return
             meta_title = (reader.metadata.title if reader.metadata else None) or ""
         except Exception as exc:  # pypdf raises many kinds for a broken file; all mean "skip it"
             yield LoadFailure(str(path), f"unreadable PDF ({type(exc).__name__}: {str(exc)[:120]})")
@@ -208,7 +263,7 @@ def _record(obj: object, where: str, fallback_id: str) -> LoadItem:
 class JSONLinesLoader:
     """One record a line; a malformed line is reported with its line number and the rest still loads."""
 
-    def load(self, path: Path, doc_id: str) -> Iterator[LoadItem]:
+    def load(self, path: Path, doc_id: str, budget: LoadBudget = NO_BUDGET) -> Iterator[LoadItem]:
         try:
             handle = path.open("r", encoding="utf-8-sig")
         except OSError as exc:
@@ -238,7 +293,7 @@ class JSONLinesLoader:
 class JSONLoader:
     """A JSON file holding one record or a list of records."""
 
-    def load(self, path: Path, doc_id: str) -> Iterator[LoadItem]:
+    def load(self, path: Path, doc_id: str, budget: LoadBudget = NO_BUDGET) -> Iterator[LoadItem]:
         try:
             data = json.loads(_read_text(path))
         except (OSError, ValueError) as exc:
@@ -318,26 +373,42 @@ def document_id(path: Path, root: Path | None = None) -> str:
     return path.resolve().relative_to(root.resolve()).as_posix()
 
 
-def load_file(path: Path, doc_id: str) -> Iterator[LoadItem]:
-    """The documents of one file (a JSON Lines file holds many), or why it cannot be read."""
+# A character is at most 4 bytes of UTF-8 (and markup only adds bytes): a text file larger than this
+# many bytes a character holds more text than the budget allows, so it is refused unread.
+_MAX_BYTES_PER_CHAR = 4
+_ONE_DOCUMENT = TEXT_SUFFIXES | HTML_SUFFIXES
+
+
+def load_file(path: Path, doc_id: str, budget: LoadBudget = NO_BUDGET) -> Iterator[LoadItem]:
+    """The documents of one file (a JSON Lines file holds many), or why it cannot be read; a document
+    over `budget` is a failure that names the cap."""
     loader = LOADERS.get(path.suffix.lower())
     if loader is None:
         yield LoadFailure(str(path), f"unsupported file type {path.suffix or '(none)'!r}")
         return
     try:
-        if path.stat().st_size == 0:
-            yield LoadFailure(str(path), "empty file")
-            return
+        size = path.stat().st_size
     except OSError as exc:
         yield LoadFailure(str(path), str(exc))
         return
-    yield from loader.load(path, doc_id)
+    if size == 0:
+        yield LoadFailure(str(path), "empty file")
+        return
+    if budget.max_chars is not None and path.suffix.lower() in _ONE_DOCUMENT \
+            and size > budget.max_chars * _MAX_BYTES_PER_CHAR:
+        yield LoadFailure(str(path), budget.over_chars(budget.max_chars + 1) or "")
+        return
+    for item in loader.load(path, doc_id, budget):
+        if isinstance(item, SourceDocument) and (over := budget.over_chars(len(item.text))) is not None:
+            item = LoadFailure(item.source, over)
+        yield item
 
 
-def load_paths(inputs: list[str | Path]) -> Iterator[LoadItem]:
-    """Every document under `inputs`, in a stable order; unusable inputs come out as `LoadFailure`s."""
+def load_paths(inputs: list[str | Path], budget: LoadBudget = NO_BUDGET) -> Iterator[LoadItem]:
+    """Every document under `inputs`, in a stable order; unusable inputs (and documents over `budget`)
+    come out as `LoadFailure`s."""
     for item in expand_paths(inputs):
         if isinstance(item, LoadFailure):
             yield item
             continue
-        yield from load_file(*item)
+        yield from load_file(*item, budget)

@@ -56,7 +56,7 @@ from graphrag.types import SourceDocument
 from ingestion.chunking import SentenceChunker, TextChunk, TokenCounter, approx_token_counter
 from ingestion.dedup import ExactLinker
 from ingestion.extraction import EntityExtractor, ExtractionInput, SpacyEntityExtractor
-from ingestion.loaders import LoadFailure, content_hash, load_paths
+from ingestion.loaders import LoadBudget, LoadFailure, content_hash, load_paths
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +191,13 @@ def check_dimension(embedder: Embedder, settings: Settings) -> None:
                           f"{settings.embedding_dim} (GRAPHRAG_EMBEDDING_DIM)")
 
 
+def load_budget(settings: Settings) -> LoadBudget:
+    """What one document may cost (`GRAPHRAG_INGEST_MAX_PAGES`, `_MAX_CHARS`, `_MAX_SECONDS`): every
+    engine and the API's ingest jobs load within it."""
+    return LoadBudget(max_pages=settings.ingest_max_pages, max_chars=settings.ingest_max_chars,
+                      max_seconds=settings.ingest_max_seconds)
+
+
 def make_chunker(embedder: Embedder, config: IngestionConfig) -> SentenceChunker:
     """The chunker for `embedder`: counted in its own word pieces when it can count them (a chunk
     must fit its window), else estimated. Every engine builds its chunker here, so chunks agree."""
@@ -313,6 +320,7 @@ class IngestionPipeline:
         self.db = db
         self.store = GraphStore(db, batch_size=self.config.batch_size)
         self.progress: ProgressListener = progress or _NoProgress()
+        self.budget = load_budget(settings)
 
     @property
     def extractor(self) -> EntityExtractor:
@@ -391,13 +399,13 @@ class IngestionPipeline:
         for item in sources:
             if isinstance(item, SourceDocument):
                 if paths:
-                    yield from load_paths(paths)
+                    yield from load_paths(paths, self.budget)
                     paths = []
                 yield item
             else:
                 paths.append(item)
         if paths:
-            yield from load_paths(paths)
+            yield from load_paths(paths, self.budget)
 
     def _prepare_stage(self, items: Iterator[SourceDocument | LoadFailure], report: IngestionReport,
                        lock: threading.Lock, timer: _Timer, stop: threading.Event) -> Iterator[_Prepared]:
@@ -478,6 +486,9 @@ class IngestionPipeline:
             self.progress.documents_seen(1)
             if not item.text.strip():
                 fail(item.source, "empty document (no text)")
+                continue
+            if (over := self.budget.over_chars(len(item.text))) is not None:  # sent whole (JSON, MCP)
+                fail(item.source, over)
                 continue
             if item.id in seen:
                 fail(item.source, f"duplicate document id {item.id!r} (first from {seen[item.id]})")

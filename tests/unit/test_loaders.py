@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from graphrag.types import SourceDocument
-from ingestion.loaders import LoadFailure, content_hash, html_to_text, load_paths
+from ingestion.loaders import LoadBudget, LoadFailure, content_hash, html_to_text, load_file, load_paths
+from tests.pdfs import write_pdf
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "musique_sample.jsonl"
 
@@ -144,3 +145,36 @@ def test_content_hash_follows_title_and_text_only() -> None:
     assert content_hash(a) == content_hash(a.model_copy(update={"source": "elsewhere", "metadata": {"k": 1}}))
     assert content_hash(a) != content_hash(a.model_copy(update={"text": "y"}))
     assert content_hash(a) != content_hash(a.model_copy(update={"title": "U"}))
+
+
+def test_a_pdf_text_bomb_fails_at_the_character_cap_naming_it(tmp_path: Path) -> None:
+    bomb = write_pdf(tmp_path / "bomb.pdf", pages=20, words_per_page=20_000)  # ~30 KB, 6.8 M characters
+    assert bomb.stat().st_size < 100_000
+    items = list(load_file(bomb, "bomb", LoadBudget(max_chars=100_000)))
+    assert items == [LoadFailure(str(bomb), "over the ingest budget: more than 100,000 characters of text "
+                                            "(GRAPHRAG_INGEST_MAX_CHARS)")]
+    # within a larger budget the same file loads whole
+    small = write_pdf(tmp_path / "small.pdf", pages=2, words_per_page=50)
+    (doc,) = _docs(list(load_file(small, "small", LoadBudget(max_chars=100_000, max_pages=2))))
+    assert doc.text.count("Zorvath") == 100 and doc.metadata["pages"] == 2
+
+
+def test_pdf_pages_and_seconds_caps_name_their_settings(tmp_path: Path) -> None:
+    pdf = write_pdf(tmp_path / "long.pdf", pages=6, words_per_page=10)
+    (pages,) = list(load_file(pdf, "long", LoadBudget(max_pages=5)))
+    assert isinstance(pages, LoadFailure) and "6 pages, more than 5 (GRAPHRAG_INGEST_MAX_PAGES)" in pages.reason
+    (slow,) = list(load_file(pdf, "long", LoadBudget(max_seconds=1e-9)))  # no page is read that fast
+    assert isinstance(slow, LoadFailure) and "(GRAPHRAG_INGEST_MAX_SECONDS)" in slow.reason
+
+
+def test_text_over_the_character_cap_fails_and_the_rest_of_the_input_loads(tmp_path: Path) -> None:
+    (tmp_path / "big.txt").write_text("word " * 1000, encoding="utf-8")  # 5,000 characters
+    (tmp_path / "huge.md").write_text("x" * 50_000, encoding="utf-8")  # refused by its size, unread
+    (tmp_path / "ok.txt").write_text("a small note", encoding="utf-8")
+    (tmp_path / "records.jsonl").write_text(json.dumps({"id": "r1", "text": "y" * 2000}) + "\n"
+                                            + json.dumps({"id": "r2", "text": "short"}) + "\n", encoding="utf-8")
+    items = list(load_paths([tmp_path], LoadBudget(max_chars=1000)))
+    assert sorted(d.id for d in _docs(items)) == sorted([str((tmp_path / "ok.txt").resolve()), "r2"])
+    failed = {Path(f.path.split(":")[0]).name: f.reason for f in _failures(items)}
+    assert set(failed) == {"big.txt", "huge.md", "records.jsonl"}
+    assert all("more than 1,000 characters of text (GRAPHRAG_INGEST_MAX_CHARS)" in r for r in failed.values())
