@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Protocol
@@ -103,10 +104,18 @@ ComponentBuilder = Callable[[Settings, ArcadeDB], Components]
 
 @dataclass(frozen=True)
 class Workspace:
-    """The workspace a request works in, and its working parts."""
+    """The workspace a request works in, its working parts, and its incarnation when the request was
+    authorised (the write it makes is refused if that one is deleted meanwhile: `api.workspaces`)."""
 
     name: str
     parts: Components
+    incarnation: str | None = None
+    guard: Callable[[str, str | None], AbstractAsyncContextManager[None]] | None = None  # `Workspaces.writing`
+
+    def write(self) -> AbstractAsyncContextManager[None]:
+        """Where a write runs: refused (`WorkspaceGoneError`) when this incarnation of the workspace is
+        being deleted or is gone, and waited for by a delete; a plain block without a registry (stdio)."""
+        return self.guard(self.name, self.incarnation) if self.guard is not None else nullcontext()
 
 
 def workspace_path(workspace: Annotated[str, PathParam(pattern=NAME_PATTERN, description=(
@@ -129,12 +138,14 @@ async def current_workspace(request: Request, principal: Authenticated) -> Works
                        fields=[{"field": "path.workspace", "message": NAME_RULE}])
     if not principal.sees(name):
         raise NotFound("workspace", name)
-    parts = await request.app.state.workspaces.components(name)
-    if parts is None:
+    registry = request.app.state.workspaces
+    parts = await registry.components(name)
+    incarnation = await registry.incarnation(name) if parts is not None else None
+    if parts is None or incarnation is None:
         raise NotFound("workspace", name)
     setattr(request.state, WORKSPACE_STATE, name)
     set_workspace(name)
-    return Workspace(name, parts)
+    return Workspace(name, parts, incarnation, registry.writing)
 
 
 WorkspaceDep = Annotated[Workspace, Depends(current_workspace)]

@@ -7,6 +7,8 @@ trace; the full traceback goes to the log under the same request id.
     ConfigError              -> 503 (the service is misconfigured, not the request)
     MigrationError           -> 503 (schema not at head)
     RetrievalError           -> 422 (the question cannot be retrieved for; the message says why)
+    WorkspaceGoneError       -> 404 (the workspace was deleted), 409 (being deleted, or replaced by a
+                                new one of the same name, since the request was authorised)
     other GraphRAGError      -> 500 (logged with traceback)
     RequestValidationError   -> 422 with one message per field
     HTTPException            -> its own status (401/403/404/409/413 ...)
@@ -24,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.context import current_request_id
 from graphrag.errors import ConfigError, DatabaseUnavailableError, GraphRAGError, MigrationError, RetrievalError
+from schema.workspaces import WorkspaceGoneError
 
 log = logging.getLogger("api.errors")
 
@@ -94,6 +97,10 @@ def install_error_handlers(app: FastAPI, *, retry_after_s: int) -> None:
             return unavailable_response("the database is unreachable; retry later", retry_after_s)
         if isinstance(exc, RetrievalError):
             return JSONResponse(error_body("invalid_question", str(exc)), status_code=422)
+        if isinstance(exc, WorkspaceGoneError):
+            status = 409 if exc.replaced or exc.deleting else 404
+            code = "workspace_deleting" if exc.deleting else "workspace_gone"
+            return JSONResponse(error_body(code, str(exc)), status_code=status)
         if isinstance(exc, ConfigError | MigrationError):
             log.error("service not ready: %s", exc)
             return JSONResponse(error_body("not_ready", "the service is not ready; see its log"), status_code=503,

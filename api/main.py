@@ -90,7 +90,8 @@ def create_app(settings: Settings | None = None, *,
                 return found.ingestor if found is not None else None
 
             app.state.jobs = JobManager(JobStore(adb), ingestor_of, metrics, stale_s=settings.api_job_stale_s,
-                                        uploads_dir=settings.data_dir / "uploads")
+                                        uploads_dir=settings.data_dir / "uploads",
+                                        writing=app.state.workspaces.writing)
             app.state.jobs.start()
             if (message := exposure_message(settings)) is not None:
                 log.warning("%s", message)

@@ -80,7 +80,7 @@ from graphrag.errors import (
 from graphrag.normalize import entity_key
 from graphrag.prompts import passage_line
 from graphrag.types import PathStep, RetrievalResult
-from schema.workspaces import DEFAULT
+from schema.workspaces import DEFAULT, WorkspaceGoneError
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +228,8 @@ def _tool_errors() -> Iterator[None]:
         raise ToolError(f"ingestion failed: {exc}") from None
     except NotFoundError as exc:  # `graphrag mcp --workspace NAME` for a workspace that does not exist
         raise ToolError(str(exc)) from None
+    except WorkspaceGoneError as exc:  # deleted (or re-made) since the call began: nothing was written
+        raise ToolError(str(exc)) from None
 
 
 def _need(value: Any, what: str) -> Any:
@@ -356,7 +358,8 @@ def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None =
             parts = workspace.parts
             ingestor = _need(parts.ingestor, "ingestion")
             documents = _need(parts.documents, "the document store")
-            summary = await _blocking(ingestor.ingest_documents, [source_document(body)])
+            async with workspace.write():  # not into a workspace deleted (or re-made) since the call began
+                summary = await _blocking(ingestor.ingest_documents, [source_document(body)])
             if metrics is not None:
                 label = metrics.workspace_label(workspace.name)
                 metrics.ingest_documents.labels(label).inc(summary.documents)
@@ -379,7 +382,8 @@ def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None =
         with _tool_errors():
             workspace = await get_parts(ctx)
             documents = _need(workspace.parts.documents, "the document store")
-            deleted = await _blocking(documents.delete, document_id)
+            async with workspace.write():
+                deleted = await _blocking(documents.delete, document_id)
         if not deleted:
             raise ToolError(f"no document has the id {document_id!r}; `list_documents` shows the stored ids")
         if metrics is not None:

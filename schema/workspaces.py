@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
-from graphrag.errors import GraphRAGError, NotFoundError
-from schema.runner import MigrationRunner
+from graphrag.errors import GraphRAGError, NotFoundError, QueryError
+from schema.runner import RECORD_TYPE, MigrationRunner
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,22 @@ class WorkspaceBusyError(GraphRAGError):
     """A workspace that cannot be deleted now (ingest jobs are queued or running in it)."""
 
 
+class WorkspaceGoneError(GraphRAGError):
+    """A write for a workspace that was deleted after it was authorised: the workspace is gone, or
+    `replaced` by a new one made under the same name (which the write must not land in)."""
+
+    def __init__(self, workspace: str, *, replaced: bool, deleting: bool = False):
+        self.workspace, self.replaced, self.deleting = workspace, replaced, deleting
+        if deleting:
+            text = f"workspace {workspace!r} is being deleted; nothing was written"
+        elif replaced:
+            text = (f"workspace {workspace!r} was deleted while this was in flight, and a new workspace of that "
+                    "name was made since: nothing was written to it. Send it again if it is meant for the new one")
+        else:
+            text = f"workspace {workspace!r} was deleted while this was in flight; nothing was written"
+        super().__init__(text)
+
+
 # The ingest jobs of a workspace, in the control database (`api.jobs` writes them; jobs from before
 # workspaces have no name and are the default workspace's).
 _ACTIVE_JOBS = ("MATCH (j:IngestJob) WHERE j.workspace = $workspace AND j.state IN ['queued', 'running'] "
@@ -46,6 +63,12 @@ _FORGET_JOBS = "MATCH (j:IngestJob) WHERE j.workspace = $workspace DETACH DELETE
 _KEYS_OF = "MATCH (k:ApiKey) WHERE $workspace IN k.workspaces RETURN k.id AS id, k.workspaces AS workspaces"
 _REVOKE_KEYS = "MATCH (k:ApiKey) WHERE k.id IN $ids SET k.revoked = true"
 _REBIND_KEYS = "UNWIND $keys AS r MATCH (k:ApiKey {id: r.id}) SET k.workspaces = r.workspaces"
+# A workspace's incarnation: a random stamp on its database's first migration record, written once
+# (by `create`, or by the first reader of a workspace made before incarnations). The record is made
+# with the database and dropped with it, so a workspace deleted and made again under the same name
+# has another stamp, and a request or job authorised for the old one can tell (`incarnation`).
+_INCARNATION = f"MATCH (m:{RECORD_TYPE}) WHERE m.version = 1 RETURN m.incarnation AS incarnation"
+_STAMP = f"MATCH (m:{RECORD_TYPE}) WHERE m.version = 1 AND m.incarnation IS NULL SET m.incarnation = $stamp"
 
 
 def check_name(name: str) -> str:
@@ -119,8 +142,30 @@ class WorkspaceCatalog:
                 self.db.drop_database(db.database)
             raise
         if created:
+            self.incarnation(workspace)  # stamped now: a request authorised from here on carries it
             log.info("workspace %s created (database %s)", workspace, db.database)
         return created
+
+    def incarnation(self, workspace: str) -> str | None:
+        """The identity of the workspace as it exists now (asked of the server, never cached here):
+        None when there is no such workspace, `default` for the default one (never deleted). A
+        workspace deleted and made again under its name has another one."""
+        check_name(workspace)
+        if workspace == DEFAULT:
+            return DEFAULT
+        if not self.exists(workspace):
+            return None
+        db = self.client(workspace)
+        try:
+            rows = db.cypher(_INCARNATION)
+            if rows and not rows[0].get("incarnation"):  # made before incarnations: stamp it once
+                db.cypher(_STAMP, {"stamp": uuid.uuid4().hex})
+                rows = db.cypher(_INCARNATION)
+        except QueryError:
+            if not self.exists(workspace):  # dropped between the two questions
+                return None
+            raise
+        return str(rows[0]["incarnation"]) if rows and rows[0].get("incarnation") else None
 
     def migrate(self, workspace: str) -> list[int]:
         """Apply pending migrations to an existing workspace; the versions applied."""

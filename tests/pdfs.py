@@ -13,7 +13,7 @@ def write_pdf(path: Path, pages: int, words_per_page: int, word: str = "Zorvath 
     """A PDF of `pages` pages, each showing `word` `words_per_page` times, its content streams
     compressed (repeated text compresses to almost nothing)."""
     writer = PdfWriter()
-    font = writer._add_object(DictionaryObject({  # noqa: SLF001 - pypdf's way to add an indirect object
+    font = writer._add_object(DictionaryObject({
         NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
         NameObject("/BaseFont"): NameObject("/Helvetica")}))
     line = f"({word}) Tj T* ".encode("latin-1")
@@ -23,7 +23,7 @@ def write_pdf(path: Path, pages: int, words_per_page: int, word: str = "Zorvath 
             {NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})})
         content = DecodedStreamObject()
         content.set_data(b"BT /F1 10 Tf 12 TL 72 720 Td " + line * words_per_page + b"ET")
-        page[NameObject("/Contents")] = writer._add_object(content)  # noqa: SLF001
+        page[NameObject("/Contents")] = writer._add_object(content)
         page.compress_content_streams()
     with path.open("wb") as handle:
         writer.write(handle)

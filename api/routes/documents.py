@@ -100,12 +100,14 @@ async def create_document(request: Request, principal: AdminPrincipal, ingestor:
     summary: IngestSummary
     if kind == "application/json":
         body: DocumentIn = await json_body(request, DocumentIn)
-        summary = await run_in_threadpool(ingestor.ingest_documents, [source_document(body)])
+        async with workspace.write():  # the body may have taken long: not into a workspace deleted meanwhile
+            summary = await run_in_threadpool(ingestor.ingest_documents, [source_document(body)])
     elif kind == "multipart/form-data":
         folder = upload_folder(settings.data_dir)
         try:  # the saved files are only the pipeline's input: gone once it has read them
             files = await save_uploads(await uploaded_files(request), folder, settings.api_max_body_bytes)
-            summary = await run_in_threadpool(ingestor.ingest_paths, files, folder, by_content=True)
+            async with workspace.write():  # not into a workspace deleted (or re-made) while the body came in
+                summary = await run_in_threadpool(ingestor.ingest_paths, files, folder, by_content=True)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
     else:
@@ -166,7 +168,9 @@ async def get_document(document_id: DocumentId, principal: ReadPrincipal, docume
 async def delete_document(document_id: DocumentId, _: AdminPrincipal, documents: DocumentsDep,
                           metrics: MetricsDep, workspace: WorkspaceDep) -> Deleted:
     """Removes the document, its chunks, their mentions, and entities no other chunk mentions."""
-    if not await run_in_threadpool(documents.delete, document_id):
+    async with workspace.write():
+        deleted = await run_in_threadpool(documents.delete, document_id)
+    if not deleted:
         raise NotFound("document", document_id)
     metrics.documents_deleted.labels(metrics.workspace_label(workspace.name)).inc()
     return Deleted(id=document_id)

@@ -32,13 +32,17 @@ async def create_job(request: Request, _: AdminPrincipal, settings: SettingsDep,
         body: JobFromPaths = await json_body(request, JobFromPaths)
         found = resolve_server_paths(body.paths, settings.api_allowed_ingest_dir)
         assert settings.api_allowed_ingest_dir is not None  # resolve_server_paths refused otherwise
-        job = await jobs.submit(workspace.name, "paths", found.files, settings.api_allowed_ingest_dir.resolve(), job_id,
-                                skipped=found.skipped)
+        async with workspace.write():  # recorded only for the workspace it was authorised for
+            job = await jobs.submit(workspace.name, "paths", found.files, settings.api_allowed_ingest_dir.resolve(),
+                                    job_id, skipped=found.skipped, incarnation=workspace.incarnation)
     elif kind == "multipart/form-data":
         folder = settings.data_dir / "uploads" / job_id
         try:  # the job deletes the folder when it ends; until it is recorded, this request does
             files = await save_uploads(await uploaded_files(request), folder, settings.api_max_body_bytes)
-            job = await jobs.submit(workspace.name, "upload", files, folder, job_id)
+            # the body may have taken long: the workspace it was authorised for may be gone (or re-made) now
+            async with workspace.write():
+                job = await jobs.submit(workspace.name, "upload", files, folder, job_id,
+                                        incarnation=workspace.incarnation)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -54,7 +58,8 @@ async def list_jobs(request: Request, _: AdminPrincipal, workspace: WorkspaceDep
     """The workspace's jobs, from every process of the service, newest first, with their progress
     and summaries."""
     jobs: JobManager = get_jobs(request)
-    return JobList(items=[job_out(row) for row in await jobs.store.recent(limit, workspace.name)])
+    return JobList(items=[job_out(row) for row in await jobs.store.recent(limit, workspace.name,
+                                                                          workspace.incarnation)])
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="A job's state and progress",
@@ -62,7 +67,7 @@ async def list_jobs(request: Request, _: AdminPrincipal, workspace: WorkspaceDep
 async def get_job(job_id: Annotated[str, Path(min_length=1, max_length=100)], request: Request,
                   _: AdminPrincipal, workspace: WorkspaceDep) -> JobOut:
     jobs: JobManager = get_jobs(request)
-    row = await jobs.store.get(job_id, workspace.name)  # another workspace's job is not found
+    row = await jobs.store.get(job_id, workspace.name, workspace.incarnation)  # another workspace's: not found
     if row is None:
         raise NotFound("ingest job", job_id)
     return job_out(row)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Authenticated, require
-from api.deps import WorkspaceDep, workspace_path
+from api.deps import WorkspaceDep, get_jobs, workspace_path
 from api.errors import ApiError, NotFound
 from api.keys import Principal, Scope
 from api.routes._body import json_body, openapi_body
@@ -65,7 +65,9 @@ async def delete_workspace(request: Request, name: Annotated[str, Depends(worksp
                            principal: Authenticated) -> Deleted:
     """Drops the workspace's database: its documents, chunks, entities and jobs are gone for good.
     The body must repeat the name (`{"confirm": "<name>"}`). 409 for `default` (it holds the keys and
-    jobs of the service) and while one of its ingest jobs is queued or running."""
+    jobs of the service). Its queued and running ingest jobs are cancelled (each stops after the file
+    it is on); a write authorised before the delete and still in flight fails with 404, or 409 when
+    a workspace of the same name was made again since."""
     if not principal.sees(name):  # before the scope: an unbound key cannot tell whether it exists
         raise NotFound("workspace", name)
     if not principal.allows(Scope.global_):
@@ -78,7 +80,11 @@ async def delete_workspace(request: Request, name: Annotated[str, Depends(worksp
         raise ApiError(422, "confirmation_mismatch", f"the body's confirm must be {name!r} to delete it",
                        fields=[{"field": "confirm", "message": f"must equal the workspace name {name!r}"}])
     try:
-        dropped = await registry.drop(name)
+        # new writes refused and the ones in flight here waited for; its jobs cancelled (each stops
+        # after the file it is on); then the database goes
+        async with registry.deleting(name):
+            await get_jobs(request).end_workspace(name)
+            dropped = await registry.drop(name)
     except WorkspaceBusyError as exc:
         raise ApiError(409, "conflict", str(exc)) from None
     finally:
