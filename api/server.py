@@ -90,10 +90,11 @@ def _answer_mode(components: Components | ComponentBuilder | None) -> str | None
 
 
 def uvicorn_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Config:
-    """uvicorn's settings for the API: our h11 protocol with its request-head deadline
-    (`api_header_timeout_s`) and the keep-alive time-out (`api_keep_alive_s`), against slow or idle
-    connections (slowloris); no access log of uvicorn's own (ours escapes what clients send)."""
-    from api.protocol import CONFIG_ATTRIBUTE, PROTOCOL
+    """uvicorn's settings for the API: our h11 protocol with its request-head and request-body
+    deadlines (`api_header_timeout_s`, `api_body_timeout_s`) and the keep-alive time-out
+    (`api_keep_alive_s`), against slow or idle connections (slowloris); no access log of uvicorn's
+    own (ours escapes what clients send)."""
+    from api.protocol import BODY_CONFIG_ATTRIBUTE, CONFIG_ATTRIBUTE, PROTOCOL
 
     config = uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_config=None, access_log=False,
                             timeout_graceful_shutdown=10, http=PROTOCOL,
@@ -101,6 +102,7 @@ def uvicorn_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Conf
                             proxy_headers=True, forwarded_allow_ips=settings.api_forwarded_allow_ips,
                             **options)
     setattr(config, CONFIG_ATTRIBUTE, settings.api_header_timeout_s)
+    setattr(config, BODY_CONFIG_ATTRIBUTE, settings.api_body_timeout_s)
     return config
 
 

@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     api_header_timeout_s: float = Field(10.0, gt=0, description="A connection that has not sent a whole request "
                                         "head within this time (from its opening or its previous response) is closed")
     api_keep_alive_s: float = Field(5.0, gt=0, description="An idle keep-alive connection is closed after this time")
+    api_body_timeout_s: float = Field(60.0, gt=0, description="A request body not complete within this time of its "
+                                      "head is answered 408 and its connection closed, whatever the key mode "
+                                      "(10 MB in 60 s is about 1.4 Mbit/s)")
     api_forwarded_allow_ips: str = Field(
         "127.0.0.1", description="Proxies whose X-Forwarded-For names the client (comma-separated addresses, '*' = "
                                  "any): behind a load balancer the per-client limits must see clients, not the "

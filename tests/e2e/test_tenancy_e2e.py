@@ -5,6 +5,7 @@ document over its ingest budget fails alone, naming the cap."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -14,16 +15,19 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.components import ComponentFactory
 from api.keys import Scope as KeyScope
 from api.keys import create_key
 from api.main import create_app
+from api.server import uvicorn_config
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
 from graphrag.embedded import EmbeddedServer
 from graphrag.embeddings import SentenceTransformerEmbedder
+from tests.conftest import free_port
 from tests.e2e.conftest import app_settings, auth, live_server, wait_for
 from tests.pdfs import write_pdf
 
@@ -230,3 +234,43 @@ def test_a_pdf_text_bomb_fails_naming_its_cap_and_the_rest_of_its_job_goes_on(
     assert job["summary"]["documents"] == 1
     assert job["summary"]["failed"] == [f"bomb/bomb.pdf: over the ingest budget: more than {MAX_CHARS:,} characters "
                                         "of text (GRAPHRAG_INGEST_MAX_CHARS)"]
+
+
+def test_a_trickled_upload_is_cut_off_on_the_keyless_default(t_settings: Settings,
+                                                            embedder: SentenceTransformerEmbedder) -> None:
+    """The real app as `graphrag serve` runs it (our protocol, keys not required on loopback): a body
+    sent a byte at a time is answered 408 once `api_body_timeout_s` has passed, and nothing is stored."""
+    settings = t_settings.model_copy(update={"api_keys_required": False, "api_port": free_port(),
+                                             "api_body_timeout_s": 1.0})
+    server = uvicorn.Server(uvicorn_config(create_app(settings, components=ComponentFactory(embedder=embedder)),
+                                           settings, lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started or not thread.is_alive())
+        assert server.started
+        boundary = "trickle"
+        head = (f"POST /v1/documents HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n"
+                f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n--{boundary}\r\n"
+                'Content-Disposition: form-data; name="files"; filename="slow.md"\r\n\r\n# Slow\n\n').encode()
+        answer = b""
+        with socket.create_connection(("127.0.0.1", settings.api_port), timeout=60) as sock:
+            sock.sendall(head)
+            sock.settimeout(0.1)
+            for _ in range(600):  # a byte every 100 ms: 100,000 bytes would take almost 3 hours
+                try:
+                    sock.sendall(b"a")
+                    chunk = sock.recv(4096)
+                except TimeoutError:
+                    continue
+                except (BrokenPipeError, ConnectionResetError):
+                    break
+                if not chunk:
+                    break
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        with httpx.Client(base_url=f"http://127.0.0.1:{settings.api_port}", timeout=60) as http:
+            assert http.get("/v1/documents", params={"q": "slow"}).json()["total"] == 0
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

@@ -23,15 +23,23 @@ BOUND_S = 20.0  # far above the 0.3 s configured: reaching it means the server n
 
 
 async def hello(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answers `ok`; a POST to /read reads its whole body first, as an upload route does."""
     if scope["type"] != "http":
         return
+    if scope["method"] == "POST" and scope["path"] == "/read":
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            if not message.get("more_body"):
+                break
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
     await send({"type": "http.response.body", "body": b"ok"})
 
 
 @pytest.fixture(scope="module")
 def port() -> Iterator[int]:
-    settings = Settings(api_port=free_port(), api_header_timeout_s=0.3, api_keep_alive_s=0.3)
+    settings = Settings(api_port=free_port(), api_header_timeout_s=0.3, api_keep_alive_s=0.3, api_body_timeout_s=0.3)
     server = uvicorn.Server(uvicorn_config(hello, settings, lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -103,3 +111,45 @@ def test_requests_that_arrive_in_time_are_served_on_one_connection(port: int) ->
             while not response.endswith(b"ok"):
                 response += sock.recv(4096)
             assert response.startswith(b"HTTP/1.1 200")
+
+
+def _trickle(sock: socket.socket, request: bytes) -> bytes:
+    """Send `request`, then a body byte every 50 ms, never the end; what the server answered until it
+    closed the connection (b"" if it never did within the bound)."""
+    sock.sendall(request)
+    sock.settimeout(0.05)
+    answer = b""
+    for _ in range(int(BOUND_S / 0.05)):
+        try:
+            sock.sendall(b"x")
+            chunk = sock.recv(4096)
+            if chunk == b"":
+                return answer or b"closed"
+            answer += chunk
+        except TimeoutError:
+            continue
+        except (BrokenPipeError, ConnectionResetError):
+            return answer or b"closed"
+    return b""
+
+
+def test_a_body_sent_a_byte_at_a_time_is_answered_408_and_cut_off(port: int) -> None:
+    with _connect(port) as sock:
+        answer = _trickle(sock, b"POST /read HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert b"GRAPHRAG_API_BODY_TIMEOUT_S" in answer
+
+
+def test_a_trickled_body_the_app_never_reads_is_cut_off_too(port: int) -> None:
+    with _connect(port) as sock:  # answered at once (as a 401 is), then the body keeps coming slowly
+        answer = _trickle(sock, b"POST /early HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+
+
+def test_a_body_that_arrives_in_time_is_served(port: int) -> None:
+    with _connect(port) as sock:
+        sock.sendall(b"POST /read HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\nhello")
+        response = b""
+        while not response.endswith(b"ok"):
+            response += sock.recv(4096)
+        assert response.startswith(b"HTTP/1.1 200")
