@@ -3,8 +3,11 @@ allowed ingest folder (symlinks and `..` resolved first, so nothing outside it c
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import re
+import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +17,8 @@ from starlette.datastructures import UploadFile
 from api.errors import ApiError
 from graphrag.config import private_dir
 from ingestion.loaders import SUPPORTED_SUFFIXES
+
+log = logging.getLogger(__name__)
 
 MAX_FILES_PER_JOB = 100_000
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -29,10 +34,35 @@ def _unprocessable(field: str, message: str) -> ApiError:
     return ApiError(422, "validation_error", f"{field}: {message}")
 
 
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def storage_error(exc: OSError, what: str) -> ApiError:
+    """`what` could not be saved: the disk is full (507) or the uploads folder cannot be written (503),
+    with what the operator has to fix; never a 500. The server's folder is named in the log only."""
+    if exc.errno in _FULL:
+        return ApiError(507, "insufficient_storage", f"no room to save {what}: the disk that holds the service's "
+                        "data folder is full (or over its quota); free space there, or point GRAPHRAG_DATA_DIR at a "
+                        "larger disk", headers={"Retry-After": "60"})
+    return ApiError(503, "storage_unavailable", f"cannot save {what}: the service's uploads folder "
+                    f"(GRAPHRAG_DATA_DIR/uploads) cannot be written ({exc.strerror or type(exc).__name__}); make it "
+                    "a folder the service's user can write, or point GRAPHRAG_DATA_DIR at one",
+                    headers={"Retry-After": "60"})
+
+
 async def save_uploads(files: list[UploadFile], folder: Path, limit_bytes: int) -> list[Path]:
-    """Write uploads under `folder` (a fresh folder per request) and return their paths."""
+    """Write uploads under `folder` (a fresh folder per request) and return their paths; a disk
+    fault is `storage_error`'s 507 or 503."""
     if not files:
         raise _unprocessable("files", "at least one file is required")
+    try:
+        return await _save(files, folder, limit_bytes)
+    except OSError as exc:
+        log.error("cannot save an upload under %s: %s", folder, exc)
+        raise storage_error(exc, "the upload") from None
+
+
+async def _save(files: list[UploadFile], folder: Path, limit_bytes: int) -> list[Path]:
     private_dir(folder)  # uploads are documents: owner-only, like the database files
     saved: list[Path] = []
     seen: set[str] = set()
@@ -115,3 +145,29 @@ def resolve_server_paths(paths: list[str], allowed: Path | None) -> ServerFiles:
         reasons = "; ".join(skipped[:5])
         raise _unprocessable("paths", "no supported files found" + (f" ({reasons})" if reasons else ""))
     return ServerFiles(unique, skipped)
+
+
+def uploads_check(data_dir: Path, need_bytes: int) -> tuple[bool, str]:
+    """(ok, detail) for readiness: the uploads folder can be written (a probe file is written and
+    removed) and its disk has room for one more upload of `need_bytes`."""
+    folder = data_dir / "uploads"
+    try:
+        private_dir(folder)
+        probe = folder / f".probe-{uuid.uuid4().hex}"
+        try:
+            with os.fdopen(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle:
+                handle.write(b"probe")
+                handle.flush()
+                os.fsync(handle.fileno())
+        finally:
+            probe.unlink(missing_ok=True)
+        free = shutil.disk_usage(folder).free
+    except OSError as exc:
+        if exc.errno in _FULL:
+            return False, "disk full: uploads cannot be saved; free space in GRAPHRAG_DATA_DIR"
+        return False, (f"uploads folder cannot be written ({exc.strerror or type(exc).__name__}); make "
+                       "GRAPHRAG_DATA_DIR/uploads writable by the service's user")
+    if free < need_bytes:
+        return False, (f"disk almost full: {free:,} bytes free, less than one upload may take "
+                       f"({need_bytes:,}); free space in GRAPHRAG_DATA_DIR")
+    return True, f"{free // (1 << 20):,} MiB free"

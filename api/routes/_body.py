@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
 from api.errors import ApiError
+from api.files import storage_error
 
 
 def openapi_body(model: type[BaseModel], description: str) -> dict[str, Any]:
@@ -46,6 +47,8 @@ async def uploaded_files(request: Request) -> list[UploadFile]:
         form = await request.form(max_files=1000, max_fields=100)
     except ApiError:
         raise
+    except OSError as exc:  # the parser spools large files to a temporary folder: the disk, not the client
+        raise storage_error(exc, "the upload") from None
     except Exception as exc:  # malformed multipart: the client's fault
         raise ApiError(400, "bad_request", f"could not read the multipart body: {type(exc).__name__}") from None
     files = [f for key in ("files", "file") for f in form.getlist(key) if isinstance(f, UploadFile)]

@@ -6,8 +6,10 @@ import asyncio
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import AsyncDBDep, MetricsDep
+from api.files import uploads_check
 from api.schemas import Check, Health, Readiness
 from graphrag.errors import GraphRAGError
 from schema.runner import CURRENT_VERSION
@@ -51,12 +53,24 @@ async def _answerer(request: Request) -> Check:
     return Check(ok=ok, detail=detail)
 
 
-@router.get("/readyz", response_model=Readiness, summary="Readiness: database, schema and answerer",
+async def _storage(request: Request) -> Check:
+    """Uploads can be saved: their folder is writable and its disk has room for one more."""
+    settings = request.app.state.settings
+    try:
+        ok, detail = await asyncio.wait_for(
+            run_in_threadpool(uploads_check, settings.data_dir, settings.api_max_body_bytes), _CHECK_TIMEOUT_S)
+    except TimeoutError:
+        return Check(ok=False, detail="the data folder did not answer within 3 s")
+    return Check(ok=ok, detail=detail)
+
+
+@router.get("/readyz", response_model=Readiness, summary="Readiness: database, schema, answerer and storage",
             responses={503: {"model": Readiness, "description": "Not ready; `checks` says what failed"}})
 async def readyz(request: Request, adb: AsyncDBDep) -> JSONResponse:
     database = await _database(adb)
     schema = await _schema(request, adb) if database.ok else Check(ok=False, detail="database unreachable")
-    checks = {"database": database, "schema": schema, "answerer": await _answerer(request)}
+    checks = {"database": database, "schema": schema, "answerer": await _answerer(request),
+              "storage": await _storage(request)}
     ready = all(c.ok for c in checks.values())
     body = Readiness(ready=ready, checks=checks).model_dump()
     return JSONResponse(body, status_code=200 if ready else 503,

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from fastapi.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.components import ComponentFactory
@@ -274,3 +275,27 @@ def test_a_trickled_upload_is_cut_off_on_the_keyless_default(t_settings: Setting
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def test_an_unwritable_uploads_folder_answers_503_saying_what_to_fix_and_readyz_reports_it(
+        t_settings: Settings, embedder: SentenceTransformerEmbedder, global_key: str,
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    data_dir = tmp_path_factory.mktemp("broken-data")
+    (data_dir / "uploads").write_text("not a folder", encoding="utf-8")  # no folder can be made there, even by root
+    settings = t_settings.model_copy(update={"data_dir": data_dir})
+    g = auth(global_key)
+    with TestClient(create_app(settings, components=ComponentFactory(embedder=embedder)),
+                    raise_server_exceptions=False) as client:
+        for path in ("/v1/documents", "/v1/ingest/jobs"):
+            response = client.post(path, files={"files": ("note.md", b"# Note\n\nA note on Quellmere.\n")},
+                                   headers=g)
+            assert response.status_code == 503, (path, response.text)
+            error = response.json()["error"]
+            assert error["code"] == "storage_unavailable"
+            assert "GRAPHRAG_DATA_DIR/uploads" in error["message"] and str(data_dir) not in error["message"]
+            assert response.headers["Retry-After"]
+        ready = client.get("/readyz")
+        assert ready.status_code == 503, ready.text
+        storage = ready.json()["checks"]["storage"]
+        assert not storage["ok"] and "uploads folder cannot be written" in storage["detail"]
+        assert ready.json()["checks"]["database"]["ok"]  # the rest of the service is fine

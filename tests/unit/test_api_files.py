@@ -1,13 +1,16 @@
-"""Server paths for ingest jobs stay inside the allowed folder, whatever the client sends."""
+"""Server paths for ingest jobs stay inside the allowed folder, whatever the client sends; a disk that
+cannot take an upload is a 507 or 503 that says what to fix."""
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import pytest
 
 from api.errors import ApiError
-from api.files import resolve_server_paths, safe_filename
+from api.files import resolve_server_paths, safe_filename, storage_error, uploads_check
 
 
 @pytest.fixture
@@ -67,3 +70,20 @@ def test_server_paths_are_off_unless_configured() -> None:
 def test_upload_names_are_flattened() -> None:
     assert safe_filename("../../etc/pass wd.md", 0) == "pass_wd.md"
     assert safe_filename("", 3) == "upload-3.txt"
+
+
+def test_a_full_disk_is_507_and_an_unwritable_folder_503_each_saying_what_to_fix(tmp_path: Path) -> None:
+    full = storage_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), "the upload")
+    assert full.status_code == 507 and full.code == "insufficient_storage"
+    assert "GRAPHRAG_DATA_DIR" in str(full.detail) and "full" in str(full.detail)
+    denied = storage_error(PermissionError(errno.EACCES, os.strerror(errno.EACCES)), "the upload")
+    assert denied.status_code == 503 and denied.code == "storage_unavailable" and denied.headers
+    assert "GRAPHRAG_DATA_DIR/uploads" in str(denied.detail) and "Permission denied" in str(denied.detail)
+    assert uploads_check(tmp_path, 1024)[0]
+    assert not any(p.name.startswith(".probe") for p in (tmp_path / "uploads").iterdir())  # the probe is removed
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "uploads").write_text("a file where the folder should be")
+    ok, detail = uploads_check(tmp_path / "other", 1024)
+    assert not ok and "cannot be written" in detail
+    ok, detail = uploads_check(tmp_path, 1 << 62)  # no disk has 4 EiB free
+    assert not ok and detail.startswith("disk almost full")
