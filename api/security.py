@@ -282,8 +282,9 @@ class BrowserGuardMiddleware:
       that probes by address keep working.
     - A state-changing request (any method but GET/HEAD/OPTIONS, and WebSocket handshakes) carrying
       an `Origin` must come from the service's own origin (the Host it was sent to) or one listed in
-      `api_allowed_origins`; without `Origin`, `Sec-Fetch-Site: cross-site|same-site` is refused too.
-      Clients that are not browsers send neither header and pass.
+      `api_allowed_origins`; without `Origin`, `Sec-Fetch-Site: cross-site|same-site` is refused too,
+      and without either, a `Referer` of another origin (an older browser's form POST). Clients
+      that are not browsers send none of these headers and pass.
     """
 
     def __init__(self, app: ASGIApp, *, hosts: list[str] | None, origins: list[str],
@@ -314,22 +315,35 @@ class BrowserGuardMiddleware:
                 return
         await self.app(scope, receive, send)
 
+    def _ours(self, origin: str, host: str, secure: bool) -> bool:
+        """`origin` (scheme://host[:port], lower case) is the service's own or an allowed one."""
+        if origin in self.origins:
+            return True
+        parts = urlsplit(origin) if origin != "null" else None
+        if parts is not None and parts.scheme in ("http", "https") and parts.netloc:
+            theirs = _host_port(parts.netloc, 443 if parts.scheme == "https" else 80)
+            ours = _host_port(host, 443 if secure else 80)
+            return theirs is not None and theirs == ours
+        return False
+
     def _cross_site(self, headers: Headers, host: str, secure: bool) -> str | None:
         origin = headers.get("origin")
         if origin is not None:
             origin = origin.strip().lower().rstrip("/")
-            if origin in self.origins:
+            if self._ours(origin, host, secure):
                 return None
-            parts = urlsplit(origin) if origin != "null" else None
-            if parts is not None and parts.scheme in ("http", "https") and parts.netloc:
-                theirs = _host_port(parts.netloc, 443 if parts.scheme == "https" else 80)
-                ours = _host_port(host, 443 if secure else 80)
-                if theirs is not None and theirs == ours:
-                    return None
             return ("requests that change state are refused from another site's page (Origin "
                     f"{origin[:100]!r}); add it to GRAPHRAG_API_ALLOWED_ORIGINS to allow it")
         if (headers.get("sec-fetch-site") or "").lower() in ("cross-site", "same-site"):
             return "requests that change state are refused from another site's page (Sec-Fetch-Site)"
+        # An older browser sends neither header on a form POST, but names the page in Referer (unless
+        # that page asked for no referrer: then nothing tells, and the request passes as a client's)
+        referer = urlsplit((headers.get("referer") or "").strip())
+        if referer.scheme.lower() in ("http", "https") and referer.netloc:
+            page = f"{referer.scheme}://{referer.netloc}".lower()
+            if not self._ours(page, host, secure):
+                return ("requests that change state are refused from another site's page (Referer "
+                        f"{page[:100]!r}); add its origin to GRAPHRAG_API_ALLOWED_ORIGINS to allow it")
         return None
 
 

@@ -56,6 +56,11 @@ def test_another_sites_page_cannot_write_to_the_keyless_default(keyless: TestCli
     assert keyless.post("/v1/ingest/jobs", files=files, headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
     assert keyless.post("/v1/documents", json=doc, headers=evil).status_code == 403
     assert keyless.delete("/v1/documents/anything", headers=evil).status_code == 403
+    # an older browser's form POST: no Origin, no Sec-Fetch-Site, only the page in Referer
+    old_browser = {"Referer": "http://evil.example/page.html"}
+    refused = keyless.post("/v1/documents", files=files, headers=old_browser)
+    assert refused.status_code == 403 and "Referer" in refused.json()["error"]["message"], refused.text
+    assert keyless.post("/v1/documents", json=doc, headers=old_browser).status_code == 403
     # DNS rebinding: the page's own name resolves to 127.0.0.1, so it is "same-origin" with itself
     rebound = {"Host": "evil.example:8000", "Origin": "http://evil.example:8000"}
     assert keyless.post("/v1/documents", json=doc, headers=rebound).status_code == 400
@@ -65,6 +70,8 @@ def test_another_sites_page_cannot_write_to_the_keyless_default(keyless: TestCli
     # the service's own page (same origin) and clients that are not browsers still write
     own = keyless.post("/v1/documents", json=doc, headers={"Origin": "http://testserver"})
     assert own.status_code == 201, own.text
+    own_page = keyless.post("/v1/documents", json=doc, headers={"Referer": "http://testserver/console/"})
+    assert own_page.status_code == 201, own_page.text
     assert keyless.delete("/v1/documents/csrf-note").status_code == 200
 
 

@@ -98,6 +98,16 @@ def test_a_cross_site_multipart_post_is_refused(keyless: TestClient) -> None:
     assert keyless.post("/v1/write", files=files, headers={"Sec-Fetch-Site": "same-site"}).status_code == 403
     assert keyless.post("/v1/write", files=files, headers={"Origin": "null"}).status_code == 403
     assert keyless.request("DELETE", "/v1/write", headers={"Origin": EVIL}).status_code == 403
+    referred = keyless.post("/v1/write", files=files, headers={"Referer": EVIL + "/form.html"})  # an old browser
+    assert referred.status_code == 403 and "Referer" in referred.json()["error"]["message"]
+
+
+def test_a_referer_of_the_service_itself_or_an_allowed_origin_passes() -> None:
+    keyless = TestClient(_app(api_allowed_origins=["https://console.example"]), base_url=LOCAL)
+    assert keyless.post("/v1/write", content=b"x", headers={"Referer": LOCAL + "/console/"}).status_code == 200
+    assert keyless.post("/v1/write", content=b"x",
+                        headers={"Referer": "https://console.example/app"}).status_code == 200
+    assert keyless.post("/v1/write", content=b"x", headers={"Referer": "not a url"}).status_code == 200
 
 
 def test_same_origin_and_non_browser_writes_pass(keyless: TestClient) -> None:
