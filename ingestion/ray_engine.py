@@ -43,7 +43,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -51,7 +51,7 @@ from pydantic import BaseModel, Field
 from graphrag.arcadedb import ArcadeDB, Connection, RetryPolicy
 from graphrag.config import Settings
 from graphrag.embeddings import Embedder, SentenceTransformerEmbedder
-from graphrag.errors import ConfigError, IngestionError, StoreError
+from graphrag.errors import ConfigError, DatabaseUnavailableError, IngestionError, StoreError
 from graphrag.normalize import spelling_rank
 from graphrag.store import GraphStore, WriteStats
 from graphrag.types import SourceDocument
@@ -230,6 +230,32 @@ class EmbedStage:
         return _batch(out)
 
 
+def our_error(exc: BaseException, depth: int = 16) -> StoreError | IngestionError | None:
+    """Our error inside whatever Ray wrapped it in, or None. Ray Data nests one `RayTaskError` per task
+    it crossed (the write inside the map inside the read...), each holding the next as `cause`: looking
+    one level in found another wrapper, and a database outage ended in a 236-line Ray traceback
+    instead of the local engine's one line (and an API job recorded "internal error" instead of pausing)."""
+    current: BaseException | None = exc
+    for _ in range(depth):
+        if current is None:
+            return None
+        if isinstance(current, StoreError | IngestionError):
+            return current
+        current = getattr(current, "cause", None) or current.__cause__
+    return None
+
+
+AbortKind = Literal["database_unavailable", "strict", "store_error"]
+
+
+def abort_of(error: StoreError | IngestionError) -> tuple[str, AbortKind]:
+    """`IngestionReport.aborted` and `abort_kind` for a job stopped by `error`, as the local engine sets them."""
+    kind: AbortKind = (
+        "database_unavailable" if isinstance(error, DatabaseUnavailableError)
+        else "strict" if isinstance(error, IngestionError) else "store_error")
+    return f"{type(error).__name__}: {error}", kind
+
+
 def ensure_ray(config: RayConfig) -> None:
     """Join `config.address`, or start a local runtime; a process that already joined one keeps it."""
     try:
@@ -340,15 +366,12 @@ class RayIngestionPipeline(IngestionPipeline):
                 if stop.is_set():
                     break
             writer.close()
-        except (StoreError, IngestionError) as exc:
-            report.aborted = f"{type(exc).__name__}: {exc}"
         except Exception as exc:
-            cause = getattr(exc, "cause", None)
-            if isinstance(cause, StoreError | IngestionError):
-                report.aborted = f"{type(cause).__name__}: {cause}"
-            else:
+            found = our_error(exc)
+            if found is None:
                 stop.set()
                 raise
+            report.aborted, report.abort_kind = abort_of(found)
         finally:
             stop.set()
             finished.set()
@@ -363,10 +386,11 @@ class RayIngestionPipeline(IngestionPipeline):
                 with contextlib.suppress(Exception):
                     ray.kill(q.actor)
         if feeder_errors:
-            error = feeder_errors[0]
-            if not isinstance(error, StoreError | IngestionError):
-                raise error
-            report.aborted = report.aborted or f"{type(error).__name__}: {error}"
+            found = our_error(feeder_errors[0])
+            if found is None:
+                raise feeder_errors[0]
+            if not report.aborted:
+                report.aborted, report.abort_kind = abort_of(found)
         if not report.aborted:
             self._finish(report, timer, writer.linker)
         if self.config.count_graph and not report.aborted:

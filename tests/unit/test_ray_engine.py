@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 from cli.main import app
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
+from graphrag.errors import DatabaseUnavailableError, QueryError
 from ingestion.pipeline import IngestionConfig, IngestionPipeline, IngestionReport, make_pipeline
-from ingestion.ray_engine import RayIngestionPipeline, _per_worker, ray_config_from
+from ingestion.ray_engine import RayIngestionPipeline, _per_worker, abort_of, our_error, ray_config_from
 
 
 def test_the_setting_picks_the_engine_for_cli_and_api(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -94,3 +95,20 @@ def test_the_end_mark_waits_for_room_in_the_queue_as_long_as_the_driver_reads() 
     finished.set()  # the driver has stopped reading: nothing to wait for
     _feeder_without_batches()._feed(gone, [], IngestionReport(), threading.Lock(), None, stop, finished, [])
     assert gone.items == []
+
+
+def test_a_database_outage_wrapped_by_ray_at_any_depth_ends_the_job_like_the_local_engines() -> None:
+    from ray.exceptions import RayTaskError  # the wrapper Ray Data raises, made here without a runtime
+
+    outage = DatabaseUnavailableError("the database is unreachable after 3 attempts")
+    nested = RayTaskError("read", "trace", RayTaskError("map_batches", "trace", RayTaskError("write", "trace", outage)))
+    raised = nested.as_instanceof_cause()  # what the driver's iterator raises
+    assert our_error(raised) is outage
+    assert abort_of(outage) == ("DatabaseUnavailableError: the database is unreachable after 3 attempts",
+                                "database_unavailable")
+    # the local engine's report for the same outage: one line, exit 1, and the API's ingestor pauses on it
+    report = IngestionReport()
+    report.aborted, report.abort_kind = abort_of(outage)
+    assert report.exit_code == 1 and "\n" not in report.aborted
+    assert abort_of(QueryError("bad"))[1] == "store_error"
+    assert our_error(RayTaskError("map", "trace", ValueError("a bug"))) is None  # not ours: raised as it is
