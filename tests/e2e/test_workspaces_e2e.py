@@ -299,6 +299,12 @@ def test_metrics_and_logs_carry_the_workspace(ws_client: TestClient, ws_keys: di
                and 'route="/v1/workspaces/{workspace}/retrieve"' in line]
     assert any('workspace="beta"' in line for line in counted), [x for x in metrics.splitlines() if "_count" in x]
     assert 'graphrag_ingest_documents_total{workspace="alpha"}' in metrics
+    # a key bound to alpha reads alpha's series and nothing of beta's (README: no key learns that
+    # another workspace exists)
+    alpha_only = ws_client.get("/metrics", headers=auth(ws_keys["alpha_read"]))
+    assert alpha_only.status_code == 200
+    assert 'graphrag_ingest_documents_total{workspace="alpha"}' in alpha_only.text
+    assert 'workspace="beta"' not in alpha_only.text and "beta" not in alpha_only.text
     access = [r for r in caplog.records if r.name == "api.access" and "/v1/workspaces/beta/retrieve" in r.getMessage()]
     assert access and all(getattr(r, "workspace", None) == "beta" for r in access)
 
