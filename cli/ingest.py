@@ -9,6 +9,7 @@ Exit codes of `ingest`: 0 everything ingested (or unchanged), 3 some inputs fail
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import threading
@@ -141,6 +142,11 @@ def ingest(
     workspace: WorkspaceOpt = "default",
 ) -> None:
     """Ingest documents into the graph: new ones added, unchanged skipped, changed replaced."""
+    missing = [p for p in paths if not _names_a_file(p)]
+    if len(missing) == len(paths):  # nothing to do: say so before opening the database or loading a model
+        for path in missing:
+            err.print(f"[yellow]skipped[/yellow] {path}: {_why_missing(path)}", highlight=False, soft_wrap=True)
+        fail("nothing to ingest: no input names an existing file", code=1)
     overrides = given(ingest_engine=engine, ray_address=ray_address, ray_extract_actors=ray_extract_actors,
                       ray_embed_actors=ray_embed_actors, ray_embed_gpus=ray_embed_gpus,
                       ray_write_concurrency=write_concurrency, ray_extract_resources=ray_extract_resources,
@@ -177,6 +183,21 @@ def ingest(
         json_report.write_text(report.model_dump_json(indent=2), encoding="utf-8")
     db.close()
     raise typer.Exit(report.exit_code)
+
+def _is_pattern(path: str) -> bool:
+    return any(ch in path for ch in "*?[")  # as ingestion.loaders.expand_paths reads them
+
+
+def _names_a_file(path: str) -> bool:
+    """Whether `path` (a file, a folder or a glob) could name any input: cheap checks, no folder walk."""
+    if _is_pattern(path):
+        return any(Path(m).is_file() for m in glob.iglob(path, recursive=True))
+    return Path(path).exists()
+
+
+def _why_missing(path: str) -> str:
+    return "the pattern matched no file" if _is_pattern(path) else "no such file or folder"
+
 
 @documents_app.command("list")
 def documents_list(ctx: typer.Context,
