@@ -139,9 +139,17 @@ def ingest(
              "[GRAPHRAG_RAY_EXTRACT_RESOURCES]")] = None,
     ray_embed_resources: Annotated[str | None, typer.Option(
         help="--engine ray: custom resources per embedding actor, JSON [GRAPHRAG_RAY_EMBED_RESOURCES]")] = None,
+    root: Annotated[Path | None, typer.Option(
+        help="A file under this folder is stored under its path relative to it (id and source: docs/a.md); a file "
+             "elsewhere under its absolute path  [default: the current folder]", file_okay=False)] = None,
     workspace: WorkspaceOpt = "default",
 ) -> None:
-    """Ingest documents into the graph: new ones added, unchanged skipped, changed replaced."""
+    """Ingest documents into the graph: new ones added, unchanged skipped, changed replaced.
+
+    A file's document id is its path relative to the current folder (or --root), e.g. docs/a.md, so
+    the same file is the same document however it is named; records of .json/.jsonl files carry their
+    own ids.
+    """
     missing = [p for p in paths if not _names_a_file(p)]
     if len(missing) == len(paths):  # nothing to do: say so before opening the database or loading a model
         for path in missing:
@@ -167,7 +175,7 @@ def ingest(
     try:
         config = IngestionConfig(batch_size=batch_size, documents_per_batch=documents_per_batch,
                                  workers=workers, strict=strict, same_as_threshold=same_as_threshold,
-                                 link_same_as=not no_same_as)
+                                 link_same_as=not no_same_as, id_root=(root or Path.cwd()).resolve())
     except ValueError as exc:
         fail(f"invalid option: {exc}", code=2)
         return

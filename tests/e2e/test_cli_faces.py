@@ -51,11 +51,11 @@ sys.exit(code)
 """
 
 
-def graphrag(*args: str, env: dict[str, str]) -> tuple[int, str, str, list[str]]:
+def graphrag(*args: str, env: dict[str, str], cwd: Path = ROOT) -> tuple[int, str, str, list[str]]:
     """(exit code, stdout, stderr without the probe's lines, the model libraries it imported)."""
     clean = {k: v for k, v in os.environ.items()
              if not k.startswith(("GRAPHRAG_", "HF_HUB_DISABLE", "TRANSFORMERS_"))}
-    done = subprocess.run([sys.executable, "-c", _RUN, *args], cwd=ROOT, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-c", _RUN, *args], cwd=cwd, capture_output=True, text=True,
                           timeout=300, env={**clean, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", **env})
     lines = done.stderr.splitlines()
     loaded = next(line for line in lines if line.startswith("LOADED="))[len("LOADED="):]
@@ -129,3 +129,14 @@ def test_without_a_service_the_command_answers_itself_quietly(service: str, cli_
 
     code, _, stderr, _ = graphrag("ask", "", env=cli_env)
     assert code == 2 and "the question is empty" in stderr
+
+
+def test_ingested_files_are_named_relative_to_the_current_folder(cli_env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "kestrel.md").write_text("# Kestrel Mill\n\nKestrel Mill grinds rye on the river Ambrell.",
+                                                   encoding="utf-8")
+    code, _, stderr, _ = graphrag("ingest", "--no-progress", str(tmp_path / "notes"), env=cli_env, cwd=tmp_path)
+    assert code == 0, stderr
+    code, stdout, stderr, _ = graphrag("documents", "show", "notes/kestrel.md", env=cli_env)
+    assert code == 0, stderr
+    assert '"source": "notes/kestrel.md"' in stdout and str(tmp_path) not in stdout

@@ -144,3 +144,20 @@ def test_content_hash_follows_title_and_text_only() -> None:
     assert content_hash(a) == content_hash(a.model_copy(update={"source": "elsewhere", "metadata": {"k": 1}}))
     assert content_hash(a) != content_hash(a.model_copy(update={"text": "y"}))
     assert content_hash(a) != content_hash(a.model_copy(update={"title": "U"}))
+
+
+def test_with_a_root_files_under_it_are_named_relative_to_it(tmp_path: Path) -> None:
+    """`graphrag ingest` passes the current folder: ids and sources are `docs/a.md`, never the machine's
+    folders, and the same file is one document whether named through its folder, a glob or directly."""
+    (tmp_path / "docs" / "sub").mkdir(parents=True)
+    (tmp_path / "docs" / "sub" / "a.md").write_text("# A\n\nalpha", encoding="utf-8")
+    outside = tmp_path.parent / f"{tmp_path.name}-elsewhere.md"
+    outside.write_text("elsewhere", encoding="utf-8")
+    try:
+        for named in (tmp_path / "docs", tmp_path / "docs" / "sub" / "a.md", str(tmp_path / "docs" / "**" / "*.md")):
+            [doc] = _docs(list(load_paths([named], root=tmp_path)))
+            assert (doc.id, doc.source) == ("docs/sub/a.md", "docs/sub/a.md"), named
+        [far] = _docs(list(load_paths([outside], root=tmp_path)))
+        assert far.id == str(outside.resolve())  # outside the root: its absolute path, as without one
+    finally:
+        outside.unlink()
