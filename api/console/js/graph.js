@@ -1,4 +1,4 @@
-// The evidence graph: Cytoscape.js (served from web/node_modules at /ui/vendor/cytoscape.js) draws the
+// The evidence graph: Cytoscape.js (vendored in api/console/vendor, served at /ui/vendor/cytoscape.js) draws the
 // question's seed entities, the ranked passages and the paths that explain them (the `graph` field
 // of /v1/ask). Clicking an entity merges its neighbourhood (/v1/graph/entities/{key}); clicking a
 // passage opens its document. A list of the same nodes as buttons makes all of it keyboard-usable.
@@ -52,7 +52,7 @@ export class EvidenceGraph {
       window.graphragConsole = Object.assign(window.graphragConsole || {}, { cy: this.cy }); // for tests and debugging
     } catch (err) {
       this.container.classList.add("unavailable");
-      this.container.textContent = "The graph library is not installed (run `make web`); the node list below still works.";
+      this.container.textContent = "The graph library could not be loaded; the node list below still works.";
     }
   }
 
