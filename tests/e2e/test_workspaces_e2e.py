@@ -108,8 +108,10 @@ def test_workspaces_are_created_listed_and_names_checked(ws_client: TestClient, 
     assert ws_client.post("/v1/workspaces", json={"name": "gamma"},
                           headers=auth(ws_keys["alpha_admin"])).status_code == 403
     # a key lists only the workspaces it is bound to
-    seen = [w["name"] for w in ws_client.get("/v1/workspaces", headers=auth(ws_keys["alpha_read"])).json()["items"]]
-    assert seen == ["alpha"]
+    listed = ws_client.get("/v1/workspaces", headers=auth(ws_keys["alpha_read"])).json()
+    assert [w["name"] for w in listed["items"]] == ["alpha"]
+    assert listed["scope"] == "read"  # the console offers a read key no upload and no delete
+    assert ws_client.get("/v1/workspaces", headers=auth(ws_keys["alpha_admin"])).json()["scope"] == "admin"
     one = ws_client.get("/v1/workspaces/alpha", headers=auth(ws_keys["alpha_read"])).json()
     assert one == {"name": "alpha", "documents": 2}
 
