@@ -150,11 +150,6 @@ def ingest(
     the same file is the same document however it is named; records of .json/.jsonl files carry their
     own ids.
     """
-    missing = [p for p in paths if not _names_a_file(p)]
-    if len(missing) == len(paths):  # nothing to do: say so before opening the database or loading a model
-        for path in missing:
-            err.print(f"[yellow]skipped[/yellow] {path}: {_why_missing(path)}", highlight=False, soft_wrap=True)
-        fail("nothing to ingest: no input names an existing file", code=1)
     overrides = given(ingest_engine=engine, ray_address=ray_address, ray_extract_actors=ray_extract_actors,
                       ray_embed_actors=ray_embed_actors, ray_embed_gpus=ray_embed_gpus,
                       ray_write_concurrency=write_concurrency, ray_extract_resources=ray_extract_resources,
@@ -168,6 +163,11 @@ def ingest(
     except ValueError as exc:  # json.JSONDecodeError is one too
         fail(f"invalid option: {exc}", code=2)
         return
+    missing = [p for p in paths if not _names_a_file(p)]
+    if len(missing) == len(paths):  # nothing to do: say so before the database is opened or a model loaded
+        for path in missing:
+            err.print(f"[yellow]skipped[/yellow] {path}: {_why_missing(path)}", highlight=False, soft_wrap=True)
+        fail("nothing to ingest: no input names an existing file", code=1)
     from graphrag.launch import open_database
 
     db = open_database(settings)
