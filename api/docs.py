@@ -55,6 +55,32 @@ PAGE = """<!DOCTYPE html>
 """
 
 
+# What a browser gets at /docs without a key when keys are required, instead of a bare JSON 401: why,
+# and the three ways on. Plain HTML with no script or style (the /docs CSP allows neither from elsewhere).
+KEY_NEEDED_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>API key needed - graphrag API</title></head>
+<body>
+<h1>This service's API documentation needs an API key</h1>
+<p>This service requires API keys, and a browser cannot send one to this page.</p>
+<ul>
+<li>The <a href="./">web console</a> asks for a key and works with it.</li>
+<li>Read the OpenAPI document with a key:
+<code>curl -H "X-API-Key: $GRAPHRAG_API_KEY" SERVICE_URL/openapi.json</code>.</li>
+<li>Its operator can open these pages to everyone who reaches the service with
+<code>GRAPHRAG_API_PUBLIC_DOCS=true</code>.</li>
+</ul>
+<p>A key comes from the operator: <code>graphrag api-key create --scope read</code> on the service's machine.</p>
+</body>
+</html>
+"""
+
+
+def wants_docs_page(path: str, accept: str) -> bool:
+    """A browser opening /docs (HTML accepted), not a client that reads JSON errors."""
+    return path == "/docs" and "text/html" in accept.lower()
+
+
 def install_docs(app: FastAPI) -> None:
     """Add `/docs` and its assets (the app must be built with `docs_url=None, redoc_url=None`)."""
     folders = {"swagger": swagger_ui_folder(), "own": _OWN}

@@ -204,26 +204,37 @@ class BadArguments(ToolError):
 _DB_DOWN = "the database is unreachable right now; retry in a few seconds (nothing else is wrong with the request)"
 
 
+Diagnose = Callable[[Exception], str | None]  # a plainer cause of an outage or a set-up error, where one is known
+
+
+def invalid_arguments(exc: ValidationError) -> str:
+    """pydantic's complaints as one line an agent can act on: `invalid arguments: field: message; ...`."""
+    fields = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'argument'}: {e['msg']}" for e in exc.errors())
+    return f"invalid arguments: {fields}"
+
+
 @contextlib.contextmanager
-def _tool_errors() -> Iterator[None]:
-    """Our typed errors as tool errors with a message that says what to do; the rest stays a crash."""
+def _tool_errors(diagnose: Diagnose | None = None) -> Iterator[None]:
+    """Our typed errors as tool errors with a message that says what to do; the rest stays a crash.
+    `diagnose` may name the real cause of an unreachable database or a set-up error (stdio: the
+    person who started the server reads it)."""
     try:
         yield
     except ToolError:
         raise
     except DatabaseUnavailableError as exc:
         log.warning("MCP tool: database unavailable: %s", exc)
-        raise ToolError(_DB_DOWN) from None
+        raise ToolError((diagnose(exc) if diagnose else None) or _DB_DOWN) from None
     except ValidationError as exc:
-        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'argument'}: {e['msg']}" for e in exc.errors())
-        raise BadArguments(f"invalid arguments: {fields}") from None
+        raise BadArguments(invalid_arguments(exc)) from None
     except RetrievalError as exc:
         raise BadArguments(f"cannot retrieve for this question: {exc}") from None
     except MigrationError as exc:  # e.g. "run `graphrag schema migrate` first": the operator's next step
         raise ToolError(f"the service is not ready: {exc}") from None
     except ConfigError as exc:
         log.error("MCP tool: service misconfigured: %s", exc)
-        raise ToolError("the service is not ready (its log says why); retry later") from None
+        raise ToolError((diagnose(exc) if diagnose else None)
+                        or "the service is not ready (its log says why); retry later") from None
     except IngestionError as exc:
         raise ToolError(f"ingestion failed: {exc}") from None
     except NotFoundError as exc:  # `graphrag mcp --workspace NAME` for a workspace that does not exist
@@ -278,9 +289,33 @@ DocumentIdArg = Annotated[str, Field(min_length=1, max_length=1000, description=
 _READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
 
+class StrictArgumentsServer(MCPServer):
+    """An MCPServer whose tools refuse arguments they do not take (the SDK drops them silently, so a
+    misspelt `topk` quietly became the default) and report bad values in one plain line instead of
+    pydantic's multi-line text with its type codes and links."""
+
+    _parameters: dict[str, set[str]] | None = None
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        if self._parameters is None:
+            self._parameters = {t.name: set(t.input_schema.get("properties", {})) for t in await self.list_tools()}
+        taken = self._parameters.get(name)
+        unknown = sorted(set(arguments) - taken) if taken is not None else []
+        if unknown:
+            raise BadArguments(f"Error executing tool {name}: unknown argument{'s' if len(unknown) > 1 else ''} "
+                               f"{', '.join(map(repr, unknown))}; {name} takes {', '.join(sorted(taken or ()))}")
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if isinstance(exc.__cause__, ValidationError):  # the SDK's check of the arguments against the schema
+                raise BadArguments(f"Error executing tool {name}: {invalid_arguments(exc.__cause__)}"
+                                   ) from exc.__cause__
+            raise
+
+
 def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None = None,
                  lifespan: Callable[[MCPServer], contextlib.AbstractAsyncContextManager[None]] | None = None,
-                 ) -> MCPServer:
+                 diagnose: Diagnose | None = None) -> MCPServer:
     """The MCP server: tools, the document resource and the cited-answer prompt over `get_parts`'s components.
 
     Args:
@@ -290,8 +325,10 @@ def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None =
         caller: who is calling (the checked key over HTTP, a fixed principal over stdio).
         metrics: the API's metrics, so documents written or deleted through MCP count like REST ones.
         lifespan: entered once while the server runs (stdio: load the models, close them at the end).
+        diagnose: names the real cause of an unreachable database or a set-up error in tool errors
+            (stdio, whose user started the server; over HTTP the cause stays in the log).
     """
-    server = MCPServer(SERVER_NAME, instructions=INSTRUCTIONS, version="0.1.0", lifespan=lifespan)
+    server = StrictArgumentsServer(SERVER_NAME, instructions=INSTRUCTIONS, version="0.1.0", lifespan=lifespan)
 
     async def retrieval(ctx: Context, question: str, top_k: int, hops: int) -> tuple[Components, RetrievalResult]:
         body = RetrieveRequest(question=question, top_k=top_k, hops=hops)  # the REST rules, e.g. a word needed
@@ -312,7 +349,7 @@ def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None =
         id, title and a snippet of the passage. `mode` says whether a language model wrote the answer
         or it quotes the best sentences. Use `retrieve` instead to read whole passages yourself.
         """
-        with _tool_errors():
+        with _tool_errors(diagnose):
             parts, result = await retrieval(ctx, question, top_k, hops)
             answerer = _need(parts.answerer, "answering")
             answer = await answerer.answer(result, temperature=None)
@@ -329,7 +366,7 @@ def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None =
         to the passages; those paths are the hops of a multi-hop question. Answer from the passages and
         cite them by document and chunk id.
         """
-        with _tool_errors():
+        with _tool_errors(diagnose):
             _, result = await retrieval(ctx, question, top_k, hops)
         return RetrieveResult(question=result.question, passages=passages_of(result), paths=_paths(result.paths))
 
@@ -352,7 +389,7 @@ def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None =
         again changes nothing; the same id with a new text replaces the old version.
         """
         _require_admin(caller, ctx, "add_document")
-        with _tool_errors():
+        with _tool_errors(diagnose):
             body = DocumentIn(id=id, title=title, text=text, source=source)
             workspace = await get_parts(ctx)
             parts = workspace.parts
@@ -379,7 +416,7 @@ def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None =
         It is gone from `ask` and `retrieve` at once. Irreversible: add it again to restore it.
         """
         _require_admin(caller, ctx, "delete_document")
-        with _tool_errors():
+        with _tool_errors(diagnose):
             workspace = await get_parts(ctx)
             documents = _need(workspace.parts.documents, "the document store")
             async with workspace.write():
@@ -401,7 +438,7 @@ def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None =
         Follow `next_offset` for the next page. Read one document's text through the resource
         `graphrag://documents/{id}`.
         """
-        with _tool_errors():
+        with _tool_errors(diagnose):
             documents = _need((await get_parts(ctx)).parts.documents, "the document store")
             rows, total = await _blocking(documents.list, offset=offset, limit=limit)
         items = [document_out(r) for r in rows]
@@ -426,7 +463,7 @@ def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None =
         key = entity_key(entity)
         if not key:
             raise BadArguments("invalid arguments: entity: must contain at least one letter or digit")
-        with _tool_errors():
+        with _tool_errors(diagnose):
             graph = _need((await get_parts(ctx)).parts.graph, "the graph view")
             found = await _blocking(graph.neighbourhood, key, hops=hops, limit=limit)
         if found is None:
@@ -441,7 +478,7 @@ def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None =
                                  "as the numbered chunks that `ask` and `retrieve` cite")
     async def document(document_id: str, ctx: Context) -> str:
         try:
-            with _tool_errors():
+            with _tool_errors(diagnose):
                 parts = (await get_parts(ctx)).parts
                 documents = _need(parts.documents, "the document store")
                 row = await _blocking(documents.get, document_id)
@@ -462,7 +499,7 @@ def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None =
         if not top_k.strip().isdigit():
             raise MCPError(INVALID_PARAMS, "invalid arguments: top_k: a whole number between 1 and 50")
         try:
-            with _tool_errors():
+            with _tool_errors(diagnose):
                 _, result = await retrieval(ctx, question, int(top_k), 2)
         except BadArguments as exc:
             raise MCPError(INVALID_PARAMS, str(exc)) from None
@@ -628,6 +665,32 @@ def stdio_components(settings: Settings, workspace: str = DEFAULT,
     return lazy, aclose
 
 
+def stdio_diagnosis(settings: Settings) -> Diagnose:
+    """What `graphrag mcp` tells its user when it cannot reach its database: the client started it in a
+    folder of its own, so a relative data folder (GRAPHRAG_DATA_DIR unset) is the usual cause, and an
+    embedded server that is not running the other."""
+    data_dir = settings.data_dir.resolve()
+    set_it = (f"The data folder is {data_dir}; set GRAPHRAG_DATA_DIR in the MCP client's configuration to the "
+              "absolute path of the folder `make run` or `graphrag db start` uses (the repository's .data)")
+
+    def diagnose(exc: Exception) -> str | None:
+        if isinstance(exc, ConfigError):
+            return f"the server cannot reach its database: {exc}. {set_it}."
+        if isinstance(exc, DatabaseUnavailableError) and settings.embedded and settings.password_file.exists():
+            from graphrag.launch import embedded_server  # (with the password file there, it creates nothing)
+
+            try:
+                running = embedded_server(settings).status().running
+            except Exception:  # the status is a hint; the outage itself is already known
+                return None
+            if not running:
+                return (f"the database is not running: no ArcadeDB server holds {data_dir}. Start it with "
+                        "`graphrag db start` (or `make run`), then call again. " + set_it + " if it is elsewhere.")
+        return None
+
+    return diagnose
+
+
 def run_stdio(settings: Settings, *, read_only: bool = False, workspace: str = DEFAULT) -> None:
     """Serve MCP over stdin/stdout until the client closes it (`graphrag mcp [--workspace NAME]`); every
     call works in `workspace`."""
@@ -647,4 +710,5 @@ def run_stdio(settings: Settings, *, read_only: bool = False, workspace: str = D
             await aclose()
 
     principal = Principal(STDIO_READ_ONLY, KeyScope.read) if read_only else ANONYMOUS
-    anyio.run(build_server(parts, fixed_caller(principal), lifespan=lifespan).run_stdio_async)
+    server = build_server(parts, fixed_caller(principal), lifespan=lifespan, diagnose=stdio_diagnosis(settings))
+    anyio.run(server.run_stdio_async)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 WORKSPACE_STATE = "graphrag.workspace"  # where a request's workspace waits in scope["state"] (api.deps)
 WORKSPACE_LABELS = 20  # workspaces that get their own label value; the rest share "other"
+NO_WORKSPACE = "-"  # the label of requests outside any workspace (/healthz, /v1/workspaces)
+OTHER = "other"  # the label shared by the workspaces after the first WORKSPACE_LABELS
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -47,17 +52,46 @@ class Metrics:
         process serves, "other" after them (bounded cardinality however many workspaces exist),
         "-" for requests outside any workspace."""
         if not workspace:
-            return "-"
+            return NO_WORKSPACE
         if workspace in self._labelled or len(self._labelled) < WORKSPACE_LABELS:
             self._labelled.add(workspace)
             return workspace
-        return "other"
+        return OTHER
 
-    def render(self) -> bytes:
+    def render(self, sees: Callable[[str], bool] | None = None) -> bytes:
         """This instance's metrics; with several worker processes (`PROMETHEUS_MULTIPROC_DIR` set by
-        `graphrag serve` before any worker starts) every worker's, merged from the shared folder."""
+        `graphrag serve` before any worker starts) every worker's, merged from the shared folder.
+
+        Args:
+            sees: whether the reader may know of a workspace (`Principal.sees`); None shows every
+                series. Otherwise a series labelled with a workspace the reader does not see is left
+                out, and so is `other` (it sums workspaces the reader may not know of): a key bound
+                to `alpha` learns nothing of `beta`, not even that it exists.
+
+        Returns:
+            The Prometheus text exposition.
+        """
+        source: Collector = self.registry
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             merged = CollectorRegistry()
             multiprocess.MultiProcessCollector(merged)
-            return generate_latest(merged)
-        return generate_latest(self.registry)
+            source = merged
+        return generate_latest(source if sees is None else _WorkspaceFilter(source, sees))
+
+
+class _WorkspaceFilter(Collector):
+    """The families of `source` with only the samples whose `workspace` label the reader sees."""
+
+    def __init__(self, source: Collector, sees: Callable[[str], bool]):
+        self.source = source
+        self.sees = sees
+
+    def _shown(self, labels: dict[str, str]) -> bool:
+        workspace = labels.get("workspace")
+        return workspace is None or workspace == NO_WORKSPACE or (workspace != OTHER and self.sees(workspace))
+
+    def collect(self) -> Iterable[Metric]:
+        for family in self.source.collect():
+            kept = Metric(family.name, family.documentation, family.type, family.unit)
+            kept.samples = [s for s in family.samples if self._shown(s.labels)]
+            yield kept

@@ -400,6 +400,10 @@ class WorkspaceOut(_Out):
 
 class WorkspaceList(_Out):
     items: list[WorkspaceOut] = Field(description="The workspaces this key reaches, `default` first")
+    scope: Literal["read", "admin", "global"] | None = Field(
+        None, description="The asking key's scope (keyless on loopback: `global`), so a client offers only what "
+                          "the key may do: `read` asks and reads, `admin` also ingests and deletes, `global` also "
+                          "creates and deletes workspaces")
 
 
 class WorkspaceDelete(_In):

@@ -27,10 +27,11 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.docs import KEY_NEEDED_PAGE, wants_docs_page
 from api.errors import ApiError, error_body
 from api.keys import ANONYMOUS, KeyVerifier, Principal
 from graphrag.config import WILDCARD_HOSTS, Settings, is_loopback_host
@@ -241,6 +242,9 @@ class AuthenticationMiddleware:
         try:
             principal = await self.authenticator.authenticate(Headers(scope=scope), client_address(scope), verifier)
         except ApiError as exc:
+            if exc.status_code == 401 and wants_docs_page(scope["path"], Headers(scope=scope).get("accept", "")):
+                await HTMLResponse(KEY_NEEDED_PAGE, status_code=401, headers=exc.headers)(scope, receive, send)
+                return
             await self._refuse(scope, receive, send, exc)
             return
         except DatabaseUnavailableError:

@@ -29,11 +29,16 @@ def banner(settings: Settings, mode: str | None) -> str:
     closed = [name for name, public in (("docs", settings.api_docs_public), ("metrics", settings.api_metrics_public))
               if not public]
     lines = [f"graphrag API on {url}  (docs: {url}/docs, metrics: {url}/metrics"
-             + (f"; {' and '.join(closed)} need a key)" if closed else ")")]
+             + (f"; {' and '.join(closed)} need a key)" if closed else ")"),
+             f"web console: {url}/  (ask, sources, the evidence graph, documents, jobs)"]
     if mode:
         lines.append(f"answerer: {mode}")
     if (message := exposure_message(settings)) is not None:
         lines.append(message)
+    else:
+        lines.append("API keys are required. Create one on this machine with `graphrag api-key create --scope read` "
+                     "(`--scope admin` to ingest and delete), then `export GRAPHRAG_API_KEY=<the key>`: the curl "
+                     "below and `graphrag ask` send it, and the web console asks for it once")
     lines.append("try:")
     lines.append(f"  curl -s {url}/v1/ask{auth} -H 'Content-Type: application/json' \\\n"
                  f"    -d '{{\"question\": \"{SAMPLE_QUESTION}\"}}'")

@@ -1,9 +1,12 @@
 """The web console: `GET /` serves its page, `/ui/` its ES modules and stylesheet, from the API's own process.
 
-The page is plain ES modules that browsers load as they are (no bundler, no build output); its one
-third-party library, Cytoscape.js, is installed by `make web` (`npm ci` from `web/package-lock.json`)
-and served from `web/node_modules` at `/ui/vendor/cytoscape.js`, so the page needs no CDN and works
-with no internet. Nothing here is in the OpenAPI document: these are files, not the API.
+The page is plain ES modules that browsers load as they are (no bundler, no build output). Its files
+and its one third-party library, Cytoscape.js, are package data of `api` (`api/console/`), so every
+installation serves the same console: a wheel, an editable checkout, the Docker image, `make run`.
+The library is vendored (`api/console/vendor/cytoscape.esm.min.mjs`, with its MIT licence) at the
+version `web/package-lock.json` pins (a test compares the two; `make vendor-web` refreshes it from
+npm), served at `/ui/vendor/cytoscape.js`: no CDN, no internet, and no npm where the service runs.
+Nothing here is in the OpenAPI document: these are files, not the API.
 
 The page's responses carry a Content-Security-Policy that allows only same-origin scripts, styles,
 images and connections: the page has no inline script, style or handler, and Cytoscape's own
@@ -20,9 +23,8 @@ from fastapi.staticfiles import StaticFiles
 
 from api.errors import ApiError
 
-WEB_DIR = Path(__file__).resolve().parents[1] / "web"
-STATIC_DIR = WEB_DIR / "static"
-CYTOSCAPE = WEB_DIR / "node_modules" / "cytoscape" / "dist" / "cytoscape.esm.min.mjs"
+STATIC_DIR = Path(__file__).resolve().parent / "console"
+CYTOSCAPE = STATIC_DIR / "vendor" / "cytoscape.esm.min.mjs"
 
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                            "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
@@ -38,14 +40,15 @@ def install_web_console(app: FastAPI, static_dir: Path = STATIC_DIR, cytoscape: 
     async def console_page() -> FileResponse:
         page = static_dir / "index.html"
         if not page.is_file():
-            raise ApiError(404, "not_found", "the web console is not part of this installation (web/static is "
+            raise ApiError(404, "not_found", "the web console is not part of this installation (api/console is "
                                              "missing); the API is at /v1 and its documentation at /docs")
         return FileResponse(page, media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
 
     @app.get("/ui/vendor/cytoscape.js", include_in_schema=False)
     async def cytoscape_module() -> FileResponse:
         if not cytoscape.is_file():
-            raise ApiError(404, "not_found", "the graph library is not installed: run `make web` (npm ci in web/)")
+            raise ApiError(404, "not_found", "the graph library is missing from this installation "
+                                             "(api/console/vendor; `make vendor-web` restores it)")
         return FileResponse(cytoscape, media_type="text/javascript; charset=utf-8",
                             headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
 

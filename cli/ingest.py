@@ -9,6 +9,7 @@ Exit codes of `ingest`: 0 everything ingested (or unchanged), 3 some inputs fail
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import threading
@@ -138,9 +139,17 @@ def ingest(
              "[GRAPHRAG_RAY_EXTRACT_RESOURCES]")] = None,
     ray_embed_resources: Annotated[str | None, typer.Option(
         help="--engine ray: custom resources per embedding actor, JSON [GRAPHRAG_RAY_EMBED_RESOURCES]")] = None,
+    root: Annotated[Path | None, typer.Option(
+        help="A file under this folder is stored under its path relative to it (id and source: docs/a.md); a file "
+             "elsewhere under its absolute path  [default: the current folder]", file_okay=False)] = None,
     workspace: WorkspaceOpt = "default",
 ) -> None:
-    """Ingest documents into the graph: new ones added, unchanged skipped, changed replaced."""
+    """Ingest documents into the graph: new ones added, unchanged skipped, changed replaced.
+
+    A file's document id is its path relative to the current folder (or --root), e.g. docs/a.md, so
+    the same file is the same document however it is named; records of .json/.jsonl files carry their
+    own ids.
+    """
     overrides = given(ingest_engine=engine, ray_address=ray_address, ray_extract_actors=ray_extract_actors,
                       ray_embed_actors=ray_embed_actors, ray_embed_gpus=ray_embed_gpus,
                       ray_write_concurrency=write_concurrency, ray_extract_resources=ray_extract_resources,
@@ -154,6 +163,11 @@ def ingest(
     except ValueError as exc:  # json.JSONDecodeError is one too
         fail(f"invalid option: {exc}", code=2)
         return
+    missing = [p for p in paths if not _names_a_file(p)]
+    if len(missing) == len(paths):  # nothing to do: say so before the database is opened or a model loaded
+        for path in missing:
+            err.print(f"[yellow]skipped[/yellow] {path}: {_why_missing(path)}", highlight=False, soft_wrap=True)
+        fail("nothing to ingest: no input names an existing file", code=1)
     from graphrag.launch import open_database
 
     db = open_database(settings)
@@ -161,7 +175,7 @@ def ingest(
     try:
         config = IngestionConfig(batch_size=batch_size, documents_per_batch=documents_per_batch,
                                  workers=workers, strict=strict, same_as_threshold=same_as_threshold,
-                                 link_same_as=not no_same_as)
+                                 link_same_as=not no_same_as, id_root=(root or Path.cwd()).resolve())
     except ValueError as exc:
         fail(f"invalid option: {exc}", code=2)
         return
@@ -177,6 +191,21 @@ def ingest(
         json_report.write_text(report.model_dump_json(indent=2), encoding="utf-8")
     db.close()
     raise typer.Exit(report.exit_code)
+
+def _is_pattern(path: str) -> bool:
+    return any(ch in path for ch in "*?[")  # as ingestion.loaders.expand_paths reads them
+
+
+def _names_a_file(path: str) -> bool:
+    """Whether `path` (a file, a folder or a glob) could name any input: cheap checks, no folder walk."""
+    if _is_pattern(path):
+        return any(Path(m).is_file() for m in glob.iglob(path, recursive=True))
+    return Path(path).exists()
+
+
+def _why_missing(path: str) -> str:
+    return "the pattern matched no file" if _is_pattern(path) else "no such file or folder"
+
 
 @documents_app.command("list")
 def documents_list(ctx: typer.Context,

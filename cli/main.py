@@ -7,6 +7,7 @@ Every failure ends with one line on stderr and a non-zero exit code.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -49,9 +50,13 @@ def global_options(
              "every local user")] = None,
     embedding_model: Annotated[str | None, typer.Option(help="Embedding model [GRAPHRAG_EMBEDDING_MODEL]")] = None,
     embedding_dim: Annotated[int | None, typer.Option(help="Embedding dimension [GRAPHRAG_EMBEDDING_DIM]")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress and retries")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress and retries, and let the model "
+                                                                  "libraries show their progress bars and warnings")
+                       ] = False,
 ) -> None:
     configure_logging(logging.INFO if verbose else logging.WARNING)
+    if not verbose:
+        quiet_libraries()
     overrides = given(data_dir=data_dir, db_url=db_url, db_port=db_port, db_name=db_name, db_user=db_user,
                       db_password_file=db_password_file, embedding_model=embedding_model,
                       embedding_dim=embedding_dim)
@@ -59,6 +64,20 @@ def global_options(
         ctx.obj = Settings(**overrides)
     except ValueError as exc:
         fail(f"invalid setting: {first_validation_error(exc)}", code=2)
+
+
+# Read by huggingface_hub and transformers when they are first imported, which no command does before
+# its options are parsed (models load lazily): without -v, no "Loading weights" bar and no library
+# warnings (transformers' `loss_type=None` when the API traces the embedder) reach the terminal or the
+# service's log. Worker processes of `graphrag serve` inherit them.
+QUIET_LIBRARIES = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error",
+                   "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}
+
+
+def quiet_libraries() -> None:
+    """Silence the model libraries' progress bars and warnings, unless the user set those variables."""
+    for name, value in QUIET_LIBRARIES.items():
+        os.environ.setdefault(name, value)
 
 
 def main() -> None:

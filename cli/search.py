@@ -1,27 +1,63 @@
 """`graphrag search QUESTION` (ranked, cited passages) and `graphrag ask QUESTION` (an answer with
-citations, streamed as the LLM writes it when one is configured; extractive otherwise)."""
+citations, streamed as the LLM writes it when one is configured; extractive otherwise).
+
+Both ask the running service when one answers at the settings' URL (`GRAPHRAG_API_URL`, else the
+API's host and port): it holds the models already, so the answer comes at once. Only when none
+answers (or with `--local`, or options the service does not take) do they load the models here.
+Either way the result is the REST API's: `--json` prints the same JSON as `POST /v1/retrieve` and
+`POST /v1/ask`.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, get_args
+import json
+from typing import Annotated, Any, get_args
 
 import typer
-from rich.table import Table
 
-from cli.common import WorkspaceOpt, fail, out, workspace_settings
+from cli.common import WorkspaceOpt, err, fail, out, settings_of, workspace_settings
+from cli.remote import Service, ServiceError, find_service
 from graphrag.config import Settings
 from graphrag.errors import GraphRAGError
 from graphrag.retrieval.base import Ranking, RetrievalConfig
-from graphrag.retrieval.paths import format_path
-from graphrag.types import Answer, RetrievalResult
+from graphrag.types import RetrievalResult
+from schema.workspaces import WorkspaceNameError, check_name
 
 _DEFAULTS = RetrievalConfig()
+SERVICE_MAX_TOP_K = 50  # the API's bound on top_k (api.schemas.RetrieveRequest); more is answered here
 
 QuestionArg = Annotated[str, typer.Argument(help="The question")]
 TopKOpt = Annotated[int, typer.Option("--top-k", "-k", min=1, max=200, help="Passages retrieved")]
-RankingOpt = Annotated[str, typer.Option(help=", ".join(get_args(Ranking)))]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the whole result as JSON")]
+RankingOpt = Annotated[str, typer.Option(help=", ".join(get_args(Ranking)) + "; another than the default is "
+                                              "answered here, not by the service")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as the HTTP API returns it (JSON)")]
+LocalOpt = Annotated[bool, typer.Option("--local", help="Answer in this process (loads the models, 5-15 s) even "
+                                                        "when a service answers at GRAPHRAG_API_URL")]
+
+
+def _question(question: str) -> str:
+    """The question, or exit 2 (a usage error) when it holds no word."""
+    question = question.strip()
+    if not any(ch.isalnum() for ch in question):
+        fail('the question is empty: give it in words, e.g. graphrag ask "Who discovered radium?"', code=2)
+    return question
+
+
+def _service(ctx: typer.Context, workspace: str, *, local: bool, top_k: int, ranking: str) -> Service | None:
+    """The running service to ask, or None to answer here."""
+    try:
+        check_name(workspace)
+    except WorkspaceNameError as exc:
+        fail(str(exc), code=2)
+    if local or ranking != _DEFAULTS.ranking or top_k > SERVICE_MAX_TOP_K:
+        return None
+    settings = settings_of(ctx)
+    service = find_service(settings)
+    if service is None:
+        err.print(f"no graphrag service answers at {settings.service_url}; loading the models here (`graphrag up` "
+                  "in another terminal answers at once)", style="dim", highlight=False, soft_wrap=True)
+    return service
 
 
 def _retrieve(settings: Settings, question: str, top_k: int, ranking: str) -> RetrievalResult:
@@ -35,53 +71,89 @@ def _retrieve(settings: Settings, question: str, top_k: int, ranking: str) -> Re
     return retriever.retrieve(question, ranking=ranking)  # type: ignore[arg-type]
 
 
+def _print_sources(sources: list[dict[str, Any]]) -> None:
+    for s in sources:
+        out.print(f"[{s['n']}] {s['title']}  score {s['score']:.4f}  {','.join(s['channels'])}  ({s['chunk_id']})",
+                  highlight=False, soft_wrap=True, markup=False)
+        out.print(f"    {s['snippet']}", highlight=False, soft_wrap=True, markup=False)
+
+
+def _print_paths(paths: list[list[dict[str, Any]]]) -> None:
+    for path in paths:
+        if path:
+            steps = " ".join(f"-[{s['relation']}]-> ({s['target']})" for s in path)
+            out.print(f"path: ({path[0]['source']}) {steps}", highlight=False, soft_wrap=True, markup=False)
+
+
+def _by(service: Service | None) -> str:
+    return f" (service at {service.url})" if service is not None else ""
+
+
 def search(ctx: typer.Context, question: QuestionArg, top_k: TopKOpt = _DEFAULTS.top_k,
            ranking: RankingOpt = _DEFAULTS.ranking, as_json: JsonOpt = False, workspace: WorkspaceOpt = "default",
-           ) -> None:
+           local: LocalOpt = False) -> None:
     """Retrieve ranked, cited passages for QUESTION from the ingested graph."""
-    settings = workspace_settings(ctx, workspace)
+    question = _question(question)
+    service = _service(ctx, workspace, local=local, top_k=top_k, ranking=ranking)
+    seeds = ""
     try:
-        result = _retrieve(settings, question, top_k, ranking)
+        if service is not None:
+            response = service.retrieve(workspace, question, top_k)
+        else:
+            from api.evidence import evidence_graph
+            from api.schemas import retrieve_response
+
+            result = _retrieve(workspace_settings(ctx, workspace), question, top_k, ranking)
+            response = retrieve_response(result, result.timings_ms, evidence_graph(result)).model_dump()
+            seeds = ", ".join(f"{s.name} ({s.source}, {s.mentions})" for s in result.seeds)
+    except ServiceError as exc:
+        fail(str(exc), code=exc.exit_code)
+        return
     except GraphRAGError as exc:
         fail(str(exc))
         return
+    finally:
+        if service is not None:
+            service.close()
     if as_json:
-        out.print_json(result.model_dump_json())
+        out.print_json(json.dumps(response))
         return
-    table = Table("n", "title", "score", "channels", "chunk")
-    for n, p in enumerate(result.passages, start=1):
-        table.add_row(str(n), p.title, f"{p.score:.4f}", ",".join(p.channels), p.chunk_id)
-    out.print(table)
-    if result.seeds:
-        out.print("seeds: " + ", ".join(f"{s.name} ({s.source}, {s.mentions})" for s in result.seeds))
-    for path in result.paths:
-        out.print("path: " + format_path(path), highlight=False)
-    out.print(f"{result.timings_ms.get('total', 0):.0f} ms", style="dim")
+    _print_sources(response["sources"])
+    if seeds:
+        out.print("seeds: " + seeds, highlight=False, soft_wrap=True, markup=False)
+    _print_paths(response["paths"])
+    out.print(f"{response['timings_ms'].get('total', 0):.0f} ms{_by(service)}", style="dim", highlight=False)
 
 
-def ask(ctx: typer.Context, question: QuestionArg, top_k: TopKOpt = _DEFAULTS.top_k,
-        ranking: RankingOpt = _DEFAULTS.ranking, as_json: JsonOpt = False, workspace: WorkspaceOpt = "default",
-        ) -> None:
-    """Answer QUESTION with numbered citations, streamed as the LLM writes it.
+def _ask_service(service: Service, workspace: str, question: str, top_k: int, as_json: bool) -> dict[str, Any]:
+    final: dict[str, Any] | None = None
+    for event, data in service.ask(workspace, question, top_k):
+        if event == "token" and not as_json:
+            out.print(data.get("text", ""), end="", highlight=False, soft_wrap=True, markup=False)
+        elif event == "final":
+            final = data
+        elif event == "error":
+            message = (data.get("error") or {}).get("message", "the answer broke off")
+            raise ServiceError(f"the service's answer broke off: {message}")
+    if final is None:
+        raise ServiceError(f"the service at {service.url} sent no final answer")
+    return final
 
-    The LLM is GRAPHRAG_LLM_BASE_URL's (`local`: the CPU answerer of `graphrag llm start`); without
-    one, or when it fails, the answer is extractive: the passages' own sentences, cited.
-    """
+
+def _ask_here(settings: Settings, question: str, top_k: int, ranking: str, as_json: bool) -> dict[str, Any]:
+    from api.evidence import evidence_graph
+    from api.schemas import ask_response
     from graphrag.answer import Answerer, ErrorEvent, FinalEvent, TokenEvent
+    from graphrag.types import Answer
 
-    settings = workspace_settings(ctx, workspace)
-    try:
-        result = _retrieve(settings, question, top_k, ranking)
-        answerer = Answerer.from_settings(settings)
-    except GraphRAGError as exc:
-        fail(str(exc))
-        return
+    result = _retrieve(settings, question, top_k, ranking)
+    answerer = Answerer.from_settings(settings)
 
     async def run() -> Answer | None:
         final: Answer | None = None
         async for event in answerer.stream(result):
             if isinstance(event, TokenEvent) and not as_json:
-                out.print(event.text, end="", highlight=False, soft_wrap=True)
+                out.print(event.text, end="", highlight=False, soft_wrap=True, markup=False)
             elif isinstance(event, FinalEvent):
                 final = event.answer
             elif isinstance(event, ErrorEvent):
@@ -91,11 +163,41 @@ def ask(ctx: typer.Context, question: QuestionArg, top_k: TopKOpt = _DEFAULTS.to
     answer = asyncio.run(run())
     if answer is None:
         fail("no answer came back")
+        raise AssertionError  # fail() exits
+    return ask_response(answer, answer.timings_ms, evidence_graph(result)).model_dump()
+
+
+def ask(ctx: typer.Context, question: QuestionArg, top_k: TopKOpt = _DEFAULTS.top_k,
+        ranking: RankingOpt = _DEFAULTS.ranking, as_json: JsonOpt = False, workspace: WorkspaceOpt = "default",
+        local: LocalOpt = False) -> None:
+    """Answer QUESTION with numbered citations, streamed as the LLM writes it.
+
+    A running service answers with its own answerer. Here, the LLM is GRAPHRAG_LLM_BASE_URL's
+    (`local`: the CPU answerer of `graphrag llm start`); without one, or when it fails, the answer is
+    extractive: the passages' own sentences, cited.
+    """
+    question = _question(question)
+    service = _service(ctx, workspace, local=local, top_k=top_k, ranking=ranking)
+    try:
+        if service is not None:
+            answer = _ask_service(service, workspace, question, top_k, as_json)
+        else:
+            answer = _ask_here(workspace_settings(ctx, workspace), question, top_k, ranking, as_json)
+    except ServiceError as exc:
+        fail(str(exc), code=exc.exit_code)
         return
+    except GraphRAGError as exc:
+        fail(str(exc))
+        return
+    finally:
+        if service is not None:
+            service.close()
     if as_json:
-        out.print_json(answer.model_dump_json())
+        out.print_json(json.dumps(answer))
         return
     out.print()
-    for c in answer.citations:
-        out.print(f"[{c.n}] {c.title} ({c.document_id}): {c.snippet}", highlight=False, soft_wrap=True)
-    out.print(f"{answer.mode} answer, {answer.timings_ms.get('total', 0):.0f} ms", style="dim")
+    for c in answer["citations"]:
+        out.print(f"[{c['n']}] {c['title']} ({c['document_id']}): {c['snippet']}", highlight=False, soft_wrap=True,
+                  markup=False)
+    out.print(f"{answer['mode']} answer, {answer['timings_ms'].get('total', 0):.0f} ms{_by(service)}", style="dim",
+              highlight=False)

@@ -142,6 +142,32 @@ class Settings(BaseSettings):
     ingest_max_seconds: float = Field(120.0, gt=0, description="A document whose text extraction takes longer "
                                       "fails (checked between PDF pages)")
 
+    # --- the CLI as a client of a running service (`graphrag ask`, `graphrag search`) ------------------
+    api_url: str | None = Field(
+        None, description="The running graphrag service that `graphrag ask` and `search` send questions to (they "
+                          "load the models themselves only when none answers there); unset = "
+                          "http://<api_host>:<api_port>, 127.0.0.1 for a wildcard bind")
+    api_key: SecretStr | None = Field(None, description="API key that `graphrag ask` and `search` send to that "
+                                                        "service when it requires keys")
+
+    @field_validator("api_url")
+    @classmethod
+    def _check_api_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not re.match(r"^https?://[^/\s]+(/\S*)?$", value.strip()):
+            raise ValueError(f"{value!r} is not a service URL (http[s]://host:port)")
+        return value.strip().rstrip("/")
+
+    @property
+    def service_url(self) -> str:
+        """Where `graphrag ask` and `search` look for a running service (see `api_url`)."""
+        if self.api_url:
+            return self.api_url
+        host = self.api_host.strip()
+        host = "127.0.0.1" if host in WILDCARD_HOSTS else host
+        return f"http://[{host}]:{self.api_port}" if ":" in host else f"http://{host}:{self.api_port}"
+
     # --- ingestion engine ---------------------------------------------------------------------------
     ingest_engine: Literal["local", "ray"] = Field(
         "local", description="Where ingestion runs: 'local' (threads in this process) or 'ray' (Ray Data: "

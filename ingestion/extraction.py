@@ -60,17 +60,46 @@ _CONNECTORS = {"of", "the", "de", "du", "la", "le", "von", "van", "der", "for", 
 _LEADING_DROP = {"the", "a", "an", "this", "that", "these", "those", "his", "her", "its", "their"}
 
 
+# Words of a date: a name made of these and numbers ("12 September 1897", "May 1968", "1890s") is a
+# date or a count, which questions do not look up as an entity (spaCy labels them DATE or CARDINAL,
+# left out of NAME_LABELS; the Title-Cased runs took them back in, since "12" and "1897" pass for
+# capitalised words there).
+_DATE_WORDS = frozenset({
+    "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november",
+    "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "monday",
+    "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "mon", "tue", "tues", "wed", "thu", "thur",
+    "thurs", "fri", "sat", "sun",
+})
+_NUMBER = re.compile(r"^\d+(?:st|nd|rd|th|s)?$")
+# A name that ends in one of these was cut before its object ("1903 Nobel Prize in"): spaCy's small
+# model sometimes ends an entity there. Such a fragment names nothing a question would.
+_DANGLING = frozenset({"in", "of", "on", "at", "by", "for", "to", "from", "with", "into", "and", "or", "the", "a",
+                       "an"})
+
+
+def display_name(text: str) -> str:
+    """An entity's name as shown: the source's line breaks and runs of white space as single spaces
+    ("Henri\nBecquerel" -> "Henri Becquerel")."""
+    return " ".join(text.split())
+
+
 def _usable(name: str) -> str | None:
-    """The key for `name`, or None for names that would only add noise (empty, one letter, digits)."""
+    """The key for `name`, or None for names that would only add noise: empty, one letter, numbers,
+    dates ("12 September 1897"), fragments cut before their object ("1903 Nobel Prize in")."""
     key = entity_key(name)
-    if len(key) < 2 or len(key) > MAX_KEY_CHARS or key.replace(" ", "").isdigit():
+    if len(key) < 2 or len(key) > MAX_KEY_CHARS:
+        return None
+    words = key.split()
+    if all(_NUMBER.match(w) or w in _DATE_WORDS for w in words) and any(_NUMBER.match(w) for w in words):
+        return None
+    if words[-1] in _DANGLING:
         return None
     return key
 
 
 def title_entity(title: str) -> tuple[str, str] | None:
     """(key, name) of the entity a document's title names: 'Mercury (planet)' -> 'Mercury'."""
-    name = strip_title_qualifier(title)
+    name = display_name(strip_title_qualifier(title))
     key = _usable(name)
     return (key, name) if key else None
 
@@ -154,7 +183,7 @@ class SpacyEntityExtractor:
             span = ent
             while len(span) > 1 and span[0].lower_ in _LEADING_DROP:
                 span = span[1:]  # "the United States" and "United States" are one entity
-            name = span.text.strip()
+            name = display_name(span.text)
             key = _usable(name)
             if key:
                 mentions.append(Mention(key, name, ent.label_, sentence_of(span.start_char)))
@@ -166,7 +195,7 @@ class SpacyEntityExtractor:
                 span = sdoc[i:j]
                 key = _usable(span.text)
                 if key:
-                    mentions.append(Mention(key, span.text, SPAN_TYPE, sentence_of(span.start_char)))
+                    mentions.append(Mention(key, display_name(span.text), SPAN_TYPE, sentence_of(span.start_char)))
         if title is not None:
             mentions.append(Mention(title[0], title[1], TITLE_TYPE, -1))
         return ChunkExtraction(mentions=mentions, pairs=sentence_pairs(mentions))

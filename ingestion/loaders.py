@@ -332,8 +332,19 @@ def _is_hidden(path: Path, root: Path) -> bool:
     return any(p.startswith(".") for p in parts)
 
 
-def expand_paths(inputs: list[str | Path]) -> Iterator[tuple[Path, str] | LoadFailure]:
-    """Files named by `inputs` (files, folders recursively, globs) with their document ids, sorted."""
+def _file_id(path: Path, root: Path | None) -> str:
+    """`document_id` relative to `root` when the file lies under it, else its absolute path."""
+    if root is not None:
+        try:
+            return document_id(path, root)
+        except ValueError:
+            pass
+    return document_id(path)
+
+
+def expand_paths(inputs: list[str | Path], root: Path | None = None) -> Iterator[tuple[Path, str] | LoadFailure]:
+    """Files named by `inputs` (files, folders recursively, globs) with their document ids, sorted; with
+    `root`, the ids of files under it are relative to it (see `document_id`)."""
     for raw in inputs:
         text = str(raw)
         if any(ch in text for ch in "*?["):
@@ -342,15 +353,15 @@ def expand_paths(inputs: list[str | Path]) -> Iterator[tuple[Path, str] | LoadFa
             if not files:
                 yield LoadFailure(text, "the pattern matched no file")
             for f in files:
-                yield f, document_id(f)
+                yield f, _file_id(f, root)
             continue
         path = Path(text)
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and not _is_hidden(p, path))
             for f in files:
-                yield f, document_id(f)
+                yield f, _file_id(f, root)
         elif path.is_file():
-            yield path, document_id(path)
+            yield path, _file_id(path, root)
         else:
             yield LoadFailure(text, "no such file or folder")
 
@@ -358,9 +369,10 @@ def expand_paths(inputs: list[str | Path]) -> Iterator[tuple[Path, str] | LoadFa
 def document_id(path: Path, root: Path | None = None) -> str:
     """A file's document id: the one rule for every way a file comes in.
 
-    - `root` None (the CLI, `graphrag ingest`): its absolute path, however it was named (folder,
-      glob or directly); not relative to the folder named on the command line, which made the same
-      file two documents when it was ingested once through its folder and once by name.
+    - `root` None: its absolute path, however it was named (folder, glob or directly); not relative
+      to the folder named on the command line, which made the same file two documents when it was
+      ingested once through its folder and once by name. (`graphrag ingest` passes the current
+      folder as `root` to `load_paths`, and falls back to this for files outside it.)
     - `root` given (the API's ingest jobs, whose files lie in the allowed ingest folder): its path
       relative to `root` (`batch/a.md`), so read-scope clients never see the server's folders;
       ValueError when the file, links resolved, is outside `root`.
@@ -404,11 +416,21 @@ def load_file(path: Path, doc_id: str, budget: LoadBudget = NO_BUDGET) -> Iterat
         yield item
 
 
-def load_paths(inputs: list[str | Path], budget: LoadBudget = NO_BUDGET) -> Iterator[LoadItem]:
+def load_paths(inputs: list[str | Path], root: Path | None = None,
+               budget: LoadBudget = NO_BUDGET) -> Iterator[LoadItem]:
     """Every document under `inputs`, in a stable order; unusable inputs (and documents over `budget`)
-    come out as `LoadFailure`s."""
-    for item in expand_paths(inputs):
+    come out as `LoadFailure`s. With `root`, a file under it is named relative to it in its id and
+    `source` alike (`graphrag ingest`: the current folder), so neither shows the machine's folders."""
+    for item in expand_paths(inputs, root):
         if isinstance(item, LoadFailure):
             yield item
             continue
-        yield from load_file(*item, budget)
+        path, doc_id = item
+        if root is None or Path(doc_id).is_absolute():
+            yield from load_file(path, doc_id, budget)
+            continue
+        where = str(path)
+        for loaded in load_file(path, doc_id, budget):
+            if isinstance(loaded, SourceDocument) and loaded.source.startswith(where):
+                loaded = loaded.model_copy(update={"source": doc_id + loaded.source[len(where):]})
+            yield loaded

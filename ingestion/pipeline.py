@@ -83,6 +83,9 @@ class IngestionConfig(BaseModel):
     embed_threads: int | None = Field(None, ge=1, le=64,
                                       description="torch threads for chunk embedding (None: torch's default)")
     entity_embed_threads: int = Field(1, ge=1, le=64, description="torch threads for entity names")
+    id_root: Path | None = Field(None, description="files under this folder get their path relative to it as "
+                                                   "document id and source; others (and all when None) their "
+                                                   "absolute path")
 
 
 class FailedInput(BaseModel):
@@ -399,13 +402,13 @@ class IngestionPipeline:
         for item in sources:
             if isinstance(item, SourceDocument):
                 if paths:
-                    yield from load_paths(paths, self.budget)
+                    yield from load_paths(paths, self.config.id_root, self.budget)
                     paths = []
                 yield item
             else:
                 paths.append(item)
         if paths:
-            yield from load_paths(paths, self.budget)
+            yield from load_paths(paths, self.config.id_root, self.budget)
 
     def _prepare_stage(self, items: Iterator[SourceDocument | LoadFailure], report: IngestionReport,
                        lock: threading.Lock, timer: _Timer, stop: threading.Event) -> Iterator[_Prepared]:

@@ -41,6 +41,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# `graphrag ask` and `search` send questions to a service when one answers at GRAPHRAG_API_URL (default
+# 127.0.0.1:8000, where someone's `make run` may be serving another database). Tests point it at a port
+# nothing listens on, so the commands answer from the test's own database unless a test names a service.
+os.environ.setdefault("GRAPHRAG_API_URL", f"http://127.0.0.1:{free_port()}")
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
     """A real ArcadeDB server on a free port in a temporary folder; fails (never skips) if it cannot start."""

@@ -10,7 +10,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import AsyncDBDep, MetricsDep
 from api.files import uploads_check
+from api.keys import Principal
 from api.schemas import Check, Health, Readiness
+from api.security import PRINCIPAL_STATE
 from graphrag.errors import GraphRAGError
 from schema.runner import CURRENT_VERSION
 
@@ -79,5 +81,11 @@ async def readyz(request: Request, adb: AsyncDBDep) -> JSONResponse:
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response,
             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
-async def metrics(m: MetricsDep) -> Response:
-    return Response(m.render(), media_type=m.content_type)
+async def metrics(request: Request, m: MetricsDep) -> Response:
+    """Every series for a key that sees every workspace (global, or keyless on loopback) and when the
+    metrics are public (`GRAPHRAG_API_PUBLIC_METRICS`: the operator opened them to whoever reaches the
+    port); for a key bound to some workspaces, only theirs (README: a key cannot learn that another
+    workspace exists)."""
+    principal = request.scope.get("state", {}).get(PRINCIPAL_STATE)
+    sees = principal.sees if isinstance(principal, Principal) and principal.workspaces is not None else None
+    return Response(m.render(sees), media_type=m.content_type)

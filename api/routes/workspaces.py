@@ -31,7 +31,7 @@ def _registry(request: Request) -> Workspaces:
 @router.get("", response_model=WorkspaceList, summary="The workspaces this key reaches")
 async def list_workspaces(request: Request, principal: Authenticated) -> WorkspaceList:
     names = await _registry(request).names()
-    return WorkspaceList(items=[WorkspaceOut(name=n) for n in names if principal.sees(n)])
+    return WorkspaceList(items=[WorkspaceOut(name=n) for n in names if principal.sees(n)], scope=principal.scope.value)
 
 
 @router.post("", status_code=201, response_model=WorkspaceOut, summary="Create a workspace",

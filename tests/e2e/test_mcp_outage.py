@@ -9,6 +9,7 @@ from pathlib import Path
 from api.components import build_components
 from api.main import create_app
 from graphrag.arcadedb import ArcadeDB
+from graphrag.config import Settings, ensure_password_file
 from graphrag.embedded import EmbeddedServer
 from graphrag.embeddings import SentenceTransformerEmbedder
 from schema.runner import MigrationRunner
@@ -52,3 +53,23 @@ def test_database_down_is_a_tool_error_over_http_and_stdio(tmp_path: Path,
         db.close()
     finally:
         srv.stop()
+
+
+def test_stdio_names_the_real_cause_when_the_database_cannot_be_reached(tmp_path: Path) -> None:
+    """`graphrag mcp` as a desktop client starts it, against the embedded default: first with a data folder
+    that holds no database (GRAPHRAG_DATA_DIR wrong or unset), then with one whose server is not
+    running. Either way the tool error says so and what to do, not "retry in a few seconds"."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    settings = Settings(data_dir=data_dir, db_port=free_port(), db_retries=1, db_retry_max_s=1, db_timeout_s=2)
+    with (tmp_path / "stdio.log").open("w", encoding="utf-8") as log:
+        with stdio_session(settings, log) as stdio:
+            message = stdio.error("retrieve", QUESTION)
+        assert "GRAPHRAG_DATA_DIR" in message and str(data_dir.resolve()) in message, message
+        assert "graphrag db start" in message and DOWN not in message
+
+        ensure_password_file(settings.password_file)  # a data folder `graphrag db start` made, server stopped
+        with stdio_session(settings, log) as stdio:
+            message = stdio.error("retrieve", QUESTION)
+        assert message.startswith("Error executing tool retrieve: the database is not running"), message
+        assert "graphrag db start" in message and DOWN not in message

@@ -108,8 +108,10 @@ def test_workspaces_are_created_listed_and_names_checked(ws_client: TestClient, 
     assert ws_client.post("/v1/workspaces", json={"name": "gamma"},
                           headers=auth(ws_keys["alpha_admin"])).status_code == 403
     # a key lists only the workspaces it is bound to
-    seen = [w["name"] for w in ws_client.get("/v1/workspaces", headers=auth(ws_keys["alpha_read"])).json()["items"]]
-    assert seen == ["alpha"]
+    listed = ws_client.get("/v1/workspaces", headers=auth(ws_keys["alpha_read"])).json()
+    assert [w["name"] for w in listed["items"]] == ["alpha"]
+    assert listed["scope"] == "read"  # the console offers a read key no upload and no delete
+    assert ws_client.get("/v1/workspaces", headers=auth(ws_keys["alpha_admin"])).json()["scope"] == "admin"
     one = ws_client.get("/v1/workspaces/alpha", headers=auth(ws_keys["alpha_read"])).json()
     assert one == {"name": "alpha", "documents": 2}
 
@@ -299,6 +301,12 @@ def test_metrics_and_logs_carry_the_workspace(ws_client: TestClient, ws_keys: di
                and 'route="/v1/workspaces/{workspace}/retrieve"' in line]
     assert any('workspace="beta"' in line for line in counted), [x for x in metrics.splitlines() if "_count" in x]
     assert 'graphrag_ingest_documents_total{workspace="alpha"}' in metrics
+    # a key bound to alpha reads alpha's series and nothing of beta's (README: no key learns that
+    # another workspace exists)
+    alpha_only = ws_client.get("/metrics", headers=auth(ws_keys["alpha_read"]))
+    assert alpha_only.status_code == 200
+    assert 'graphrag_ingest_documents_total{workspace="alpha"}' in alpha_only.text
+    assert 'workspace="beta"' not in alpha_only.text and "beta" not in alpha_only.text
     access = [r for r in caplog.records if r.name == "api.access" and "/v1/workspaces/beta/retrieve" in r.getMessage()]
     assert access and all(getattr(r, "workspace", None) == "beta" for r in access)
 

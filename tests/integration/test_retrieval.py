@@ -382,11 +382,14 @@ def test_search_command(graph_db: ArcadeDB, server: Any) -> None:
     env = {"GRAPHRAG_DB_PASSWORD": server.password}
     result = CliRunner().invoke(app, args, env=env)
     assert result.exit_code == 0, result.output
-    payload = json.loads(result.stdout)
-    assert payload["ranking"] == "ppr"
-    assert ANSWER_DOC in [p["document_id"] for p in payload["passages"]]
+    payload = json.loads(result.stdout)  # the JSON of POST /v1/retrieve, whoever answered
+    assert payload["question"] == QUESTION and len(payload["sources"]) == 3
+    assert ANSWER_DOC in [s["document_id"] for s in payload["sources"]]
+    shown = CliRunner().invoke(app, args[:-1], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert payload["sources"][0]["snippet"][:60] in shown.stdout  # the passage's text, not only its id
     empty = CliRunner().invoke(app, [*args[:4], "search", "  "], env=env)
-    assert empty.exit_code == 1
+    assert empty.exit_code == 2  # a usage error
 
 
 def test_ask_command_answers_with_citations(graph_db: ArcadeDB, server: Any) -> None:
@@ -410,8 +413,9 @@ def test_ask_command_answers_with_citations(graph_db: ArcadeDB, server: Any) -> 
     assert answer["answer"].strip()[:40] in shown.stdout
     assert f"[{first['n']}] {first['title']} ({first['document_id']})" in shown.stdout
     assert "extractive answer" in shown.stdout
-    empty = CliRunner().invoke(app, [*args[:4], "ask", "  "], env=env)
-    assert empty.exit_code == 1
+    for blank in ("", "  ", "?!"):
+        empty = CliRunner().invoke(app, [*args[:4], "ask", blank], env=env)
+        assert empty.exit_code == 2, (blank, empty.output)  # a usage error, as `fail` documents
 
 
 @pytest.mark.parametrize("state", ["rebuilding", "blocked"])

@@ -60,8 +60,8 @@ def test_workspace_lifecycle_from_the_command_line(flags: list[str], control: Ar
     assert code == 0 and "Vantor Lighthouse" not in output
     code, output = run(flags, "search", "--workspace", "alpha", "--json", "Who designed the lighthouse on the cape?")
     assert code == 0, output
-    passages = json.loads(output[output.index("{"):])["passages"]  # after the model-loading progress on stderr
-    assert passages and {p["title"] for p in passages} == {"Vantor Lighthouse"}
+    sources = json.loads(output[output.index("{"):])["sources"]  # after the line saying no service answered
+    assert sources and {s["title"] for s in sources} == {"Vantor Lighthouse"}
 
     code, output = run(flags, "schema", "migrate")
     assert code == 0 and "workspace default" in output and "workspace alpha" in output

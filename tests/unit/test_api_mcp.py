@@ -60,6 +60,33 @@ def test_database_outage_is_a_tool_error_without_internals() -> None:
     assert "the database is unreachable right now; retry" in text and "10.0.0.7" not in text
 
 
+class EmptyRetriever:
+    def retrieve(self, question: str, *, top_k: int, hops: int) -> RetrievalResult:
+        return RetrievalResult(question=question, passages=[], paths=[], seeds=[], timings_ms={})
+
+
+def test_bad_and_unknown_arguments_are_refused_in_plain_words() -> None:
+    async def parts(ctx: object) -> Workspace:
+        return Workspace("default", Components(retriever=EmptyRetriever()))
+
+    async def calls() -> list[CallToolResult]:
+        async with Client(build_server(parts, fixed_caller(ANONYMOUS))) as client:
+            return [await client.call_tool("retrieve", arguments) for arguments in (
+                {"question": "Where?", "top_k": 99}, {"question": "Where?", "topk": 3}, {},
+                {"question": "Where?", "hops": "two"}, {"question": "Where?", "top_k": 3})]
+
+    too_many, misspelt, missing, wrong_type, good = anyio.run(calls)
+    texts = [r.content[0].text for r in (too_many, misspelt, missing, wrong_type)]  # type: ignore[union-attr]
+    assert all(r.is_error for r in (too_many, misspelt, missing, wrong_type)) and not good.is_error
+    assert texts[0] == ("Error executing tool retrieve: invalid arguments: top_k: Input should be less than or "
+                        "equal to 50")
+    assert texts[1] == "Error executing tool retrieve: unknown argument 'topk'; retrieve takes hops, question, top_k"
+    assert texts[2].endswith("invalid arguments: question: Field required")
+    assert "hops: Input should be a valid integer" in texts[3]
+    for text in texts:  # none of pydantic's raw report
+        assert "validation error for" not in text and "errors.pydantic.dev" not in text and "[type=" not in text
+
+
 def test_lazy_components_retry_a_failed_build_and_then_keep_the_result() -> None:
     built = Components()
     calls: list[int] = []

@@ -56,3 +56,28 @@ def test_sentence_pairs_and_title_entity() -> None:
     assert sentence_pairs(mentions) == [("a", "b"), ("a", "c")]
     assert title_entity("Mercury (planet)") == ("mercury", "Mercury")
     assert title_entity("1999") is None
+
+
+def test_names_are_single_spaced_and_dates_and_fragments_are_not_entities(extractor: SpacyEntityExtractor) -> None:
+    """From the sample corpus as it was ingested: a name broken over two source lines, a birth date
+    that the Title-Cased runs took for a name, and spaCy's entity cut before its object."""
+    text = ("Irène Joliot-Curie (12 September 1897 – 17 March 1956) was a French chemist. In 1896 Henri\n"
+            "Becquerel discovered radioactivity, and he shared the 1903 Nobel Prize in Physics with Pierre Curie "
+            "and Marie Curie.")
+    chunks = SentenceChunker().chunk(text, "Henri\nBecquerel")
+    [[result]] = extractor.extract([ExtractionInput("Henri\nBecquerel", chunks)])
+    names = {m.name for m in result.mentions}
+    assert "Henri Becquerel" in names and not any(any(c in n for c in "\n\t") or "  " in n for n in names), names
+    assert not any("1897" in n or "1956" in n or "September" in n or "March" in n for n in names), names
+    assert not any(n.split()[-1] in ("in", "of") for n in names), names
+    assert {"marie curie", "pierre curie", "irène joliot curie"} <= {m.key for m in result.mentions}
+
+
+@pytest.mark.parametrize(("name", "kept"), [
+    ("12 September 1897", False), ("September 1897", False), ("1890s", False), ("21st", False), ("1999", False),
+    ("1903 Nobel Prize in", False), ("University of", False),
+    ("Nobel Prize in Physics", True), ("Apollo 11", True), ("May", True), ("World War II", True),
+    ("Henri\nBecquerel", True),
+])
+def test_which_names_are_usable(name: str, kept: bool) -> None:
+    assert (title_entity(name) is not None) is kept, name

@@ -173,8 +173,25 @@ def test_text_over_the_character_cap_fails_and_the_rest_of_the_input_loads(tmp_p
     (tmp_path / "ok.txt").write_text("a small note", encoding="utf-8")
     (tmp_path / "records.jsonl").write_text(json.dumps({"id": "r1", "text": "y" * 2000}) + "\n"
                                             + json.dumps({"id": "r2", "text": "short"}) + "\n", encoding="utf-8")
-    items = list(load_paths([tmp_path], LoadBudget(max_chars=1000)))
+    items = list(load_paths([tmp_path], budget=LoadBudget(max_chars=1000)))
     assert sorted(d.id for d in _docs(items)) == sorted([str((tmp_path / "ok.txt").resolve()), "r2"])
     failed = {Path(f.path.split(":")[0]).name: f.reason for f in _failures(items)}
     assert set(failed) == {"big.txt", "huge.md", "records.jsonl"}
     assert all("more than 1,000 characters of text (GRAPHRAG_INGEST_MAX_CHARS)" in r for r in failed.values())
+
+
+def test_with_a_root_files_under_it_are_named_relative_to_it(tmp_path: Path) -> None:
+    """`graphrag ingest` passes the current folder: ids and sources are `docs/a.md`, never the machine's
+    folders, and the same file is one document whether named through its folder, a glob or directly."""
+    (tmp_path / "docs" / "sub").mkdir(parents=True)
+    (tmp_path / "docs" / "sub" / "a.md").write_text("# A\n\nalpha", encoding="utf-8")
+    outside = tmp_path.parent / f"{tmp_path.name}-elsewhere.md"
+    outside.write_text("elsewhere", encoding="utf-8")
+    try:
+        for named in (tmp_path / "docs", tmp_path / "docs" / "sub" / "a.md", str(tmp_path / "docs" / "**" / "*.md")):
+            [doc] = _docs(list(load_paths([named], root=tmp_path)))
+            assert (doc.id, doc.source) == ("docs/sub/a.md", "docs/sub/a.md"), named
+        [far] = _docs(list(load_paths([outside], root=tmp_path)))
+        assert far.id == str(outside.resolve())  # outside the root: its absolute path, as without one
+    finally:
+        outside.unlink()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from fastapi.testclient import TestClient
 
 from api.keys import ANONYMOUS, Principal, Scope, bound_workspaces
+from api.main import create_app
 from api.metrics import WORKSPACE_LABELS, Metrics
 from api.middleware import route_template
 from graphrag.config import Settings
@@ -69,6 +71,43 @@ def test_metric_labels_stay_bounded() -> None:
     assert labels[:WORKSPACE_LABELS] == [f"w{i}" for i in range(WORKSPACE_LABELS)]
     assert set(labels[WORKSPACE_LABELS:]) == {"other"}
     assert metrics.workspace_label("w0") == "w0" and metrics.workspace_label(None) == "-"
+
+
+class _Keys:
+    """The key verifier's two calls, over a fixed table (the real one reads ApiKey rows)."""
+
+    def __init__(self, table: dict[str, Principal]):
+        self.table = table
+
+    def cached(self, key: str) -> Principal | None:
+        return self.table.get(key)
+
+    async def verify(self, key: str) -> Principal | None:
+        return self.table.get(key)
+
+
+def test_metrics_show_a_bound_key_only_its_own_workspaces() -> None:
+    app = create_app(Settings(api_keys_required=True))
+    app.state.key_verifier = _Keys({"alpha-key": Principal("k1", Scope.read, frozenset({"alpha"})),
+                                    "global-key": Principal("k2", Scope.global_, None)})
+    metrics: Metrics = app.state.metrics
+    for workspace in ["alpha", "beta"] + [f"w{i}" for i in range(WORKSPACE_LABELS)]:  # the last ones are "other"
+        label = metrics.workspace_label(workspace)
+        metrics.request_seconds.labels("POST", "/v1/workspaces/{workspace}/ask", "200", label).observe(0.1)
+        metrics.ingest_documents.labels(label).inc(3)
+    metrics.request_seconds.labels("GET", "/healthz", "200", metrics.workspace_label(None)).observe(0.01)
+    client = TestClient(app, base_url="http://127.0.0.1:8000")
+
+    bound = client.get("/metrics", headers={"X-API-Key": "alpha-key"})
+    assert bound.status_code == 200
+    assert 'graphrag_ingest_documents_total{workspace="alpha"} 3.0' in bound.text
+    assert 'workspace="-"' in bound.text  # series outside any workspace name none
+    for hidden in ("beta", "other", "w0"):
+        assert f'workspace="{hidden}"' not in bound.text, hidden
+    assert "graphrag_retrieval_duration_seconds" in bound.text  # families without the label stay whole
+
+    every = client.get("/metrics", headers={"Authorization": "Bearer global-key"}).text
+    assert all(f'workspace="{w}"' in every for w in ("alpha", "beta", "other", "-"))
 
 
 class _Route:

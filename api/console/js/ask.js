@@ -1,13 +1,17 @@
 // Ask: the question goes to POST /v1/ask (in the chosen workspace) with `stream: true`; the sources event fills the cards and
 // the evidence graph, token events grow the answer (its `[n]` markers become links to the cards),
 // and the final event brings the mode and the timings. Failures are shown in words; a 503 (the
-// database is unavailable) is retried after the Retry-After the service gives, a few times.
+// database is unavailable) is retried after the Retry-After the service gives, a few times; a 503
+// that will not pass by itself is shown once.
 
 import { ApiError, describe, request, scoped } from "./api.js";
 import { $, clear, documentHref, h, marked, showError } from "./dom.js";
 import { events } from "./sse.js";
 
 const MAX_RETRIES = 3;
+// 503s that pass by themselves (the database restarting, the service starting): retried. Any other
+// 503 (a part this service lacks) stays until someone changes the service: shown once, not retried.
+const TRANSIENT = new Set(["database_unavailable", "not_ready"]);
 const TIMING_NAMES = { retrieve: "retrieval", first_token: "first token", answer: "answer", total: "total" };
 
 export class AskView {
@@ -90,11 +94,14 @@ export class AskView {
       if (run !== this.run) return;
       this.answer.dataset.state = "failed";
       this.state.textContent = "";
-      if (err instanceof ApiError && err.status === 503 && err.retryAfter !== null && attempt < MAX_RETRIES) {
+      if (err instanceof ApiError && err.status === 503 && TRANSIENT.has(err.code) && err.retryAfter !== null &&
+          attempt < MAX_RETRIES) {
         await this.waitAndRetry(err, text, attempt, run);
         return;
       }
-      showError(this.error, describe(err) + (err instanceof ApiError && err.status === 503 ? " Ask again later." : ""));
+      const transient = err instanceof ApiError && err.status === 503 && TRANSIENT.has(err.code);
+      showError(this.error, transient ? describe(err) + " Ask again later."
+        : err instanceof ApiError && err.status === 503 ? `This service cannot answer: ${err.message}.` : describe(err));
     } finally {
       if (run === this.run) this.button.disabled = false;
     }

@@ -51,9 +51,11 @@ export function scoped(path) {
   return workspace === DEFAULT_WORKSPACE ? `/v1${path}` : `/v1/workspaces/${encodeURIComponent(workspace)}${path}`;
 }
 
-/** The names of the workspaces this key reaches (`default` first when it is one of them). */
+/** The names of the workspaces this key reaches (`default` first when it is one of them), and the
+ * key's scope (read, admin or global; keyless on loopback: global). */
 export async function listWorkspaces() {
-  return (await getJSON("/v1/workspaces")).items.map((w) => w.name);
+  const list = await getJSON("/v1/workspaces");
+  return { names: list.items.map((w) => w.name), scope: list.scope || "" };
 }
 
 /** One prompt at a time: requests that fail together with 401 all wait for the same answer. */
@@ -106,6 +108,7 @@ export async function request(path, { method = "GET", json, form, accept = "appl
     }
     if (response.status === 401) {
       const failure = await errorOf(response);
+      if (key && storedKey() === key) storeKey("");  // rejected: not "set" any more, whatever happens next
       const reason = key ? `The API key was not accepted: ${failure.message}.` : "This service requires an API key.";
       const next = await promptOnce(reason);
       if (!next) throw new ApiError(401, "unauthorized", "An API key is needed: use the “API key” button to enter one.");

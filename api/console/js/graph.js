@@ -1,4 +1,4 @@
-// The evidence graph: Cytoscape.js (served from web/node_modules at /ui/vendor/cytoscape.js) draws the
+// The evidence graph: Cytoscape.js (vendored in api/console/vendor, served at /ui/vendor/cytoscape.js) draws the
 // question's seed entities, the ranked passages and the paths that explain them (the `graph` field
 // of /v1/ask). Clicking an entity merges its neighbourhood (/v1/graph/entities/{key}); clicking a
 // passage opens its document. A list of the same nodes as buttons makes all of it keyboard-usable.
@@ -52,7 +52,7 @@ export class EvidenceGraph {
       window.graphragConsole = Object.assign(window.graphragConsole || {}, { cy: this.cy }); // for tests and debugging
     } catch (err) {
       this.container.classList.add("unavailable");
-      this.container.textContent = "The graph library is not installed (run `make web`); the node list below still works.";
+      this.container.textContent = "The graph library could not be loaded; the node list below still works.";
     }
   }
 
@@ -93,10 +93,13 @@ export class EvidenceGraph {
     return true;
   }
 
+  /** Rings by kind (seeds in the middle, neighbours outside), spaced by each node's box with its
+   * label, so that no label lies over another node or label. */
   layout() {
     const rank = { seed: 3, entity: 2, passage: 1, neighbour: 0 };
     this.cy.layout({ name: "concentric", concentric: (node) => rank[node.data("kind")] ?? 0,
-      levelWidth: () => 1, minNodeSpacing: 28, animate: false, padding: 24 }).run();
+      levelWidth: () => 1, minNodeSpacing: 12, avoidOverlap: true, nodeDimensionsIncludeLabels: true,
+      animate: false, padding: 24 }).run();
   }
 
   /** What a click on a node (or its button) does: expand an entity, open a passage's document. */
@@ -141,15 +144,13 @@ export class EvidenceGraph {
     this.expanded.add(key);
     if (this.cy) {
       const centre = this.cy.getElementById(id);
-      const at = centre.position();
-      const radius = 70 + 6 * added.length;
-      this.cy.add(added.map((nodeId, i) => ({ group: "nodes", data: this.nodes.get(nodeId), position: {
-        x: at.x + radius * Math.cos((2 * Math.PI * i) / Math.max(added.length, 1)),
-        y: at.y + radius * Math.sin((2 * Math.PI * i) / Math.max(added.length, 1)) } })));
+      this.cy.add(added.map((nodeId) => ({ group: "nodes", data: this.nodes.get(nodeId) })));
       this.cy.add(newEdges.map((data) => ({ group: "edges", data })));
       centre.addClass("expanded");
-      if (this.cy.nodes().length === added.length + 1) this.layout();
-      this.cy.animate({ fit: { eles: this.cy.elements(), padding: 24 } }, { duration: 250 });
+      // all of it again: placing the neighbours on a circle around the entity laid their labels over
+      // the nodes already drawn there
+      this.layout();
+      this.cy.fit(this.cy.elements(), 24);
     }
     this.render();
   }

@@ -117,10 +117,14 @@ const select = $("#workspace");
 async function loadWorkspaces() {
   let names;
   try {
-    names = await listWorkspaces();
+    const reach = await listWorkspaces();
+    names = reach.names;
+    if (reach.scope) document.body.dataset.scope = reach.scope;  // read: no drop zone, no Delete buttons
+    else delete document.body.dataset.scope;
   } catch {
     names = null;
   }
+  refreshKeyButton();  // a key rejected on the way is no longer "set"
   if (names && !names.includes(currentWorkspace())) setWorkspace(names[0] || DEFAULT_WORKSPACE);
   const shown = names && names.length ? names : [currentWorkspace()];
   clear(select).append(...shown.map((name) => h("option", { value: name, text: name })));

@@ -107,7 +107,7 @@ export class DocumentsView {
         h("td", { class: "id", text: doc.id }),
         h("td", { class: "num", text: doc.chunks ?? "" }),
         h("td", { text: formatDate(doc.ingested_at) }),
-        h("td", {}, h("button", { type: "button", class: "secondary", "aria-label": `Delete ${named(doc)}`,
+        h("td", {}, h("button", { type: "button", class: "secondary writes", "aria-label": `Delete ${named(doc)}`,
           onClick: () => this.remove(doc) }, "Delete"))));
     }
     const from = page.items.length ? page.offset + 1 : 0;
@@ -158,15 +158,21 @@ export class DocumentsView {
     $("#confirm-cancel").focus();
     const choice = await new Promise((resolve) => this.confirm.addEventListener("close", () => resolve(this.confirm.returnValue), { once: true }));
     if (choice !== "delete") return;
+    let gone = "";
     try {
       await request(scoped(`/documents/${encodeURIComponent(doc.id)}`), { method: "DELETE" });
       clear(this.uploadStatus).append(`Deleted ${named(doc)}.`);
       this.uploadStatus.hidden = false;
     } catch (err) {
-      showError(this.error, err instanceof ApiError && err.status === 404
-        ? `${named(doc)} was already gone.` : "The delete failed. " + describe(err));
+      if (!(err instanceof ApiError && err.status === 404)) {
+        // nothing changed: no reload, which would clear the message before anyone could read it
+        showError(this.error, "The delete failed. " + describe(err));
+        return;
+      }
+      gone = `${named(doc)} was already gone.`;
     }
     await this.load();
+    if (gone) showError(this.error, gone);  // after the reload, which clears older errors
   }
 
   /** One document: its metadata, the entities its chunks mention, and the chunks themselves. */
