@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -14,6 +15,7 @@ from api.keys import Principal
 from api.schemas import Check, Health, Readiness
 from api.security import PRINCIPAL_STATE
 from graphrag.errors import GraphRAGError
+from graphrag.queries import CHUNK_VECTOR_HITS, ENTITY_VECTOR_NEIGHBOURS
 from schema.runner import CURRENT_VERSION
 
 router = APIRouter(tags=["operations"])
@@ -66,12 +68,39 @@ async def _storage(request: Request) -> Check:
     return Check(ok=ok, detail=detail)
 
 
-@router.get("/readyz", response_model=Readiness, summary="Readiness: database, schema, answerer and storage",
+# The two vector indexes a question uses; a search in each must answer before the service says it is
+# ready, or a fresh stack would rank from the keyword fallback (`dense_timeout_s`) unannounced.
+_VECTOR_PROBES = {"Chunk": CHUNK_VECTOR_HITS, "Entity": ENTITY_VECTOR_NEIGHBOURS}
+_VECTORS_OK_FOR_S = 10.0  # a success is trusted this long: /readyz is polled, a probe costs a search
+
+
+async def _vectors(request: Request, adb: AsyncDBDep) -> Check:
+    """A nearest-neighbour search in each vector index answers within the check's time (an index
+    still building, or missing, does not)."""
+    state = request.app.state
+    if time.monotonic() - getattr(state, "vectors_ok_at", -_VECTORS_OK_FOR_S) < _VECTORS_OK_FOR_S:
+        return Check(ok=True, detail="both indexes answer")
+    probe = [1.0] + [0.0] * (state.settings.embedding_dim - 1)
+    for name, statement in _VECTOR_PROBES.items():
+        try:
+            await asyncio.wait_for(adb.sql(statement, {"q": probe, "k": 1}), _CHECK_TIMEOUT_S)
+        except TimeoutError:
+            return Check(ok=False, detail=f"the {name} vector index did not answer within {_CHECK_TIMEOUT_S:.0f} s "
+                                          "(still building?)")
+        except GraphRAGError as exc:
+            return Check(ok=False, detail=f"the {name} vector index failed: {type(exc).__name__}")
+    state.vectors_ok_at = time.monotonic()
+    return Check(ok=True, detail="both indexes answer")
+
+
+@router.get("/readyz", response_model=Readiness,
+            summary="Readiness: database, schema, vector indexes, answerer and storage",
             responses={503: {"model": Readiness, "description": "Not ready; `checks` says what failed"}})
 async def readyz(request: Request, adb: AsyncDBDep) -> JSONResponse:
     database = await _database(adb)
     schema = await _schema(request, adb) if database.ok else Check(ok=False, detail="database unreachable")
-    checks = {"database": database, "schema": schema, "answerer": await _answerer(request),
+    vectors = await _vectors(request, adb) if schema.ok else Check(ok=False, detail="schema not at head")
+    checks = {"database": database, "schema": schema, "vectors": vectors, "answerer": await _answerer(request),
               "storage": await _storage(request)}
     ready = all(c.ok for c in checks.values())
     body = Readiness(ready=ready, checks=checks).model_dump()

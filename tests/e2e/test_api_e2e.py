@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from api.deps import Components
 from api.main import create_app
 from api.server import SAMPLE_CORPUS
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
-from tests.e2e.conftest import MAX_BODY, auth, uploaded_id, wait_for
+from graphrag.embedded import EmbeddedServer
+from tests.e2e.conftest import MAX_BODY, app_settings, auth, uploaded_id, wait_for
 
 QUESTION = "Which river flows through the city where Marie Curie was born?"
 
@@ -226,6 +229,7 @@ def test_health_readiness_and_metrics(client: TestClient, keys: dict[str, str], 
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["ready"], ready.text
+    assert ready.json()["checks"]["vectors"] == {"ok": True, "detail": "both indexes answer"}
     client.post("/v1/retrieve", json={"question": QUESTION}, headers=auth(keys["read"]))
     assert client.get("/metrics").status_code == 401  # keys are required: metrics are closed by default
     text = client.get("/metrics", headers=auth(keys["read"])).text
@@ -350,3 +354,17 @@ def test_recent_jobs_are_listed_newest_first(client: TestClient, keys: dict[str,
     for job_id in ids:
         wait_for(lambda job_id=job_id: client.get(f"/v1/ingest/jobs/{job_id}", headers=auth(keys["admin"])).json()
                  ["state"] in ("succeeded", "failed"))
+
+
+def test_readiness_waits_for_both_vector_indexes(make_db: Callable[..., ArcadeDB], server: EmbeddedServer,
+                                                 tmp_path: Path) -> None:
+    """A database whose entity vector index does not answer (here: it is gone) is not ready: questions
+    would be ranked from the keyword fallback without the load balancer knowing."""
+    db = make_db("novec")
+    db.sql_command("DROP INDEX `Entity[embedding]`")
+    settings = app_settings(server, db.database, tmp_path, api_keys_required=False)
+    with TestClient(create_app(settings, components=Components()), raise_server_exceptions=False) as fresh:
+        ready = fresh.get("/readyz")
+    assert ready.status_code == 503
+    vectors = ready.json()["checks"]["vectors"]
+    assert not vectors["ok"] and "Entity vector index" in vectors["detail"], vectors
