@@ -21,9 +21,9 @@ another question has already seen) neither reads nor fills the cache.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 Rows = list[dict[str, Any]]
 Fingerprint = tuple[str, int]  # (epoch token, number of recorded changes)
@@ -35,9 +35,9 @@ class _Shelf:
 
     fingerprint: Fingerprint | None = None
     generation: int = 0  # bumped whenever the entries are dropped for a new fingerprint
-    chunks: dict[str, Rows] = field(default_factory=dict)  # chunk id -> its CHUNK_MENTIONS rows
-    # entity key -> (its ENTITY_MENTIONS row, its SAME_AS_OF rows)
-    entities: dict[str, tuple[dict[str, Any], Rows]] = field(default_factory=dict)
+    chunks: dict[str, Sized] = field(default_factory=dict)  # chunk id -> its CHUNK_MENTIONS rows, as columns
+    # entity key -> its ENTITY_MENTIONS row and SAME_AS_OF rows, as columns
+    entities: dict[str, Sized] = field(default_factory=dict)
     lookups: dict[str, Rows] = field(default_factory=dict)  # asked key -> its ENTITIES_BY_KEY rows (often none)
     rows: int = 0
 
@@ -50,12 +50,19 @@ class _Shelf:
         return dropped
 
 
-def _size_chunk(rows: Rows) -> int:
+class Sized(Protocol):
+    @property
+    def size(self) -> int:
+        """Rows of the database's answer this entry holds (what the budget counts)."""
+        ...
+
+
+def _size_rows(rows: Rows) -> int:
     return 1 + len(rows)
 
 
-def _size_entity(entry: tuple[dict[str, Any], Rows]) -> int:
-    return 1 + len(entry[0].get("chunks") or ()) + len(entry[1])
+def _size_entry(entry: Sized) -> int:
+    return entry.size
 
 
 class GraphCache:
@@ -111,8 +118,8 @@ class GraphCache:
     def _evict(self) -> None:
         """Drop the oldest half of the largest database's entries (dicts keep insertion order)."""
         largest = max(self._shelves.values(), key=lambda s: s.rows)
-        for table, size in ((largest.chunks, _size_chunk), (largest.entities, _size_entity),
-                            (largest.lookups, _size_chunk)):
+        for table, size in ((largest.chunks, _size_entry), (largest.entities, _size_entry),
+                            (largest.lookups, _size_rows)):
             for key in list(table)[: (len(table) + 1) // 2]:
                 largest.rows -= size(table.pop(key))  # type: ignore[arg-type]
 
@@ -156,7 +163,7 @@ class CacheView:
         return found, missing
 
     def _put(self, table_of: Callable[[_Shelf], dict[str, Any]], size: Callable[[Any], int],
-             entries: dict[str, Any]) -> None:
+             entries: Mapping[str, Any]) -> None:
         opened = self._shelf()
         if opened is None or not entries:
             return
@@ -172,26 +179,26 @@ class CacheView:
 
         self._cache._keep(opened[0], opened[1], put)
 
-    # chunk id -> CHUNK_MENTIONS rows
-    def chunk_mentions(self, ids: Iterable[str]) -> tuple[dict[str, Rows], list[str]]:
+    # chunk id -> its mentions (`neighbourhood.MentionColumns`)
+    def chunk_mentions(self, ids: Iterable[str]) -> tuple[dict[str, Any], list[str]]:
         return self._split(lambda s: s.chunks, ids)
 
-    def keep_chunk_mentions(self, entries: dict[str, Rows]) -> None:
-        self._put(lambda s: s.chunks, _size_chunk, entries)
+    def keep_chunk_mentions(self, entries: Mapping[str, Sized]) -> None:
+        self._put(lambda s: s.chunks, _size_entry, entries)
 
-    # entity key -> (ENTITY_MENTIONS row, SAME_AS_OF rows)
-    def entity_mentions(self, keys: Iterable[str]) -> tuple[dict[str, tuple[dict[str, Any], Rows]], list[str]]:
+    # entity key -> its mentions and SAME_AS edges (`neighbourhood.EntityMentions`)
+    def entity_mentions(self, keys: Iterable[str]) -> tuple[dict[str, Any], list[str]]:
         return self._split(lambda s: s.entities, keys)
 
-    def keep_entity_mentions(self, entries: dict[str, tuple[dict[str, Any], Rows]]) -> None:
-        self._put(lambda s: s.entities, _size_entity, entries)
+    def keep_entity_mentions(self, entries: Mapping[str, Sized]) -> None:
+        self._put(lambda s: s.entities, _size_entry, entries)
 
     # asked key -> ENTITIES_BY_KEY rows (exact and accent-folded matches; none for most spans)
     def lookups(self, keys: Iterable[str]) -> tuple[dict[str, Rows], list[str]]:
         return self._split(lambda s: s.lookups, keys)
 
     def keep_lookups(self, entries: dict[str, Rows]) -> None:
-        self._put(lambda s: s.lookups, _size_chunk, entries)
+        self._put(lambda s: s.lookups, _size_rows, entries)
 
 
 NO_CACHE = GraphCache(max_rows=0)

@@ -301,62 +301,111 @@ class NeighbourhoodReader:
             results = [self.db.cypher_rows(*calls[0]), *(future.result() for future in pending)]
         if chunks:
             if read_chunks:
-                fresh: dict[str, list[dict[str, Any]]] = {i: [] for i in read_chunks}
+                grouped: dict[str, list[dict[str, Any]]] = {i: [] for i in read_chunks}
                 for row in results.pop(0):
-                    fresh.setdefault(row["id"], []).append(row)
+                    grouped.setdefault(row["id"], []).append(row)
+                fresh = {i: MentionColumns.of(rows) for i, rows in grouped.items()}
                 known_chunks.update(fresh)
                 if cache:
                     cache.keep_chunk_mentions(fresh)
-            self._apply_chunks(nb, chunks, list(chain.from_iterable(known_chunks.get(i, ()) for i in chunks)))
+            self._apply_chunks(nb, chunks, [known_chunks[i] for i in chunks if i in known_chunks])
         if entities:
             if read_entities:
                 mentions, synonyms = results
-                read: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
-                    row["key"]: (row, []) for row in mentions}
+                same: dict[str, list[dict[str, Any]]] = {}
                 for row in synonyms:
-                    if row["key"] in read:
-                        read[row["key"]][1].append(row)
+                    same.setdefault(row["key"], []).append(row)
+                read = {row["key"]: EntityMentions.of(row, same.get(row["key"], [])) for row in mentions}
                 known_entities.update(read)
                 if cache:
                     cache.keep_entity_mentions(read)
-            found = [known_entities[k] for k in entities if k in known_entities]
-            self._apply_entities(nb, entities, [row for row, _ in found],
-                                 list(chain.from_iterable(same for _, same in found)))
+            self._apply_entities(nb, entities, [known_entities[k] for k in entities if k in known_entities])
 
     @staticmethod
-    def _apply_chunks(nb: Neighbourhood, wanted: list[str], rows: list[dict[str, Any]]) -> None:
-        keys = [row["key"] for row in rows]
-        # an entity's first row gives its position, its last row its name, type and count (as if added row by row)
-        for key, row in dict(zip(keys, rows, strict=True)).items():
-            nb.add_entity(key, EntityRow(row.get("name") or key, row.get("type") or "", int(row.get("mentions") or 0)))
-        nb.add_mentions([row["id"] for row in rows], [row.get("title") for row in rows], keys,
-                        [row.get("cooc") for row in rows])
-        nb.rows_read += len(rows)
+    def _apply_chunks(nb: Neighbourhood, wanted: list[str], parts: list[MentionColumns]) -> None:
+        rows: dict[str, EntityRow] = {}
+        for part in parts:  # an entity's first row gives its position, its last row its name, type and count
+            rows.update(part.entities)
+        for key, row in rows.items():
+            nb.add_entity(key, row)
+        nb.add_mentions(list(chain.from_iterable(p.chunk_ids for p in parts)),
+                        list(chain.from_iterable(p.titles for p in parts)),
+                        list(chain.from_iterable(p.keys for p in parts)),
+                        list(chain.from_iterable(p.coocs for p in parts)))
+        nb.rows_read += sum(len(p.keys) for p in parts)
         nb.complete_chunks.update(wanted)
 
     @staticmethod
-    def _apply_entities(nb: Neighbourhood, wanted: list[str], rows: list[dict[str, Any]],
-                        synonyms: list[dict[str, Any]]) -> None:
-        per_row = [row.get("chunks") or [] for row in rows]
-        chunks = list(chain.from_iterable(per_row))
-        sizes = np.fromiter(map(len, per_row), dtype=np.int64, count=len(per_row))
-        coocs = [c[2] for c in chunks]
-        partners = nb.partners(coocs)
-        nb.add_mentions([c[0] for c in chunks], [c[1] for c in chunks],
-                        list(chain.from_iterable(repeat(row["key"], len(c)) for row, c in zip(rows, per_row,
-                                                                                                strict=True))),
-                        coocs, partners=partners)
-        nb.rows_read += len(chunks)
-        for row, degree in zip(rows, _related_degrees(partners, sizes), strict=True):
-            nb.related_degree[row["key"]] = degree
-        for row in synonyms:
-            other = row["other"]
-            nb.add_entity(other, EntityRow(row.get("name") or other, row.get("type") or "",
-                                           int(row.get("mentions") or 0)), replace=False)
-            a, b = sorted((row["key"], other))
-            nb.same_as[(a, b)] = float(row.get("similarity") or 1.0)
-            nb.rows_read += 1
+    def _apply_entities(nb: Neighbourhood, wanted: list[str], parts: list[EntityMentions]) -> None:
+        coocs = list(chain.from_iterable(p.coocs for p in parts))
+        nb.add_mentions(list(chain.from_iterable(p.chunk_ids for p in parts)),
+                        list(chain.from_iterable(p.titles for p in parts)),
+                        list(chain.from_iterable(repeat(p.key, len(p.chunk_ids)) for p in parts)),
+                        coocs)
+        nb.rows_read += len(coocs)
+        for part in parts:
+            nb.related_degree[part.key] = part.degree
+        for part in parts:
+            for other, row, similarity in part.synonyms:
+                nb.add_entity(other, row, replace=False)
+                a, b = sorted((part.key, other))
+                nb.same_as[(a, b)] = similarity
+                nb.rows_read += 1
         nb.complete_entities.update(wanted)
+
+
+@dataclass(frozen=True)
+class MentionColumns:
+    """Mention rows (`CHUNK_MENTIONS`: one chunk's, when cached) as the columns `add_mentions` takes, and
+    each entity's row as the last of its rows gives it. Made once per read from the database, so a
+    cached chunk costs a question list concatenation, not a pass over dicts."""
+
+    chunk_ids: list[str]
+    titles: list[str | None]
+    keys: list[str]
+    coocs: list[Sequence[str] | None]
+    entities: dict[str, EntityRow]
+
+    @classmethod
+    def of(cls, rows: list[dict[str, Any]]) -> MentionColumns:
+        keys = [row["key"] for row in rows]
+        entities = {key: EntityRow(row.get("name") or key, row.get("type") or "", int(row.get("mentions") or 0))
+                    for key, row in dict(zip(keys, rows, strict=True)).items()}
+        return cls([row["id"] for row in rows], [row.get("title") for row in rows], keys,
+                   [row.get("cooc") for row in rows], entities)
+
+    @property
+    def size(self) -> int:
+        return 1 + len(self.keys)
+
+
+@dataclass(frozen=True)
+class EntityMentions:
+    """One entity's `ENTITY_MENTIONS` row and `SAME_AS_OF` rows, as columns, with its co-occurrence
+    degree (which depends on all its mentions only, so it is computed once, when read)."""
+
+    key: str
+    chunk_ids: list[str]
+    titles: list[str | None]
+    coocs: list[Sequence[str] | None]
+    degree: tuple[float, float, float]
+    synonyms: list[tuple[str, EntityRow, float]]  # (other key, its row, similarity)
+
+    @classmethod
+    def of(cls, row: dict[str, Any], synonyms: list[dict[str, Any]]) -> EntityMentions:
+        chunks = row.get("chunks") or []
+        coocs = [c[2] for c in chunks]
+        numbers: dict[str, int] = {}
+        flat = [numbers.setdefault(k, len(numbers)) for c in coocs for k in (c or ())]
+        lengths = np.fromiter((len(c or ()) for c in coocs), dtype=np.int64, count=len(coocs))
+        (degree,) = _related_degrees((np.asarray(flat, dtype=np.int64), lengths), np.array([len(chunks)]))
+        same = [(s["other"], EntityRow(s.get("name") or s["other"], s.get("type") or "", int(s.get("mentions") or 0)),
+                 float(s.get("similarity") or 1.0)) for s in synonyms]
+        return cls(row["key"], [c[0] for c in chunks], [c[1] for c in chunks], coocs, degree, same)
+
+    @property
+    def size(self) -> int:
+        return 1 + len(self.chunk_ids) + len(self.synonyms)
 
 
 def _related_degrees(partners: tuple[np.ndarray, np.ndarray], sizes: np.ndarray) -> list[tuple[float, float, float]]:

@@ -30,7 +30,7 @@ from ingestion.ray_engine import RayConfig, RayIngestionPipeline, ensure_ray
 from tests.chaos.harness import document_count, wait_until
 from tests.conftest import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[2]  # the CLI runs here, and names files relative to it: so do in-process runs
 CORPUS = ROOT / "tests" / "data" / "musique_40.jsonl"
 SAMPLE = ROOT / "api" / "sample_corpus"
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -94,7 +94,8 @@ def test_driver_killed_mid_job_and_rerun_equals_a_clean_run(
         server_settings: Settings, embedder: SentenceTransformerEmbedder, make_db: Callable[..., ArcadeDB],
         server: Any, tmp_path: Path) -> None:
     clean = make_db("clean")
-    IngestionPipeline(server_settings, clean, embedder, config=IngestionConfig(documents_per_batch=4)).run([CORPUS])
+    IngestionPipeline(server_settings, clean, embedder,
+                      config=IngestionConfig(documents_per_batch=4, id_root=ROOT)).run([CORPUS])
 
     db = make_db("rkill")
     cmd, env = _cli(db, server)
@@ -158,7 +159,8 @@ def test_two_node_cluster_spreads_the_work_and_builds_the_same_graph(
         server_settings: Settings, embedder: SentenceTransformerEmbedder, make_db: Callable[..., ArcadeDB],
         server: Any, tmp_path: Path) -> None:
     local = make_db("lcl2")
-    IngestionPipeline(server_settings, local, embedder, config=IngestionConfig(documents_per_batch=4)).run([CORPUS])
+    IngestionPipeline(server_settings, local, embedder,
+                      config=IngestionConfig(documents_per_batch=4, id_root=ROOT)).run([CORPUS])
 
     # Ray 2.60 authenticates cluster members with a token (~/.ray/auth_token): made here if missing, never replaced.
     subprocess.run([str(Path(sys.executable).with_name("ray")), "get-auth-token", "--generate"], check=True,

@@ -3,14 +3,23 @@ them, an older one is never served, and the budget holds."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from graphrag.retrieval.cache import GraphCache
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A cached read of `size` rows (as `neighbourhood.MentionColumns` is)."""
+
+    name: str
+    size: int = 2
 
 
 def test_entries_are_served_under_the_fingerprint_they_were_kept_under() -> None:
     cache = GraphCache(max_rows=100)
-    cache.view("db", lambda: ("e", 1)).keep_chunk_mentions({"c1": [{"key": "a"}, {"key": "b"}]})
-    assert cache.view("db", lambda: ("e", 1)).chunk_mentions(["c1", "c2"]) == ({"c1": [{"key": "a"}, {"key": "b"}]},
-                                                                                ["c2"])
+    cache.view("db", lambda: ("e", 1)).keep_chunk_mentions({"c1": Entry("c1", 3)})
+    assert cache.view("db", lambda: ("e", 1)).chunk_mentions(["c1", "c2"]) == ({"c1": Entry("c1", 3)}, ["c2"])
     assert cache.rows == 3
     assert cache.view("other", lambda: ("e", 1)).chunk_mentions(["c1"]) == ({}, ["c1"])  # databases apart
 
@@ -18,7 +27,7 @@ def test_entries_are_served_under_the_fingerprint_they_were_kept_under() -> None
 def test_a_newer_fingerprint_drops_everything_and_an_open_view_stops_reading() -> None:
     cache = GraphCache(max_rows=100)
     before = cache.view("db", lambda: ("e", 1))
-    before.keep_entity_mentions({"x": ({"key": "x", "chunks": [["c", "t", []]]}, [])})
+    before.keep_entity_mentions({"x": Entry("x")})
     before.keep_lookups({"k:x": []})
     after = cache.view("db", lambda: ("e", 2))
     assert after.entity_mentions(["x"]) == ({}, ["x"]) and cache.rows == 0
@@ -33,11 +42,11 @@ def test_a_newer_fingerprint_drops_everything_and_an_open_view_stops_reading() -
 
 def test_a_question_older_than_the_cache_neither_reads_nor_fills_it() -> None:
     cache = GraphCache(max_rows=100)
-    cache.view("db", lambda: ("e", 5)).keep_chunk_mentions({"c1": [{"key": "a"}]})
+    cache.view("db", lambda: ("e", 5)).keep_chunk_mentions({"c1": Entry("c1")})
     older = cache.view("db", lambda: ("e", 4))
     assert older.chunk_mentions(["c1"]) == ({}, ["c1"])
-    older.keep_chunk_mentions({"c2": [{"key": "b"}]})
-    assert cache.view("db", lambda: ("e", 5)).chunk_mentions(["c1", "c2"]) == ({"c1": [{"key": "a"}]}, ["c2"])
+    older.keep_chunk_mentions({"c2": Entry("c2")})
+    assert cache.view("db", lambda: ("e", 5)).chunk_mentions(["c1", "c2"]) == ({"c1": Entry("c1")}, ["c2"])
 
 
 def test_the_budget_holds_by_dropping_the_oldest_entries_of_the_largest_database() -> None:
@@ -46,7 +55,7 @@ def test_the_budget_holds_by_dropping_the_oldest_entries_of_the_largest_database
     small.keep_lookups({"k:s": []})
     big = cache.view("big", lambda: ("e", 1))
     for i in range(12):
-        big.keep_chunk_mentions({f"c{i}": [{"key": "a"}]})
+        big.keep_chunk_mentions({f"c{i}": Entry(f"c{i}")})
         assert cache.rows <= 20
     found, missing = cache.view("big", lambda: ("e", 1)).chunk_mentions([f"c{i}" for i in range(12)])
     assert "c11" in found and "c0" in missing  # the newest kept, the oldest dropped

@@ -21,8 +21,10 @@ from graphrag import queries
 from graphrag.normalize import entity_key, strip_title_qualifier
 from graphrag.retrieval.neighbourhood import (
     EdgeWeights,
+    EntityMentions,
     EntityRow,
     LocalGraph,
+    MentionColumns,
     Neighbourhood,
     NeighbourhoodReader,
     _adjacency,
@@ -259,11 +261,11 @@ def test_random_reads_match_the_reference(seed: int) -> None:
                                                      if k < 25] + (["ghost"] if rng.random() < 0.2 else [])
             rows.append(_m(chunk, keys[int(rng.integers(0, 25))], cooc, title=None if rng.random() < 0.2 else chunk,
                            mentions=int(rng.integers(0, 9))))
-        NeighbourhoodReader._apply_chunks(nb, [], rows)
+        NeighbourhoodReader._apply_chunks(nb, [], [MentionColumns.of(rows)])
         ref.chunk_rows(rows)
         entity_rows = [{"key": k, "chunks": [[r["id"], r["title"], r["cooc"]] for r in rows if r["key"] == k]}
                        for k in sorted({r["key"] for r in rows})[:5]]
-        NeighbourhoodReader._apply_entities(nb, [], entity_rows, [])
+        NeighbourhoodReader._apply_entities(nb, [], [EntityMentions.of(row, []) for row in entity_rows])
         ref.entity_rows_(entity_rows, [])
     _assert_same(LocalGraph.build(nb), ref)
     assert nb.related_degree == ref.degree
