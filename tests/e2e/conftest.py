@@ -3,6 +3,7 @@ against the session's real ArcadeDB server, one fresh database per test module."
 
 from __future__ import annotations
 
+import subprocess
 import tempfile
 import threading
 import time
@@ -10,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
@@ -121,3 +123,16 @@ def wait_for(check: Callable[[], object], timeout: float = 120.0, every: float =
             return value
         time.sleep(every)
     raise AssertionError(f"condition not met within {timeout:.0f}s")
+
+
+def wait_until_ready(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: float) -> None:
+    """Poll `url`/readyz until it answers 200; fail with the end of `log` if `proc` exits first."""
+
+    def ready() -> bool:
+        assert proc.poll() is None, log.read_text()[-4000:]
+        try:
+            return httpx.get(f"{url}/readyz", timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(ready, timeout=timeout, every=0.5)

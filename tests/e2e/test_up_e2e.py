@@ -21,7 +21,7 @@ import pytest
 
 from api.server import SAMPLE_CORPUS
 from tests.conftest import free_port
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import wait_for, wait_until_ready
 from tests.e2e.mcp_client import QUESTION, http_session
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,16 +44,8 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc = subprocess.Popen([sys.executable, "-m", "cli", "up"], env=env, stdout=out, stderr=subprocess.STDOUT,
                                 cwd=ROOT)
     url = f"http://127.0.0.1:{api_port}"
-
-    def ready() -> bool:
-        assert proc.poll() is None, log.read_text()[-4000:]
-        try:
-            return httpx.get(f"{url}/readyz", timeout=5).status_code == 200
-        except httpx.HTTPError:
-            return False
-
     try:
-        wait_for(ready, timeout=600, every=1.0)
+        wait_until_ready(proc, url, log, timeout=600)
         yield url
     finally:
         proc.terminate()

@@ -96,9 +96,7 @@ def test_up_stops_what_it_started_on_sigterm(tmp_path: Path) -> None:
     ArcadeDB running."""
     import signal
 
-    import httpx
-
-    from tests.e2e.conftest import wait_for
+    from tests.e2e.conftest import wait_until_ready
 
     db_port, api_port = free_port(), free_port()
     env = {**os.environ, "GRAPHRAG_DATA_DIR": str(tmp_path), "GRAPHRAG_DB_PORT": str(db_port),
@@ -109,15 +107,8 @@ def test_up_stops_what_it_started_on_sigterm(tmp_path: Path) -> None:
     with log.open("w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "cli", "up", "--no-llm", "--no-sample"], env=env,
                                 stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2])
-    def ready() -> bool:
-        assert proc.poll() is None, log.read_text()
-        try:
-            return httpx.get(f"http://127.0.0.1:{api_port}/readyz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
     try:
-        wait_for(ready, timeout=240, every=0.5)
+        wait_until_ready(proc, f"http://127.0.0.1:{api_port}", log, timeout=240)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=120) == 128 + signal.SIGTERM
         text = log.read_text()
