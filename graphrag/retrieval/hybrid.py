@@ -36,8 +36,9 @@ from graphrag.retrieval.question import QuestionAnalysis, QuestionAnalyzer
 from graphrag.types import Passage, PathStep, RetrievalResult
 
 MAX_QUESTION_CHARS = 2000
-# The vector query waits here while the question's names are found and linked.
-_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="retrieve")
+# The vector query and the graph fingerprint wait here while the question is embedded and its names
+# linked: two tasks a request, so two workers for each of the 8 requests a 2-core API serves at once.
+_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="retrieve")
 RANKINGS = ("ppr", "rrf", "dense", "keyword", "graph")
 
 
