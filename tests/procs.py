@@ -24,9 +24,11 @@ class Descendants:
     """Every process seen below `root` (children, their children, ...), except those in `ignore`, with
     the TCP ports any of them listened on: call `look()` while the work runs."""
 
-    def __init__(self, root: int, ignore: set[int] | None = None) -> None:
+    def __init__(self, root: int, *, ignore_running: bool = False) -> None:
+        """`ignore_running`: not the processes below `root` now (a test's own process has its database
+        server below it)."""
         self.root = psutil.Process(root)
-        self.ignore = set(ignore or ())
+        self.ignore = {p.pid for p in self.root.children(recursive=True)} if ignore_running else set()
         self.seen: dict[int, Any] = {}  # pid -> psutil.Process (it remembers the start time: no reused pid)
         self.named: dict[int, str] = {}  # pid -> its name, as last seen alive
         self.listening: dict[tuple[str, int], str] = {}  # (address, port) -> the listener's name
