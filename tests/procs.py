@@ -33,7 +33,8 @@ class Descendants:
         self.named: dict[int, str] = {}  # pid -> its name, as last seen alive
         self.listening: dict[tuple[str, int], str] = {}  # (address, port) -> the listener's name
 
-    def look(self) -> None:
+    def look(self, *, listeners: bool = True) -> None:
+        """Note the processes below the root now, and (`listeners`: a scan of every socket) their ports."""
         try:
             for child in self.root.children(recursive=True):
                 if child.pid not in self.ignore:
@@ -41,6 +42,8 @@ class Descendants:
                     with contextlib.suppress(psutil.NoSuchProcess):
                         self.named[child.pid] = str(child.name())
         except psutil.NoSuchProcess:
+            return
+        if not listeners:
             return
         for conn in psutil.net_connections("tcp"):
             if conn.pid in self.seen and conn.status == psutil.CONN_LISTEN:
