@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -100,6 +101,10 @@ def create_app(settings: Settings | None = None, *,
         finally:
             if getattr(app.state, "jobs", None) is not None:
                 await app.state.jobs.stop()
+            if "ingestion.ray_engine" in sys.modules:  # a local Ray runtime ingest jobs started ends here
+                from ingestion.ray_engine import shutdown_local_ray
+
+                await run_in_threadpool(shutdown_local_ray)
             if getattr(app.state, "workspaces", None) is not None:
                 await app.state.workspaces.aclose()
                 app.state.workspaces = None

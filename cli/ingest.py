@@ -180,12 +180,18 @@ def ingest(
         fail(f"invalid option: {exc}", code=2)
         return
     embedder = None  # make_pipeline loads it for the local engine; the Ray engine loads it in its actors
-    if no_progress:
-        report = make_pipeline(settings, db, embedder, config=config).run(paths)
-    else:
-        with _progress_bar() as bar:
-            listener = RichProgress(bar)
-            report = make_pipeline(settings, db, embedder, config=config, progress=listener).run(paths)
+    try:
+        if no_progress:
+            report = make_pipeline(settings, db, embedder, config=config).run(paths)
+        else:
+            with _progress_bar() as bar:
+                listener = RichProgress(bar)
+                report = make_pipeline(settings, db, embedder, config=config, progress=listener).run(paths)
+    finally:
+        if settings.ingest_engine == "ray":  # a local Ray runtime the job started ends with it
+            from ingestion.ray_engine import shutdown_local_ray
+
+            shutdown_local_ray()
     print_report(report)
     if json_report is not None:
         json_report.write_text(report.model_dump_json(indent=2), encoding="utf-8")

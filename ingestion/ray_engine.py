@@ -256,8 +256,16 @@ def abort_of(error: StoreError | IngestionError) -> tuple[str, AbortKind]:
     return f"{type(error).__name__}: {error}", kind
 
 
+_local_started = False  # this process started the local runtime it is joined to (`ensure_ray`)
+
+
 def ensure_ray(config: RayConfig) -> None:
-    """Join `config.address`, or start a local runtime; a process that already joined one keeps it."""
+    """Join `config.address`, or start a local runtime on loopback; a process that already joined one keeps it.
+
+    A runtime started here is this process's: `shutdown_local_ray` stops it (the CLI when the command
+    ends, the API on shutdown). Ray would stop it at a normal exit, but not in a process that lives on.
+    """
+    global _local_started
     try:
         import ray
     except ImportError:
@@ -266,6 +274,7 @@ def ensure_ray(config: RayConfig) -> None:
 
     if ray.is_initialized():
         return
+    _local_started = False  # whatever this process started before has been shut down
     runtime_env: dict[str, Any] = {"env_vars": {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}}
     if config.ship_code:
         import graphrag
@@ -278,12 +287,47 @@ def ensure_ray(config: RayConfig) -> None:
         if config.address:
             ray.init(address=config.address, **kwargs)
         else:
-            # "local": a new runtime of this process, even where `ray start` left a cluster running
-            # (a bare ray.init() would join that one).
-            ray.init(address="local", num_cpus=config.local_cpus, include_dashboard=False,
-                     object_store_memory=config.local_object_store_mb * 1024 * 1024, **kwargs)
+            _start_local(ray, config, kwargs)
+            _local_started = True
     except ConnectionError as exc:
         raise ConfigError(f"cannot join the Ray cluster at {config.address!r}: {exc}") from exc
+
+
+def _start_local(ray: Any, config: RayConfig, kwargs: dict[str, Any]) -> None:
+    """A new runtime of this process, every server of it (GCS, raylet, agents, workers) on 127.0.0.1.
+
+    `address="local"`: a new runtime even where `ray start` left a cluster running (a bare `ray.init()`
+    would join that one). Loopback: Ray takes the node's address for a local runtime from
+    `services.get_node_ip_address`, which gives the machine's routable address (and turns a
+    `_node_ip_address` of 127.0.0.1 into it too) unless Ray holds clusters unsupported, as on macOS
+    and Windows; then it is 127.0.0.1, and the raylet and GCS bind their servers to it and hand it
+    to the agents and workers. That switch is held off for this call only. Nobody else needs to
+    reach this runtime: it is this process's and ends with it. A runtime other machines join is a
+    cluster started with `ray start` and given by address (GRAPHRAG_RAY_ADDRESS).
+    """
+    from ray._private import ray_constants
+
+    cluster_mode = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        ray.init(address="local", _node_ip_address="127.0.0.1", num_cpus=config.local_cpus,
+                 include_dashboard=False, object_store_memory=config.local_object_store_mb * 1024 * 1024,
+                 **kwargs)
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = cluster_mode
+
+
+def shutdown_local_ray() -> bool:
+    """Stop the local runtime `ensure_ray` started in this process, with every process of it; True if
+    there was one. A cluster joined by address is left alone: it is not ours to stop."""
+    global _local_started
+    if not _local_started:
+        return False
+    import ray
+
+    ray.shutdown()
+    _local_started = False
+    return True
 
 
 # --- the driver ----------------------------------------------------------------------------------------

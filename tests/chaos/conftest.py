@@ -32,10 +32,15 @@ class Form:
     concurrent_runs: int
     outages: int
     fuzz_examples: int
+    # the long form only (tests/chaos/test_tenancy_long.py; the short form's are the e2e tests)
+    workspace_races: int = 0
+    pdf_bombs: int = 0
+    slow_bodies: int = 0  # connections trickling a body at once
 
 
 SHORT = Form("short", client_kills=5, server_kills=2, concurrent_runs=2, outages=1, fuzz_examples=3)
-LONG = Form("long", client_kills=20, server_kills=5, concurrent_runs=5, outages=3, fuzz_examples=25)
+LONG = Form("long", client_kills=20, server_kills=5, concurrent_runs=5, outages=3, fuzz_examples=25,
+            workspace_races=6, pdf_bombs=3, slow_bodies=50)
 
 _results: Results | None = None
 

@@ -1,0 +1,56 @@
+"""The local Ray runtime that `graphrag ingest --engine ray` starts (no GRAPHRAG_RAY_ADDRESS): it listens
+on loopback only, and none of its processes outlives the command. The real CLI, in a subprocess, on a
+two-record corpus (a runtime start and the models' load are the cost)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from graphrag.arcadedb import ArcadeDB
+from tests.procs import Descendants, not_loopback
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_the_cli_s_local_ray_runtime_listens_on_loopback_and_ends_with_the_command(
+        make_db: Callable[..., ArcadeDB], server: Any, tmp_path: Path) -> None:
+    corpus = tmp_path / "two.jsonl"
+    corpus.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "h-1", "title": "Gdańsk", "text": "Gdańsk is a port city on the Baltic coast of Poland."},
+        {"id": "h-2", "title": "Poznań", "text": "Poznań lies on the Warta river in western Poland."}]) + "\n",
+        encoding="utf-8")
+    db = make_db("rayrt")
+    env = {**os.environ, "GRAPHRAG_DB_URL": server.url, "GRAPHRAG_DB_PASSWORD": server.password,
+           "GRAPHRAG_DB_NAME": db.database, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env.pop("GRAPHRAG_RAY_ADDRESS", None)
+    env.pop("RAY_ADDRESS", None)
+    log = tmp_path / "cli.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "ingest", str(corpus), "--no-progress",
+                                 "--engine", "ray", "--ray-extract-actors", "1", "--ray-embed-actors", "1"],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    tree = Descendants(proc.pid)
+    try:
+        deadline = time.monotonic() + 900
+        while proc.poll() is None and time.monotonic() < deadline:
+            tree.look()
+            time.sleep(0.5)
+        assert proc.wait(timeout=30) == 0, log.read_text()[-3000:]
+        assert {"raylet", "gcs_server"} <= tree.names(), tree.names()  # it did start a local runtime
+        assert tree.listening, "no Ray process was seen listening"
+        assert not_loopback(tree.listening) == [], tree.listening
+        assert tree.alive_after(15) == [], "Ray processes outlived `graphrag ingest`"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        tree.kill_rest()
