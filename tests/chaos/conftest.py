@@ -45,11 +45,23 @@ LONG = Form("long", client_kills=20, server_kills=5, concurrent_runs=5, outages=
 _results: Results | None = None
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+LONG_FORM_ONLY = ("test_tenancy_long.py",)  # modules the short form leaves to the e2e tests they repeat
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Marks the chaos tests; without --chaos-long the long-form-only modules are deselected (reported
+    as such, never run and skipped)."""
+    long_form = config.getoption("--chaos-long")
+    dropped = []
     for item in items:
         if "/chaos/" in str(item.fspath):
             item.add_marker(pytest.mark.chaos)
             item.add_marker(pytest.mark.slow)
+            if not long_form and item.fspath.basename in LONG_FORM_ONLY:
+                dropped.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item not in dropped]
 
 
 @pytest.fixture(scope="session")
