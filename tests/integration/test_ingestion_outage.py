@@ -6,11 +6,15 @@ Each test runs its own ArcadeDB server (stopping the session's would break every
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from graphrag.arcadedb import ArcadeDB, RetryPolicy
 from graphrag.config import Settings
@@ -20,7 +24,12 @@ from graphrag.errors import DatabaseUnavailableError
 from graphrag.types import SourceDocument
 from ingestion.pipeline import EXIT_FAILED, IngestionConfig, IngestionPipeline
 from schema.runner import MigrationRunner
+from tests.chaos.harness import document_count, wait_until
 from tests.conftest import free_port
+from tests.procs import Descendants
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT / "tests" / "data" / "musique_40.jsonl"
 
 
 class StopsServerOnFirstEmbed:
@@ -79,4 +88,62 @@ def test_database_lost_in_the_embed_stage_ends_the_job_within_the_retry_budget(
             assert isinstance(result["error"], DatabaseUnavailableError), result["error"]
         db.close()
     finally:
+        srv.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["local", "ray"])
+def test_cli_ingest_that_loses_its_database_mid_job_exits_1_with_one_line(tmp_path: Path, engine: str) -> None:
+    """The real `graphrag ingest` in a subprocess, its database stopped once the first batch is stored: exit
+    code 1 and one error line naming the outage, on either engine (before, the Ray engine ended in a
+    236-line Ray traceback: it looked only one level into the `RayTaskError` that wrapped our error).
+    The first batch is stored before the stop, so the outage meets the job mid-stream (on Ray: in its
+    embedding actors, whose error Ray wraps)."""
+    srv = EmbeddedServer(tmp_path / "db", free_port(), "pw-" + os.urandom(8).hex(), "graphrag", heap="512m")
+    srv.start(timeout=120)
+    proc = None
+    tree = None
+    try:
+        db = ArcadeDB(srv.url, "graphrag", "root", srv.password, timeout=5,
+                      retry=RetryPolicy(attempts=2, max_seconds=3))
+        MigrationRunner(db, embedding_dim=384).migrate()
+        env = {**os.environ, "GRAPHRAG_DB_URL": srv.url, "GRAPHRAG_DB_PASSWORD": srv.password,
+               "GRAPHRAG_DB_NAME": "graphrag", "GRAPHRAG_DB_RETRIES": "2", "GRAPHRAG_DB_RETRY_MAX_S": "3",
+               "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+        env.pop("GRAPHRAG_RAY_ADDRESS", None)
+        env.pop("RAY_ADDRESS", None)
+        stderr = tmp_path / "stderr.log"
+        with stderr.open("wb") as err:
+            proc = subprocess.Popen([sys.executable, "-m", "cli", "ingest", str(CORPUS), "--no-progress",
+                                     "--documents-per-batch", "4", "--engine", engine,
+                                     "--ray-extract-actors", "1", "--ray-embed-actors", "1"],
+                                    cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        tree = Descendants(proc.pid)  # the Ray runtime's processes, stopped at the end if any is left
+
+        def first_batch_in() -> bool:
+            tree.look(listeners=False)
+            return document_count(db) >= 4
+
+        assert wait_until(proc, first_batch_in, timeout=900), "the job ended before the database could be stopped"
+        stored = document_count(db)
+        srv.stop()
+        stopped_at = time.monotonic()
+        code = proc.wait(timeout=120)  # the retry budget is 3 s a call: 120 s only bounds a hang
+        took = time.monotonic() - stopped_at
+        lines = [line for line in stderr.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+        assert stored < 40, "the whole corpus was stored before the database stopped"
+        assert code == 1, lines[-40:]
+        assert "Traceback" not in "\n".join(lines), lines[-40:]
+        # Ours is one line; Ray adds a few log records of its own (its token, progress-bar and executor
+        # notices, printed on any run of the engine), but no traceback: before, 236 lines.
+        ours = [line for line in lines if line.startswith(("error:", "skipped"))]
+        assert len(ours) == 1 and len(lines) <= 10, lines[-40:]
+        assert ours[0].startswith("error: job stopped: DatabaseUnavailableError"), lines
+        assert took < 90, took
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        if tree is not None:
+            tree.alive_after(10)
+            tree.kill_rest()
         srv.stop()
