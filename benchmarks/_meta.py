@@ -6,6 +6,7 @@ library only, so the light load generator can use it.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import time
@@ -17,6 +18,18 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 # The shared eval sets lie beside the checkout (`../shared/eval`), as in CI's clone.
 SHARED_EVAL = ROOT.parent / "shared" / "eval"
+
+
+def relative(value: str | Path) -> str:
+    """An absolute path as seen from the checkout (`../shared/eval/...`), anything else as it is: a
+    recorded command or input names no folder of the machine it ran on."""
+    text = str(value)
+    return os.path.relpath(text, ROOT) if os.path.isabs(text) else text
+
+
+def recorded_command(script: str, args: list[str]) -> str:
+    """The command line a result was measured with, for its JSON (paths relative to the checkout)."""
+    return " ".join([Path(script).name, *map(relative, args)])
 
 
 def git_commit() -> str:

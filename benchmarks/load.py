@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._meta import git_commit, percentile, read_jsonl
+from benchmarks._meta import git_commit, percentile, read_jsonl, recorded_command, relative
 
 
 def _questions(path: Path | None) -> list[str]:
@@ -111,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
               f"p50 {result['p50_ms']:7.1f} ms  p95 {result['p95_ms']:7.1f} ms  p99 {result['p99_ms']:7.1f} ms  "
               f"ok {result['requests_ok']}  statuses {result['statuses']}"
               + (f"  modes {result['answer_modes']}" if result["answer_modes"] else ""), flush=True)
-    record = {"commit": git_commit(), "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
-              "questions": str(args.questions or "builtin"), "results": results}
+    record = {"commit": git_commit(), "command": recorded_command(sys.argv[0], argv or sys.argv[1:]),
+              "questions": relative(args.questions) if args.questions else "builtin", "results": results}
     if args.out:
         args.out.write_text(json.dumps(record, indent=2))
     return 0

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from benchmarks._meta import SHARED_EVAL, free_port, git_commit  # noqa: E402
+from benchmarks._meta import SHARED_EVAL, free_port, git_commit, relative  # noqa: E402
 from graphrag.arcadedb import ArcadeDB  # noqa: E402
 from graphrag.config import Settings  # noqa: E402
 from graphrag.embedded import EmbeddedServer  # noqa: E402
@@ -131,7 +131,7 @@ def main() -> None:
     args = parser.parse_args()
 
     config = IngestionConfig(documents_per_batch=args.documents_per_batch)
-    result: dict[str, Any] = {"commit": git_commit(), "corpus": str(args.corpus), "cluster": args.cluster,
+    result: dict[str, Any] = {"commit": git_commit(), "corpus": relative(args.corpus), "cluster": args.cluster,
                               "machine": f"{platform.machine()}, {os.cpu_count()} cores",
                               "load_before": os.getloadavg(), "config": config.model_dump()}
     with tempfile.TemporaryDirectory(prefix="bench-ray-") as tmp, contextlib.ExitStack() as stack:

@@ -47,7 +47,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._meta import ROOT, free_port, git_commit, percentile, wait_ready
+from benchmarks._meta import ROOT, free_port, git_commit, percentile, recorded_command, wait_ready
 from benchmarks.load import run_endpoint
 from graphrag import queries
 from graphrag.arcadedb import ArcadeDB
@@ -560,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"commit": git_commit(), **summary}, indent=1))
     else:
         run = measure if args.command == "measure" else vectors
-        record = {"commit": git_commit(), "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        record = {"commit": git_commit(), "command": recorded_command(sys.argv[0], sys.argv[1:]),
                   "load_average": os.getloadavg()[0], **run(args)}
         print(json.dumps(record, indent=1))
         if args.json:

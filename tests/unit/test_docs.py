@@ -1,13 +1,17 @@
-"""The documentation works on any checkout: no command or path in it names one machine's folders."""
+"""The documentation works on any checkout: no command or path in it, nor in the code and the recorded
+benchmark results, names one machine's folders."""
 
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 # Absolute folders of one machine (this one's /work, a home folder); /tmp scratch folders are fine.
 MACHINE_PATH = re.compile(r"(?<![\w.~])/(?:work|home|Users|root)/[\w.-]+")
+# In code and results (where a container's /home or /root may be meant), the checkouts' own folder only.
+THIS_MACHINE = re.compile(r"(?<![\w.~])/work/[\w.-]+")
 
 
 def test_no_document_names_a_machine_specific_path() -> None:
@@ -15,4 +19,15 @@ def test_no_document_names_a_machine_specific_path() -> None:
              for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
              for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
              for match in MACHINE_PATH.finditer(line)]
+    assert not found, found
+
+
+def test_no_tracked_source_or_result_names_a_machine_specific_path() -> None:
+    """Benchmarks record their commands relative to the checkout (`benchmarks._meta.recorded_command`)."""
+    tracked = subprocess.run(["git", "ls-files", "*.py", "*.json", "*.toml", "*.md"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout.split()
+    found = [f"{name}:{n}: {match.group(0)}"
+             for name in tracked if (ROOT / name).is_file()
+             for n, line in enumerate((ROOT / name).read_text(encoding="utf-8", errors="replace").splitlines(), start=1)
+             for match in THIS_MACHINE.finditer(line)]
     assert not found, found
