@@ -6,7 +6,6 @@ runs them)."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,7 +28,7 @@ from tests.chaos.conftest import Form, rng_for
 from tests.chaos.harness import Results, Trial
 from tests.conftest import free_port
 from tests.e2e.conftest import app_settings, auth, live_server, wait_for
-from tests.e2e.test_tenancy_e2e import BodyWatch, stalled_upload
+from tests.e2e.test_tenancy_e2e import BodyWatch, stalled_upload, trickle_upload
 from tests.pdfs import write_pdf
 
 MAX_CHARS = 100_000
@@ -143,29 +142,6 @@ def test_pdf_bomb(tenancy: dict[str, Any], long_form: Form, chaos_seed: int, res
     assert failures == [], f"trials {failures}: a PDF bomb was not contained (see the chaos table)"
 
 
-def _trickle(port: int, stop_after_s: float) -> tuple[bytes, float]:
-    """One connection sending a multipart body a byte every 100 ms; the answer and when it came."""
-    head = (b"POST /v1/documents HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n"
-            b"Content-Type: multipart/form-data; boundary=trickle\r\n\r\n--trickle\r\n"
-            b'Content-Disposition: form-data; name="files"; filename="slow.md"\r\n\r\n# Slow\n\n')
-    answer, started = b"", time.monotonic()
-    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
-        sock.sendall(head)
-        sock.settimeout(0.1)
-        while time.monotonic() - started < stop_after_s:
-            try:
-                sock.sendall(b"a")
-                chunk = sock.recv(4096)
-            except TimeoutError:
-                continue
-            except (BrokenPipeError, ConnectionResetError):
-                break
-            if not chunk:
-                break
-            answer += chunk
-    return answer, time.monotonic() - started
-
-
 def test_slow_bodies(tenancy: dict[str, Any], long_form: Form, embedder: SentenceTransformerEmbedder,
                      results: Results) -> None:
     """Many connections trickling a body at once on the keyless default (`graphrag serve`'s protocol):
@@ -181,7 +157,7 @@ def test_slow_bodies(tenancy: dict[str, Any], long_form: Form, embedder: Sentenc
         wait_for(lambda: server.started or not thread.is_alive())
         assert server.started
         with ThreadPoolExecutor(long_form.slow_bodies) as pool:
-            answers = list(pool.map(lambda _: _trickle(settings.api_port, 60.0), range(long_form.slow_bodies)))
+            answers = list(pool.map(lambda _: trickle_upload(settings.api_port, 60.0), range(long_form.slow_bodies)))
         cut = [took for answer, took in answers if answer.startswith(b"HTTP/1.1 408")]
         with httpx.Client(base_url=f"http://127.0.0.1:{settings.api_port}", timeout=60) as http:
             stored = http.get("/v1/documents", params={"q": "slow"}).json()["total"]
