@@ -315,7 +315,7 @@ class NeighbourhoodReader:
                 same: dict[str, list[dict[str, Any]]] = {}
                 for row in synonyms:
                     same.setdefault(row["key"], []).append(row)
-                read = {row["key"]: EntityMentions.of(row, same.get(row["key"], [])) for row in mentions}
+                read = EntityMentions.of_rows(mentions, same)
                 known_entities.update(read)
                 if cache:
                     cache.keep_entity_mentions(read)
@@ -393,15 +393,27 @@ class EntityMentions:
 
     @classmethod
     def of(cls, row: dict[str, Any], synonyms: list[dict[str, Any]]) -> EntityMentions:
-        chunks = row.get("chunks") or []
-        coocs = [c[2] for c in chunks]
+        return cls.of_rows([row], {row["key"]: synonyms})[row["key"]]
+
+    @classmethod
+    def of_rows(cls, rows: list[dict[str, Any]], synonyms: dict[str, list[dict[str, Any]]]
+                ) -> dict[str, EntityMentions]:
+        """One read's entities by key; their degrees in one vectorised pass (`_related_degrees`: each
+        row's floats are those of summing it alone, whatever the partners' numbering)."""
+        per_row = [row.get("chunks") or [] for row in rows]
+        coocs = [[c[2] for c in chunks] for chunks in per_row]
         numbers: dict[str, int] = {}
-        flat = [numbers.setdefault(k, len(numbers)) for c in coocs for k in (c or ())]
-        lengths = np.fromiter((len(c or ()) for c in coocs), dtype=np.int64, count=len(coocs))
-        (degree,) = _related_degrees((np.asarray(flat, dtype=np.int64), lengths), np.array([len(chunks)]))
-        same = [(s["other"], EntityRow(s.get("name") or s["other"], s.get("type") or "", int(s.get("mentions") or 0)),
-                 float(s.get("similarity") or 1.0)) for s in synonyms]
-        return cls(row["key"], [c[0] for c in chunks], [c[1] for c in chunks], coocs, degree, same)
+        flat = [numbers.setdefault(k, len(numbers)) for row in coocs for c in row for k in (c or ())]
+        lengths = np.fromiter((len(c or ()) for row in coocs for c in row), dtype=np.int64)
+        sizes = np.fromiter(map(len, per_row), dtype=np.int64, count=len(per_row))
+        degrees = _related_degrees((np.asarray(flat, dtype=np.int64), lengths), sizes)
+        out: dict[str, EntityMentions] = {}
+        for row, chunks, row_coocs, degree in zip(rows, per_row, coocs, degrees, strict=True):
+            same = [(s["other"], EntityRow(s.get("name") or s["other"], s.get("type") or "",
+                                           int(s.get("mentions") or 0)), float(s.get("similarity") or 1.0))
+                    for s in synonyms.get(row["key"], [])]
+            out[row["key"]] = cls(row["key"], [c[0] for c in chunks], [c[1] for c in chunks], row_coocs, degree, same)
+        return out
 
     @property
     def size(self) -> int:
