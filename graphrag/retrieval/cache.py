@@ -41,13 +41,11 @@ class _Shelf:
     lookups: dict[str, Rows] = field(default_factory=dict)  # asked key -> its ENTITIES_BY_KEY rows (often none)
     rows: int = 0
 
-    def clear(self) -> int:
-        dropped = self.rows
+    def clear(self) -> None:
         self.chunks.clear()
         self.entities.clear()
         self.lookups.clear()
         self.rows = 0
-        return dropped
 
 
 class Sized(Protocol):
@@ -200,5 +198,3 @@ class CacheView:
     def keep_lookups(self, entries: dict[str, Rows]) -> None:
         self._put(lambda s: s.lookups, _size_rows, entries)
 
-
-NO_CACHE = GraphCache(max_rows=0)
