@@ -41,7 +41,8 @@ import pickle
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -133,7 +134,30 @@ def _rows(batch: dict[str, Any]) -> list[_Prepared]:
     return [pickle.loads(payload) for payload in batch["payload"]]  # noqa: S301 - our own driver's bytes
 
 
-def _batch(items: list[_Prepared]) -> dict[str, Any]:
+@dataclass
+class _Failed:
+    """A batch a stage could not prepare, carried to the driver as a row rather than raised.
+
+    Ray pickles an actor's exception without its `__cause__`, and Ray Data raises a UDF's error as
+    `UserCodeException(...) from error`: our error, a database outage included, never reached the
+    driver, so an outage met by an embedding actor failed the file as an internal error instead of
+    ending the job as the local engine does (exit 1, or a paused API job). The driver raises it.
+    """
+
+    index: int
+    error: StoreError | IngestionError
+
+
+def _prepare(prepared: _Prepared, step: Callable[[_Prepared], None]) -> _Prepared | _Failed:
+    """`step(prepared)`, with our error returned to the driver as data (see `_Failed`)."""
+    try:
+        step(prepared)
+    except (StoreError, IngestionError) as exc:
+        return _Failed(prepared.index, exc)
+    return prepared
+
+
+def _batch(items: Sequence[_Prepared | _Failed]) -> dict[str, Any]:
     payload = np.empty(len(items), dtype=object)
     payload[:] = [pickle.dumps(p, protocol=pickle.HIGHEST_PROTOCOL) for p in items]
     return {"index": np.array([p.index for p in items], dtype=np.int64), "payload": payload}
@@ -190,15 +214,14 @@ class ExtractStage:
         _enlist(roster, ("chunk", "extract"), self.worker)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        out = []
-        for prepared in _rows(batch):
-            timer = _Timer()
-            self.processor.process(prepared, timer)
-            _trace(prepared, "chunk", timer.seconds.get("chunk", 0.0), self.worker)
-            _trace(prepared, "extract", timer.seconds.get("extract", 0.0), self.worker,
-                   mentions=len(prepared.graph.mentions))
-            out.append(prepared)
-        return _batch(out)
+        return _batch([_prepare(prepared, self._process) for prepared in _rows(batch)])
+
+    def _process(self, prepared: _Prepared) -> None:
+        timer = _Timer()
+        self.processor.process(prepared, timer)
+        _trace(prepared, "chunk", timer.seconds.get("chunk", 0.0), self.worker)
+        _trace(prepared, "extract", timer.seconds.get("extract", 0.0), self.worker,
+               mentions=len(prepared.graph.mentions))
 
 
 class EmbedStage:
@@ -216,18 +239,17 @@ class EmbedStage:
         _enlist(roster, ("embed_chunks", "embed_entities"), self.worker)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        out = []
-        for prepared in _rows(batch):
-            timer = _Timer()
-            # No memory across batches here: this actor sees only some of them, in any order. The
-            # driver decides which entities are new to the job.
-            embed_batch(prepared, self.embedder, self.store.entity_keys_with_embedding, set(), timer,
-                        chunk_threads=None, entity_threads=self.entity_threads)
-            _trace(prepared, "embed_chunks", timer.seconds.get("embed_chunks", 0.0), self.worker)
-            _trace(prepared, "embed_entities", timer.seconds.get("embed_entities", 0.0), self.worker,
-                   names=len(prepared.new_entity_keys))
-            out.append(prepared)
-        return _batch(out)
+        return _batch([_prepare(prepared, self._embed) for prepared in _rows(batch)])
+
+    def _embed(self, prepared: _Prepared) -> None:
+        timer = _Timer()
+        # No memory across batches here: this actor sees only some of them, in any order. The
+        # driver decides which entities are new to the job.
+        embed_batch(prepared, self.embedder, self.store.entity_keys_with_embedding, set(), timer,
+                    chunk_threads=None, entity_threads=self.entity_threads)
+        _trace(prepared, "embed_chunks", timer.seconds.get("embed_chunks", 0.0), self.worker)
+        _trace(prepared, "embed_entities", timer.seconds.get("embed_entities", 0.0), self.worker,
+               names=len(prepared.new_entity_keys))
 
 
 def our_error(exc: BaseException, depth: int = 16) -> StoreError | IngestionError | None:
@@ -400,7 +422,9 @@ class RayIngestionPipeline(IngestionPipeline):
             waiting: dict[int, _Prepared] = {}
             next_index = 0
             for row in iterator:
-                prepared: _Prepared = pickle.loads(row["payload"])  # noqa: S301 - from our own actors
+                prepared: _Prepared | _Failed = pickle.loads(row["payload"])  # noqa: S301 - from our own actors
+                if isinstance(prepared, _Failed):
+                    raise prepared.error
                 waiting[prepared.index] = prepared
                 while next_index in waiting and not stop.is_set():
                     ready = waiting.pop(next_index)

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from graphrag.arcadedb import ArcadeDB
+from graphrag.arcadedb import ArcadeDB, Connection, RetryPolicy
 from graphrag.config import Settings
 from graphrag.embeddings import SentenceTransformerEmbedder
 from graphrag.types import SourceDocument
@@ -82,6 +82,26 @@ def test_ray_engine_builds_the_local_graph_and_replaces_like_it(
     assert second_ray.documents_replaced == second_local.documents_replaced == 6
     assert second_ray.orphan_entities_removed == second_local.orphan_entities_removed
     _same_graph(local_db, ray_db)
+
+
+def test_an_outage_met_by_an_embedding_actor_ends_the_job_as_the_local_engines_do(
+        local_ray: None, server_settings: Settings, embedder: SentenceTransformerEmbedder,
+        make_db: Callable[..., ArcadeDB], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The embedding actors reach a database that is down (their connection names a closed port) while
+    the driver's is up: the actor's DatabaseUnavailableError must reach the driver and end the job with
+    the local engine's one-line abort. Ray pickles an actor's exception without its `__cause__`, so
+    raised inside a stage it arrived as a bare `UserCodeException` and the file failed as an internal
+    error (the CI failure of the API's outage test, where the outage hit an actor before the writer)."""
+    db = make_db("rayout")
+    dead = Connection(urls=(f"http://127.0.0.1:{free_port()}",), database=db.database, user="root",
+                      password="unused", timeout=2, retry=RetryPolicy(attempts=1, max_seconds=1))
+    monkeypatch.setattr(db, "connection", lambda: dead)
+    on_ray = RayIngestionPipeline(server_settings, db, embedder, config=IngestionConfig(documents_per_batch=20),
+                                  ray_config=RayConfig())
+    report = on_ray.run([CORPUS])
+    assert report.abort_kind == "database_unavailable", report.aborted
+    assert report.exit_code == 1 and report.aborted.startswith("DatabaseUnavailableError: ")
+    assert "\n" not in report.aborted
 
 
 def _cli(db: ArcadeDB, server: Any, *args: str) -> tuple[list[str], dict[str, str]]:
