@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from graphrag.retrieval.vocabulary import Vocabulary
+
 Rows = list[dict[str, Any]]
 Fingerprint = tuple[str, int]  # (epoch token, number of recorded changes)
 
@@ -34,10 +36,11 @@ class _Shelf:
     """One database's entries, valid for `fingerprint`."""
 
     fingerprint: Fingerprint | None = None
-    generation: int = 0  # bumped whenever the entries are dropped for a new fingerprint
-    chunks: dict[str, Sized] = field(default_factory=dict)  # chunk id -> its CHUNK_MENTIONS rows, as columns
-    # entity key -> its ENTITY_MENTIONS row and SAME_AS_OF rows, as columns
-    entities: dict[str, Sized] = field(default_factory=dict)
+    generation: int = 0  # bumped whenever the entries are dropped (a new fingerprint, a full vocabulary)
+    vocabulary: Vocabulary = field(default_factory=Vocabulary)  # the ids the entries below are in
+    chunks: dict[int, Sized] = field(default_factory=dict)  # chunk -> its CHUNK_MENTIONS rows (`entries.ChunkEntry`)
+    # entity -> its ENTITY_MENTIONS row and SAME_AS_OF rows (`entries.EntityEntry`)
+    entities: dict[int, Sized] = field(default_factory=dict)
     lookups: dict[str, Rows] = field(default_factory=dict)  # asked key -> its ENTITIES_BY_KEY rows (often none)
     rows: int = 0
 
@@ -45,7 +48,9 @@ class _Shelf:
         self.chunks.clear()
         self.entities.clear()
         self.lookups.clear()
+        self.vocabulary = Vocabulary()
         self.rows = 0
+        self.generation += 1
 
 
 class Sized(Protocol):
@@ -90,8 +95,8 @@ class GraphCache:
         return CacheView(self, database, fingerprint)
 
     # --- used by CacheView -------------------------------------------------------------------------
-    def _open(self, database: str, fingerprint: Fingerprint | None) -> tuple[_Shelf, int] | None:
-        """The shelf and its generation for a question that read `fingerprint`; None: bypass."""
+    def _open(self, database: str, fingerprint: Fingerprint | None) -> tuple[_Shelf, int, Vocabulary] | None:
+        """The shelf, its generation and its vocabulary for a question that read `fingerprint`; None: bypass."""
         if self.max_rows <= 0 or fingerprint is None:
             return None
         with self._lock:
@@ -102,15 +107,16 @@ class GraphCache:
                     return None  # this question read the fingerprint before a write another one has seen
                 shelf.clear()
                 shelf.fingerprint = fingerprint
-                shelf.generation += 1
-            return shelf, shelf.generation
+            return shelf, shelf.generation, shelf.vocabulary
 
     def _keep(self, shelf: _Shelf, generation: int, put: Callable[[_Shelf], int]) -> None:
         with self._lock:
             if shelf.generation != generation:
                 return  # dropped meanwhile: these rows may predate the write that dropped it
             shelf.rows += put(shelf)
-            if self.rows > self.max_rows:
+            if len(shelf.vocabulary) > self.max_rows:  # ids outlive evicted entries: start afresh
+                shelf.clear()
+            elif self.rows > self.max_rows:
                 self._evict()
 
     def _evict(self) -> None:
@@ -129,10 +135,21 @@ class CacheView:
         self._cache = cache
         self._database = database
         self._fingerprint = fingerprint
-        self._opened: tuple[_Shelf, int] | None = None
+        self._opened: tuple[_Shelf, int, Vocabulary] | None = None
         self._resolved = False
+        self._private: Vocabulary | None = None
 
-    def _shelf(self) -> tuple[_Shelf, int] | None:
+    def vocabulary(self) -> Vocabulary:
+        """The ids this question's reads are in: its shelf's, or its own when it bypasses the cache.
+        Taken once per question (a shelf dropped meanwhile leaves the question its old ids)."""
+        opened = self._shelf()
+        if opened is not None:
+            return opened[2]
+        if self._private is None:
+            self._private = Vocabulary()
+        return self._private
+
+    def _shelf(self) -> tuple[_Shelf, int, Vocabulary] | None:
         if not self._resolved:
             self._resolved = True
             self._opened = self._cache._open(self._database, self._fingerprint())
@@ -141,15 +158,15 @@ class CacheView:
             return None  # a newer fingerprint dropped what this question may use
         return opened
 
-    def _split(self, table_of: Callable[[_Shelf], dict[str, Any]], wanted: Iterable[str]
-               ) -> tuple[dict[str, Any], list[str]]:
+    def _split(self, table_of: Callable[[_Shelf], dict[Any, Any]], wanted: Iterable[Any]
+               ) -> tuple[dict[Any, Any], list[Any]]:
         wanted = list(wanted)
         opened = self._shelf()
         if opened is None:
             return {}, wanted
         table = table_of(opened[0])
-        found: dict[str, Any] = {}
-        missing: list[str] = []
+        found: dict[Any, Any] = {}
+        missing: list[Any] = []
         for key in wanted:
             entry = table.get(key)
             if entry is None:
@@ -160,8 +177,8 @@ class CacheView:
         self._cache.misses += len(missing)
         return found, missing
 
-    def _put(self, table_of: Callable[[_Shelf], dict[str, Any]], size: Callable[[Any], int],
-             entries: Mapping[str, Any]) -> None:
+    def _put(self, table_of: Callable[[_Shelf], dict[Any, Any]], size: Callable[[Any], int],
+             entries: Mapping[Any, Any]) -> None:
         opened = self._shelf()
         if opened is None or not entries:
             return
@@ -177,18 +194,18 @@ class CacheView:
 
         self._cache._keep(opened[0], opened[1], put)
 
-    # chunk id -> its mentions (`neighbourhood.MentionColumns`)
-    def chunk_mentions(self, ids: Iterable[str]) -> tuple[dict[str, Any], list[str]]:
+    # chunk (an id of `vocabulary()`) -> its mentions (`entries.ChunkEntry`)
+    def chunk_mentions(self, ids: Iterable[int]) -> tuple[dict[int, Any], list[int]]:
         return self._split(lambda s: s.chunks, ids)
 
-    def keep_chunk_mentions(self, entries: Mapping[str, Sized]) -> None:
+    def keep_chunk_mentions(self, entries: Mapping[int, Sized]) -> None:
         self._put(lambda s: s.chunks, _size_entry, entries)
 
-    # entity key -> its mentions and SAME_AS edges (`neighbourhood.EntityMentions`)
-    def entity_mentions(self, keys: Iterable[str]) -> tuple[dict[str, Any], list[str]]:
+    # entity (an id of `vocabulary()`) -> its mentions and SAME_AS edges (`entries.EntityEntry`)
+    def entity_mentions(self, keys: Iterable[int]) -> tuple[dict[int, Any], list[int]]:
         return self._split(lambda s: s.entities, keys)
 
-    def keep_entity_mentions(self, entries: Mapping[str, Sized]) -> None:
+    def keep_entity_mentions(self, entries: Mapping[int, Sized]) -> None:
         self._put(lambda s: s.entities, _size_entry, entries)
 
     # asked key -> ENTITIES_BY_KEY rows (exact and accent-folded matches; none for most spans)

@@ -24,8 +24,10 @@ import numpy as np
 
 from graphrag.retrieval.base import RetrievalConfig
 from graphrag.retrieval.cache import CacheView
-from graphrag.retrieval.neighbourhood import EdgeWeights, EntityRow, LocalGraph, Neighbourhood, NeighbourhoodReader
+from graphrag.retrieval.local_graph import EdgeWeights, LocalGraph
+from graphrag.retrieval.neighbourhood import Neighbourhood, NeighbourhoodReader
 from graphrag.retrieval.pagerank import personalized_pagerank
+from graphrag.retrieval.vocabulary import EntityRow
 from graphrag.types import SeedEntity
 
 
@@ -151,58 +153,58 @@ class PPRRanker:
         cfg = self.config
         reader = self.reader
         lock = cpu_lock or nullcontext()
-        nb = Neighbourhood()
+        nb = Neighbourhood(cache.vocabulary() if cache else None)
+        vocabulary = nb.vocabulary
         for seed in seeds:
             nb.add_entity(seed.key, EntityRow(seed.name, "", seed.mentions), replace=False)
         weights = seed_weights(seeds, idf=cfg.ppr_idf_seeds)
 
         def run(extra: dict[str, float] | None = None) -> tuple[LocalGraph, np.ndarray]:
             with lock:
-                graph = LocalGraph.build(nb)
+                graph = nb.graph()
                 return graph, self.scores(graph, {**weights, **(extra or {})}, dense)
 
-        nearest = sorted(dense, key=lambda c: (-dense[c], c))
-        reader.read(nb, chunk_ids=nearest[: cfg.ppr_dense_read], entity_keys=weights, cache=cache)
-        for chunk_id in nearest:  # every dense hit is a passage to rank, whether read yet or not
-            nb.add_chunk(chunk_id)
+        nearest = vocabulary.chunks(sorted(dense, key=lambda c: (-dense[c], c)))
+        reader.read(nb, chunks=nearest[: cfg.ppr_dense_read].tolist(),
+                    entities=vocabulary.entities(list(weights)).tolist(), cache=cache)
+        nb.add_chunks(nearest)  # every dense hit is a passage to rank, whether read yet or not
         graph, p = run()
         for _ in range(cfg.ppr_expand_rounds if rounds is None else rounds):
             chunks, entities = self._frontier(graph, p)
-            if not chunks and not entities:
+            if not len(chunks) and not len(entities):
                 break
-            reader.read(nb, chunk_ids=chunks, entity_keys=entities, cache=cache)
+            reader.read(nb, chunks=chunks.tolist(), entities=entities.tolist(), cache=cache)
             graph, p = run()
-        top = [graph.chunk_ids[i]
-               for i in self.top_chunks(p[: graph.n_chunks], cfg.ppr_feedback_passages, graph.chunk_ids)]
-        if cfg.ppr_feedback_passages > 0 and not all(c in nb.complete_chunks for c in top):
-            reader.chunks(nb, top, cache)  # the best passages' names are the feedback: read them all
+        top = graph.chunk_gids[self.top_chunks(p[: graph.n_chunks], cfg.ppr_feedback_passages, graph.chunk_ids)]
+        if cfg.ppr_feedback_passages > 0 and not nb.complete_chunks.issuperset(top.tolist()):
+            reader.read(nb, chunks=top.tolist(), cache=cache)  # the best passages' names are the feedback
             graph, p = run()
         feedback = self.feedback_seeds(graph, weights, p[: graph.n_chunks])
         if feedback:
-            reader.entities(nb, feedback, cache)
+            reader.read(nb, entities=vocabulary.entities(list(feedback)).tolist(), cache=cache)
             graph, p = run(feedback)
         return Ranking(graph, p[: graph.n_chunks], nb)
 
-    def _frontier(self, graph: LocalGraph, p: np.ndarray) -> tuple[list[str], list[str]]:
+    def _frontier(self, graph: LocalGraph, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """What to read next: the incomplete chunks with the most mass, and the incomplete entities
         with the most mass per mention (what each of their edges would carry) within the budget."""
         cfg = self.config
         n_c = graph.n_chunks
         chunk_mass = np.where(graph.complete_chunk, 0.0, p[:n_c])
-        chunks = [graph.chunk_ids[i] for i in np.argsort(-chunk_mass, kind="stable")[: cfg.ppr_expand_chunks]
-                  if chunk_mass[i] > 0]
+        best = np.argsort(-chunk_mass, kind="stable")[: cfg.ppr_expand_chunks]
+        chunks = graph.chunk_gids[best[chunk_mass[best] > 0]]
         mentions = np.maximum(graph.mentions, 1).astype(np.float64)
         open_entity = ~graph.complete_entity & (graph.mentions <= cfg.ppr_entity_cap)
         if cfg.ppr_skip_entity_types:
             open_entity &= np.array([t not in cfg.ppr_skip_entity_types for t in graph.entity_types])
         per_mention = np.where(open_entity, p[n_c:] / mentions, 0.0)
-        entities: list[str] = []
+        entities: list[int] = []
         budget = cfg.ppr_expand_budget
-        for j in np.argsort(-per_mention, kind="stable"):
-            if per_mention[j] <= 0:
-                break
-            if graph.mentions[j] > budget:
+        candidates = np.argsort(-per_mention, kind="stable")[: int(np.count_nonzero(per_mention > 0))]
+        sizes = graph.mentions[candidates].tolist()
+        for j, size in zip(candidates.tolist(), sizes, strict=True):
+            if size > budget:
                 continue  # a smaller one may still fit
-            entities.append(graph.entity_keys[j])
-            budget -= int(graph.mentions[j])
-        return chunks, entities
+            entities.append(j)
+            budget -= size
+        return chunks, graph.entity_gids[np.asarray(entities, dtype=np.int64)]

@@ -19,18 +19,10 @@ from scipy import sparse
 
 from graphrag import queries
 from graphrag.normalize import entity_key, strip_title_qualifier
-from graphrag.retrieval.neighbourhood import (
-    EdgeWeights,
-    EntityMentions,
-    EntityRow,
-    LocalGraph,
-    MentionColumns,
-    Neighbourhood,
-    NeighbourhoodReader,
-    _adjacency,
-    _related_degrees,
-    _related_weight,
-)
+from graphrag.retrieval.entries import entity_entries, related_degrees
+from graphrag.retrieval.local_graph import EdgeWeights, LocalGraph, adjacency, related_weight
+from graphrag.retrieval.neighbourhood import Neighbourhood, NeighbourhoodReader
+from graphrag.retrieval.vocabulary import EntityRow
 
 
 class Reference:
@@ -197,7 +189,8 @@ def _read_both(rounds: list[tuple[list[str], list[str]]]) -> tuple[Neighbourhood
     ref.entity("empty", EntityRow("Empty", "", 0))
     for chunks, entities in rounds:
         db.asked.clear()
-        reader.read(nb, chunk_ids=chunks, entity_keys=entities)
+        reader.read(nb, chunks=nb.vocabulary.chunks(chunks).tolist(),
+                    entities=nb.vocabulary.entities(entities).tolist())
         for statement, params in db.asked:
             if statement == queries.CHUNK_MENTIONS:
                 ref.chunk_rows(db.answer(statement, params))
@@ -208,11 +201,25 @@ def _read_both(rounds: list[tuple[list[str], list[str]]]) -> tuple[Neighbourhood
     return nb, ref, db
 
 
+def _by_key(nb: Neighbourhood) -> dict[str, tuple[float, float, float]]:
+    return {nb.vocabulary.entity_keys[e]: degree for e, degree in nb.related_degree.items()}
+
+
+def _apply_rows(nb: Neighbourhood, rows: list[dict[str, Any]]) -> None:
+    """`CHUNK_MENTIONS` rows as one read in row order: their entities (with their rows), then the mentions."""
+    entities = nb.vocabulary.entities([r["key"] for r in rows])
+    nb.vocabulary.set_rows(entities.tolist(), [EntityRow(r.get("name") or r["key"], r.get("type") or "",
+                                                         int(r.get("mentions") or 0)) for r in rows])
+    nb.add_entities(entities)
+    nb.add_mentions([r["id"] for r in rows], [r.get("title") for r in rows], [r["key"] for r in rows],
+                    [r.get("cooc") for r in rows])
+
+
 def test_reads_assemble_the_graph_the_row_by_row_code_did() -> None:
     nb, ref, db = _read_both([(["c0", "c1", "c2"], []), (["c3", "c0"], ["a", "c", "hub", "empty"]), ([], ["z"])])
-    _assert_same(LocalGraph.build(nb), ref)
+    _assert_same(nb.graph(), ref)
     assert nb.rows_read == ref.rows_read
-    assert nb.related_degree == ref.degree  # the same floats, "log" included
+    assert _by_key(nb) == ref.degree  # the same floats, "log" included
     assert nb.same_as == ref.same_as
     assert {c for c, _ in nb.mentions} == {c for c, _ in ref.mentions} and nb.mentions == set(ref.mentions)
     asked = [p for s, p in db.asked if s == queries.ENTITY_MENTIONS]
@@ -222,18 +229,18 @@ def test_reads_assemble_the_graph_the_row_by_row_code_did() -> None:
 def test_a_partner_pairs_whenever_it_gets_a_position() -> None:
     # z is named in c0 and c3 before it is an entity; it becomes one in the second read
     nb, _, _ = _read_both([(["c0"], [])])
-    graph = LocalGraph.build(nb)
+    graph = nb.graph()
     assert "z" not in graph.entity_index and graph.related.nnz == 2  # a-b only: z has no position yet
     nb2, ref2, _ = _read_both([(["c0"], []), (["c3"], [])])
-    graph = LocalGraph.build(nb2)
+    graph = nb2.graph()
     _assert_same(graph, ref2)
     b, z = graph.entity_index["b"], graph.entity_index["z"]
     assert graph.related[b, z] == 1.0  # c0's b-z pair, read before z arrived
     # an entity set directly in `entities` gets its position (and its pairs) when the graph is built
     nb3 = Neighbourhood()
     nb3.add_mention("c0", "T", "a", ["later"])
-    nb3.entities["later"] = EntityRow("Later", "", 1)
-    graph = LocalGraph.build(nb3)
+    nb3.add_entity("later", EntityRow("Later", "", 1))
+    graph = nb3.graph()
     assert graph.related[graph.entity_index["a"], graph.entity_index["later"]] == 1.0
 
 
@@ -242,7 +249,7 @@ def test_a_mention_counts_once_with_its_first_cooc() -> None:
     nb.add_mentions(["c0", "c0", "c1"], ["T0", "T0", None], ["a", "a", "b"], [["b"], ["b", "c"], ["a"]])
     nb.add_mention("c0", None, "a", ["c"])  # read again later: ignored, its cooc too
     nb.add_entity("c", EntityRow("C", "", 1))
-    graph = LocalGraph.build(nb)
+    graph = nb.graph()
     assert graph.incidence.nnz == 2
     # a-b named together in c0 and in c1; the a-c pair came only with the repeats
     assert graph.related.toarray().tolist() == [[0, 2, 0], [2, 0, 0], [0, 0, 0]]
@@ -261,14 +268,14 @@ def test_random_reads_match_the_reference(seed: int) -> None:
                                                      if k < 25] + (["ghost"] if rng.random() < 0.2 else [])
             rows.append(_m(chunk, keys[int(rng.integers(0, 25))], cooc, title=None if rng.random() < 0.2 else chunk,
                            mentions=int(rng.integers(0, 9))))
-        NeighbourhoodReader._apply_chunks(nb, [], [MentionColumns.of(rows)])
+        _apply_rows(nb, rows)
         ref.chunk_rows(rows)
         entity_rows = [{"key": k, "chunks": [[r["id"], r["title"], r["cooc"]] for r in rows if r["key"] == k]}
                        for k in sorted({r["key"] for r in rows})[:5]]
-        NeighbourhoodReader._apply_entities(nb, [], [EntityMentions.of(row, []) for row in entity_rows])
+        nb.add_entity_entries(list(entity_entries(nb.vocabulary, entity_rows, []).values()))
         ref.entity_rows_(entity_rows, [])
-    _assert_same(LocalGraph.build(nb), ref)
-    assert nb.related_degree == ref.degree
+    _assert_same(nb.graph(), ref)
+    assert _by_key(nb) == ref.degree
 
 
 def test_related_degrees_sum_each_entity_in_first_seen_order() -> None:
@@ -277,7 +284,7 @@ def test_related_degrees_sum_each_entity_in_first_seen_order() -> None:
     sizes = np.array([0, 3, 1, 25, 0, 40, 12])
     lengths = rng.integers(0, 30, int(sizes.sum()))
     ids = rng.integers(0, 300, int(lengths.sum()))
-    got = _related_degrees((ids, lengths), sizes)
+    got = related_degrees((ids, lengths), sizes)
     starts = np.concatenate([[0], np.cumsum(lengths)])
     chunk = 0
     for r, size in enumerate(sizes):
@@ -304,7 +311,7 @@ def test_adjacency_is_what_bmat_gives(seed: int) -> None:
     ee = (ee + ee.T).tocsr()
     unsorted = (incidence @ sparse.diags(rng.random(n_e))).tocsr()  # a product: indices not sorted
     for inc, block in ((incidence, ee), (unsorted, sparse.csr_matrix((n_e, n_e))), (unsorted, ee)):
-        got, want = _adjacency(inc, block), _bmat(inc, block)
+        got, want = adjacency(inc, block), _bmat(inc, block)
         assert got.has_canonical_format and want.has_canonical_format
         np.testing.assert_array_equal(got.indptr, want.indptr)
         np.testing.assert_array_equal(got.indices, want.indices)
@@ -328,7 +335,7 @@ def _old_transition(graph: LocalGraph, weights: EdgeWeights) -> tuple[sparse.csr
     ee = sparse.csr_matrix((n_e, n_e), dtype=np.float64)
     if weights.related > 0 and graph.related.nnz:
         rel = graph.related.copy()
-        rel.data = _related_weight(rel.data, weights.related_mode)
+        rel.data = related_weight(rel.data, weights.related_mode)
         ee = ee + weights.related * rel
     if weights.same_as:
         ee = ee + graph.same_as
@@ -359,8 +366,8 @@ def _old_transition(graph: LocalGraph, weights: EdgeWeights) -> tuple[sparse.csr
     EdgeWeights(related=0.3, skip_types=("DATE",), title_weight=2.0)])
 def test_transition_matrices_are_the_old_ones_bit_for_bit(weights: EdgeWeights) -> None:
     nb, _, _ = _read_both([(["c0", "c1", "c2"], []), (["c3", "c0"], ["a", "c", "hub", "empty"]), ([], ["z"])])
-    nb.entities["x"] = EntityRow("X", "DATE", 2)
-    graph = LocalGraph.build(nb)
+    nb.add_entity("x", EntityRow("X", "DATE", 2))
+    graph = nb.graph()
     got, dangling = graph.transition(weights)
     want, want_dangling = _old_transition(graph, weights)
     np.testing.assert_array_equal(got.indptr, want.indptr)

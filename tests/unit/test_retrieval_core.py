@@ -9,11 +9,13 @@ from graphrag.normalize import fold_accents
 from graphrag.retrieval.base import RetrievalConfig
 from graphrag.retrieval.fusion import reciprocal_rank_fusion
 from graphrag.retrieval.keyword import plain_terms
-from graphrag.retrieval.neighbourhood import EdgeWeights, EntityRow, LocalGraph, Neighbourhood
+from graphrag.retrieval.local_graph import EdgeWeights, LocalGraph
+from graphrag.retrieval.neighbourhood import Neighbourhood
 from graphrag.retrieval.pagerank import normalise, personalized_pagerank
 from graphrag.retrieval.paths import explain, format_path
 from graphrag.retrieval.ppr import PPRRanker, seed_weights
 from graphrag.retrieval.question import candidate_spans, longest_matches
+from graphrag.retrieval.vocabulary import EntityRow
 from graphrag.types import PathStep, SeedEntity
 
 
@@ -79,20 +81,21 @@ def _neighbourhood(mentions: dict[str, list[str]], *, titles: dict[str, str] | N
             nb.add_mention(chunk, (titles or {}).get(chunk, chunk.upper()), key, pairs.get((chunk, key), []))
             by_entity[key] = by_entity.get(key, 0) + 1
     for key, n in by_entity.items():
-        nb.entities[key] = EntityRow(key.upper(), "ORG", (counts or {}).get(key, n))
+        nb.add_entity(key, EntityRow(key.upper(), "ORG", (counts or {}).get(key, n)))
         if complete:
             partners = [o for (c, k), others in pairs.items() if k == key for o in others]
-            nb.related_degree[key] = (float(len(partners)), float(len(set(partners))), float(len(partners)))
+            nb.related_degree[nb.vocabulary.entity(key)] = (float(len(partners)), float(len(set(partners))),
+                                                            float(len(partners)))
     if complete:
-        nb.complete_chunks.update(mentions)
-        nb.complete_entities.update(by_entity)
+        nb.complete_chunks.update(nb.vocabulary.chunks(list(mentions)).tolist())
+        nb.complete_entities.update(nb.vocabulary.entities(list(by_entity)).tolist())
     return nb
 
 
 def _graph() -> LocalGraph:
     # chunks c0 (A, B), c1 (B, C), c2 (C), c3 (D); A-B named together in c0, B-C in c1
-    return LocalGraph.build(_neighbourhood({"c0": ["a", "b"], "c1": ["b", "c"], "c2": ["c"], "c3": ["d"]},
-                                           cooc=[("c0", "a", "b"), ("c1", "b", "c")]))
+    return _neighbourhood({"c0": ["a", "b"], "c1": ["b", "c"], "c2": ["c"], "c3": ["d"]},
+                                           cooc=[("c0", "a", "b"), ("c1", "b", "c")]).graph()
 
 
 def test_pagerank_is_a_distribution_and_favours_the_seed() -> None:
@@ -112,10 +115,10 @@ def test_a_node_read_in_part_divides_by_its_whole_graph_degree_and_leaks_the_res
     # its mentions: it is incomplete and sends nothing on. Entity a was read in full, and its whole-graph
     # co-occurrence degree (3 partners) is larger than what is here (b): the rest of its mass leaks.
     nb = _neighbourhood({"c0": ["a", "b"], "c1": ["b"]}, cooc=[("c0", "a", "b")], counts={"b": 10}, complete=False)
-    nb.complete_chunks.update({"c0", "c1"})
-    nb.complete_entities.add("a")
-    nb.related_degree["a"] = (3.0, 3.0, 3.0)
-    graph = LocalGraph.build(nb)
+    nb.complete_chunks.update(nb.vocabulary.chunks(["c0", "c1"]).tolist())
+    nb.complete_entities.add(nb.vocabulary.entity("a"))
+    nb.related_degree[nb.vocabulary.entity("a")] = (3.0, 3.0, 3.0)
+    graph = nb.graph()
     transition, dangling = graph.transition(EdgeWeights())
     out = np.asarray(transition.sum(axis=0)).ravel()
     a, b = graph.n_chunks + graph.entity_index["a"], graph.n_chunks + graph.entity_index["b"]
@@ -141,7 +144,7 @@ def test_explain_finds_two_hop_paths() -> None:
         ("A", "RELATED", "B"), ("B", "RELATED", "C"), ("C", "MENTIONED_IN", "C2")]
     assert explain(graph, ["a"], 3) == []
     # without co-occurrence the path goes through the passage that names both
-    plain = LocalGraph.build(_neighbourhood({"c0": ["a", "b"], "c1": ["b", "c"]}))
+    plain = _neighbourhood({"c0": ["a", "b"], "c1": ["b", "c"]}).graph()
     path = explain(plain, ["a"], 1)
     assert [(s.source, s.relation, s.target) for s in path] == [
         ("A", "MENTIONED_IN", "C0"), ("C0", "MENTIONS", "B"), ("B", "MENTIONED_IN", "C1")]
@@ -161,8 +164,8 @@ def test_fold_accents() -> None:
 
 def test_title_edge_weight_moves_mass_to_the_passage_about_an_entity() -> None:
     # chunk 2 is the page about C; chunk 1 merely mentions C
-    graph = LocalGraph.build(_neighbourhood({"c0": ["a", "b"], "c1": ["b", "c"], "c2": ["c"], "c3": ["d"]},
-                                            titles={"c2": "C (letter)"}))
+    graph = _neighbourhood({"c0": ["a", "b"], "c1": ["b", "c"], "c2": ["c"], "c3": ["d"]},
+                                            titles={"c2": "C (letter)"}).graph()
     plain, _ = graph.transition(EdgeWeights())
     weighted, _ = graph.transition(EdgeWeights(title_weight=3.0))
     c = graph.n_chunks + graph.entity_index["c"]
@@ -173,7 +176,7 @@ def test_title_edge_weight_moves_mass_to_the_passage_about_an_entity() -> None:
 def test_feedback_round_lifts_the_passage_about_a_name_the_best_passage_mentions() -> None:
     # c0 is about seed A and names B; c1 is the page about B; c2 is a distractor the dense score
     # prefers. Only the feedback round seeds B, so only it can lift c1 above c2.
-    graph = LocalGraph.build(_neighbourhood({"c0": ["a", "b"], "c1": ["b"], "c2": ["x"]}))
+    graph = _neighbourhood({"c0": ["a", "b"], "c1": ["b"], "c2": ["x"]}).graph()
     dense = {"c0": 0.9, "c1": 0.1, "c2": 0.5}
     one = PPRRanker(config=RetrievalConfig(ppr_feedback_passages=0, ppr_passage_weight=0.2))
     one_round = one.scores(graph, {"a": 1.0}, dense)[: graph.n_chunks]

@@ -1,0 +1,198 @@
+"""One question's neighbourhood as matrices: the graph the personalized PageRank runs on.
+
+Chunk i is node i, entity j is node n_chunks + j. Transition probabilities are the whole graph's,
+not the neighbourhood's (see `neighbourhood.py`): a complete node divides its mass by its degree in
+the whole graph, an incomplete one sends nothing on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from graphrag.retrieval.vocabulary import EntityRow
+
+
+@dataclass(frozen=True)
+class EdgeWeights:
+    """How edges weigh in the walk (the `ppr_*` knobs of `RetrievalConfig`)."""
+
+    related: float = 1.0
+    related_mode: str = "count"
+    same_as: bool = True
+    skip_types: tuple[str, ...] = ()
+    mention_idf: float = 0.0
+    title_weight: float = 1.0
+
+
+def related_weight(count: np.ndarray | float, mode: str) -> Any:
+    if mode == "binary":
+        return np.ones_like(count) if isinstance(count, np.ndarray) else 1.0
+    if mode == "log":
+        return 1.0 + np.log(np.maximum(count, 1.0))
+    return count
+
+
+@dataclass
+class LocalGraph:
+    """A `Neighbourhood` as matrices: chunk i is node i, entity j is node n_chunks + j.
+
+    It answers what the ranking and the path explanations ask of a graph (`GraphLike` in ppr.py).
+    """
+
+    chunk_ids: list[str]
+    chunk_titles: list[str]
+    entity_keys: list[str]
+    entity_rows: list[EntityRow]  # name, type and whole-graph mention count of each entity
+    mentions: np.ndarray  # chunks naming each entity, in the whole graph
+    incidence: sparse.csr_matrix  # (n_chunks, n_entities) 1 where a read mention links them
+    related: sparse.csr_matrix  # (n_entities, n_entities) co-occurrence counts seen in read mentions
+    same_as: sparse.csr_matrix
+    complete_chunk: np.ndarray  # bool per chunk: all its mentions read
+    complete_entity: np.ndarray  # bool per entity: all its mentions (and SAME_AS) read
+    # per entity, over ALL its mentions when complete (else 0): co-occurrence weight in the whole graph
+    # as the sum of pair counts ("count"), the number of distinct partners ("binary"), sum of 1 + ln count ("log")
+    related_degree: dict[str, np.ndarray]
+    title_edges: list[tuple[int, int]]  # (chunk, entity): the entity its document's title names
+    chunk_gids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # vocabulary ids
+    entity_gids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    _by_entity: sparse.csc_matrix | None = field(init=False, default=None)
+    _transitions: dict[EdgeWeights, tuple[sparse.csr_matrix, np.ndarray]] = field(init=False, default_factory=dict)
+
+    @cached_property
+    def entity_names(self) -> list[str]:
+        return [row.name for row in self.entity_rows]
+
+    @cached_property
+    def entity_types(self) -> list[str]:
+        return [row.type for row in self.entity_rows]
+
+    @cached_property
+    def chunk_index(self) -> dict[str, int]:
+        return dict(zip(self.chunk_ids, range(len(self.chunk_ids)), strict=True))
+
+    @cached_property
+    def entity_index(self) -> dict[str, int]:
+        return dict(zip(self.entity_keys, range(len(self.entity_keys)), strict=True))
+
+    @property
+    def n_chunks(self) -> int:
+        return len(self.chunk_ids)
+
+    @property
+    def n_entities(self) -> int:
+        return len(self.entity_keys)
+
+    def chunk_entities(self, i: int) -> list[int]:
+        return [int(j) for j in self.incidence.indices[self.incidence.indptr[i]:self.incidence.indptr[i + 1]]]
+
+    def entity_chunks(self, j: int) -> list[int]:
+        if self._by_entity is None:
+            self._by_entity = self.incidence.tocsc()
+        col = self._by_entity
+        return [int(i) for i in col.indices[col.indptr[j]:col.indptr[j + 1]]]
+
+    def neighbours(self, j: int) -> dict[int, str]:
+        """Entity j's entity neighbours here and the relation to each (co-occurrence wins over SAME_AS)."""
+        out = {int(n): "SAME_AS" for n in self.same_as.indices[self.same_as.indptr[j]:self.same_as.indptr[j + 1]]}
+        out.update({int(n): "RELATED" for n in self.related.indices[self.related.indptr[j]:self.related.indptr[j + 1]]})
+        out.pop(j, None)
+        return out
+
+    def transition(self, weights: EdgeWeights) -> tuple[sparse.csr_matrix, np.ndarray]:
+        """The column-stochastic-or-less transition matrix and its dangling nodes (cached per weights).
+
+        Column x holds the share of node x's mass that moves to each node of the neighbourhood: its
+        edge weight over x's weighted degree in the WHOLE graph when x is complete, nothing when it is
+        not (see the module docstring). Dangling nodes are complete nodes without any edge; the
+        PageRank spreads their mass by the reset vector, as it would on the whole graph.
+        """
+        if weights in self._transitions:
+            return self._transitions[weights]
+        n_c, n_e = self.n_chunks, self.n_entities
+        incidence = self.incidence
+        if weights.title_weight != 1.0 and self.title_edges:
+            rows, cols = zip(*self.title_edges, strict=True)
+            bonus = sparse.csr_matrix((np.full(len(rows), weights.title_weight - 1.0), (rows, cols)),
+                                      shape=incidence.shape)
+            incidence = (incidence + bonus).tocsr()
+        if weights.mention_idf > 0:
+            scale = np.power(np.maximum(self.mentions, 1).astype(np.float64), -weights.mention_idf)
+            incidence = (incidence @ sparse.diags(scale)).tocsr()
+        keep = np.ones(n_e)
+        if weights.skip_types:
+            keep = np.array([t not in weights.skip_types for t in self.entity_types], dtype=np.float64)
+            incidence = (incidence @ sparse.diags(keep)).tocsr()
+        ee = sparse.csr_matrix((n_e, n_e), dtype=np.float64)
+        if weights.related > 0 and self.related.nnz:
+            rel = self.related.copy()
+            rel.data = related_weight(rel.data, weights.related_mode)
+            ee = weights.related * rel
+        if weights.same_as:
+            ee = ee + self.same_as
+        if weights.skip_types:
+            ee = (sparse.diags(keep) @ ee @ sparse.diags(keep)).tocsr()
+        joined = adjacency(incidence, ee)
+        joined.eliminate_zeros()
+        local = np.asarray(joined.sum(axis=0)).ravel()
+        degree = np.zeros(n_c + n_e)
+        # A complete chunk has every edge here: its local degree is its whole-graph degree.
+        degree[:n_c] = np.where(self.complete_chunk, local[:n_c], 0.0)
+        # A complete entity has every chunk here; its co-occurrence degree counts partners outside too.
+        entity_degree = np.asarray(incidence.sum(axis=0)).ravel()
+        if weights.related > 0:
+            entity_degree = entity_degree + weights.related * self.related_degree[weights.related_mode]
+        if weights.same_as:
+            entity_degree = entity_degree + np.asarray(self.same_as.sum(axis=1)).ravel()
+        if weights.skip_types:
+            entity_degree = entity_degree * keep
+        degree[n_c:] = np.where(self.complete_entity, entity_degree, 0.0)
+        inverse = np.divide(1.0, degree, out=np.zeros_like(degree), where=degree > 0)
+        matrix = (joined @ sparse.diags(inverse)).tocsr()
+        complete = np.concatenate([self.complete_chunk, self.complete_entity])
+        dangling = np.flatnonzero(complete & (degree == 0))
+        self._transitions[weights] = (matrix, dangling)
+        return matrix, dangling
+
+
+def adjacency(incidence: sparse.csr_matrix, ee: sparse.csr_matrix) -> sparse.csr_matrix:
+    """The block matrix [[0, incidence], [incidence.T, ee]] in canonical CSR (what `sparse.bmat` gives),
+    assembled from the blocks' arrays: chunk rows hold their incidence row, entity rows their
+    incidence column followed by their `ee` row."""
+    incidence, ee = _canonical(incidence), _canonical(ee)
+    n_c, n_e = incidence.shape
+    by_entity = incidence.tocsc()  # row j: incidence column j, chunks in order
+    from_chunks, from_entities = np.diff(by_entity.indptr), np.diff(ee.indptr)
+    top = incidence.indptr[-1]
+    indptr = np.concatenate([incidence.indptr, top + np.cumsum(from_chunks + from_entities)])
+    indices = np.empty(indptr[-1], dtype=np.int64)
+    data = np.empty(indptr[-1], dtype=np.float64)
+    indices[:top], data[:top] = incidence.indices + n_c, incidence.data
+    # where each entity row's parts go: its incidence column first, then its ee row
+    start = indptr[n_c:-1]
+    at = np.repeat(start - by_entity.indptr[:-1], from_chunks) + np.arange(by_entity.indptr[-1])
+    indices[at], data[at] = by_entity.indices, by_entity.data
+    at = np.repeat(start + from_chunks - ee.indptr[:-1], from_entities) + np.arange(ee.indptr[-1])
+    indices[at], data[at] = ee.indices + n_c, ee.data
+    return sparse.csr_matrix((data, indices, indptr), shape=(n_c + n_e, n_c + n_e))
+
+
+def _canonical(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
+    """`matrix` with sorted indices and no duplicates (a copy, when it had either)."""
+    if matrix.has_canonical_format:
+        return matrix
+    matrix = matrix.copy()
+    matrix.sum_duplicates()
+    return matrix
+
+
+def _symmetric(weights: dict[tuple[int, int], float], n: int) -> sparse.csr_matrix:
+    if not weights:
+        return sparse.csr_matrix((n, n), dtype=np.float64)
+    rows, cols = zip(*weights, strict=True)
+    upper = sparse.csr_matrix((list(weights.values()), (rows, cols)), shape=(n, n), dtype=np.float64)
+    return (upper + upper.T).tocsr()
