@@ -83,8 +83,11 @@ class Neighbourhood:
         self._rows: list[np.ndarray] = []  # chunk position of each mention kept
         self._cols: list[np.ndarray] = []  # entity position of each mention kept
         self._position_codes = _NO_INT  # chunk position << _SHIFT | entity position, sorted
-        # partners not resolved yet: partner id, the mention's entity and chunk positions
+        # partners not resolved yet (partner id, the mention's entity and chunk positions): those of
+        # the mentions taken at the last build, and those that had no position at an earlier one
+        self._incoming = (_NO_INT, _NO_INT, _NO_INT)
         self._waiting = (_NO_INT, _NO_INT, _NO_INT)
+        self._fresh: list[np.ndarray] = []  # entities given a position since the pairs were last resolved
         self._pair_codes = _NO_INT  # smaller entity << 2 * _SHIFT | larger entity << _SHIFT | chunk, sorted
 
     # --- what arrives ----------------------------------------------------------------------------
@@ -132,7 +135,7 @@ class Neighbourhood:
 
     def has_entities(self, entities: np.ndarray) -> np.ndarray:
         """Which of these entities are in the neighbourhood (only those are expanded)."""
-        self._entities.add(self._new_entities)  # positions in order of arrival all the same
+        self._fresh.append(self._entities.add(self._new_entities))  # positions in order of arrival all the same
         self._new_entities = []
         return self._entities.positions(entities)[1]
 
@@ -192,10 +195,11 @@ class Neighbourhood:
         vocabulary = self.vocabulary
         chunks, entities = self._chunks, self._entities
         chunks.add(self._new_chunks)
-        entities.add(self._new_entities)
+        self._fresh.append(entities.add(self._new_entities))
         self._new_chunks, self._new_entities = [], []
         self._take_mentions()
-        self._resolve_pairs()
+        fresh, self._fresh = _cat(self._fresh), []
+        self._resolve_pairs(fresh)
         n_c, n_e = len(chunks.ids), len(entities.ids)
         rows, cols = _collapse(self._rows), _collapse(self._cols)
         incidence = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_c, n_e))
@@ -233,30 +237,39 @@ class Neighbourhood:
         seen, _ = _find(self._mention_codes, unique)
         keep = np.zeros(len(codes), dtype=bool)
         keep[first[~seen]] = True
-        self._mention_codes = np.union1d(self._mention_codes, unique[~seen])
+        self._mention_codes = _insert(self._mention_codes, unique[~seen])
         rows, _ = self._chunks.positions(m_chunk[keep])
         cols, _ = self._entities.positions(m_entity[keep])
         self._rows.append(rows)
         self._cols.append(cols)
-        self._position_codes = np.union1d(self._position_codes, (rows << _SHIFT) | cols)
+        self._position_codes = _insert(self._position_codes, (rows << _SHIFT) | cols)
         if len(partners):
             kept = lengths[keep]
-            waiting_partner, waiting_entity, waiting_chunk = self._waiting
-            self._waiting = (np.concatenate([waiting_partner, partners[np.repeat(keep, lengths)]]),
-                             np.concatenate([waiting_entity, np.repeat(cols, kept)]),
-                             np.concatenate([waiting_chunk, np.repeat(rows, kept)]))
+            self._incoming = (partners[np.repeat(keep, lengths)], np.repeat(cols, kept), np.repeat(rows, kept))
 
-    def _resolve_pairs(self) -> None:
-        """Pairs whose partner has a position now; the others wait for a later read."""
+    def _resolve_pairs(self, fresh: np.ndarray) -> None:
+        """Pairs whose partner has a position now; the others wait for a later read. A partner that
+        waits already can be resolved only by an entity new since (`fresh`): most partners never
+        become entities here, and searching all of them again at every build cost more than the rest."""
+        resolved = []
         partner, entity, chunk = self._waiting
-        if not len(partner):
-            return
-        other, found = self._entities.positions(partner)
-        self._waiting = (partner[~found], entity[~found], chunk[~found])
-        ok = found & (other != entity)
-        entity, other, chunk = entity[ok], other[ok], chunk[ok]
-        codes = (np.minimum(entity, other) << (2 * _SHIFT)) | (np.maximum(entity, other) << _SHIFT) | chunk
-        self._pair_codes = np.union1d(self._pair_codes, codes)
+        if len(partner) and len(fresh):
+            hit = np.isin(partner, fresh)
+            resolved.append((partner[hit], entity[hit], chunk[hit]))
+            self._waiting = partner, entity, chunk = partner[~hit], entity[~hit], chunk[~hit]
+        new_partner, new_entity, new_chunk = self._incoming
+        if len(new_partner):
+            self._incoming = (_NO_INT, _NO_INT, _NO_INT)
+            _, found = self._entities.positions(new_partner)
+            resolved.append((new_partner[found], new_entity[found], new_chunk[found]))
+            self._waiting = (np.concatenate([partner, new_partner[~found]]),
+                             np.concatenate([entity, new_entity[~found]]), np.concatenate([chunk, new_chunk[~found]]))
+        for partner, entity, chunk in resolved:
+            other, _ = self._entities.positions(partner)
+            ok = other != entity
+            entity, other, chunk = entity[ok], other[ok], chunk[ok]
+            codes = (np.minimum(entity, other) << (2 * _SHIFT)) | (np.maximum(entity, other) << _SHIFT) | chunk
+            self._pair_codes = _insert(self._pair_codes, codes)
 
     def _title_edges(self) -> list[tuple[int, int]]:
         """(chunk, entity) where the entity is the one the chunk's title names and that mention was read."""
@@ -320,6 +333,13 @@ def _find(table: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray
     seen = where < len(table)
     seen[seen] = table[where[seen]] == values[seen]
     return seen, where
+
+
+def _insert(table: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The sorted unique `table` with `values` added (a merge, not a sort of the whole table)."""
+    values = np.unique(values)
+    seen, where = _find(table, values)
+    return np.insert(table, where[~seen], values[~seen]) if not seen.all() else table
 
 
 def _member(ids: np.ndarray, members: set[int]) -> np.ndarray:
