@@ -88,6 +88,8 @@ class Neighbourhood:
         self._incoming = (_NO_INT, _NO_INT, _NO_INT)
         self._waiting = (_NO_INT, _NO_INT, _NO_INT)
         self._fresh: list[np.ndarray] = []  # entities given a position since the pairs were last resolved
+        self._last: tuple[tuple[int, int, int], LocalGraph] | None = None  # the last graph, and what it saw
+        self._same_changed = False
         self._pair_codes = _NO_INT  # smaller entity << 2 * _SHIFT | larger entity << _SHIFT | chunk, sorted
 
     # --- what arrives ----------------------------------------------------------------------------
@@ -126,6 +128,7 @@ class Neighbourhood:
         if synonyms:
             others = _cat([e.synonyms for e in synonyms])
             self._new_entities.append(others)
+            self._same_changed = True
             self._same.append((np.repeat(own[[i for i, e in enumerate(entries) if len(e.synonyms)]],
                                          [len(e.synonyms) for e in synonyms]),
                                others, _cat([e.similarity for e in synonyms], np.float64)))
@@ -191,7 +194,16 @@ class Neighbourhood:
 
     # --- the graph ------------------------------------------------------------------------------------
     def graph(self) -> LocalGraph:
-        """What has been read so far as a `LocalGraph` (numpy only: no pass over mentions in Python)."""
+        """What has been read so far as a `LocalGraph` (numpy only: no pass over mentions in Python).
+
+        The same graph (and the transition matrices it cached) when nothing arrived since the last
+        call: a question's feedback round often reads nothing new.
+        """
+        seen = (len(self.complete_chunks), len(self.complete_entities), len(self.related_degree))
+        if (self._last is not None and self._last[0] == seen and not self._new_chunks and not self._new_entities
+                and not self._new_mentions and not self._same_changed):
+            return self._last[1]
+        self._same_changed = False
         vocabulary = self.vocabulary
         chunks, entities = self._chunks, self._entities
         chunks.add(self._new_chunks)
@@ -218,12 +230,14 @@ class Neighbourhood:
             values = np.array(list(self.related_degree.values()), dtype=np.float64)[found]
             degree["count"][at[found]], degree["binary"][at[found]], degree["log"][at[found]] = values.T
         entity_rows = vocabulary.rows(entities.ids)  # as read by now (a seed's row, say, replaced by a read)
-        return LocalGraph(_pick(vocabulary.chunk_ids, chunks.ids), _pick(vocabulary.chunk_titles, chunks.ids),
+        graph = LocalGraph(_pick(vocabulary.chunk_ids, chunks.ids), _pick(vocabulary.chunk_titles, chunks.ids),
                           _pick(vocabulary.entity_keys, entities.ids), entity_rows,
                           np.fromiter((r.mentions for r in entity_rows), dtype=np.int64, count=n_e),
                           incidence, related, self._same_as_matrix(n_e),
                           _member(chunks.ids, self.complete_chunks), _member(entities.ids, self.complete_entities),
                           degree, self._title_edges(), chunks.ids, entities.ids)
+        self._last = (seen, graph)
+        return graph
 
     def _take_mentions(self) -> None:
         """The mentions read since the last call, less those already kept, with their partners waiting."""
