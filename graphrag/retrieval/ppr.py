@@ -131,8 +131,15 @@ class PPRRanker:
     def top_chunks(chunk_scores: np.ndarray, n: int, chunk_ids: list[str] | None = None) -> np.ndarray:
         """Indices of the n best chunks; ties broken by chunk id when given (the order the database
         returned rows in must not decide a ranking), else by position."""
-        tie = np.arange(len(chunk_scores)) if chunk_ids is None else np.argsort(np.argsort(chunk_ids, kind="stable"))
-        return np.lexsort((tie, -chunk_scores))[:n]
+        if chunk_ids is None:
+            return np.lexsort((np.arange(len(chunk_scores)), -chunk_scores))[:n]
+        if n <= 0 or not len(chunk_scores):
+            return np.empty(0, dtype=np.int64)
+        # only the chunks scoring at least the n-th best can be among the n: sort those by (score, id)
+        nth = -np.partition(-chunk_scores, min(n, len(chunk_scores)) - 1)[min(n, len(chunk_scores)) - 1]
+        candidates = np.flatnonzero(chunk_scores >= nth).tolist()
+        candidates.sort(key=lambda i: (-chunk_scores[i], chunk_ids[i]))
+        return np.asarray(candidates[:n], dtype=np.int64)
 
     # --- a question, against the database ---------------------------------------------------------
     def rank(self, seeds: list[SeedEntity], dense: dict[str, float], *,

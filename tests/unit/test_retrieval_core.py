@@ -188,3 +188,14 @@ def test_feedback_round_lifts_the_passage_about_a_name_the_best_passage_mentions
     two_rounds = ranker.scores(graph, {"a": 1.0, **feedback}, dense)[: graph.n_chunks]
     assert two_rounds[0] > two_rounds[1] > two_rounds[2]
     assert ranker.feedback_seeds(graph, {}, one_round) == {}
+
+
+def test_top_chunks_break_ties_by_chunk_id_as_a_full_sort_does() -> None:
+    """`top_chunks` sorts only the chunks that can be among the n; the result is the full sort's."""
+    rng = np.random.default_rng(0)
+    for trial in range(500):
+        m, n = int(rng.integers(0, 40)), int(rng.integers(0, 12))
+        scores = rng.choice([0.0, 0.1, 0.5, 1.0], m) if trial % 2 else rng.random(m)
+        ids = [f"c{int(x)}" for x in rng.permutation(m)]
+        by_id = np.argsort(np.argsort(ids, kind="stable"))
+        assert PPRRanker.top_chunks(scores, n, ids).tolist() == np.lexsort((by_id, -scores))[:n].tolist()
