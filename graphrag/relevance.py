@@ -40,11 +40,17 @@ def _phrase(text: str) -> str:
     return f" {' '.join(words(text))} "
 
 
-def judge(question: str, passages: list[Passage], threshold: float = DEFAULT_THRESHOLD) -> Relevance:
+def judge(question: str, passages: list[Passage], threshold: float = DEFAULT_THRESHOLD, *,
+          floor: float | None = None) -> Relevance:
     """How well the first `WINDOW` passages fit `question`, and whether that is enough to answer.
 
-    No passage at all is unanswerable. Passages the vector index measured none of (it did not
-    answer, or a keyword-only ranking) have no similarity: the judgement is then unknown and
+    Args:
+        floor: the similarity of the farthest chunk the vector index returned for this question,
+            when it answered in full: a passage it did not return is no nearer than that (the graph
+            ranked it up from farther away). None: a passage without a similarity is unmeasured.
+
+    No passage at all is unanswerable. When no passage has a similarity and there is no `floor`
+    (the vector index did not answer, or a keyword-only ranking), the fit is unknown and counts as
     answerable, since abstaining on a missing measurement would hide answers.
 
     Example:
@@ -56,7 +62,8 @@ def judge(question: str, passages: list[Passage], threshold: float = DEFAULT_THR
     shown = passages[:WINDOW]
     if not shown:
         return Relevance(score=0.0, threshold=threshold, answerable=False)
-    similarities = [p.similarity for p in shown if p.similarity is not None]
+    similarities = [p.similarity if p.similarity is not None else floor for p in shown]
+    similarities = [s for s in similarities if s is not None]
     if not similarities:
         return Relevance(score=None, threshold=threshold, answerable=True)
     found = set(words(" ".join(f"{p.title} {p.text}" for p in shown)))

@@ -152,10 +152,12 @@ class HybridRetriever:
             found = nearest[0].result()
             timings["dense"] = (time.perf_counter() - started_dense[0]) * 1000
             cosines = dict(found.scores)  # before the ranking may add keyword stand-ins to them
+            complete = found.complete
             ranked, hits = self._rank_ppr(analysis, found, top_k, timings, hops, cache)
         else:
             ranked, hits = self._rank_channels(analysis, ranking, top_k, timings, hops)
             cosines = {chunk_id: hit.score for chunk_id, hit in hits.get("dense", {}).items()}
+            complete = bool(cosines)
 
         t0 = time.perf_counter()
         passages, paths = self._passages(ranked, hits, analysis, top_k)
@@ -165,7 +167,8 @@ class HybridRetriever:
         timings["total"] = (time.perf_counter() - started) * 1000
         return RetrievalResult(question=question, passages=passages, paths=paths, seeds=analysis.seeds,
                                ranking=ranking, timings_ms=timings,
-                               relevance=judge(question, passages, self.config.min_relevance))
+                               relevance=judge(question, passages, self.config.min_relevance,
+                                               floor=min(cosines.values()) if complete and cosines else None))
 
     # --- rankings ------------------------------------------------------------------------------
     def _channel(self, name: str, analysis: QuestionAnalysis, timings: dict[str, float],

@@ -69,6 +69,15 @@ def test_no_passage_is_unanswerable_and_no_similarity_is_not_judged() -> None:
     assert unmeasured.answerable and unmeasured.score is None
 
 
+def test_a_passage_the_vector_index_did_not_return_is_no_nearer_than_its_farthest_hit() -> None:
+    """The graph can rank up passages from outside the question's nearest chunks; when the index
+    answered in full, their cosine is at most its farthest hit's, not unknown."""
+    far = [p.model_copy(update={"similarity": None}) for p in (BECQUEREL, CURIE)]
+    judged = judge("What is the boiling point of Zorblax at sea level?", far, floor=0.21)
+    assert judged.similarity == 0.21 and not judged.answerable
+    assert judge("What is the boiling point of Zorblax at sea level?", far).score is None
+
+
 def test_the_threshold_is_one_setting_everywhere() -> None:
     assert Settings().answer_min_relevance == RetrievalConfig().min_relevance == DEFAULT_THRESHOLD
     assert judge("Where was Marie Curie born?", [CURIE], threshold=5.0).answerable is False
