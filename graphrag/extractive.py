@@ -17,19 +17,13 @@ from typing import Protocol
 import numpy as np
 
 from graphrag.embeddings import Embedder
-from graphrag.normalize import fold_accents
 from graphrag.prompts import NumberedContext
+from graphrag.words import STOP_WORDS, content_words, name_words
 
 # A sentence ends at . ! ? (optionally closed by a quote or bracket) followed by space and a capital,
 # digit or quote; "e.g. this" or "St. Louis" rarely start with a capital after an abbreviation's
 # period, and a rare wrong split only shortens a quoted sentence.
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[A-Z0-9\"'(])")
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)  # letters of any script ("łódź" is one word)
-_STOP = frozenset(
-    "a an the of in on at to for from by with and or but is are was were be been being it its this that these "  # noqa: SIM905
-    "those as which who whom whose what when where why how did do does has have had not no yes than then so "
-    "such there their they he she his her him i you we our your my me us into about over after before also".split()
-)
 _MIN_SENTENCE_CHARS = 12
 
 
@@ -37,25 +31,6 @@ def split_sentences(text: str) -> list[str]:
     """Sentences of a passage (a regular-expression splitter: fast, good enough to quote from)."""
     parts = [p.strip() for p in _SENTENCE_END.split(text.strip())]
     return [p for p in parts if len(p) >= _MIN_SENTENCE_CHARS] or ([text.strip()] if text.strip() else [])
-
-
-def words(text: str) -> list[str]:
-    """Lower-case, accent-folded words of `text` ("Irène" is one word, "irene"; "Aschenbrodel" in a
-    question meets "Aschenbrödel" in a passage)."""
-    return _WORD.findall(fold_accents(text.lower()))
-
-
-def content_words(text: str) -> list[str]:
-    """`words` without stop words."""
-    return [w for w in words(text) if w not in _STOP]
-
-
-def name_words(text: str) -> list[str]:
-    """The words of `text`'s names: those that start with a capital letter or a digit, except the
-    first word (capitalised anyway), lower-cased and accent-folded; order kept, no repeats."""
-    tokens = _WORD.findall(text)
-    marked = [t for i, t in enumerate(tokens) if i > 0 and (t[0].isupper() or t[0].isdigit())]
-    return list(dict.fromkeys(w for t in marked for w in words(t)))
 
 
 class SentenceScorer(Protocol):
@@ -178,7 +153,7 @@ def _open_part(asked: list[str], picked: list[ExtractedSentence]) -> str:
     names they brought in (a multi-hop question's bridge)."""
     quoted = " ".join(p.sentence for p in picked)
     have = set(content_words(" ".join(f"{p.subject} {p.sentence}" for p in picked)))
-    bridge = [w for w in name_words(quoted) if w not in asked and w not in _STOP]
+    bridge = [w for w in name_words(quoted) if w not in asked and w not in STOP_WORDS]
     return " ".join(dict.fromkeys([w for w in asked if w not in have] + bridge))
 
 

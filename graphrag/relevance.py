@@ -27,9 +27,9 @@ Pure logic: no I/O, no models.
 
 from __future__ import annotations
 
-from graphrag.extractive import content_words, name_words, words
 from graphrag.normalize import strip_title_qualifier
 from graphrag.types import Passage, Relevance
+from graphrag.words import content_words, name_words, words
 
 WINDOW = 5  # passages judged: the API's default top_k, and the extractive answer's reach
 LEXICAL_WEIGHT = 0.25  # of each of names, words and titled
