@@ -57,6 +57,8 @@ from api.keys import Scope as KeyScope
 from api.metrics import Metrics
 from api.routes.documents import document_out, source_document
 from api.schemas import (
+    ANSWERABLE_DESCRIPTION,
+    RELEVANCE_DESCRIPTION,
     Citation,
     DocumentCreated,
     DocumentIn,
@@ -67,6 +69,7 @@ from api.schemas import (
     PathStepOut,
     RetrieveRequest,
     ask_response,
+    fit_of,
 )
 from graphrag.config import Settings
 from graphrag.errors import (
@@ -126,6 +129,8 @@ class RetrieveResult(_Result):
     paths: list[list[PathStepOut]] = Field(default_factory=list,
                                            description="Entity paths (source -relation-> target) that link the "
                                                        "question's entities to the passages: the multi-hop reasoning")
+    answerable: bool = Field(True, description=ANSWERABLE_DESCRIPTION)
+    relevance: float | None = Field(None, description=RELEVANCE_DESCRIPTION)
 
 
 class AskResult(_Result):
@@ -135,6 +140,9 @@ class AskResult(_Result):
                                                            "best sentences of the passages, quoted")
     citations: list[Citation]
     paths: list[list[PathStepOut]] = Field(default_factory=list)
+    answerable: bool = Field(True, description=ANSWERABLE_DESCRIPTION + "; then `answer` says so and `citations` "
+                                               "are the closest passages, not evidence")
+    relevance: float | None = Field(None, description=RELEVANCE_DESCRIPTION)
 
 
 class DocumentList(_Result):
@@ -347,7 +355,9 @@ def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None =
         Retrieves passages (vector, keyword and graph search fused, multi-hop over entities), then
         answers only from them: each `[n]` in `answer` is `citations[n-1]`, with the document id, chunk
         id, title and a snippet of the passage. `mode` says whether a language model wrote the answer
-        or it quotes the best sentences. Use `retrieve` instead to read whole passages yourself.
+        or it quotes the best sentences. `answerable` false means nothing in the documents answers the
+        question: `answer` says so and `citations` are only the closest passages. Use `retrieve`
+        instead to read whole passages yourself.
         """
         with _tool_errors(diagnose):
             parts, result = await retrieval(ctx, question, top_k, hops)
@@ -355,7 +365,8 @@ def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None =
             answer = await answerer.answer(result, temperature=None)
         shaped = ask_response(answer, {})
         return AskResult(question=shaped.question, answer=shaped.answer, mode=shaped.mode,
-                         citations=shaped.citations, paths=shaped.paths)
+                         citations=shaped.citations, paths=shaped.paths, answerable=shaped.answerable,
+                         relevance=shaped.relevance)
 
     @server.tool(annotations=_READ)
     async def retrieve(ctx: Context, question: QuestionArg, top_k: TopKArg = 5, hops: HopsArg = 2) -> RetrieveResult:
@@ -368,7 +379,8 @@ def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None =
         """
         with _tool_errors(diagnose):
             _, result = await retrieval(ctx, question, top_k, hops)
-        return RetrieveResult(question=result.question, passages=passages_of(result), paths=_paths(result.paths))
+        return RetrieveResult(question=result.question, passages=passages_of(result), paths=_paths(result.paths),
+                              **fit_of(result))
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True,
                                              open_world_hint=False))

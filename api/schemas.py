@@ -169,6 +169,12 @@ class EvidenceGraph(_Out):
 
 _GRAPH_DESCRIPTION = ("The evidence as a graph (nodes and edges of the seeds, passages and paths), for drawing; "
                       "null from servers that predate it")
+ANSWERABLE_DESCRIPTION = ("false: nothing in the documents answers the question (the sources are only the "
+                          "closest passages); true: they fit it, or the fit could not be measured")
+RELEVANCE_DESCRIPTION = ("How well the retrieved passages fit the question: the best passage's cosine similarity "
+                         "plus up to 0.75 for the question's names, words and a title found in them; below the "
+                         "service's `answer_min_relevance` the question counts as unanswerable. Null when "
+                         "it could not be measured")
 
 
 class RetrieveResponse(_Out):
@@ -177,17 +183,24 @@ class RetrieveResponse(_Out):
     paths: list[list[PathStepOut]] = Field(default_factory=list, description="Entity paths that linked sources")
     timings_ms: dict[str, float] = Field(default_factory=dict, examples=[{"embed": 12.1, "retrieve": 31.4}])
     graph: EvidenceGraph | None = Field(None, description=_GRAPH_DESCRIPTION)
+    answerable: bool = Field(True, description=ANSWERABLE_DESCRIPTION)
+    relevance: float | None = Field(None, description=RELEVANCE_DESCRIPTION, examples=[1.21])
 
 
 class AskResponse(_Out):
     question: str
-    answer: str = Field(examples=["Mara Lindqvist is married to Jonas Berg [1][2]."])
+    answer: str = Field(examples=["Mara Lindqvist is married to Jonas Berg [1][2]."],
+                        description="The answer; when `answerable` is false it says that nothing in the documents "
+                                    "answers the question and names the closest passages")
     mode: Literal["llm", "extractive"]
-    citations: list[Citation]
+    citations: list[Citation] = Field(description="The passages the answer cites; when `answerable` is false, "
+                                                  "the closest passages (not evidence)")
     paths: list[list[PathStepOut]] = Field(default_factory=list)
     timings_ms: dict[str, float] = Field(default_factory=dict,
                                          examples=[{"retrieve": 31.4, "answer": 210.0, "total": 242.9}])
     graph: EvidenceGraph | None = Field(None, description=_GRAPH_DESCRIPTION)
+    answerable: bool = Field(True, description=ANSWERABLE_DESCRIPTION)
+    relevance: float | None = Field(None, description=RELEVANCE_DESCRIPTION, examples=[1.21])
 
 
 def _paths(paths: list[list[PathStep]]) -> list[list[PathStepOut]]:
@@ -204,10 +217,17 @@ def sources_of(result: RetrievalResult) -> list[Source]:
     return out
 
 
+def fit_of(result: RetrievalResult) -> dict[str, Any]:
+    """`answerable` and `relevance` of a retrieval, as every face reports them (unjudged: answerable)."""
+    judged = result.relevance
+    return {"answerable": judged is None or judged.answerable,
+            "relevance": round(judged.score, 4) if judged is not None and judged.score is not None else None}
+
+
 def retrieve_response(result: RetrievalResult, timings_ms: dict[str, float],
                       graph: EvidenceGraph | None = None) -> RetrieveResponse:
     return RetrieveResponse(question=result.question, sources=sources_of(result), paths=_paths(result.paths),
-                            timings_ms=timings_ms, graph=graph)
+                            timings_ms=timings_ms, graph=graph, **fit_of(result))
 
 
 def ask_response(answer: Answer, timings_ms: dict[str, float], graph: EvidenceGraph | None = None) -> AskResponse:
@@ -215,7 +235,8 @@ def ask_response(answer: Answer, timings_ms: dict[str, float], graph: EvidenceGr
         question=answer.question, answer=answer.answer, mode=answer.mode,
         citations=[Citation(n=c.n, document_id=c.document_id, chunk_id=c.chunk_id, title=c.title,
                             snippet=c.snippet, score=round(float(c.score), 6)) for c in answer.citations],
-        paths=_paths(answer.paths), timings_ms=timings_ms, graph=graph)
+        paths=_paths(answer.paths), timings_ms=timings_ms, graph=graph, answerable=answer.answerable,
+        relevance=round(answer.relevance, 4) if answer.relevance is not None else None)
 
 
 # --- documents --------------------------------------------------------------------------------------

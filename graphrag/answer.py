@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 
 EXTRACTIVE_PREFIX = "Extractive answer"  # every extractive answer starts so: "Extractive answer (why): ..."
 NO_PASSAGES = "No passage in the sources matches this question, so there is nothing to answer from."
+NOTHING_FITS = "Nothing in the documents answers this question."  # every abstention starts so
+CLOSEST_CITED = 3  # passages an abstention still points at
 SNIPPET_CHARS = 300
 
 
@@ -187,6 +189,8 @@ class Answerer:
         context = self.context_for(result)
         if not context.passages:
             return self._finish(result, NO_PASSAGES, "extractive", context, [], [], {}, started)
+        if not _answerable(result):
+            return self._abstain(result, context, started)
         if self.llm is None:
             return await self._extractive(result, context, "no language model is configured", started)
         if self.resting_s() > 0:
@@ -217,6 +221,16 @@ class Answerer:
         snippets = {s.n: s.sentence for s in picked}
         return self._finish(result, text, "extractive", context, [s.n for s in picked], [], snippets, started)
 
+    def _abstain(self, result: RetrievalResult, context: NumberedContext, started: float) -> Answer:
+        """The answer when nothing retrieved fits (`RetrievalResult.relevance`): it says so, names the
+        closest passages and cites them, so a reader can still look; no language model is asked, since
+        it would write an answer from passages that do not hold one."""
+        closest = sorted(context.passages)[:CLOSEST_CITED]
+        named = [f"“{context.passages[n].title}” [{n}]" if context.passages[n].title else f"[{n}]" for n in closest]
+        listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+        text = f"{NOTHING_FITS} The closest passages are {listed}, but none of them fits the question well enough."
+        return self._finish(result, text, "extractive", context, closest, [], {}, started)
+
     def _finish(self, result: RetrievalResult, text: str, mode: Literal["llm", "extractive"],
                 context: NumberedContext, cited: list[int], removed: list[int], snippets: dict[int, str],
                 started: float) -> Answer:
@@ -228,8 +242,11 @@ class Answerer:
         ]
         timings = dict(result.timings_ms)
         timings["answer"] = round((time.perf_counter() - started) * 1000, 1)
+        relevance = result.relevance
         return Answer(question=result.question, answer=text, mode=mode, citations=citations,
-                      removed_markers=removed, paths=result.paths, timings_ms=timings)
+                      removed_markers=removed, paths=result.paths, timings_ms=timings,
+                      answerable=bool(context.passages) and _answerable(result),
+                      relevance=relevance.score if relevance is not None else None)
 
     # --- streamed answers ------------------------------------------------------------------------
 
@@ -242,7 +259,7 @@ class Answerer:
         """
         started = time.perf_counter()
         context = self.context_for(result)
-        if self.llm is None or not context.passages or self.resting_s() > 0:
+        if self.llm is None or not context.passages or not _answerable(result) or self.resting_s() > 0:
             answer = await self.answer(result, temperature=temperature)
             yield TokenEvent(text=answer.answer)
             yield FinalEvent(answer=answer)
@@ -290,3 +307,8 @@ class Answerer:
                                                  markers.removed, {}, started))
         finally:
             await tokens.aclose()
+
+
+def _answerable(result: RetrievalResult) -> bool:
+    """Whether the retrieval judged its passages fit to answer from (unjudged results are)."""
+    return result.relevance is None or result.relevance.answerable

@@ -264,6 +264,13 @@ class Settings(BaseSettings):
             return None if self.api_keys_enforced else ["localhost", "127.0.0.1", "::1"]
         return list(dict.fromkeys(["localhost", "127.0.0.1", "::1", self.api_host.strip().strip("[]").lower()]))
 
+    # --- answering: whether to answer at all ---
+    answer_min_relevance: float = Field(
+        0.78, ge=0, description="Below this fit score of the retrieved passages (graphrag.relevance: best dense "
+                                "cosine + a quarter for each of names, words and a title of the question found in "
+                                "them) nothing in the documents answers the question: answers say so and list the "
+                                "closest passages. Calibrated by benchmarks/abstention.py; 0 = always answer")
+
     # --- answering (LLM): an OpenAI-compatible server (vLLM, llama.cpp's server, Ollama) by URL ---
     llm_base_url: str | None = Field(
         None, description="OpenAI-compatible base URL ending in /v1 (e.g. http://vllm:8000/v1); 'local' = the "

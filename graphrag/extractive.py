@@ -18,17 +18,12 @@ import numpy as np
 
 from graphrag.embeddings import Embedder
 from graphrag.prompts import NumberedContext
+from graphrag.words import STOP_WORDS, content_words, name_words
 
 # A sentence ends at . ! ? (optionally closed by a quote or bracket) followed by space and a capital,
 # digit or quote; "e.g. this" or "St. Louis" rarely start with a capital after an abbreviation's
 # period, and a rare wrong split only shortens a quoted sentence.
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[A-Z0-9\"'(])")
-_WORD = re.compile(r"[a-z0-9]+")
-_STOP = frozenset(
-    "a an the of in on at to for from by with and or but is are was were be been being it its this that these "  # noqa: SIM905
-    "those as which who whom whose what when where why how did do does has have had not no yes than then so "
-    "such there their they he she his her him i you we our your my me us into about over after before also".split()
-)
 _MIN_SENTENCE_CHARS = 12
 
 
@@ -36,10 +31,6 @@ def split_sentences(text: str) -> list[str]:
     """Sentences of a passage (a regular-expression splitter: fast, good enough to quote from)."""
     parts = [p.strip() for p in _SENTENCE_END.split(text.strip())]
     return [p for p in parts if len(p) >= _MIN_SENTENCE_CHARS] or ([text.strip()] if text.strip() else [])
-
-
-def content_words(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text.lower()) if w not in _STOP]
 
 
 class SentenceScorer(Protocol):
@@ -101,39 +92,72 @@ class HybridScorer:
 @dataclass(frozen=True)
 class ExtractedSentence:
     n: int  # the passage's number in the context
-    sentence: str
+    sentence: str  # quoted as the passage has it
     score: float
+    subject: str = ""  # the passage's title, when the sentence names none of it ("She was born ...")
 
 
 def extract(question: str, context: NumberedContext, scorer: SentenceScorer, *, max_sentences: int = 2,
             max_passages: int = 5, rank_decay: float = 0.05) -> list[ExtractedSentence]:
-    """The best-matching sentences of the top `max_passages` passages, best first.
+    """The sentences of the top `max_passages` passages that answer `question` together, in the order picked.
+
+    Greedy: the first sentence is the best match for the question; each next one is the best match
+    for what the picked ones leave open: the question's content words they do not contain, plus
+    the names they brought in that the question does not have. A multi-hop question ("the river of
+    the city where Marie Curie was born") is answered by a chain: the first sentence names the
+    bridge ("born in Warsaw"), the next is found through it ("Warsaw ... stands on the Vistula"); a
+    comparison of two things gets a sentence about the second, not a second one about the first.
+    Measured with benchmarks/answer_eval.py --extractive (docs/answering.md).
 
     A passage's rank discounts its sentences slightly (`rank_decay` per place), so a tie goes to the
     passage retrieval trusted more. At most one sentence per passage, so the answer shows several
-    sources when several match (multi-hop questions need them).
+    sources when several match.
     """
     candidates: list[tuple[int, str]] = []
     for n in sorted(context.shown)[:max_passages]:
         candidates.extend((n, s) for s in split_sentences(context.shown[n]))
     if not candidates:
         return []
-    scores = np.asarray(scorer.score(question, [s for _, s in candidates]), dtype=np.float64)
+    titles = {n: p.title for n, p in context.passages.items()}
+    # scored with their subject: "She was born in Warsaw" matches a question about Marie Curie
+    subjects = [_subject(titles.get(n, ""), s) for n, s in candidates]
+    sentences = [f"{subject}: {s}" if subject else s for subject, (_, s) in zip(subjects, candidates, strict=True)]
     ranks = np.asarray([n - 1 for n, _ in candidates], dtype=np.float64)
-    adjusted = scores - rank_decay * ranks
+    asked = content_words(question)
     picked: list[ExtractedSentence] = []
-    used: set[int] = set()
-    for i in np.argsort(-adjusted, kind="stable"):
-        n, sentence = candidates[int(i)]
-        if n in used:
-            continue
-        picked.append(ExtractedSentence(n, sentence, float(scores[int(i)])))
-        used.add(n)
-        if len(picked) == max_sentences:
+    query = question
+    while len(picked) < max_sentences:
+        scores = np.asarray(scorer.score(query, sentences), dtype=np.float64)
+        used = {p.n for p in picked}
+        best = next((int(i) for i in np.argsort(-(scores - rank_decay * ranks), kind="stable")
+                     if candidates[int(i)][0] not in used), None)
+        if best is None:
             break
+        n, sentence = candidates[best]
+        picked.append(ExtractedSentence(n, sentence, float(scores[best]), subjects[best]))
+        query = _open_part(asked, picked) or question
     return picked
 
 
+def _subject(title: str, sentence: str) -> str:
+    """The passage's title when the sentence names none of its words, else "": "She was born in
+    Warsaw" in the passage "Marie Curie" is about Marie Curie, and "The city stands on the Vistula"
+    in "Warsaw" about Warsaw. Such a sentence is scored with its subject and shown after it."""
+    if not title or set(content_words(title)) & set(content_words(sentence)):
+        return ""
+    return title
+
+
+def _open_part(asked: list[str], picked: list[ExtractedSentence]) -> str:
+    """What the next sentence should match: the question's words the picked sentences lack, and the
+    names they brought in (a multi-hop question's bridge)."""
+    quoted = " ".join(p.sentence for p in picked)
+    have = set(content_words(" ".join(f"{p.subject} {p.sentence}" for p in picked)))
+    bridge = [w for w in name_words(quoted) if w not in asked and w not in STOP_WORDS]
+    return " ".join(dict.fromkeys([w for w in asked if w not in have] + bridge))
+
+
 def format_extract(sentences: list[ExtractedSentence]) -> str:
-    """The quoted sentences, each followed by its citation marker."""
-    return " ".join(f"{s.sentence} [{s.n}]" for s in sentences)
+    """The quoted sentences, each followed by its citation marker, and after its subject when the
+    sentence does not name it ("Warsaw: The city stands on the Vistula River. [2]")."""
+    return " ".join(f"{s.subject + ': ' if s.subject else ''}{s.sentence} [{s.n}]" for s in sentences)

@@ -40,6 +40,10 @@ class Passage(_Model):
     channels: list[str] = Field(default_factory=list)
     channel_ranks: dict[str, int] = Field(default_factory=dict)  # channel -> 1-based rank there
     ordinal: int = 0
+    # The cosine of the passage's embedding to the question's, when the vector index scored it (None:
+    # it did not, or it did not answer). Comparable across questions and rankings, unlike `score`:
+    # what the answerer reads to tell whether anything fits the question at all (`graphrag.relevance`).
+    similarity: float | None = None
 
 
 class SeedEntity(_Model):
@@ -53,6 +57,20 @@ class SeedEntity(_Model):
     mentions: int = 0  # chunks that mention it (its document frequency)
 
 
+class Relevance(_Model):
+    """How well the retrieved passages fit the question (`graphrag.relevance.judge`), and whether
+    that is enough to answer from them. `score` is None when it could not be measured (no passage
+    has a dense similarity); such a result counts as answerable."""
+
+    score: float | None
+    threshold: float
+    answerable: bool
+    similarity: float | None = None  # the parts of `score`, for whoever wants to see why
+    names: float | None = None
+    words: float | None = None
+    titled: bool | None = None
+
+
 class RetrievalResult(_Model):
     question: str
     passages: list[Passage]
@@ -60,6 +78,7 @@ class RetrievalResult(_Model):
     seeds: list[SeedEntity] = Field(default_factory=list)
     ranking: str = ""  # the ranking that ordered `passages` ("ppr", "rrf", or one channel)
     timings_ms: dict[str, float] = Field(default_factory=dict)
+    relevance: Relevance | None = None  # None: this retriever does not judge (the answer is not withheld)
 
 
 class Citation(_Model):
@@ -79,3 +98,7 @@ class Answer(_Model):
     removed_markers: list[int] = Field(default_factory=list)  # cited markers that pointed nowhere
     paths: list[list[PathStep]] = Field(default_factory=list)
     timings_ms: dict[str, float] = Field(default_factory=dict)
+    # False: nothing retrieved fits the question; `answer` says so and `citations` are the closest
+    # passages, not evidence. `relevance` is the retrieval's fit score (None: not judged).
+    answerable: bool = True
+    relevance: float | None = None

@@ -29,6 +29,7 @@ from api.schemas import (
     RetrieveResponse,
     ask_response,
     error_responses,
+    fit_of,
     retrieve_response,
     sources_of,
 )
@@ -41,7 +42,7 @@ router = APIRouter(tags=["question answering"],
                    responses=error_responses(401, 403, 413, 422, 503))
 
 _SSE_EXAMPLE = ('event: sources\ndata: {"sources": [{"n": 1, "document_id": "doc-3f2a", ...}], "paths": [], '
-                '"graph": {"nodes": [...], "edges": [...]}}\n\n'
+                '"graph": {"nodes": [...], "edges": [...]}, "answerable": true, "relevance": 1.21}\n\n'
                 'event: token\ndata: {"text": "Mara"}\n\n'
                 'event: final\ndata: {"answer": "...", "mode": "extractive", "citations": [...], '
                 '"timings_ms": {...}}\n\n')
@@ -113,7 +114,7 @@ async def _events(answerer: AnswererLike, body: AskRequest, result: RetrievalRes
     graph = evidence_graph(result)
     yield sse("sources", {"sources": [s.model_dump() for s in sources_of(result)],
                           "paths": [[step.model_dump() for step in path] for path in result.paths],
-                          "graph": graph.model_dump()})
+                          "graph": graph.model_dump(), **fit_of(result)})
     answer_started = time.perf_counter()
     first_token_s: float | None = None
     tokens = 0

@@ -12,6 +12,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from graphrag.relevance import DEFAULT_THRESHOLD
 from graphrag.types import PathStep, RetrievalResult
 
 Channel = Literal["dense", "keyword", "graph"]
@@ -86,6 +87,9 @@ class RetrievalConfig(BaseModel):
     ppr_expand_chunks: int = Field(64, ge=0, description="Chunks whose mentions are read per expansion round")
     # output
     max_paths: int = Field(8, ge=0, description="Entity paths reported")
+    min_relevance: float = Field(DEFAULT_THRESHOLD, ge=0, description="Below this fit score "
+                                 "(`graphrag.relevance.judge`) nothing retrieved answers the question: the "
+                                 "result says so, and answers abstain")
 
 
 class Retriever(Protocol):

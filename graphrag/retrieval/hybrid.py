@@ -23,6 +23,7 @@ from graphrag import queries
 from graphrag.arcadedb import ArcadeDB
 from graphrag.embeddings import Embedder
 from graphrag.errors import QueryError, RetrievalError
+from graphrag.relevance import judge
 from graphrag.retrieval.base import ChannelHit, ChunkRecord, Ranking, RetrievalConfig
 from graphrag.retrieval.cache import CacheView, Fingerprint, GraphCache
 from graphrag.retrieval.dense import DenseChannel, DenseHits, chunk_record
@@ -150,16 +151,24 @@ class HybridRetriever:
         if ranking == "ppr":
             found = nearest[0].result()
             timings["dense"] = (time.perf_counter() - started_dense[0]) * 1000
+            cosines = dict(found.scores)  # before the ranking may add keyword stand-ins to them
+            complete = found.complete
             ranked, hits = self._rank_ppr(analysis, found, top_k, timings, hops, cache)
         else:
             ranked, hits = self._rank_channels(analysis, ranking, top_k, timings, hops)
+            cosines = {chunk_id: hit.score for chunk_id, hit in hits.get("dense", {}).items()}
+            complete = bool(cosines)
 
         t0 = time.perf_counter()
         passages, paths = self._passages(ranked, hits, analysis, top_k)
+        for passage in passages:
+            passage.similarity = cosines.get(passage.chunk_id)
         timings["hydrate"] = (time.perf_counter() - t0) * 1000
         timings["total"] = (time.perf_counter() - started) * 1000
         return RetrievalResult(question=question, passages=passages, paths=paths, seeds=analysis.seeds,
-                               ranking=ranking, timings_ms=timings)
+                               ranking=ranking, timings_ms=timings,
+                               relevance=judge(question, passages, self.config.min_relevance,
+                                               floor=min(cosines.values()) if complete and cosines else None))
 
     # --- rankings ------------------------------------------------------------------------------
     def _channel(self, name: str, analysis: QuestionAnalysis, timings: dict[str, float],

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from api.deps import Components
 from api.main import create_app
 from api.server import SAMPLE_CORPUS
+from graphrag.answer import NOTHING_FITS
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
 from graphrag.embedded import EmbeddedServer
@@ -90,6 +91,38 @@ def test_stream_sends_sources_then_tokens_then_final(client: TestClient, keys: d
     assert streamed.strip() == final["answer"].strip()
     source_chunks = {s["chunk_id"] for s in events[0][1]["sources"]}
     assert {c["chunk_id"] for c in final["citations"]} <= source_chunks
+
+
+UNRELATED = "What is the boiling point of Zorblax at sea level?"
+
+
+def test_a_question_nothing_answers_says_so_and_lists_the_closest_passages(
+        client: TestClient, keys: dict[str, str], corpus: dict[str, Any]) -> None:
+    """Before, it was "answered" with confident, cited sentences about the Curies; now every answer face
+    says that nothing fits, and still shows where it looked."""
+    read = auth(keys["read"])
+    asked = client.post("/v1/ask", json={"question": UNRELATED}, headers=read).json()
+    assert asked["answerable"] is False and asked["answer"].startswith(NOTHING_FITS), asked
+    assert asked["relevance"] < Settings().answer_min_relevance
+    assert asked["citations"] and "Extractive answer" not in asked["answer"]
+    retrieved = client.post("/v1/retrieve", json={"question": UNRELATED}, headers=read).json()
+    assert retrieved["answerable"] is False and retrieved["sources"]
+    with client.stream("POST", "/v1/ask", json={"question": UNRELATED, "stream": True}, headers=read) as response:
+        events = _events(response.read().decode())
+    assert events[0][0] == "sources" and events[0][1]["answerable"] is False and events[0][1]["sources"]
+    assert events[-1][0] == "final" and events[-1][1]["answerable"] is False
+
+
+def test_the_demo_question_is_answerable_and_names_the_city_and_the_river(
+        client: TestClient, keys: dict[str, str], corpus: dict[str, Any]) -> None:
+    """The extractive answer follows the question's bridge: before, it joined a sentence about Marie
+    Curie with "The city stands on the Vistula River" and never said which city."""
+    body = client.post("/v1/ask", json={"question": QUESTION}, headers=auth(keys["read"])).json()
+    assert body["answerable"] is True and body["relevance"] >= Settings().answer_min_relevance
+    assert body["mode"] == "extractive"  # no LLM in these settings
+    assert "Warsaw" in body["answer"] and "Vistula" in body["answer"], body["answer"]
+    retrieved = client.post("/v1/retrieve", json={"question": QUESTION}, headers=auth(keys["read"])).json()
+    assert retrieved["answerable"] is True and retrieved["relevance"] == body["relevance"]
 
 
 def test_json_document_round_trip_and_delete(client: TestClient, keys: dict[str, str],

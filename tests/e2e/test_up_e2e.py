@@ -20,11 +20,13 @@ import httpx
 import pytest
 
 from api.server import SAMPLE_CORPUS
+from graphrag.answer import NOTHING_FITS
 from tests.conftest import free_port
 from tests.e2e.conftest import wait_for, wait_until_ready
 from tests.e2e.mcp_client import QUESTION, http_session
 
 ROOT = Path(__file__).resolve().parents[2]
+UNRELATED = "What is the boiling point of Zorblax at sea level?"
 UNIQUE = "The Quorvian lighthouse keeper Adelmo Pratesi logged forty-one storms on Isola Bruna in 1911."
 
 
@@ -67,6 +69,21 @@ def test_rest_answers_the_banners_question_from_the_sample_corpus(up: str) -> No
     # `up` ingested the six sample files, named by their file names
     samples = {p.name for p in SAMPLE_CORPUS.glob("*.md")}
     assert body["citations"] and {c["document_id"] for c in body["citations"]} <= samples, body["citations"]
+
+
+def test_a_question_nothing_answers_says_so_over_rest_and_mcp(up: str) -> None:
+    """The abstention signal through the command users run: an unrelated question is answered with
+    "nothing in the documents answers this" and the closest passages, a related one is answered."""
+    unrelated = httpx.post(f"{up}/v1/ask", json={"question": UNRELATED}, timeout=300).json()
+    assert unrelated["answerable"] is False and unrelated["answer"].startswith(NOTHING_FITS), unrelated
+    assert unrelated["citations"]
+    related = httpx.post(f"{up}/v1/ask", json={"question": QUESTION}, timeout=300).json()
+    assert related["answerable"] is True and not related["answer"].startswith(NOTHING_FITS), related
+    if related["mode"] == "extractive":  # `up` answers with the CPU LLM when one is installed
+        assert "Warsaw" in related["answer"] and "Vistula" in related["answer"], related["answer"]
+    with http_session(f"{up}/mcp") as client:
+        assert client.ok("ask", {"question": UNRELATED})["answerable"] is False
+        assert client.ok("retrieve", {"question": QUESTION})["answerable"] is True
 
 
 def test_a_new_workspace_ingests_retrieves_and_answers_over_rest_and_mcp(up: str) -> None:
@@ -126,8 +143,20 @@ def test_the_console_asks_in_a_real_browser(up: str, tmp_path: Path) -> None:
             console.page.wait_for_selector("#service-status:has-text('documents')", timeout=WAIT_MS)
             events = console.ask(QUESTION)
             console.shot()
+            answered = (console.page.locator("#answer").get_attribute("data-answerable"),
+                        console.page.locator("#sources-title").inner_text())
+            unanswered = console.ask(UNRELATED)
+            console.shot("nothing-fits")
+            abstained = (console.page.locator("#answer").get_attribute("data-answerable"),
+                         console.page.locator("#mode-badge").inner_text(),
+                         console.page.locator("#sources-title").inner_text(),
+                         console.page.locator("#sources .card").count())
         finally:
             context.close()
     assert [kind for kind, _ in events][-1] == "final"
     assert events[-1][1]["citations"]
+    assert answered == ("true", "Sources")
+    assert unanswered[-1][1]["answerable"] is False
+    assert abstained[:3] == ("false", "not in the documents", "Closest passages (none answers the question)")
+    assert abstained[3] >= 1  # the closest passages stay listed
     assert not console.problems, "\n".join(console.problems)

@@ -27,6 +27,7 @@ export class AskView {
     this.badge = $("#mode-badge");
     this.timings = $("#timings");
     this.sources = $("#sources");
+    this.sourcesTitle = $("#sources-title");
     this.sourceNumbers = new Set();
     this.run = 0;
     this.form.addEventListener("submit", (event) => {
@@ -57,6 +58,7 @@ export class AskView {
     this.answer.dataset.tokens = "0";
     this.answer.dataset.state = "waiting";
     this.badge.hidden = true;
+    this.showFit(true);
     clear(this.timings);
     this.sourceNumbers = new Set();
   }
@@ -125,6 +127,7 @@ export class AskView {
       if (run !== this.run) return;
       if (event === "sources") {
         this.renderSources(data.sources || [], data.graph);
+        this.showFit(data.answerable !== false);
         this.graph.show(data.graph || null);
         this.state.textContent = "Answering…";
       } else if (event === "token") {
@@ -135,9 +138,17 @@ export class AskView {
       } else if (event === "final") {
         this.renderAnswer(data.answer || buffer);
         this.badge.hidden = false;
-        this.badge.className = `badge ${data.mode}`;
-        this.badge.textContent = data.mode === "llm" ? "LLM" : "extractive";
-        this.badge.title = data.mode === "llm" ? "written by the language model" : "sentences taken from the passages (no language model)";
+        const answerable = data.answerable !== false;
+        this.showFit(answerable);
+        if (answerable) {
+          this.badge.className = `badge ${data.mode}`;
+          this.badge.textContent = data.mode === "llm" ? "LLM" : "extractive";
+          this.badge.title = data.mode === "llm" ? "written by the language model" : "sentences taken from the passages (no language model)";
+        } else {
+          this.badge.className = "badge abstained";
+          this.badge.textContent = "not in the documents";
+          this.badge.title = "nothing in the documents answers this question; the sources are only the closest passages";
+        }
         this.renderTimings(data.timings_ms || {});
         this.state.textContent = "";
         this.answer.dataset.state = "done";
@@ -157,6 +168,14 @@ export class AskView {
       this.state.textContent = "";
       showError(this.error, "The connection closed before the answer was complete.");
     }
+  }
+
+  /** Whether the documents answer the question (`answerable` of the sources and final events): when they
+   * do not, the answer is marked and the sources are titled as the closest passages, not evidence. */
+  showFit(answerable) {
+    this.answer.classList.toggle("abstained", !answerable);
+    this.answer.dataset.answerable = String(answerable);
+    this.sourcesTitle.textContent = answerable ? "Sources" : "Closest passages (none answers the question)";
   }
 
   /** The answer text with each `[n]` that names a source turned into a link to its card. */
