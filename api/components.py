@@ -205,8 +205,7 @@ class ComponentFactory:
         models = self.models(settings)
         pipeline = make_pipeline(settings, db, models.embedder)  # GRAPHRAG_INGEST_ENGINE=ray: on the Ray cluster
         retriever = HybridRetriever(db, models.questions, cpu_lock=models.cpu_lock, cache=models.graph_cache,
-                                    config=RetrievalConfig(dense_ef_search=settings.retrieval_dense_ef_search,
-                                                           min_relevance=settings.answer_min_relevance))
+                                    config=RetrievalConfig.from_settings(settings))
         return Components(retriever=retriever, answerer=models.answerer, documents=StoreDocuments(GraphStore(db)),
                           ingestor=PipelineIngestor(pipeline, models.ingest_lock), graph=GraphView(db))
 

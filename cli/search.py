@@ -67,7 +67,7 @@ def _retrieve(settings: Settings, question: str, top_k: int, ranking: str) -> Re
 
     db = open_database(settings)
     embedder = SentenceTransformerEmbedder(settings.embedding_model, expected_dim=settings.embedding_dim)
-    retriever = HybridRetriever(db, embedder, config=RetrievalConfig(top_k=top_k))
+    retriever = HybridRetriever(db, embedder, config=RetrievalConfig.from_settings(settings, top_k=top_k))
     return retriever.retrieve(question, ranking=ranking)  # type: ignore[arg-type]
 
 

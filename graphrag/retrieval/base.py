@@ -8,12 +8,15 @@ answer's `[n]` cites; the answerer alone decides how many of them fit its model'
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from graphrag.relevance import DEFAULT_THRESHOLD
 from graphrag.types import PathStep, RetrievalResult
+
+if TYPE_CHECKING:
+    from graphrag.config import Settings
 
 Channel = Literal["dense", "keyword", "graph"]
 Ranking = Literal["ppr", "rrf", "dense", "keyword", "graph"]
@@ -90,6 +93,13 @@ class RetrievalConfig(BaseModel):
     min_relevance: float = Field(DEFAULT_THRESHOLD, ge=0, description="Below this fit score "
                                  "(`graphrag.relevance.judge`) nothing retrieved answers the question: the "
                                  "result says so, and answers abstain")
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: object) -> RetrievalConfig:
+        """The knobs that settings carry (`GRAPHRAG_RETRIEVAL_*`, `GRAPHRAG_ANSWER_MIN_RELEVANCE`), for every
+        face that builds a retriever: the API and the CLI read the same ones."""
+        return cls.model_validate({"dense_ef_search": settings.retrieval_dense_ef_search,
+                                   "min_relevance": settings.answer_min_relevance, **overrides})
 
 
 class Retriever(Protocol):
