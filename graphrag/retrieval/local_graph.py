@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from graphrag.retrieval.vocabulary import EntityRow
+from graphrag.retrieval.vocabulary import EntityRow, Vocabulary
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,7 @@ class LocalGraph:
     """
 
     chunk_ids: list[str]
-    chunk_titles: list[str]
     entity_keys: list[str]
-    entity_rows: list[EntityRow]  # name, type and whole-graph mention count of each entity
     mentions: np.ndarray  # chunks naming each entity, in the whole graph
     incidence: sparse.csr_matrix  # (n_chunks, n_entities) 1 where a read mention links them
     related: sparse.csr_matrix  # (n_entities, n_entities) co-occurrence counts seen in read mentions
@@ -60,8 +58,14 @@ class LocalGraph:
     title_edges: list[tuple[int, int]]  # (chunk, entity): the entity its document's title names
     chunk_gids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # vocabulary ids
     entity_gids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    vocabulary: Vocabulary = field(default_factory=Vocabulary)  # names, types and titles, looked up when asked
     _by_entity: sparse.csc_matrix | None = field(init=False, default=None)
     _transitions: dict[EdgeWeights, tuple[sparse.csr_matrix, np.ndarray]] = field(init=False, default_factory=dict)
+
+    @cached_property
+    def entity_rows(self) -> list[EntityRow]:
+        """Name, type and whole-graph mention count of each entity, as read by the time they are asked."""
+        return self.vocabulary.rows(self.entity_gids)
 
     @cached_property
     def entity_names(self) -> list[str]:
@@ -70,6 +74,11 @@ class LocalGraph:
     @cached_property
     def entity_types(self) -> list[str]:
         return [row.type for row in self.entity_rows]
+
+    @cached_property
+    def chunk_titles(self) -> list[str]:
+        titles = self.vocabulary.chunk_titles
+        return [titles[i] for i in self.chunk_gids.tolist()]
 
     @cached_property
     def chunk_index(self) -> dict[str, int]:

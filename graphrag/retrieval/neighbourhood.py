@@ -229,13 +229,11 @@ class Neighbourhood:
             at, found = entities.positions(np.fromiter(self.related_degree, dtype=np.int64))
             values = np.array(list(self.related_degree.values()), dtype=np.float64)[found]
             degree["count"][at[found]], degree["binary"][at[found]], degree["log"][at[found]] = values.T
-        entity_rows = vocabulary.rows(entities.ids)  # as read by now (a seed's row, say, replaced by a read)
-        graph = LocalGraph(_pick(vocabulary.chunk_ids, chunks.ids), _pick(vocabulary.chunk_titles, chunks.ids),
-                          _pick(vocabulary.entity_keys, entities.ids), entity_rows,
-                          np.fromiter((r.mentions for r in entity_rows), dtype=np.int64, count=n_e),
+        graph = LocalGraph(_pick(vocabulary.chunk_ids, chunks.ids), _pick(vocabulary.entity_keys, entities.ids),
+                          np.asarray(_pick(vocabulary.entity_mentions, entities.ids), dtype=np.int64),  # type: ignore[arg-type]
                           incidence, related, self._same_as_matrix(n_e),
                           _member(chunks.ids, self.complete_chunks), _member(entities.ids, self.complete_entities),
-                          degree, self._title_edges(), chunks.ids, entities.ids)
+                          degree, self._title_edges(), chunks.ids, entities.ids, vocabulary)
         self._last = (seen, graph)
         return graph
 
@@ -373,7 +371,7 @@ def _cat(parts: list[np.ndarray], dtype: type = np.int64) -> np.ndarray:
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
-def _pick(table: list[str], ids: np.ndarray) -> list[str]:
+def _pick(table: list[Any], ids: np.ndarray) -> list[Any]:
     if len(ids) == 0:
         return []
     if len(ids) == 1:

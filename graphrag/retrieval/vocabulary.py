@@ -58,6 +58,7 @@ class Vocabulary:
         self._entities: dict[str, int] = {}
         self.entity_rows: list[EntityRow] = []  # a placeholder (name = key) until a read gives the row
         self._has_row: list[bool] = []
+        self.entity_mentions: list[int] = []  # each row's mention count, as a list of its own (read per graph)
 
     def __len__(self) -> int:
         return len(self.chunk_ids) + len(self.entity_keys)
@@ -98,6 +99,7 @@ class Vocabulary:
         self.entity_keys.append(key)
         self.entity_rows.append(EntityRow(key, "", 0))
         self._has_row.append(False)
+        self.entity_mentions.append(0)
         return len(self.entity_keys) - 1
 
     # --- what reads say about them -----------------------------------------------------------------
@@ -123,6 +125,7 @@ class Vocabulary:
             if replace or not has_row[entity]:
                 table[entity] = row
                 has_row[entity] = True
+                self.entity_mentions[entity] = row.mentions
 
     def rows(self, entities: np.ndarray) -> list[EntityRow]:
         """The rows of these entities (a placeholder for one no read has given a row yet)."""
