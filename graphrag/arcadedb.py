@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Generic, Literal, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 Language = Literal["cypher", "sql", "sqlscript"]
 Rows = list[dict[str, Any]]
 T = TypeVar("T")
+TransportT = TypeVar("TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport)
 
 # Exceptions the engine raises for a conflict that a retry resolves (surfaced as HTTP 503 or 409).
 _RETRYABLE_EXCEPTIONS = ("ConcurrentModificationException", "NeedRetryException", "DuplicatedKeyException",
@@ -357,26 +358,16 @@ class _Attempts:
         return result if self.request.statement is None else _rows(result, self.request.statement)
 
 
-class _ClientBase:
+class _ClientBase(Generic[TransportT]):
     """What `ArcadeDB` and `AsyncArcadeDB` share, as httpx's `BaseClient` does for its two clients:
     every piece of state, the construction, and the building of each request (which statement, which
     server role, whether it may be resent). The two clients add only the sending (`_call`) and the
-    methods that await or do not.
-
-    Args:
-        url: the server's base URL, e.g. ``http://127.0.0.1:2480``, or several (a cluster's nodes):
-            see `ServerList` for which one gets each call.
-        database: the database name.
-        user, password: basic-auth credentials.
-        timeout: seconds for one HTTP call.
-        retry: the retry policy for transient failures.
-        transport: an httpx transport (tests pass ``httpx.MockTransport``): an `httpx.BaseTransport`
-            for `ArcadeDB`, an `httpx.AsyncBaseTransport` for `AsyncArcadeDB`.
-        breaker: a circuit breaker shared by the clients of one database (`graphrag.breaker`).
+    methods that await or do not. The arguments are `ArcadeDB`'s.
     """
 
     def __init__(self, url: str | Sequence[str], database: str, user: str, password: str, *, timeout: float = 30.0,
-                 retry: RetryPolicy | None = None, transport: Any = None, breaker: CircuitBreaker | None = None):
+                 retry: RetryPolicy | None = None, transport: TransportT | None = None,
+                 breaker: CircuitBreaker | None = None):
         self.servers = ServerList([url] if isinstance(url, str) else list(url))
         self.url = self.servers.urls[0]
         self.database = database
@@ -450,14 +441,20 @@ class _ClientBase:
         return _Request(lambda i: self._clients[i].server_info(), idempotent=True, write=False)
 
 
-class ArcadeDB(_ClientBase):
-    """Synchronous access to one database, on one server or on an HA cluster (arguments: `_ClientBase`)."""
+class ArcadeDB(_ClientBase[httpx.BaseTransport]):
+    """Synchronous access to one database, on one server or on an HA cluster.
 
-    def __init__(self, url: str | Sequence[str], database: str, user: str, password: str, *, timeout: float = 30.0,
-                 retry: RetryPolicy | None = None, transport: httpx.BaseTransport | None = None,
-                 breaker: CircuitBreaker | None = None):
-        super().__init__(url, database, user, password, timeout=timeout, retry=retry, transport=transport,
-                         breaker=breaker)
+    Args:
+        url: the server's base URL, e.g. ``http://127.0.0.1:2480``, or several (a cluster's nodes):
+            see `ServerList` for which one gets each call.
+        database: the database name.
+        user, password: basic-auth credentials.
+        timeout: seconds for one HTTP call.
+        retry: the retry policy for transient failures.
+        transport: an httpx transport (tests pass ``httpx.MockTransport``): an `httpx.BaseTransport`
+            for `ArcadeDB`, an `httpx.AsyncBaseTransport` for `AsyncArcadeDB` (`TransportT`).
+        breaker: a circuit breaker shared by the clients of one database (`graphrag.breaker`).
+    """
 
     def _open(self, url: str) -> ArcadeDBServer:
         server = ArcadeDBServer(base_url=url, auth=basic_auth(*self._auth), timeout=httpx.Timeout(self._timeout))
@@ -636,16 +633,10 @@ class Transaction:
         return _rows(envelope, statement)
 
 
-class AsyncArcadeDB(_ClientBase):
+class AsyncArcadeDB(_ClientBase[httpx.AsyncBaseTransport]):
     """The async twin of `ArcadeDB`, for the API service: the same state, requests, retries and errors
     (`_ClientBase`, `_Attempts`); only the sending awaits. It has the calls the service makes:
     `query`, `command`, `cypher`, `sql`, `server_info` (no transactions, no database administration)."""
-
-    def __init__(self, url: str | Sequence[str], database: str, user: str, password: str, *, timeout: float = 30.0,
-                 retry: RetryPolicy | None = None, transport: httpx.AsyncBaseTransport | None = None,
-                 breaker: CircuitBreaker | None = None):
-        super().__init__(url, database, user, password, timeout=timeout, retry=retry, transport=transport,
-                         breaker=breaker)
 
     def _open(self, url: str) -> AsyncArcadeDBServer:
         server = AsyncArcadeDBServer(base_url=url, auth=basic_auth(*self._auth), timeout=httpx.Timeout(self._timeout))
