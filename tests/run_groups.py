@@ -1,11 +1,12 @@
 """`make test`: the whole suite as three pytest processes at once, one per group of test folders.
 
-Why: one pytest process keeps the two cores of this machine mostly idle. Its tests wait on other
-processes far more than they compute: an ArcadeDB server or a `graphrag` subprocess starting, a Ray
-runtime coming up, a database outage lasting its seconds, a killed job's re-run. Measured here
-(/usr/bin/time, under the same load of other work): `pytest tests/integration` used 174 s of CPU in
-a 721 s run beside `pytest tests/e2e` (174 s of CPU in 692 s), and the two folders took 1,244 s one
-after the other but 721 s at once.
+Why: one pytest process leaves much of the two cores idle: many of its tests wait on other
+processes more than they compute (an ArcadeDB server or a `graphrag` subprocess starting, a Ray
+runtime coming up, a database outage lasting its seconds, a killed job's re-run). Measured on this
+2-core machine on 2026-12-06, beside other agents' work (load average 6 to 10), with `nice -n 10
+/usr/bin/time pytest tests/<folder>`: integration 605 s and e2e 639 s one after the other (at
+cfe263e); both at once 721 s (at fee2579), each process using about 175 s of user CPU (its own and
+its waited-for children's) in that time.
 
 Each group is a whole pytest session of its own (its own ArcadeDB server, models and temporary
 folders), so the groups share nothing but the machine; every test runs, as in one `pytest`. The
