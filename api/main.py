@@ -145,14 +145,3 @@ def create_app(settings: Settings | None = None, *,
     install_web_console(app)
     return app
 
-
-def create_worker_app() -> FastAPI:
-    """The app of one `graphrag serve` worker process (`api_workers` > 1): settings from the
-    environment `serve_workers` exported, logging and native threads as `serve` sets them."""
-    from api.context import configure_logging
-    from api.server import limit_native_threads
-
-    settings = get_settings()
-    configure_logging()
-    limit_native_threads(settings.api_native_threads)
-    return create_app(settings)

@@ -9,13 +9,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
 from api.deps import ComponentBuilder, Components
 from api.security import check_exposure, exposure_message
-from graphrag.config import Settings
+from graphrag.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 log = logging.getLogger("api.server")
 
@@ -60,6 +63,21 @@ def limit_native_threads(threads: int) -> None:
     except ImportError:  # BLAS keeps its default; torch was the larger share
         return
     threadpool_limits(threads)
+
+
+def create_worker_app() -> FastAPI:
+    """The app of one `graphrag serve` worker process (`api_workers` > 1): settings from the
+    environment `serve_workers` exported, logging and native threads as `serve` sets them.
+
+    It lives here, beside `serve_workers` that names it, so that `api.main` never imports this
+    module: serving depends on the app, the app not on serving (no import cycle)."""
+    from api.context import configure_logging
+    from api.main import create_app
+
+    settings = get_settings()
+    configure_logging()
+    limit_native_threads(settings.api_native_threads)
+    return create_app(settings)
 
 
 def serve(settings: Settings, components: Components | ComponentBuilder | None = None, *,
@@ -134,5 +152,5 @@ def serve_workers(settings: Settings, *, echo: Callable[[str], None] = print) ->
     from uvicorn.supervisors import Multiprocess
 
     # what uvicorn.run does for workers, with our config (its protocol and time-outs reach every worker)
-    config = uvicorn_config("api.main:create_worker_app", settings, factory=True, workers=settings.api_workers)
+    config = uvicorn_config("api.server:create_worker_app", settings, factory=True, workers=settings.api_workers)
     Multiprocess(config, sockets=[config.bind_socket()]).run()

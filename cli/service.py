@@ -12,19 +12,23 @@ import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from api.context import configure_logging
-from api.deps import Components
-from api.server import SAMPLE_CORPUS
-from api.server import serve as serve_api
 from cli.common import WorkspaceOpt, echo, fail, given, settings_of
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
 from graphrag.errors import ConfigError
 from graphrag.store import GraphStore
+
+if TYPE_CHECKING:
+    from api.deps import Components
+
+# `api.server` (and through it the app's schemas, the answerer and the LLM client libraries, about
+# a second of imports) is imported by the commands that serve, not by every `graphrag` command: a
+# `graphrag ingest` or `graphrag db stop` starts that much sooner.
 
 _HostOpt = Annotated[str | None, typer.Option("--host", help="API interface [GRAPHRAG_API_HOST, 127.0.0.1]")]
 _PortOpt = Annotated[int | None, typer.Option("--port", help="API port [GRAPHRAG_API_PORT, 8000]")]
@@ -48,6 +52,8 @@ def up(ctx: typer.Context, host: _HostOpt = None, port: _PortOpt = None,
 
 def serve(ctx: typer.Context, host: _HostOpt = None, port: _PortOpt = None) -> None:
     """Serve the API alone (the database must be running and migrated)."""
+    from api.server import serve as serve_api
+
     configure_logging(logging.INFO)
     serve_api(_api_settings(ctx, host, port), echo=echo)
 
@@ -80,6 +86,8 @@ def database_is_empty(db: ArcadeDB) -> bool:
 
 def ingest_sample_corpus(components: Components, echo: Callable[[str], None] = print) -> int:
     """The six sample documents, so that a first `graphrag up` answers the banner's question."""
+    from api.server import SAMPLE_CORPUS
+
     if components.ingestor is None:
         raise ConfigError("this service has no ingestion: the sample corpus cannot be loaded")
     files = sorted(SAMPLE_CORPUS.glob("*.md"))
@@ -135,6 +143,7 @@ def bring_up(settings: Settings, *, sample: bool = True, llm: bool = True,
     """Database, migrations, sample corpus (empty database only), CPU answerer when installed and no
     LLM is configured, API; Ctrl-C stops what this started."""
     from api.components import ComponentFactory
+    from api.server import serve as serve_api
     from graphrag.launch import embedded_server, open_database
     from schema.runner import MigrationRunner
 

@@ -10,7 +10,12 @@ parameters: Cypher reads `$name`, SQL reads `:name`.
 A client may be given several servers (an ArcadeDB HA cluster, `GRAPHRAG_DB_URLS`): `ServerList`
 decides which one gets each call (writes to the leader, reads to any node) and moves on to the next
 server when one cannot be reached. That choice is all it does; retries, backoff and error typing stay
-in `_call`, the same for one server or many.
+in `_Attempts`, the same for one server or many.
+
+The two clients share one core, as httpx's `Client` and `AsyncClient` share its `BaseClient`:
+`_ClientBase` holds the state, the construction and the building of each request (`_Request`), and
+`_Attempts` the policy of a call's attempts (breaker check, server choice, classification, final error).
+`ArcadeDB` and `AsyncArcadeDB` add only the sending: `_call`'s retry loop, once blocking and once awaiting.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Generic, Literal, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -52,6 +57,7 @@ log = logging.getLogger(__name__)
 Language = Literal["cypher", "sql", "sqlscript"]
 Rows = list[dict[str, Any]]
 T = TypeVar("T")
+TransportT = TypeVar("TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport)
 
 # Exceptions the engine raises for a conflict that a retry resolves (surfaced as HTTP 503 or 409).
 _RETRYABLE_EXCEPTIONS = ("ConcurrentModificationException", "NeedRetryException", "DuplicatedKeyException",
@@ -298,21 +304,69 @@ class Connection:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
-class ArcadeDB:
-    """Synchronous access to one database, on one server or on an HA cluster.
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One call, built once for both clients: what to send to server `index`, and how to treat it.
 
-    Args:
-        url: the server's base URL, e.g. ``http://127.0.0.1:2480``, or several (a cluster's nodes):
-            see `ServerList` for which one gets each call.
-        database: the database name.
-        user, password: basic-auth credentials.
-        timeout: seconds for one HTTP call.
-        retry: the retry policy for transient failures.
-        transport: an httpx transport (tests pass ``httpx.MockTransport``).
+    `send(index)` returns the driver's answer (a coroutine for the async client); `statement` is set
+    for a call that answers with rows (checked against truncation by `_rows`).
+    """
+
+    send: Callable[[int], Any]
+    idempotent: bool
+    write: bool
+    block: bool = False
+    statement: str | None = None
+
+
+class _Attempts:
+    """The policy of one call's attempts, written once for both clients (only the I/O differs):
+    each attempt checks the breaker and asks `servers` where to go; a failure marks an unreachable
+    server and is classified (retry it or not); once retries are spent, the final error may trip
+    the breaker."""
+
+    def __init__(self, client: _ClientBase, request: _Request):
+        self.client = client
+        self.request = request
+        self.url = client.url
+
+    def retrying(self) -> dict[str, Any]:
+        """tenacity's arguments for `Retrying` / `AsyncRetrying`."""
+        return _retrying_kwargs(self.client.retry)
+
+    def start(self) -> int:
+        """Before an attempt: fail now when the database is known down, else the server to send to."""
+        if self.client.breaker is not None:
+            self.client.breaker.check()  # known down: fail now, whichever attempt this is
+        index = self.client.servers.pick(write=self.request.write)
+        self.url = self.client.servers.urls[index]
+        return index
+
+    def failure(self, index: int, exc: Exception) -> BaseException:
+        """What an attempt's failure becomes: a `_Transient` to retry (on the next server, when this
+        one could not be reached) or a final `StoreError`."""
+        if _unreachable(exc):
+            self.client.servers.failed(index)
+        return _classify(exc, idempotent=self.request.idempotent, block=self.request.block)
+
+    def final(self, exc: BaseException) -> StoreError:
+        """The error the caller sees once the attempts are spent."""
+        return _tripping(self.client.breaker, _final_error(exc, self.url))
+
+    def answer(self, result: Any) -> Any:
+        """The call's result: rows checked against truncation, or the driver's answer as it is."""
+        return result if self.request.statement is None else _rows(result, self.request.statement)
+
+
+class _ClientBase(Generic[TransportT]):
+    """What `ArcadeDB` and `AsyncArcadeDB` share, as httpx's `BaseClient` does for its two clients:
+    every piece of state, the construction, and the building of each request (which statement, which
+    server role, whether it may be resent). The two clients add only the sending (`_call`) and the
+    methods that await or do not. The arguments are `ArcadeDB`'s.
     """
 
     def __init__(self, url: str | Sequence[str], database: str, user: str, password: str, *, timeout: float = 30.0,
-                 retry: RetryPolicy | None = None, transport: httpx.BaseTransport | None = None,
+                 retry: RetryPolicy | None = None, transport: TransportT | None = None,
                  breaker: CircuitBreaker | None = None):
         self.servers = ServerList([url] if isinstance(url, str) else list(url))
         self.url = self.servers.urls[0]
@@ -323,21 +377,21 @@ class ArcadeDB:
         self._timeout = timeout
         self._transport = transport
         self._clients = [self._open(u) for u in self.servers.urls]
-        self._server = self._clients[0]
         self._dbs = [c.db(database) for c in self._clients]
-        self._db = self._dbs[0]
         self._owns_clients = True  # False for a `for_database` view, which shares them
 
-    def _open(self, url: str) -> ArcadeDBServer:
-        user, password = self._auth
-        server = ArcadeDBServer(base_url=url, auth=basic_auth(user, password), timeout=httpx.Timeout(self._timeout))
-        if self._transport is not None:
-            server.raw.set_httpx_client(httpx.Client(
-                base_url=url, headers=basic_auth(user, password), timeout=self._timeout, transport=self._transport))
-        return server
+    def _open(self, url: str) -> Any:
+        """The driver's server client for `url` (sync or async: the subclass's one difference here)."""
+        raise NotImplementedError
+
+    def _httpx_options(self, url: str) -> dict[str, Any]:
+        """The httpx client a given transport is installed in: the driver's own settings, the transport."""
+        return {"base_url": url, "headers": basic_auth(*self._auth), "timeout": self._timeout,
+                "transport": self._transport}
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, breaker: CircuitBreaker | None = None) -> ArcadeDB:
+    def from_settings(cls, settings: Settings, *, breaker: CircuitBreaker | None = None) -> Self:
+        """A client for the database `settings` names (`GRAPHRAG_DB_*`), with its retry policy."""
         return cls(settings.urls, settings.db_name, settings.db_user, settings.password(),
                    timeout=settings.db_timeout_s, retry=_policy(settings), breaker=breaker)
 
@@ -347,44 +401,91 @@ class ArcadeDB:
                           retry=self.retry)
 
     @classmethod
-    def open(cls, connection: Connection) -> ArcadeDB:
+    def open(cls, connection: Connection) -> Self:
+        """A client from a `Connection` another process sent (no breaker, no transport)."""
         return cls(list(connection.urls), connection.database, connection.user, connection.password,
                    timeout=connection.timeout, retry=connection.retry)
 
-    def clone(self, *, retry: RetryPolicy | None = None) -> ArcadeDB:
+    def clone(self, *, retry: RetryPolicy | None = None) -> Self:
         """A second client for the same database (its own connections), e.g. with more patient retries."""
-        return ArcadeDB(self.servers.urls, self.database, *self._auth, timeout=self._timeout,
-                        retry=retry or self.retry, transport=self._transport)
+        return type(self)(self.servers.urls, self.database, *self._auth, timeout=self._timeout,
+                          retry=retry or self.retry, transport=self._transport)
 
-    def _call(self, fn: Callable[[int], Any], *, idempotent: bool, write: bool,
-              block: bool = False) -> Any:
-        """Run `fn(server index)` with retries; each attempt asks `servers` where to go, so an attempt
-        after a connection failure lands on the next server."""
-        url = self.url
+    def for_database(self, database: str) -> Self:
+        """A client for another database on the same servers, sharing this one's connections, retry
+        policy and breaker (one per workspace costs no sockets). Closing it closes nothing: the
+        connections belong to this client."""
+        view = copy.copy(self)
+        view.database = database
+        view._dbs = [c.db(database) for c in self._clients]
+        view._owns_clients = False
+        return view
+
+    # --- request building: one place for both clients
+
+    def _query_request(self, language: Language, statement: str, params: dict[str, Any] | None,
+                       limit: int | None) -> _Request:
+        """A read: any node of a cluster may answer, and it is always safe to resend."""
+        return _Request(lambda i: self._dbs[i].query(language=language, command=statement,  # type: ignore[arg-type]
+                                                     params=params or None, limit=limit),
+                        idempotent=True, write=False, statement=statement)
+
+    def _command_request(self, language: Language, statement: str, params: dict[str, Any] | None, *,
+                         idempotent: bool) -> _Request:
+        """A write or DDL statement, sent to a cluster's leader."""
+        return _Request(lambda i: self._dbs[i].command(language=language, command=statement,  # type: ignore[arg-type]
+                                                       params=params or None),
+                        idempotent=idempotent, write=True, statement=statement)
+
+    def _server_info_request(self) -> _Request:
+        return _Request(lambda i: self._clients[i].server_info(), idempotent=True, write=False)
+
+
+class ArcadeDB(_ClientBase[httpx.BaseTransport]):
+    """Synchronous access to one database, on one server or on an HA cluster.
+
+    Args:
+        url: the server's base URL, e.g. ``http://127.0.0.1:2480``, or several (a cluster's nodes):
+            see `ServerList` for which one gets each call.
+        database: the database name.
+        user, password: basic-auth credentials.
+        timeout: seconds for one HTTP call.
+        retry: the retry policy for transient failures.
+        transport: an httpx transport (tests pass ``httpx.MockTransport``): an `httpx.BaseTransport`
+            for `ArcadeDB`, an `httpx.AsyncBaseTransport` for `AsyncArcadeDB` (`TransportT`).
+        breaker: a circuit breaker shared by the clients of one database (`graphrag.breaker`).
+    """
+
+    def _open(self, url: str) -> ArcadeDBServer:
+        server = ArcadeDBServer(base_url=url, auth=basic_auth(*self._auth), timeout=httpx.Timeout(self._timeout))
+        if self._transport is not None:
+            server.raw.set_httpx_client(httpx.Client(**self._httpx_options(url)))
+        return server
+
+    def _call(self, request: _Request) -> Any:
+        """Send `request` with retries; each attempt asks `servers` where to go, so an attempt after a
+        connection failure lands on the next server."""
+        attempts = _Attempts(self, request)
         try:
-            for attempt in Retrying(**_retrying_kwargs(self.retry)):
+            for attempt in Retrying(**attempts.retrying()):
                 with attempt:
-                    if self.breaker is not None:
-                        self.breaker.check()  # known down: fail now, whichever attempt this is
-                    index = self.servers.pick(write=write)
-                    url = self.servers.urls[index]
+                    index = attempts.start()
                     try:
-                        return fn(index)
+                        answer = request.send(index)
                     except Exception as exc:
-                        if _unreachable(exc):
-                            self.servers.failed(index)
-                        raise _classify(exc, idempotent=idempotent, block=block) from exc
+                        raise attempts.failure(index, exc) from exc
         except (_Transient, StoreError) as exc:
-            raise _tripping(self.breaker, _final_error(exc, url)) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
+            raise attempts.final(exc) from exc
+        return attempts.answer(answer)
+
+    def _run(self, send: Callable[[int], T], *, idempotent: bool, write: bool) -> T:
+        """`send(server index)` with the retries of any call (the database-level operations)."""
+        return self._call(_Request(send, idempotent=idempotent, write=write))  # type: ignore[no-any-return]
 
     def query(self, language: Language, statement: str, params: dict[str, Any] | None = None, *,
               limit: int | None = None) -> Rows:
         """Run a read-only statement (any node of a cluster may answer); reads are always safe to retry."""
-        envelope = self._call(lambda i: self._dbs[i].query(language=language, command=statement,  # type: ignore[arg-type]
-                                                           params=params or None, limit=limit),
-                              idempotent=True, write=False)
-        return _rows(envelope, statement)
+        return self._call(self._query_request(language, statement, params, limit))  # type: ignore[no-any-return]
 
     def command(self, language: Language, statement: str, params: dict[str, Any] | None = None, *,
                 idempotent: bool = True) -> Rows:
@@ -393,10 +494,8 @@ class ArcadeDB:
         `idempotent` says whether the statement may run twice (MERGE, IF NOT EXISTS): only then is
         a call that timed out after being sent retried.
         """
-        envelope = self._call(lambda i: self._dbs[i].command(language=language, command=statement,  # type: ignore[arg-type]
-                                                             params=params or None),
-                              idempotent=idempotent, write=True)
-        return _rows(envelope, statement)
+        return self._call(self._command_request(language, statement, params,  # type: ignore[no-any-return]
+                                                idempotent=idempotent))
 
     def cypher(self, statement: str, params: dict[str, Any] | None = None, *, idempotent: bool = True) -> Rows:
         """Cypher through the command endpoint (reads and writes alike)."""
@@ -418,7 +517,8 @@ class ArcadeDB:
         def send(index: int) -> QueryEnvelope:
             return _plain_envelope(self._clients[index].raw.get_httpx_client().post(path, json=body))
 
-        return _rows(self._call(send, idempotent=idempotent, write=True), statement)
+        return self._call(_Request(send, idempotent=idempotent, write=True,  # type: ignore[no-any-return]
+                                   statement=statement))
 
     def sql(self, statement: str, params: dict[str, Any] | None = None) -> Rows:
         """A read-only SQL query (vector and full-text search, schema reads)."""
@@ -430,8 +530,7 @@ class ArcadeDB:
         return self.command("sql", statement, params, idempotent=idempotent)
 
     def server_info(self) -> dict[str, Any]:
-        info = self._call(lambda i: self._clients[i].server_info(), idempotent=True, write=False)
-        return info.to_dict()  # type: ignore[no-any-return]
+        return self._call(self._server_info_request()).to_dict()  # type: ignore[no-any-return]
 
     def discover_leader(self) -> str | None:
         """Ask the cluster which node leads and send writes there; the leader's address, or None
@@ -478,15 +577,15 @@ class ArcadeDB:
                 raise
             return done[0]
 
-        return self._call(attempt, idempotent=idempotent, write=True,  # type: ignore[no-any-return]
-                          block=True)
+        return self._call(_Request(attempt, idempotent=idempotent, write=True,  # type: ignore[no-any-return]
+                                   block=True))
 
     def ensure_database(self) -> bool:
         """Create the database if missing; True when it was created."""
-        if self._call(lambda i: self._clients[i].exists(self.database), idempotent=True, write=True):
+        if self._run(lambda i: self._clients[i].exists(self.database), idempotent=True, write=True):
             return False
         try:
-            self._call(lambda i: self._clients[i].create_database(self.database), idempotent=False, write=True)
+            self._run(lambda i: self._clients[i].create_database(self.database), idempotent=False, write=True)
         except QueryError as exc:
             # The embedded server creates its default database just after HTTP comes up, so a
             # fresh start can race us to it: "already exists" is the outcome we wanted.
@@ -495,21 +594,15 @@ class ArcadeDB:
             raise
         return True
 
-    def for_database(self, database: str) -> ArcadeDB:
-        """A client for another database on the same servers, sharing this one's connections, retry
-        policy and breaker (one per workspace costs no sockets). Closing it closes nothing: the
-        connections belong to this client."""
-        return _database_view(self, database)
-
     def list_databases(self) -> list[str]:
         """Every database on the server (needs a server user, as the embedded root is)."""
-        return list(self._call(lambda i: self._clients[i].list_databases(), idempotent=True, write=False))
+        return list(self._run(lambda i: self._clients[i].list_databases(), idempotent=True, write=False))
 
     def drop_database(self, database: str) -> bool:
         """Drop `database` and all its data; False when it did not exist."""
-        if not self._call(lambda i: self._clients[i].exists(database), idempotent=True, write=True):
+        if not self._run(lambda i: self._clients[i].exists(database), idempotent=True, write=True):
             return False
-        self._call(lambda i: self._clients[i].drop_database(database), idempotent=False, write=True)
+        self._run(lambda i: self._clients[i].drop_database(database), idempotent=False, write=True)
         return True
 
     def close(self) -> None:
@@ -540,98 +633,58 @@ class Transaction:
         return _rows(envelope, statement)
 
 
-class AsyncArcadeDB:
-    """The async twin of `ArcadeDB`, for the API service: same servers, retries and errors."""
+class AsyncArcadeDB(_ClientBase[httpx.AsyncBaseTransport]):
+    """The async twin of `ArcadeDB`, for the API service: the same state, requests, retries and errors
+    (`_ClientBase`, `_Attempts`); only the sending awaits. It has the calls the service makes:
+    `query`, `command`, `cypher`, `sql`, `server_info` (no transactions, no database administration)."""
 
-    def __init__(self, url: str | Sequence[str], database: str, user: str, password: str, *, timeout: float = 30.0,
-                 retry: RetryPolicy | None = None, transport: httpx.AsyncBaseTransport | None = None,
-                 breaker: CircuitBreaker | None = None):
-        self.servers = ServerList([url] if isinstance(url, str) else list(url))
-        self.url = self.servers.urls[0]
-        self.database = database
-        self.retry = retry or RetryPolicy()
-        self.breaker = breaker
-        self._clients = []
-        for u in self.servers.urls:
-            server = AsyncArcadeDBServer(base_url=u, auth=basic_auth(user, password), timeout=httpx.Timeout(timeout))
-            if transport is not None:
-                server.raw.set_async_httpx_client(httpx.AsyncClient(
-                    base_url=u, headers=basic_auth(user, password), timeout=timeout, transport=transport))
-            self._clients.append(server)
-        self._server = self._clients[0]
-        self._dbs = [c.db(database) for c in self._clients]
-        self._db = self._dbs[0]
-        self._owns_clients = True  # False for a `for_database` view, which shares them
+    def _open(self, url: str) -> AsyncArcadeDBServer:
+        server = AsyncArcadeDBServer(base_url=url, auth=basic_auth(*self._auth), timeout=httpx.Timeout(self._timeout))
+        if self._transport is not None:
+            server.raw.set_async_httpx_client(httpx.AsyncClient(**self._httpx_options(url)))
+        return server
 
-    @classmethod
-    def from_settings(cls, settings: Settings, *, breaker: CircuitBreaker | None = None) -> AsyncArcadeDB:
-        return cls(settings.urls, settings.db_name, settings.db_user, settings.password(),
-                   timeout=settings.db_timeout_s, retry=_policy(settings), breaker=breaker)
-
-    async def _call(self, fn: Callable[[int], Any], *, idempotent: bool, write: bool) -> Any:
-        url = self.url
+    async def _call(self, request: _Request) -> Any:
+        """`ArcadeDB._call`, awaiting each attempt."""
+        attempts = _Attempts(self, request)
         try:
-            async for attempt in AsyncRetrying(**_retrying_kwargs(self.retry)):
+            async for attempt in AsyncRetrying(**attempts.retrying()):
                 with attempt:
-                    if self.breaker is not None:
-                        self.breaker.check()
-                    index = self.servers.pick(write=write)
-                    url = self.servers.urls[index]
+                    index = attempts.start()
                     try:
-                        return await fn(index)
+                        answer = await request.send(index)
                     except Exception as exc:
-                        if _unreachable(exc):
-                            self.servers.failed(index)
-                        raise _classify(exc, idempotent=idempotent) from exc
+                        raise attempts.failure(index, exc) from exc
         except (_Transient, StoreError) as exc:
-            raise _tripping(self.breaker, _final_error(exc, url)) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
+            raise attempts.final(exc) from exc
+        return attempts.answer(answer)
 
     async def query(self, language: Language, statement: str, params: dict[str, Any] | None = None, *,
                     limit: int | None = None) -> Rows:
-        envelope = await self._call(lambda i: self._dbs[i].query(language=language, command=statement,  # type: ignore[arg-type]
-                                                                 params=params or None, limit=limit),
-                                    idempotent=True, write=False)
-        return _rows(envelope, statement)
+        """`ArcadeDB.query`."""
+        return await self._call(self._query_request(language, statement, params, limit))  # type: ignore[no-any-return]
 
     async def command(self, language: Language, statement: str, params: dict[str, Any] | None = None, *,
                       idempotent: bool = True) -> Rows:
-        envelope = await self._call(lambda i: self._dbs[i].command(language=language, command=statement,  # type: ignore[arg-type]
-                                                                   params=params or None),
-                                    idempotent=idempotent, write=True)
-        return _rows(envelope, statement)
+        """`ArcadeDB.command`."""
+        return await self._call(self._command_request(language, statement, params,  # type: ignore[no-any-return]
+                                                      idempotent=idempotent))
 
     async def cypher(self, statement: str, params: dict[str, Any] | None = None, *,
                      idempotent: bool = True) -> Rows:
+        """`ArcadeDB.cypher`."""
         return await self.command("cypher", statement, params, idempotent=idempotent)
 
     async def sql(self, statement: str, params: dict[str, Any] | None = None) -> Rows:
+        """`ArcadeDB.sql`."""
         return await self.query("sql", statement, params)
 
     async def server_info(self) -> dict[str, Any]:
-        info = await self._call(lambda i: self._clients[i].server_info(), idempotent=True, write=False)
-        return info.to_dict()  # type: ignore[no-any-return]
-
-    def for_database(self, database: str) -> AsyncArcadeDB:
-        """`ArcadeDB.for_database`'s async twin: another database over this client's connections."""
-        return _database_view(self, database)
+        """`ArcadeDB.server_info`."""
+        return (await self._call(self._server_info_request())).to_dict()  # type: ignore[no-any-return]
 
     async def aclose(self) -> None:
         if not self._owns_clients:
             return
         for client in self._clients:
             await client.aclose()
-
-
-Client = TypeVar("Client", ArcadeDB, AsyncArcadeDB)
-
-
-def _database_view(client: Client, database: str) -> Client:
-    """`client` pointed at another database: a shallow copy sharing its connections, server list,
-    retry policy and breaker, that does not close them."""
-    view = copy.copy(client)
-    view.database = database
-    view._dbs = [c.db(database) for c in client._clients]
-    view._db = view._dbs[0]
-    view._owns_clients = False
-    return view

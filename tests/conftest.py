@@ -17,6 +17,8 @@ from graphrag.arcadedb import ArcadeDB, RetryPolicy
 from graphrag.config import Settings
 from graphrag.embedded import EmbeddedServer
 from graphrag.embeddings import SentenceTransformerEmbedder
+from graphrag.errors import ServerLaunchError
+from graphrag.local_llm import LocalLLMServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -95,3 +97,23 @@ def db(make_db: Callable[..., ArcadeDB], request: pytest.FixtureRequest) -> Arca
 def embedder() -> SentenceTransformerEmbedder:
     """The real embedding model, loaded once for the whole session (about 750 MB)."""
     return SentenceTransformerEmbedder(expected_dim=384)
+
+
+@pytest.fixture(scope="session")
+def _llm_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLLMServer]:
+    """The packaged SmolLM2-135M under llama.cpp (`make llm`), one process for the whole session."""
+    server = LocalLLMServer(tmp_path_factory.mktemp("llm"), free_port(), "smollm2", context_tokens=2048)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def llm_server(_llm_process: LocalLLMServer) -> LocalLLMServer:
+    """The session's CPU answerer, running: started by the first module that needs it, and again by a
+    later one when a test stopped it (`test_llm_server.py` ends with its stop). Failing to start fails
+    the test."""
+    try:
+        _llm_process.start(timeout=180)  # idempotent: a running server is left as it is
+    except ServerLaunchError as exc:
+        pytest.fail(f"could not start the local llama.cpp server: {exc}")
+    return _llm_process

@@ -32,7 +32,6 @@ from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
 from graphrag.embedded import EmbeddedServer
 from graphrag.embeddings import SentenceTransformerEmbedder
-from graphrag.errors import ServerLaunchError
 from graphrag.llm import LLMClient
 from graphrag.local_llm import LocalLLMServer
 from graphrag.retrieval import HybridRetriever
@@ -687,17 +686,3 @@ def test_the_workspace_picker_scopes_every_view(browser: BrowserContext, setting
             for ws in WORKSPACE_DOCS:  # the module's database is shared with the other tests' app
                 httpx.request("DELETE", f"{url}/v1/workspaces/{ws}", json={"confirm": ws}, headers=admin, timeout=120)
     assert not console.problems, "\n".join(console.problems)
-
-
-# --- the CPU answerer ------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLLMServer]:
-    """The packaged SmolLM2-135M under llama.cpp (`make llm`); failing to start fails the test."""
-    server = LocalLLMServer(tmp_path_factory.mktemp("llm"), free_port(), "smollm2", context_tokens=2048)
-    try:
-        server.start(timeout=180)
-    except ServerLaunchError as exc:
-        pytest.fail(f"could not start the local llama.cpp server: {exc}")
-    yield server
-    server.stop()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,6 @@ from graphrag.llm import LLMClient
 from graphrag.local_llm import LocalLLMServer
 from graphrag.prompts import NO_ANSWER
 from graphrag.types import Answer, Passage, RetrievalResult
-from tests.conftest import free_port
 
 HANG_GUARD_S = 300
 RESULT = RetrievalResult(question="What is the capital of France?", passages=[
@@ -32,17 +30,6 @@ RESULT = RetrievalResult(question="What is the capital of France?", passages=[
     Passage(chunk_id="c2", document_id="d2", title="Spain", score=0.5,
             text="Spain is a country in southern Europe. The capital of Spain is Madrid."),
 ])
-
-
-@pytest.fixture(scope="module")
-def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLLMServer]:
-    server = LocalLLMServer(tmp_path_factory.mktemp("llm"), free_port(), "smollm2", context_tokens=2048)
-    try:
-        server.start(timeout=180)
-    except ServerLaunchError as exc:
-        pytest.fail(f"could not start the local llama.cpp server: {exc}")
-    yield server
-    server.stop()
 
 
 def answerer(server: LocalLLMServer) -> Answerer:

@@ -47,6 +47,17 @@ def local_ray() -> Iterator[None]:
     ray.shutdown()
 
 
+@pytest.fixture(scope="module")
+def clean_run(server_settings: Settings, embedder: SentenceTransformerEmbedder,
+              make_db: Callable[..., ArcadeDB]) -> ArcadeDB:
+    """The corpus ingested by the local engine in 4-document batches, uninterrupted: the graph each CLI
+    run below must equal. Built once for the module; the tests only read it."""
+    clean = make_db("clean")
+    IngestionPipeline(server_settings, clean, embedder,
+                      config=IngestionConfig(documents_per_batch=4, id_root=ROOT)).run([CORPUS])
+    return clean
+
+
 def _same_graph(a: ArcadeDB, b: ArcadeDB) -> None:
     sa, sb = graph_snapshot(a), graph_snapshot(b)
     assert graph_differences(sa, sb) == []
@@ -112,12 +123,7 @@ def _cli(db: ArcadeDB, server: Any, *args: str) -> tuple[list[str], dict[str, st
 
 
 def test_driver_killed_mid_job_and_rerun_equals_a_clean_run(
-        server_settings: Settings, embedder: SentenceTransformerEmbedder, make_db: Callable[..., ArcadeDB],
-        server: Any, tmp_path: Path) -> None:
-    clean = make_db("clean")
-    IngestionPipeline(server_settings, clean, embedder,
-                      config=IngestionConfig(documents_per_batch=4, id_root=ROOT)).run([CORPUS])
-
+        clean_run: ArcadeDB, make_db: Callable[..., ArcadeDB], server: Any, tmp_path: Path) -> None:
     db = make_db("rkill")
     cmd, env = _cli(db, server)
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -145,7 +151,7 @@ def test_driver_killed_mid_job_and_rerun_equals_a_clean_run(
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     report = json.loads(report_file.read_text())
     assert report["documents_unchanged"] >= killed_at and report["documents_new"] == 40 - report["documents_unchanged"]
-    _same_graph(clean, db)
+    _same_graph(clean_run, db)
 
 
 def _ray_start(*args: str, log: Path) -> subprocess.Popen[bytes]:
@@ -188,12 +194,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def test_two_node_cluster_spreads_the_work_and_builds_the_same_graph(
-        server_settings: Settings, embedder: SentenceTransformerEmbedder, make_db: Callable[..., ArcadeDB],
-        server: Any, tmp_path: Path) -> None:
-    local = make_db("lcl2")
-    IngestionPipeline(server_settings, local, embedder,
-                      config=IngestionConfig(documents_per_batch=4, id_root=ROOT)).run([CORPUS])
-
+        clean_run: ArcadeDB, make_db: Callable[..., ArcadeDB], server: Any, tmp_path: Path) -> None:
     # Ray 2.60 authenticates cluster members with a token (~/.ray/auth_token): made here if missing, never replaced.
     subprocess.run([str(Path(sys.executable).with_name("ray")), "get-auth-token", "--generate"], check=True,
                    capture_output=True, timeout=60)
@@ -224,7 +225,7 @@ def test_two_node_cluster_spreads_the_work_and_builds_the_same_graph(
         # actors get work. NER of 4 short passages may not (one actor can keep up with the hand-over rate,
         # and an idle actor is not given work): its row may show 0 batches, which is what the report is for.
         assert all(w["batches"] > 0 for w in report["workers"] if w["stage"] == "embed_chunks"), report["workers"]
-        _same_graph(local, db)
+        _same_graph(clean_run, db)
     finally:
         if worker is not None:
             _stop(worker)

@@ -72,3 +72,45 @@ def test_public_api_is_deliberate(package: str) -> None:
     assert len(module.__all__) == len(set(module.__all__))
     for name in module.__all__:
         assert getattr(module, name, None) is not None, f"{package}.{name} is promised but missing"
+
+
+def module_imports(package: str) -> dict[str, set[str]]:
+    """Each module of `package` -> the modules of `package` it imports (anywhere in the file)."""
+    paths = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+             for p in (ROOT / package).rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module)
+                found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        graph[name] = {target for target in found if target in paths and target != name}
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that import each other, directly or around a loop (strongly connected
+    components of more than one module)."""
+    reach = {name: set() for name in graph}
+    for start in graph:
+        todo = list(graph[start])
+        while todo:
+            name = todo.pop()
+            if name not in reach[start]:
+                reach[start].add(name)
+                todo.extend(graph[name])
+    groups = {frozenset({a} | {b for b in reach[a] if a in reach[b]}) for a in graph if a in reach[a]}
+    return sorted(sorted(group) for group in groups)
+
+
+def test_the_cycle_rule_sees_a_cycle() -> None:
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_the_api_has_no_import_cycle() -> None:
+    """The app (`api.main`) never imports how it is served (`api.server`, which builds it); lazy imports
+    inside functions count too. (The ingestion pair is issue 22's point 5 for that package.)"""
+    assert import_cycles(module_imports("api")) == []

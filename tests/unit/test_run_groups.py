@@ -1,0 +1,25 @@
+"""`make test`'s runner (tests/run_groups.py): its groups cover every test folder, and it reads
+pytest's closing line right."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.run_groups import GROUPS, counts
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_groups_run_every_test_folder_once() -> None:
+    folders = sorted(str(p.parent.relative_to(ROOT)) for p in (ROOT / "tests").rglob("test_*.py"))
+    grouped = [path for paths in GROUPS.values() for path in paths]
+    assert len(grouped) == len(set(grouped))
+    assert set(grouped) == set(folders)
+
+
+def test_the_closing_line_is_counted() -> None:
+    log = ("tests/unit/test_a.py ....F\n"
+           "FAILED tests/unit/test_a.py::test_x - assert 1 == 2\n"
+           "==== 1 failed, 311 passed, 2 skipped, 3 deselected, 1 warning, 2 errors in 603.46s (0:10:03) ====\n")
+    assert counts(log) == {"failed": 1, "passed": 311, "skipped": 2, "deselected": 3, "error": 2}
+    assert counts("no closing line\n") == {}
