@@ -1,6 +1,6 @@
 """`RayIngestionPipeline`: the same job as `IngestionPipeline`, its CPU and GPU work spread over a Ray cluster.
 
-    driver thread    load -> skip unchanged (content hash) -> batches        (`IngestionPipeline._plan`)
+    driver thread    load -> skip unchanged (content hash) -> batches        (`steps.plan_batches`)
         | a Ray queue (bounded: planning waits when the cluster is behind)
     Ray Data         read the queue -> chunk + NER (actor pool, spaCy) -> embed (actor pool, num_gpus when
                      the cluster has GPUs) -> back to the driver, in whatever order they finish
@@ -24,6 +24,9 @@ Resumable like the local engine: each batch is one transaction on deterministic 
 at any point leaves whole batches; a re-run skips them by content hash, and the closing pass embeds and
 links what the killed run left undone.
 
+The job frame around it (counts, error mapping, closing pass, report) is `ingestion/frame.py`'s, shared with
+the local engine; both run the steps of `ingestion/steps.py`.
+
 Only the driver and the embedding actors talk to the database (the actors ask which entity names already
 have a vector, so a daily run does not embed the whole vocabulary again): the actors get the connection
 settings, password included, as constructor arguments, which Ray keeps in the cluster's memory, never in
@@ -41,10 +44,10 @@ import pickle
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -52,22 +55,13 @@ from pydantic import BaseModel, Field
 from graphrag.arcadedb import ArcadeDB, Connection, RetryPolicy
 from graphrag.config import Settings
 from graphrag.embeddings import Embedder, SentenceTransformerEmbedder
-from graphrag.errors import ConfigError, DatabaseUnavailableError, IngestionError, StoreError
+from graphrag.errors import ConfigError, IngestionError, StoreError
 from graphrag.normalize import spelling_rank
 from graphrag.store import GraphStore, WriteStats
-from graphrag.types import SourceDocument
 from ingestion.extraction import EntityExtractor, SpacyEntityExtractor
-from ingestion.pipeline import (
-    BatchProcessor,
-    IngestionConfig,
-    IngestionPipeline,
-    IngestionReport,
-    ProgressListener,
-    _Prepared,
-    _Timer,
-    embed_batch,
-    make_chunker,
-)
+from ingestion.frame import IngestionPipeline
+from ingestion.job import IngestionConfig, Job, PreparedBatch, ProgressListener, StageTimer
+from ingestion.steps import BatchProcessor, count_written, embed_batch, link_batch, make_chunker, write_batch
 
 log = logging.getLogger(__name__)
 
@@ -125,12 +119,12 @@ def _worker_id() -> tuple[str, str]:
     return node, f"{node}/{os.getpid()}"
 
 
-def _trace(prepared: _Prepared, stage: str, seconds: float, worker: tuple[str, str], **counts: int) -> None:
+def _trace(prepared: PreparedBatch, stage: str, seconds: float, worker: tuple[str, str], **counts: int) -> None:
     prepared.trace.append({"stage": stage, "node": worker[0], "worker": worker[1], "seconds": seconds,
                            "documents": len(prepared.documents), "chunks": len(prepared.graph.chunks), **counts})
 
 
-def _rows(batch: dict[str, Any]) -> list[_Prepared]:
+def _rows(batch: dict[str, Any]) -> list[PreparedBatch]:
     return [pickle.loads(payload) for payload in batch["payload"]]  # noqa: S301 - our own driver's bytes
 
 
@@ -148,7 +142,7 @@ class _Failed:
     error: StoreError | IngestionError
 
 
-def _prepare(prepared: _Prepared, step: Callable[[_Prepared], None]) -> _Prepared | _Failed:
+def _prepare(prepared: PreparedBatch, step: Callable[[PreparedBatch], None]) -> PreparedBatch | _Failed:
     """`step(prepared)`, with our error returned to the driver as data (see `_Failed`)."""
     try:
         step(prepared)
@@ -157,7 +151,7 @@ def _prepare(prepared: _Prepared, step: Callable[[_Prepared], None]) -> _Prepare
     return prepared
 
 
-def _batch(items: Sequence[_Prepared | _Failed]) -> dict[str, Any]:
+def _batch(items: Sequence[PreparedBatch | _Failed]) -> dict[str, Any]:
     payload = np.empty(len(items), dtype=object)
     payload[:] = [pickle.dumps(p, protocol=pickle.HIGHEST_PROTOCOL) for p in items]
     return {"index": np.array([p.index for p in items], dtype=np.int64), "payload": payload}
@@ -216,8 +210,8 @@ class ExtractStage:
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         return _batch([_prepare(prepared, self._process) for prepared in _rows(batch)])
 
-    def _process(self, prepared: _Prepared) -> None:
-        timer = _Timer()
+    def _process(self, prepared: PreparedBatch) -> None:
+        timer = StageTimer()
         self.processor.process(prepared, timer)
         _trace(prepared, "chunk", timer.seconds.get("chunk", 0.0), self.worker)
         _trace(prepared, "extract", timer.seconds.get("extract", 0.0), self.worker,
@@ -241,8 +235,8 @@ class EmbedStage:
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         return _batch([_prepare(prepared, self._embed) for prepared in _rows(batch)])
 
-    def _embed(self, prepared: _Prepared) -> None:
-        timer = _Timer()
+    def _embed(self, prepared: PreparedBatch) -> None:
+        timer = StageTimer()
         # No memory across batches here: this actor sees only some of them, in any order. The
         # driver decides which entities are new to the job.
         embed_batch(prepared, self.embedder, self.store.entity_keys_with_embedding, set(), timer,
@@ -250,32 +244,6 @@ class EmbedStage:
         _trace(prepared, "embed_chunks", timer.seconds.get("embed_chunks", 0.0), self.worker)
         _trace(prepared, "embed_entities", timer.seconds.get("embed_entities", 0.0), self.worker,
                names=len(prepared.new_entity_keys))
-
-
-def our_error(exc: BaseException, depth: int = 16) -> StoreError | IngestionError | None:
-    """Our error inside whatever Ray wrapped it in, or None. Ray Data nests one `RayTaskError` per task
-    it crossed (the write inside the map inside the read...), each holding the next as `cause`: looking
-    one level in found another wrapper, and a database outage ended in a 236-line Ray traceback
-    instead of the local engine's one line (and an API job recorded "internal error" instead of pausing)."""
-    current: BaseException | None = exc
-    for _ in range(depth):
-        if current is None:
-            return None
-        if isinstance(current, StoreError | IngestionError):
-            return current
-        current = getattr(current, "cause", None) or current.__cause__
-    return None
-
-
-AbortKind = Literal["database_unavailable", "strict", "store_error"]
-
-
-def abort_of(error: StoreError | IngestionError) -> tuple[str, AbortKind]:
-    """`IngestionReport.aborted` and `abort_kind` for a job stopped by `error`, as the local engine sets them."""
-    kind: AbortKind = (
-        "database_unavailable" if isinstance(error, DatabaseUnavailableError)
-        else "strict" if isinstance(error, IngestionError) else "store_error")
-    return f"{type(error).__name__}: {error}", kind
 
 
 _local_started = False  # this process started the local runtime it is joined to (`ensure_ray`)
@@ -300,9 +268,10 @@ def ensure_ray(config: RayConfig) -> None:
     runtime_env: dict[str, Any] = {"env_vars": {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}}
     if config.ship_code:
         import graphrag
-        import ingestion
 
-        runtime_env["py_modules"] = [graphrag, ingestion]
+        # This package by its folder: importing `ingestion` here (its __init__ imports the engine choice,
+        # which imports this module) would close an import cycle.
+        runtime_env["py_modules"] = [graphrag, str(Path(__file__).resolve().parent)]
     kwargs: dict[str, Any] = {"runtime_env": runtime_env, "log_to_driver": False, "configure_logging": True,
                               "logging_level": logging.WARNING}
     try:
@@ -355,74 +324,86 @@ def shutdown_local_ray() -> bool:
 # --- the driver ----------------------------------------------------------------------------------------
 
 
-class RayIngestionPipeline(IngestionPipeline):
-    """Runs ingestion jobs on Ray: same inputs, report, progress and graph as `IngestionPipeline`.
+def feed_queue(queue: Any, batches: Iterator[PreparedBatch], stop: threading.Event, finished: threading.Event,
+               errors: list[BaseException]) -> None:
+    """Planner thread: the job's planned batches put on the cluster's queue, then its end mark.
+
+    Its error (a database outage while planning, --strict) goes to `errors`, for the driver to raise."""
+    from ray.util.queue import Full
+
+    def put(item: Any, until: threading.Event) -> bool:
+        while not until.is_set():
+            try:
+                queue.put(item, timeout=0.5)
+                return True
+            except Full:
+                continue
+        return False
+
+    try:
+        for prepared in batches:
+            if not put((prepared.index, pickle.dumps(prepared, protocol=pickle.HIGHEST_PROTOCOL)), stop):
+                return
+    except BaseException as exc:
+        log.info("ingestion planning stopped: %s", exc)  # the report says it, once
+        errors.append(exc)
+        stop.set()
+    finally:
+        # The read task ends only on this mark, and the queue may stay full for long (the actor pools
+        # load their models before any batch is taken): wait for room as long as the driver reads.
+        # It once gave up after 30 s under load, and the job hung with every actor idle.
+        with contextlib.suppress(Exception):
+            put(_END, finished)
+
+
+class RayExecutor:
+    """Runs a job's batches on Ray: planning in a driver thread, chunk + NER and embedding in Ray Data's actor
+    pools, writes and SAME_AS back in the driver (`OrderedWriter`).
 
     Args:
-        settings: project settings (embedding model, dimension).
-        db: the database client of the driver (planning, writes, linking).
-        embedder: a loaded embedder for the closing pass; unset = loaded only if that pass needs one.
-        config: job knobs (the same as the local engine's; `workers` is unused: the actor pools are the workers).
+        db: the driver's database client (its connection settings go to the embedding actors).
         ray_config: cluster address and pool sizes.
-        progress: progress listener.
-        extractor_factory: builds the extractor inside each actor (default: spaCy, as locally);
-            it must be picklable.
+        extractor_factory: builds the extractor inside each actor (default: spaCy); it must be picklable.
     """
 
-    def __init__(self, settings: Settings, db: ArcadeDB, embedder: Embedder | None = None, *,
-                 config: IngestionConfig | None = None, ray_config: RayConfig | None = None,
-                 progress: ProgressListener | None = None,
+    def __init__(self, db: ArcadeDB, ray_config: RayConfig,
                  extractor_factory: Callable[[], EntityExtractor] | None = None):
-        self._setup(settings, db, config, progress)
-        self.ray_config = ray_config or RayConfig()
-        self._embedder = embedder
+        self.db = db
+        self.ray_config = ray_config
         self.extractor_factory = extractor_factory
 
-    @property
-    def embedder(self) -> Embedder:  # type: ignore[override]
-        """Only the closing pass embeds in the driver (entities a killed run left without a vector)."""
-        if self._embedder is None:
-            self._embedder = SentenceTransformerEmbedder(self.settings.embedding_model,
-                                                         expected_dim=self.settings.embedding_dim,
-                                                         batch_size=self.settings.embedding_batch_size)
-        return self._embedder
+    def execute(self, job: Job, batches: Iterator[PreparedBatch]) -> None:
+        """Every batch through the actor pools and back, written and linked in input order.
 
-    def run(self, sources: Iterable[str | Path] | Iterable[SourceDocument]) -> IngestionReport:
-        """Ingest files/folders/globs or ready `SourceDocument`s on the cluster."""
+        Raises:
+            BaseException: the driver's first error (an actor's own error arrives as a `_Failed` row and
+                is raised here), else the planner's.
+        """
         import ray
         from ray.util.queue import Queue
 
-        if isinstance(sources, str | Path | SourceDocument):
-            sources = [sources]  # type: ignore[list-item]
-        started = time.perf_counter()
-        report = IngestionReport()
-        timer = _Timer()
-        lock = threading.Lock()
-        stop = threading.Event()
+        stop = job.stop
         finished = threading.Event()  # the driver has stopped reading: nobody needs the queue's end mark
-        if self.config.count_graph:
-            report.graph_before = self.store.counts()
         t0 = time.perf_counter()
         ensure_ray(self.ray_config)
-        timer.add("ray_start", time.perf_counter() - t0)
+        job.timer.add("ray_start", time.perf_counter() - t0)
         queue = Queue(maxsize=self.ray_config.queue_batches, actor_options={"num_cpus": 0})
         roster = Queue(actor_options={"num_cpus": 0})  # every pool actor, busy or idle (`_enlist`)
         feeder_errors: list[BaseException] = []
-        feeder = threading.Thread(target=self._feed, name="ingest-plan", daemon=True,
-                                  args=(queue, self._items(sources), report, lock, timer, stop, finished,
-                                        feeder_errors))
-        writer = _Writer(self, report, lock, timer)
+        feeder = threading.Thread(target=feed_queue, name="ingest-plan", daemon=True,
+                                  args=(queue, batches, stop, finished, feeder_errors))
+        writer = OrderedWriter(job, self.db, self.ray_config)
         traces: list[dict[str, Any]] = []
         enlisted: list[dict[str, Any]] = []  # (stage, node, worker) of every pool actor
         iterator = None
         try:
             feeder.start()
-            dataset = self._dataset(queue, roster)
+            dataset = self._dataset(job, queue, roster)
             iterator = iter(dataset.iter_rows())
-            waiting: dict[int, _Prepared] = {}
+            waiting: dict[int, PreparedBatch] = {}
             next_index = 0
             for row in iterator:
-                prepared: _Prepared | _Failed = pickle.loads(row["payload"])  # noqa: S301 - from our own actors
+                prepared: PreparedBatch | _Failed = pickle.loads(row["payload"])  # noqa: S301 - from our own actors
                 if isinstance(prepared, _Failed):
                     raise prepared.error
                 waiting[prepared.index] = prepared
@@ -434,12 +415,6 @@ class RayIngestionPipeline(IngestionPipeline):
                 if stop.is_set():
                     break
             writer.close()
-        except Exception as exc:
-            found = our_error(exc)
-            if found is None:
-                stop.set()
-                raise
-            report.aborted, report.abort_kind = abort_of(found)
         finally:
             stop.set()
             finished.set()
@@ -453,23 +428,11 @@ class RayIngestionPipeline(IngestionPipeline):
             for q in (queue, roster):
                 with contextlib.suppress(Exception):
                     ray.kill(q.actor)
+            job.report.workers = per_worker(traces + writer.traces, enlisted)
         if feeder_errors:
-            found = our_error(feeder_errors[0])
-            if found is None:
-                raise feeder_errors[0]
-            if not report.aborted:
-                report.aborted, report.abort_kind = abort_of(found)
-        if not report.aborted:
-            self._finish(report, timer, writer.linker)
-        if self.config.count_graph and not report.aborted:
-            with contextlib.suppress(StoreError):
-                report.graph_after = self.store.counts()
-        timer.add("total", time.perf_counter() - started)
-        report.seconds = {k: round(v, 3) for k, v in timer.seconds.items()}
-        report.workers = _per_worker(traces + writer.traces, enlisted)
-        return report
+            raise feeder_errors[0]
 
-    def _dataset(self, queue: Any, roster: Any) -> Any:
+    def _dataset(self, job: Job, queue: Any, roster: Any) -> Any:
         import ray
 
         ctx = ray.data.DataContext.get_current()
@@ -490,81 +453,107 @@ class RayIngestionPipeline(IngestionPipeline):
         gpus = self.ray_config.embed_gpus
         if gpus is None:
             gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
-        model, dim = self.settings.embedding_model, self.settings.embedding_dim
+        settings, config = job.settings, job.config
+        model, dim = settings.embedding_model, settings.embedding_dim
         # Ray Data places actors with its default SPREAD policy, best effort; custom resources
         # (`extract_resources`, `embed_resources`) pin a stage to the nodes that offer them.
         dataset = ray.data.read_datasource(_queue_source(queue), override_num_blocks=1, num_cpus=0)
         dataset = dataset.map_batches(
             ExtractStage, batch_size=1, compute=ray.data.ActorPoolStrategy(size=self.ray_config.extract_actors),
             num_cpus=self.ray_config.extract_cpus, resources=self.ray_config.extract_resources or None,
-            fn_constructor_args=(model, dim, self.config, self.extractor_factory, roster))
+            fn_constructor_args=(model, dim, config, self.extractor_factory, roster))
         return dataset.map_batches(
             EmbedStage, batch_size=1, compute=ray.data.ActorPoolStrategy(size=self.ray_config.embed_actors),
             num_cpus=self.ray_config.embed_cpus, num_gpus=gpus or None,
             resources=self.ray_config.embed_resources or None,
-            fn_constructor_args=(model, dim, self.settings.embedding_batch_size, "cuda" if gpus else "cpu",
-                                 self.db.connection(), self.config.entity_embed_threads, roster))
-
-    def _feed(self, queue: Any, items: Any, report: IngestionReport, lock: threading.Lock, timer: _Timer,
-              stop: threading.Event, finished: threading.Event, errors: list[BaseException]) -> None:
-        """Planner thread: the local engine's planning, its batches put on the cluster's queue."""
-        from ray.util.queue import Full
-
-        def put(item: Any, until: threading.Event) -> bool:
-            while not until.is_set():
-                try:
-                    queue.put(item, timeout=0.5)
-                    return True
-                except Full:
-                    continue
-            return False
-
-        try:
-            for prepared in self._plan(items, report, lock, timer, stop):
-                if not put((prepared.index, pickle.dumps(prepared, protocol=pickle.HIGHEST_PROTOCOL)), stop):
-                    return
-        except BaseException as exc:
-            log.error("ingestion planning failed: %s", exc)
-            errors.append(exc)
-            stop.set()
-        finally:
-            # The read task ends only on this mark, and the queue may stay full for long (the actor pools
-            # load their models before any batch is taken): wait for room as long as the driver reads.
-            # It once gave up after 30 s under load, and the job hung with every actor idle.
-            with contextlib.suppress(Exception):
-                put(_END, finished)
+            fn_constructor_args=(model, dim, settings.embedding_batch_size, "cuda" if gpus else "cpu",
+                                 self.db.connection(), config.entity_embed_threads, roster))
 
 
-class _Writer:
-    """The driver's write side: de-duplication against the job in input order, a bounded pool of
-    write transactions, and SAME_AS in input order once a batch and all before it are stored."""
+class RayIngestionPipeline(IngestionPipeline):
+    """Runs ingestion jobs on Ray: same inputs, report, progress and graph as `IngestionPipeline`, whose
+    frame it is with `RayExecutor` as the executor.
 
-    def __init__(self, pipeline: RayIngestionPipeline, report: IngestionReport, lock: threading.Lock,
-                 timer: _Timer):
-        self.pipeline = pipeline
-        self.report = report
-        self.lock = lock
-        self.timer = timer
-        cfg = pipeline.ray_config
-        self.limit = cfg.write_concurrency
-        # Concurrent transactions adding MENTIONS to one popular entity conflict at commit; each conflict
-        # replays the whole batch (it reads before it creates, so a replay is safe): more tries than a
-        # single call gets, over a longer time.
-        self.store = GraphStore(pipeline.db.clone(retry=RetryPolicy(attempts=cfg.write_attempts, max_seconds=300)),
-                                batch_size=pipeline.config.batch_size)
-        self.pool = concurrent.futures.ThreadPoolExecutor(self.limit, thread_name_prefix="ingest-write")
-        self.inflight: collections.deque[tuple[_Prepared, concurrent.futures.Future[WriteStats | None]]] = \
-            collections.deque()
-        self.linker = pipeline._new_linker()
+    Args:
+        settings: project settings (embedding model, dimension).
+        db: the database client of the driver (planning, writes, linking).
+        embedder: a loaded embedder for the closing pass; unset = loaded only if that pass needs one.
+        config: job knobs (the same as the local engine's; `workers` is unused: the actor pools are the workers).
+        ray_config: cluster address and pool sizes.
+        progress: progress listener.
+        extractor_factory: builds the extractor inside each actor (default: spaCy, as locally);
+            it must be picklable.
+    """
+
+    def __init__(self, settings: Settings, db: ArcadeDB, embedder: Embedder | None = None, *,
+                 config: IngestionConfig | None = None, ray_config: RayConfig | None = None,
+                 progress: ProgressListener | None = None,
+                 extractor_factory: Callable[[], EntityExtractor] | None = None):
+        self.ray_config = ray_config or RayConfig()
+        super().__init__(settings, db, embedder, config=config, progress=progress,
+                         executor=RayExecutor(db, self.ray_config, extractor_factory))
+
+
+class FirstMentions:
+    """Per-batch de-duplication against the job, in input order (see the module docstring): every later
+    batch's row for a key gets the best spelling so far and the vector of the key's first batch."""
+
+    def __init__(self) -> None:
         self.known: set[str] = set()  # entity keys some earlier batch of this job carried
         # key -> [name, type, vector or None]: the best spelling so far (spelling_rank), the vector of its
         # first mention (a key's vector, whichever batch embedded it)
         self.first: dict[str, list[Any]] = {}
         self.claimed: dict[int, list[str]] = {}  # batch index -> keys it introduced (vectors freed on commit)
+
+    def apply(self, prepared: PreparedBatch) -> None:
+        """Rewrites the batch's entity rows, and keeps only keys new to the job as its new entities."""
+        vectors = {}
+        if prepared.new_entity_vectors is not None:
+            vectors = dict(zip(prepared.new_entity_keys, prepared.new_entity_vectors, strict=True))
+        claimed = []
+        for entity in prepared.graph.entities:
+            first = self.first.get(entity.key)
+            if first is None:
+                self.first[entity.key] = [entity.name, entity.type, entity.embedding]
+                claimed.append(entity.key)
+                continue
+            # the job's best spelling so far (the write path applies the same rule against the graph)
+            if spelling_rank(entity.name, entity.type) < spelling_rank(first[0], first[1]):
+                first[0], first[1] = entity.name, entity.type
+            entity.name, entity.type, entity.embedding = first[0], first[1], first[2]
+        self.claimed[prepared.index] = claimed
+        # New to the job: embedded by the actor (the database had no vector) and named by no earlier batch.
+        new = [k for k in prepared.new_entity_keys if k not in self.known]
+        prepared.new_entity_keys = new
+        prepared.new_entity_vectors = np.stack([vectors[k] for k in new]) if new else None
+        self.known.update(prepared.entity_names)
+
+    def stored(self, index: int) -> None:
+        """Batch `index` is committed with its vectors: later batches find its keys in the database."""
+        for key in self.claimed.pop(index, []):
+            self.first[key][2] = None
+
+
+class OrderedWriter:
+    """The driver's write side: de-duplication against the job in input order (`FirstMentions`), a bounded
+    pool of write transactions, and SAME_AS in input order once a batch and all before it are stored."""
+
+    def __init__(self, job: Job, db: ArcadeDB, ray_config: RayConfig):
+        self.job = job
+        self.limit = ray_config.write_concurrency
+        # Concurrent transactions adding MENTIONS to one popular entity conflict at commit; each conflict
+        # replays the whole batch (it reads before it creates, so a replay is safe): more tries than a
+        # single call gets, over a longer time.
+        self.store = GraphStore(db.clone(retry=RetryPolicy(attempts=ray_config.write_attempts, max_seconds=300)),
+                                batch_size=job.config.batch_size)
+        self.pool = concurrent.futures.ThreadPoolExecutor(self.limit, thread_name_prefix="ingest-write")
+        self.inflight: collections.deque[tuple[PreparedBatch, concurrent.futures.Future[WriteStats | None]]] = \
+            collections.deque()
+        self.mentions = FirstMentions()
         self.traces: list[dict[str, Any]] = []
 
-    def submit(self, prepared: _Prepared) -> None:
-        self._first_mentions(prepared)
+    def submit(self, prepared: PreparedBatch) -> None:
+        self.mentions.apply(prepared)
         replaces = any(replaces for _, _, replaces in prepared.documents)
         if replaces:
             # A replaced document's batch deletes stale chunks and entities no one mentions any more:
@@ -587,10 +576,10 @@ class _Writer:
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.store.db.close()  # its own connections (a long-lived API process runs many jobs)
 
-    def _write(self, prepared: _Prepared) -> WriteStats | None:
+    def _write(self, prepared: PreparedBatch) -> WriteStats | None:
         node = _worker_id()[0]
         t0 = time.perf_counter()
-        stats = self.pipeline._write_one(prepared, self.report, self.lock, self.timer, store=self.store)
+        stats = write_batch(self.job, prepared, store=self.store)
         self.traces.append({"stage": "write", "node": node, "worker": f"{node}/{threading.current_thread().name}",
                             "seconds": time.perf_counter() - t0, "documents": len(prepared.documents),
                             "chunks": len(prepared.graph.chunks)})
@@ -601,43 +590,19 @@ class _Writer:
         while self.inflight and (wait_all or self.inflight[0][1].done()):
             prepared, future = self.inflight.popleft()
             stats = future.result()  # a database that is gone stops the job here
-            for key in self.claimed.pop(prepared.index, []):
-                self.first[key][2] = None  # stored with its vector: later batches find it present
+            self.mentions.stored(prepared.index)
             if stats is None:
                 continue
             t0 = time.perf_counter()
-            linked = self.pipeline._link_one(prepared, self.linker, self.timer)
+            linked = link_batch(self.job, prepared)
             if linked or prepared.new_entity_keys:
                 self.traces.append({"stage": "link", "node": _worker_id()[0], "worker": "driver",
                                     "seconds": time.perf_counter() - t0, "documents": len(prepared.documents),
                                     "chunks": len(prepared.graph.chunks)})
-            self.pipeline._count_written(prepared, stats, linked, self.report, self.lock)
-
-    def _first_mentions(self, prepared: _Prepared) -> None:
-        """Per-batch de-duplication against the job, in input order (see the module docstring)."""
-        vectors = {}
-        if prepared.new_entity_vectors is not None:
-            vectors = dict(zip(prepared.new_entity_keys, prepared.new_entity_vectors, strict=True))
-        claimed = []
-        for entity in prepared.graph.entities:
-            first = self.first.get(entity.key)
-            if first is None:
-                self.first[entity.key] = [entity.name, entity.type, entity.embedding]
-                claimed.append(entity.key)
-                continue
-            # the job's best spelling so far (the write path applies the same rule against the graph)
-            if spelling_rank(entity.name, entity.type) < spelling_rank(first[0], first[1]):
-                first[0], first[1] = entity.name, entity.type
-            entity.name, entity.type, entity.embedding = first[0], first[1], first[2]
-        self.claimed[prepared.index] = claimed
-        # New to the job: embedded by the actor (the database had no vector) and named by no earlier batch.
-        new = [k for k in prepared.new_entity_keys if k not in self.known]
-        prepared.new_entity_keys = new
-        prepared.new_entity_vectors = np.stack([vectors[k] for k in new]) if new else None
-        self.known.update(prepared.entity_names)
+            count_written(self.job, prepared, stats, linked)
 
 
-def _per_worker(traces: list[dict[str, Any]], enlisted: Iterable[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+def per_worker(traces: list[dict[str, Any]], enlisted: Iterable[dict[str, Any]] = ()) -> list[dict[str, Any]]:
     """Seconds and items per (stage, worker), for throughput per worker; an actor that `enlisted` but got
     no batch has a row of zeros (a stage wider than its input needs)."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
