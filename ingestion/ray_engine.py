@@ -441,10 +441,6 @@ class RayExecutor:
         logging.getLogger("ray.data").setLevel(logging.WARNING)
         ctx.target_max_block_size = 1  # one planned batch per block: never merged, so every actor gets work
         ctx.execution_options.preserve_order = False  # the driver restores the order itself
-        # A batch is a few hundred KB of text whose NER and embedding cost seconds: moving it to an idle
-        # actor on another node beats queueing it behind the busy one beside the read task (with
-        # locality on, that actor takes up to its in-flight limit while the other node's actor idles).
-        ctx.execution_options.actor_locality_enabled = False
         ctx.enable_progress_bars = False  # the job's own progress bar says it
         # Every actor of a pool has loaded its model before work flows: batches then go to all of them
         # (not all to the first one ready), and a cluster that cannot fit a pool fails with a clear
@@ -455,15 +451,23 @@ class RayExecutor:
             gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
         settings, config = job.settings, job.config
         model, dim = settings.embedding_model, settings.embedding_dim
+        # A batch is a few hundred KB of text whose NER and embedding cost seconds: moving it to an idle
+        # actor on another node beats queueing it behind the busy one beside the read task. One task in
+        # flight per actor: a busy actor has no room, so Ray Data's locality-first pick falls through to
+        # the least busy actor anywhere (with several in flight, the actor beside the read task took them
+        # while the other node's idled; Ray 2.60 deprecates `actor_locality_enabled`, the old switch).
+        def pool(size: int) -> Any:
+            return ray.data.ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=1)
+
         # Ray Data places actors with its default SPREAD policy, best effort; custom resources
         # (`extract_resources`, `embed_resources`) pin a stage to the nodes that offer them.
         dataset = ray.data.read_datasource(_queue_source(queue), override_num_blocks=1, num_cpus=0)
         dataset = dataset.map_batches(
-            ExtractStage, batch_size=1, compute=ray.data.ActorPoolStrategy(size=self.ray_config.extract_actors),
+            ExtractStage, batch_size=1, compute=pool(self.ray_config.extract_actors),
             num_cpus=self.ray_config.extract_cpus, resources=self.ray_config.extract_resources or None,
             fn_constructor_args=(model, dim, config, self.extractor_factory, roster))
         return dataset.map_batches(
-            EmbedStage, batch_size=1, compute=ray.data.ActorPoolStrategy(size=self.ray_config.embed_actors),
+            EmbedStage, batch_size=1, compute=pool(self.ray_config.embed_actors),
             num_cpus=self.ray_config.embed_cpus, num_gpus=gpus or None,
             resources=self.ray_config.embed_resources or None,
             fn_constructor_args=(model, dim, settings.embedding_batch_size, "cuda" if gpus else "cpu",
