@@ -126,7 +126,8 @@ def _guard(stage: Callable[[], None], stop: threading.Event, errors: list[BaseEx
     try:
         stage()
     except BaseException as exc:
-        log.error("ingestion stage %s failed: %s", threading.current_thread().name, exc)
+        # INFO: the frame reports our error once (the CLI's one line); anything else is raised with its traceback
+        log.info("ingestion stage %s failed: %s", threading.current_thread().name, exc)
         errors.append(exc)
         stop.set()
 

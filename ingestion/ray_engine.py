@@ -91,6 +91,8 @@ class RayConfig(BaseModel):
     queue_batches: int = Field(8, ge=1, description="planned batches waiting for the extraction pool")
     local_cpus: int | None = Field(None, ge=1, description="CPUs of a local runtime (unset: all of them)")
     local_object_store_mb: int = Field(512, ge=100, description="object store of a local runtime")
+    log_level: int = Field(logging.WARNING, ge=0, le=50, description="level of Ray's and Ray Data's loggers in "
+                                                                      "the driver (Ray's own notices are WARNINGs)")
     ship_code: bool = Field(True, description="send this checkout's `graphrag` and `ingestion` packages to the "
                                               "workers (runtime_env py_modules); off when the nodes run the "
                                               "same image")
@@ -102,7 +104,8 @@ def ray_config_from(settings: Settings) -> RayConfig:
                      embed_actors=settings.ray_embed_actors, embed_gpus=settings.ray_embed_gpus,
                      extract_resources=settings.ray_extract_resources or {},
                      embed_resources=settings.ray_embed_resources or {},
-                     write_concurrency=settings.ray_write_concurrency)
+                     write_concurrency=settings.ray_write_concurrency,
+                     log_level=logging.getLevelName(settings.ray_log_level))
 
 
 # --- the Ray side: a streaming source and the two actor stages ------------------------------------------
@@ -273,7 +276,7 @@ def ensure_ray(config: RayConfig) -> None:
         # which imports this module) would close an import cycle.
         runtime_env["py_modules"] = [graphrag, str(Path(__file__).resolve().parent)]
     kwargs: dict[str, Any] = {"runtime_env": runtime_env, "log_to_driver": False, "configure_logging": True,
-                              "logging_level": logging.WARNING}
+                              "logging_level": config.log_level}
     try:
         if config.address:
             ray.init(address=config.address, **kwargs)
@@ -436,9 +439,9 @@ class RayExecutor:
         import ray
 
         ctx = ray.data.DataContext.get_current()
-        # Ray Data configures its loggers when it is first imported: its INFO lines (execution plans, log
-        # folders) would interleave with the job's own progress bar.
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        # Ray Data configures its loggers when it is first imported (DEBUG, its own console handler): its INFO
+        # lines (execution plans, log folders) would interleave with the job's own progress bar.
+        logging.getLogger("ray.data").setLevel(self.ray_config.log_level)
         ctx.target_max_block_size = 1  # one planned batch per block: never merged, so every actor gets work
         ctx.execution_options.preserve_order = False  # the driver restores the order itself
         ctx.enable_progress_bars = False  # the job's own progress bar says it

@@ -107,3 +107,16 @@ def test_a_database_outage_wrapped_by_ray_at_any_depth_ends_the_job_like_the_loc
     assert report.exit_code == 1 and "\n" not in report.aborted
     assert abort_of(QueryError("bad"))[1] == "store_error"
     assert our_error(RayTaskError("map", "trace", ValueError("a bug"))) is None  # not ours: raised as it is
+
+
+def test_rays_log_level_follows_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI without -v sets GRAPHRAG_RAY_LOG_LEVEL=ERROR (cli.main.QUIET_LIBRARIES): Ray's notices then stay
+    out of the one line a failed ingest prints; the default keeps Ray's WARNINGs (the API's log)."""
+    import logging
+
+    from cli.main import QUIET_LIBRARIES
+
+    monkeypatch.delenv("GRAPHRAG_RAY_LOG_LEVEL", raising=False)  # an in-process CLI test above may have set it
+    assert ray_config_from(Settings()).log_level == logging.WARNING
+    monkeypatch.setenv("GRAPHRAG_RAY_LOG_LEVEL", QUIET_LIBRARIES["GRAPHRAG_RAY_LOG_LEVEL"])
+    assert ray_config_from(Settings()).log_level == logging.ERROR
