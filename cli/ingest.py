@@ -194,7 +194,7 @@ def ingest(
             json_report.write_text(report.model_dump_json(indent=2), encoding="utf-8")
     finally:
         if settings.ingest_engine == "ray":  # a local Ray runtime the job started ends with it
-            from ingestion.ray_engine import shutdown_local_ray
+            from ingestion.ray_runtime import shutdown_local_ray
 
             shutdown_local_ray()
     db.close()

@@ -3,8 +3,8 @@
 The parts live in modules of one role each, none importing another engine's private names:
 `ingestion/job.py` (config, batch, report), `ingestion/steps.py` (plan, prepare, write, link, close),
 `ingestion/frame.py` (`IngestionPipeline`, the job frame over an executor), `ingestion/local_engine.py`
-(threads) and `ingestion/ray_engine.py` (Ray Data). This module only chooses; it re-exports the names
-its callers need with the choice.
+(threads), `ingestion/ray_engine.py` (Ray Data) and `ingestion/ray_runtime.py` (the Ray runtime it runs
+on). This module only chooses; it re-exports the names its callers need with the choice.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ def make_pipeline(settings: Settings, db: ArcadeDB, embedder: Embedder | None, *
         progress: progress listener.
     """
     if settings.ingest_engine == "ray":
-        from ingestion.ray_engine import RayIngestionPipeline, ray_config_from
+        from ingestion.ray_engine import RayIngestionPipeline
+        from ingestion.ray_runtime import ray_config_from
 
         return RayIngestionPipeline(settings, db, embedder, config=config, ray_config=ray_config_from(settings),
                                     progress=progress)

@@ -15,7 +15,8 @@ from graphrag.config import Settings
 from graphrag.errors import DatabaseUnavailableError, QueryError
 from ingestion.frame import abort_of, our_error
 from ingestion.pipeline import IngestionConfig, IngestionPipeline, IngestionReport, make_pipeline
-from ingestion.ray_engine import RayIngestionPipeline, feed_queue, per_worker, ray_config_from
+from ingestion.ray_engine import RayIngestionPipeline, feed_queue, per_worker
+from ingestion.ray_runtime import ray_config_from
 
 
 def test_the_setting_picks_the_engine_for_cli_and_api(monkeypatch: pytest.MonkeyPatch) -> None:
