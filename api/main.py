@@ -102,7 +102,7 @@ def create_app(settings: Settings | None = None, *,
             if getattr(app.state, "jobs", None) is not None:
                 await app.state.jobs.stop()
             if "ingestion.ray_engine" in sys.modules:  # a local Ray runtime ingest jobs started ends here
-                from ingestion.ray_engine import shutdown_local_ray
+                from ingestion.ray_runtime import shutdown_local_ray
 
                 await run_in_threadpool(shutdown_local_ray)
             if getattr(app.state, "workspaces", None) is not None:

@@ -33,7 +33,8 @@ from graphrag.embeddings import SentenceTransformerEmbedder  # noqa: E402
 from graphrag.store import GraphStore  # noqa: E402
 from graphrag.types import SourceDocument  # noqa: E402
 from ingestion.loaders import load_paths  # noqa: E402
-from ingestion.pipeline import IngestionConfig, IngestionPipeline, embedding_text  # noqa: E402
+from ingestion.pipeline import IngestionConfig, IngestionPipeline  # noqa: E402
+from ingestion.steps import embedding_text  # noqa: E402
 from schema.runner import MigrationRunner  # noqa: E402
 
 DEFAULT_CORPUS = SHARED_EVAL / "musique_100" / "corpus.jsonl"

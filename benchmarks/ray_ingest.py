@@ -45,7 +45,8 @@ from graphrag.embedded import EmbeddedServer  # noqa: E402
 from graphrag.embeddings import SentenceTransformerEmbedder  # noqa: E402
 from ingestion.graph_diff import graph_differences, graph_snapshot, max_vector_gap  # noqa: E402
 from ingestion.pipeline import IngestionConfig, IngestionPipeline, IngestionReport  # noqa: E402
-from ingestion.ray_engine import RayConfig, RayIngestionPipeline  # noqa: E402
+from ingestion.ray_engine import RayIngestionPipeline  # noqa: E402
+from ingestion.ray_runtime import RayConfig  # noqa: E402
 from schema.runner import MigrationRunner  # noqa: E402
 
 DEFAULT_CORPUS = SHARED_EVAL / "musique_100" / "corpus.jsonl"

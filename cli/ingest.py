@@ -187,14 +187,14 @@ def ingest(
             with _progress_bar() as bar:
                 listener = RichProgress(bar)
                 report = make_pipeline(settings, db, embedder, config=config, progress=listener).run(paths)
-        # Reported before a local Ray runtime stops: after an abort, a Ray Data thread still waiting on
-        # a block can end the process when the runtime goes away, and the report would be lost.
+        # Said before Ray stops: a Ray Data thread still winding down an aborted job can make Ray's core
+        # worker end the process while the runtime shuts down, and the job's one error line was lost with it.
         print_report(report)
         if json_report is not None:
             json_report.write_text(report.model_dump_json(indent=2), encoding="utf-8")
     finally:
         if settings.ingest_engine == "ray":  # a local Ray runtime the job started ends with it
-            from ingestion.ray_engine import shutdown_local_ray
+            from ingestion.ray_runtime import shutdown_local_ray
 
             shutdown_local_ray()
     db.close()

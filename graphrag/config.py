@@ -185,6 +185,9 @@ class Settings(BaseSettings):
     ray_embed_resources: dict[str, float] | None = Field(
         None, description="Ray engine: custom resources each embedding actor needs, as JSON")
     ray_write_concurrency: int = Field(2, ge=1, le=64, description="Ray engine: write transactions in flight")
+    ray_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "WARNING", description="Ray engine: level of Ray's and Ray Data's loggers in the driver (their notices are "
+                               "WARNINGs; the CLI sets ERROR unless -v, so a job's own error is its one line)")
 
     @field_validator("ray_address", mode="before")
     @classmethod

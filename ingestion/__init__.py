@@ -1,5 +1,7 @@
 """Batch ingestion: documents in, a deduplicated knowledge graph with embeddings out."""
 
-from ingestion.pipeline import IngestionConfig, IngestionPipeline, IngestionReport, make_pipeline
+from ingestion.frame import IngestionPipeline
+from ingestion.job import IngestionConfig, IngestionReport
+from ingestion.pipeline import make_pipeline
 
 __all__ = ["IngestionConfig", "IngestionPipeline", "IngestionReport", "make_pipeline"]

@@ -1,6 +1,6 @@
 """`RayIngestionPipeline`: the same job as `IngestionPipeline`, its CPU and GPU work spread over a Ray cluster.
 
-    driver thread    load -> skip unchanged (content hash) -> batches        (`IngestionPipeline._plan`)
+    driver thread    load -> skip unchanged (content hash) -> batches        (`steps.plan_batches`)
         | a Ray queue (bounded: planning waits when the cluster is behind)
     Ray Data         read the queue -> chunk + NER (actor pool, spaCy) -> embed (actor pool, num_gpus when
                      the cluster has GPUs) -> back to the driver, in whatever order they finish
@@ -24,6 +24,9 @@ Resumable like the local engine: each batch is one transaction on deterministic 
 at any point leaves whole batches; a re-run skips them by content hash, and the closing pass embeds and
 links what the killed run left undone.
 
+The job frame around it (counts, error mapping, closing pass, report) is `ingestion/frame.py`'s, shared with
+the local engine; both run the steps of `ingestion/steps.py`.
+
 Only the driver and the embedding actors talk to the database (the actors ask which entity names already
 have a vector, so a daily run does not embed the whole vocabulary again): the actors get the connection
 settings, password included, as constructor arguments, which Ray keeps in the cluster's memory, never in
@@ -41,74 +44,32 @@ import pickle
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field
 
 from graphrag.arcadedb import ArcadeDB, Connection, RetryPolicy
 from graphrag.config import Settings
 from graphrag.embeddings import Embedder, SentenceTransformerEmbedder
-from graphrag.errors import ConfigError, DatabaseUnavailableError, IngestionError, StoreError
+from graphrag.errors import IngestionError, StoreError
 from graphrag.normalize import spelling_rank
 from graphrag.store import GraphStore, WriteStats
-from graphrag.types import SourceDocument
 from ingestion.extraction import EntityExtractor, SpacyEntityExtractor
-from ingestion.pipeline import (
-    BatchProcessor,
-    IngestionConfig,
-    IngestionPipeline,
-    IngestionReport,
-    ProgressListener,
-    _Prepared,
-    _Timer,
-    embed_batch,
-    make_chunker,
-)
+from ingestion.frame import IngestionPipeline
+from ingestion.job import IngestionConfig, Job, PreparedBatch, ProgressListener, StageTimer
+from ingestion.ray_runtime import RayConfig, ensure_ray, ray_config_from, shutdown_local_ray
+
+# The runtime's calls stay importable from here for the modules that stop a runtime a job started through
+# this one (api/main.py, which imports them only once this module is loaded).
+__all__ = ["FirstMentions", "OrderedWriter", "RayConfig", "RayExecutor", "RayIngestionPipeline", "ensure_ray",
+           "feed_queue", "per_worker", "ray_config_from", "shutdown_local_ray"]
+from ingestion.steps import BatchProcessor, count_written, embed_batch, link_batch, make_chunker, write_batch
 
 log = logging.getLogger(__name__)
 
 _END = None  # the queue's last item
-
-
-class RayConfig(BaseModel):
-    """Where the Ray engine runs and how wide each stage is."""
-
-    address: str | None = Field(None, description="Ray cluster to join (`host:6379`, its GCS address; 'auto'); "
-                                                   "unset = start a local Ray runtime in this process")
-    extract_actors: int = Field(1, ge=1, le=1024, description="actors holding spaCy (chunking + NER)")
-    embed_actors: int = Field(1, ge=1, le=1024, description="actors holding the embedding model")
-    extract_cpus: float = Field(1.0, gt=0, description="CPUs reserved per extraction actor")
-    embed_cpus: float = Field(1.0, gt=0, description="CPUs reserved per embedding actor (its torch threads)")
-    embed_gpus: float | None = Field(None, ge=0, description="GPUs per embedding actor; unset = 1 when the "
-                                                            "cluster has GPUs, else 0")
-    extract_resources: dict[str, float] = Field(default_factory=dict, description="custom Ray resources each "
-                                                "extraction actor needs (pins the stage to nodes offering them)")
-    embed_resources: dict[str, float] = Field(default_factory=dict, description="custom Ray resources each "
-                                              "embedding actor needs (e.g. the GPU machines' own resource)")
-    actor_start_timeout_s: int = Field(600, ge=1, description="how long the actor pools may take to start (model "
-                                                               "loading, a node joining) before the job fails")
-    write_concurrency: int = Field(2, ge=1, le=64, description="write transactions in flight at once")
-    write_attempts: int = Field(12, ge=1, le=100, description="tries of one batch's transaction on conflicts "
-                                                              "(concurrent writers touch the same entities)")
-    queue_batches: int = Field(8, ge=1, description="planned batches waiting for the extraction pool")
-    local_cpus: int | None = Field(None, ge=1, description="CPUs of a local runtime (unset: all of them)")
-    local_object_store_mb: int = Field(512, ge=100, description="object store of a local runtime")
-    ship_code: bool = Field(True, description="send this checkout's `graphrag` and `ingestion` packages to the "
-                                              "workers (runtime_env py_modules); off when the nodes run the "
-                                              "same image")
-
-
-def ray_config_from(settings: Settings) -> RayConfig:
-    """The engine's settings (`GRAPHRAG_RAY_*`)."""
-    return RayConfig(address=settings.ray_address, extract_actors=settings.ray_extract_actors,
-                     embed_actors=settings.ray_embed_actors, embed_gpus=settings.ray_embed_gpus,
-                     extract_resources=settings.ray_extract_resources or {},
-                     embed_resources=settings.ray_embed_resources or {},
-                     write_concurrency=settings.ray_write_concurrency)
 
 
 # --- the Ray side: a streaming source and the two actor stages ------------------------------------------
@@ -125,12 +86,12 @@ def _worker_id() -> tuple[str, str]:
     return node, f"{node}/{os.getpid()}"
 
 
-def _trace(prepared: _Prepared, stage: str, seconds: float, worker: tuple[str, str], **counts: int) -> None:
+def _trace(prepared: PreparedBatch, stage: str, seconds: float, worker: tuple[str, str], **counts: int) -> None:
     prepared.trace.append({"stage": stage, "node": worker[0], "worker": worker[1], "seconds": seconds,
                            "documents": len(prepared.documents), "chunks": len(prepared.graph.chunks), **counts})
 
 
-def _rows(batch: dict[str, Any]) -> list[_Prepared]:
+def _rows(batch: dict[str, Any]) -> list[PreparedBatch]:
     return [pickle.loads(payload) for payload in batch["payload"]]  # noqa: S301 - our own driver's bytes
 
 
@@ -148,7 +109,7 @@ class _Failed:
     error: StoreError | IngestionError
 
 
-def _prepare(prepared: _Prepared, step: Callable[[_Prepared], None]) -> _Prepared | _Failed:
+def _prepare(prepared: PreparedBatch, step: Callable[[PreparedBatch], None]) -> PreparedBatch | _Failed:
     """`step(prepared)`, with our error returned to the driver as data (see `_Failed`)."""
     try:
         step(prepared)
@@ -157,7 +118,7 @@ def _prepare(prepared: _Prepared, step: Callable[[_Prepared], None]) -> _Prepare
     return prepared
 
 
-def _batch(items: Sequence[_Prepared | _Failed]) -> dict[str, Any]:
+def _batch(items: Sequence[PreparedBatch | _Failed]) -> dict[str, Any]:
     payload = np.empty(len(items), dtype=object)
     payload[:] = [pickle.dumps(p, protocol=pickle.HIGHEST_PROTOCOL) for p in items]
     return {"index": np.array([p.index for p in items], dtype=np.int64), "payload": payload}
@@ -216,8 +177,8 @@ class ExtractStage:
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         return _batch([_prepare(prepared, self._process) for prepared in _rows(batch)])
 
-    def _process(self, prepared: _Prepared) -> None:
-        timer = _Timer()
+    def _process(self, prepared: PreparedBatch) -> None:
+        timer = StageTimer()
         self.processor.process(prepared, timer)
         _trace(prepared, "chunk", timer.seconds.get("chunk", 0.0), self.worker)
         _trace(prepared, "extract", timer.seconds.get("extract", 0.0), self.worker,
@@ -241,8 +202,8 @@ class EmbedStage:
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         return _batch([_prepare(prepared, self._embed) for prepared in _rows(batch)])
 
-    def _embed(self, prepared: _Prepared) -> None:
-        timer = _Timer()
+    def _embed(self, prepared: PreparedBatch) -> None:
+        timer = StageTimer()
         # No memory across batches here: this actor sees only some of them, in any order. The
         # driver decides which entities are new to the job.
         embed_batch(prepared, self.embedder, self.store.entity_keys_with_embedding, set(), timer,
@@ -252,111 +213,162 @@ class EmbedStage:
                names=len(prepared.new_entity_keys))
 
 
-def our_error(exc: BaseException, depth: int = 16) -> StoreError | IngestionError | None:
-    """Our error inside whatever Ray wrapped it in, or None. Ray Data nests one `RayTaskError` per task
-    it crossed (the write inside the map inside the read...), each holding the next as `cause`: looking
-    one level in found another wrapper, and a database outage ended in a 236-line Ray traceback
-    instead of the local engine's one line (and an API job recorded "internal error" instead of pausing)."""
-    current: BaseException | None = exc
-    for _ in range(depth):
-        if current is None:
-            return None
-        if isinstance(current, StoreError | IngestionError):
-            return current
-        current = getattr(current, "cause", None) or current.__cause__
-    return None
-
-
-AbortKind = Literal["database_unavailable", "strict", "store_error"]
-
-
-def abort_of(error: StoreError | IngestionError) -> tuple[str, AbortKind]:
-    """`IngestionReport.aborted` and `abort_kind` for a job stopped by `error`, as the local engine sets them."""
-    kind: AbortKind = (
-        "database_unavailable" if isinstance(error, DatabaseUnavailableError)
-        else "strict" if isinstance(error, IngestionError) else "store_error")
-    return f"{type(error).__name__}: {error}", kind
-
-
-_local_started = False  # this process started the local runtime it is joined to (`ensure_ray`)
-
-
-def ensure_ray(config: RayConfig) -> None:
-    """Join `config.address`, or start a local runtime on loopback; a process that already joined one keeps it.
-
-    A runtime started here is this process's: `shutdown_local_ray` stops it (the CLI when the command
-    ends, the API on shutdown). Ray would stop it at a normal exit, but not in a process that lives on.
-    """
-    global _local_started
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError("the Ray engine needs Ray: pip install 'graphrag-arcadedb[ray]' "
-                          "(or use GRAPHRAG_INGEST_ENGINE=local)") from None
-
-    if ray.is_initialized():
-        return
-    _local_started = False  # whatever this process started before has been shut down
-    runtime_env: dict[str, Any] = {"env_vars": {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}}
-    if config.ship_code:
-        import graphrag
-        import ingestion
-
-        runtime_env["py_modules"] = [graphrag, ingestion]
-    kwargs: dict[str, Any] = {"runtime_env": runtime_env, "log_to_driver": False, "configure_logging": True,
-                              "logging_level": logging.WARNING}
-    try:
-        if config.address:
-            ray.init(address=config.address, **kwargs)
-        else:
-            _start_local(ray, config, kwargs)
-            _local_started = True
-    except ConnectionError as exc:
-        raise ConfigError(f"cannot join the Ray cluster at {config.address!r}: {exc}") from exc
-
-
-def _start_local(ray: Any, config: RayConfig, kwargs: dict[str, Any]) -> None:
-    """A new runtime of this process, every server of it (GCS, raylet, agents, workers) on 127.0.0.1.
-
-    `address="local"`: a new runtime even where `ray start` left a cluster running (a bare `ray.init()`
-    would join that one). Loopback: Ray takes the node's address for a local runtime from
-    `services.get_node_ip_address`, which gives the machine's routable address (and turns a
-    `_node_ip_address` of 127.0.0.1 into it too) unless Ray holds clusters unsupported, as on macOS
-    and Windows; then it is 127.0.0.1, and the raylet and GCS bind their servers to it and hand it
-    to the agents and workers. That switch is held off for this call only. Nobody else needs to
-    reach this runtime: it is this process's and ends with it. A runtime other machines join is a
-    cluster started with `ray start` and given by address (GRAPHRAG_RAY_ADDRESS).
-    """
-    from ray._private import ray_constants
-
-    cluster_mode = ray_constants.ENABLE_RAY_CLUSTER
-    ray_constants.ENABLE_RAY_CLUSTER = False
-    try:
-        ray.init(address="local", _node_ip_address="127.0.0.1", num_cpus=config.local_cpus,
-                 include_dashboard=False, object_store_memory=config.local_object_store_mb * 1024 * 1024,
-                 **kwargs)
-    finally:
-        ray_constants.ENABLE_RAY_CLUSTER = cluster_mode
-
-
-def shutdown_local_ray() -> bool:
-    """Stop the local runtime `ensure_ray` started in this process, with every process of it; True if
-    there was one. A cluster joined by address is left alone: it is not ours to stop."""
-    global _local_started
-    if not _local_started:
-        return False
-    import ray
-
-    ray.shutdown()
-    _local_started = False
-    return True
-
-
 # --- the driver ----------------------------------------------------------------------------------------
 
 
+def feed_queue(queue: Any, batches: Iterator[PreparedBatch], stop: threading.Event, finished: threading.Event,
+               errors: list[BaseException]) -> None:
+    """Planner thread: the job's planned batches put on the cluster's queue, then its end mark.
+
+    Its error (a database outage while planning, --strict) goes to `errors`, for the driver to raise."""
+    from ray.util.queue import Full
+
+    def put(item: Any, until: threading.Event) -> bool:
+        while not until.is_set():
+            try:
+                queue.put(item, timeout=0.5)
+                return True
+            except Full:
+                continue
+        return False
+
+    try:
+        for prepared in batches:
+            if not put((prepared.index, pickle.dumps(prepared, protocol=pickle.HIGHEST_PROTOCOL)), stop):
+                return
+    except BaseException as exc:
+        log.info("ingestion planning stopped: %s", exc)  # the report says it, once
+        errors.append(exc)
+        stop.set()
+    finally:
+        # The read task ends only on this mark, and the queue may stay full for long (the actor pools
+        # load their models before any batch is taken): wait for room as long as the driver reads.
+        # It once gave up after 30 s under load, and the job hung with every actor idle.
+        with contextlib.suppress(Exception):
+            put(_END, finished)
+
+
+class RayExecutor:
+    """Runs a job's batches on Ray: planning in a driver thread, chunk + NER and embedding in Ray Data's actor
+    pools, writes and SAME_AS back in the driver (`OrderedWriter`).
+
+    Args:
+        db: the driver's database client (its connection settings go to the embedding actors).
+        ray_config: cluster address and pool sizes.
+        extractor_factory: builds the extractor inside each actor (default: spaCy); it must be picklable.
+    """
+
+    def __init__(self, db: ArcadeDB, ray_config: RayConfig,
+                 extractor_factory: Callable[[], EntityExtractor] | None = None):
+        self.db = db
+        self.ray_config = ray_config
+        self.extractor_factory = extractor_factory
+
+    def execute(self, job: Job, batches: Iterator[PreparedBatch]) -> None:
+        """Every batch through the actor pools and back, written and linked in input order.
+
+        Raises:
+            BaseException: the driver's first error (an actor's own error arrives as a `_Failed` row and
+                is raised here), else the planner's.
+        """
+        import ray
+        from ray.util.queue import Queue
+
+        stop = job.stop
+        finished = threading.Event()  # the driver has stopped reading: nobody needs the queue's end mark
+        t0 = time.perf_counter()
+        ensure_ray(self.ray_config)
+        job.timer.add("ray_start", time.perf_counter() - t0)
+        queue = Queue(maxsize=self.ray_config.queue_batches, actor_options={"num_cpus": 0})
+        roster = Queue(actor_options={"num_cpus": 0})  # every pool actor, busy or idle (`_enlist`)
+        feeder_errors: list[BaseException] = []
+        feeder = threading.Thread(target=feed_queue, name="ingest-plan", daemon=True,
+                                  args=(queue, batches, stop, finished, feeder_errors))
+        writer = OrderedWriter(job, self.db, self.ray_config)
+        traces: list[dict[str, Any]] = []
+        enlisted: list[dict[str, Any]] = []  # (stage, node, worker) of every pool actor
+        iterator = None
+        try:
+            feeder.start()
+            dataset = self._dataset(job, queue, roster)
+            iterator = iter(dataset.iter_rows())
+            waiting: dict[int, PreparedBatch] = {}
+            next_index = 0
+            for row in iterator:
+                prepared: PreparedBatch | _Failed = pickle.loads(row["payload"])  # noqa: S301 - from our own actors
+                if isinstance(prepared, _Failed):
+                    raise prepared.error
+                waiting[prepared.index] = prepared
+                while next_index in waiting and not stop.is_set():
+                    ready = waiting.pop(next_index)
+                    next_index += 1
+                    traces.extend(ready.trace)
+                    writer.submit(ready)
+                if stop.is_set():
+                    break
+            writer.close()
+        finally:
+            stop.set()
+            finished.set()
+            writer.shutdown()
+            if iterator is not None:
+                with contextlib.suppress(Exception):
+                    iterator.close()  # type: ignore[attr-defined]
+            feeder.join(timeout=60)
+            with contextlib.suppress(Exception):
+                enlisted.extend(a for rows in roster.get_nowait_batch(roster.qsize()) for a in rows)
+            for q in (queue, roster):
+                with contextlib.suppress(Exception):
+                    ray.kill(q.actor)
+            job.report.workers = per_worker(traces + writer.traces, enlisted)
+        if feeder_errors:
+            raise feeder_errors[0]
+
+    def _dataset(self, job: Job, queue: Any, roster: Any) -> Any:
+        import ray
+
+        ctx = ray.data.DataContext.get_current()
+        # Ray Data configures its loggers when it is first imported (DEBUG, its own console handler): its INFO
+        # lines (execution plans, log folders) would interleave with the job's own progress bar.
+        logging.getLogger("ray.data").setLevel(self.ray_config.log_level)
+        ctx.target_max_block_size = 1  # one planned batch per block: never merged, so every actor gets work
+        ctx.execution_options.preserve_order = False  # the driver restores the order itself
+        ctx.enable_progress_bars = False  # the job's own progress bar says it
+        # Every actor of a pool has loaded its model before work flows: batches then go to all of them
+        # (not all to the first one ready), and a cluster that cannot fit a pool fails with a clear
+        # error instead of waiting forever.
+        ctx.wait_for_min_actors_s = self.ray_config.actor_start_timeout_s
+        gpus = self.ray_config.embed_gpus
+        if gpus is None:
+            gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+        settings, config = job.settings, job.config
+        model, dim = settings.embedding_model, settings.embedding_dim
+        # A batch is a few hundred KB of text whose NER and embedding cost seconds: moving it to an idle
+        # actor on another node beats queueing it behind the busy one beside the read task. One task in
+        # flight per actor: a busy actor has no room, so Ray Data's locality-first pick falls through to
+        # the least busy actor anywhere (with several in flight, the actor beside the read task took them
+        # while the other node's idled; Ray 2.60 deprecates `actor_locality_enabled`, the old switch).
+        def pool(size: int) -> Any:
+            return ray.data.ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=1)
+
+        # Ray Data places actors with its default SPREAD policy, best effort; custom resources
+        # (`extract_resources`, `embed_resources`) pin a stage to the nodes that offer them.
+        dataset = ray.data.read_datasource(_queue_source(queue), override_num_blocks=1, num_cpus=0)
+        dataset = dataset.map_batches(
+            ExtractStage, batch_size=1, compute=pool(self.ray_config.extract_actors),
+            num_cpus=self.ray_config.extract_cpus, resources=self.ray_config.extract_resources or None,
+            fn_constructor_args=(model, dim, config, self.extractor_factory, roster))
+        return dataset.map_batches(
+            EmbedStage, batch_size=1, compute=pool(self.ray_config.embed_actors),
+            num_cpus=self.ray_config.embed_cpus, num_gpus=gpus or None,
+            resources=self.ray_config.embed_resources or None,
+            fn_constructor_args=(model, dim, settings.embedding_batch_size, "cuda" if gpus else "cpu",
+                                 self.db.connection(), config.entity_embed_threads, roster))
+
+
 class RayIngestionPipeline(IngestionPipeline):
-    """Runs ingestion jobs on Ray: same inputs, report, progress and graph as `IngestionPipeline`.
+    """Runs ingestion jobs on Ray: same inputs, report, progress and graph as `IngestionPipeline`, whose
+    frame it is with `RayExecutor` as the executor.
 
     Args:
         settings: project settings (embedding model, dimension).
@@ -373,198 +385,71 @@ class RayIngestionPipeline(IngestionPipeline):
                  config: IngestionConfig | None = None, ray_config: RayConfig | None = None,
                  progress: ProgressListener | None = None,
                  extractor_factory: Callable[[], EntityExtractor] | None = None):
-        self._setup(settings, db, config, progress)
         self.ray_config = ray_config or RayConfig()
-        self._embedder = embedder
-        self.extractor_factory = extractor_factory
-
-    @property
-    def embedder(self) -> Embedder:  # type: ignore[override]
-        """Only the closing pass embeds in the driver (entities a killed run left without a vector)."""
-        if self._embedder is None:
-            self._embedder = SentenceTransformerEmbedder(self.settings.embedding_model,
-                                                         expected_dim=self.settings.embedding_dim,
-                                                         batch_size=self.settings.embedding_batch_size)
-        return self._embedder
-
-    def run(self, sources: Iterable[str | Path] | Iterable[SourceDocument]) -> IngestionReport:
-        """Ingest files/folders/globs or ready `SourceDocument`s on the cluster."""
-        import ray
-        from ray.util.queue import Queue
-
-        if isinstance(sources, str | Path | SourceDocument):
-            sources = [sources]  # type: ignore[list-item]
-        started = time.perf_counter()
-        report = IngestionReport()
-        timer = _Timer()
-        lock = threading.Lock()
-        stop = threading.Event()
-        finished = threading.Event()  # the driver has stopped reading: nobody needs the queue's end mark
-        if self.config.count_graph:
-            report.graph_before = self.store.counts()
-        t0 = time.perf_counter()
-        ensure_ray(self.ray_config)
-        timer.add("ray_start", time.perf_counter() - t0)
-        queue = Queue(maxsize=self.ray_config.queue_batches, actor_options={"num_cpus": 0})
-        roster = Queue(actor_options={"num_cpus": 0})  # every pool actor, busy or idle (`_enlist`)
-        feeder_errors: list[BaseException] = []
-        feeder = threading.Thread(target=self._feed, name="ingest-plan", daemon=True,
-                                  args=(queue, self._items(sources), report, lock, timer, stop, finished,
-                                        feeder_errors))
-        writer = _Writer(self, report, lock, timer)
-        traces: list[dict[str, Any]] = []
-        enlisted: list[dict[str, Any]] = []  # (stage, node, worker) of every pool actor
-        iterator = None
-        try:
-            feeder.start()
-            dataset = self._dataset(queue, roster)
-            iterator = iter(dataset.iter_rows())
-            waiting: dict[int, _Prepared] = {}
-            next_index = 0
-            for row in iterator:
-                prepared: _Prepared | _Failed = pickle.loads(row["payload"])  # noqa: S301 - from our own actors
-                if isinstance(prepared, _Failed):
-                    raise prepared.error
-                waiting[prepared.index] = prepared
-                while next_index in waiting and not stop.is_set():
-                    ready = waiting.pop(next_index)
-                    next_index += 1
-                    traces.extend(ready.trace)
-                    writer.submit(ready)
-                if stop.is_set():
-                    break
-            writer.close()
-        except Exception as exc:
-            found = our_error(exc)
-            if found is None:
-                stop.set()
-                raise
-            report.aborted, report.abort_kind = abort_of(found)
-        finally:
-            stop.set()
-            finished.set()
-            writer.shutdown()
-            if iterator is not None:
-                with contextlib.suppress(Exception):
-                    iterator.close()  # type: ignore[attr-defined]
-            feeder.join(timeout=60)
-            with contextlib.suppress(Exception):
-                enlisted.extend(a for rows in roster.get_nowait_batch(roster.qsize()) for a in rows)
-            for q in (queue, roster):
-                with contextlib.suppress(Exception):
-                    ray.kill(q.actor)
-        if feeder_errors:
-            found = our_error(feeder_errors[0])
-            if found is None:
-                raise feeder_errors[0]
-            if not report.aborted:
-                report.aborted, report.abort_kind = abort_of(found)
-        if not report.aborted:
-            self._finish(report, timer, writer.linker)
-        if self.config.count_graph and not report.aborted:
-            with contextlib.suppress(StoreError):
-                report.graph_after = self.store.counts()
-        timer.add("total", time.perf_counter() - started)
-        report.seconds = {k: round(v, 3) for k, v in timer.seconds.items()}
-        report.workers = _per_worker(traces + writer.traces, enlisted)
-        return report
-
-    def _dataset(self, queue: Any, roster: Any) -> Any:
-        import ray
-
-        ctx = ray.data.DataContext.get_current()
-        # Ray Data configures its loggers when it is first imported: its INFO lines (execution plans, log
-        # folders) would interleave with the job's own progress bar.
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
-        ctx.target_max_block_size = 1  # one planned batch per block: never merged, so every actor gets work
-        ctx.execution_options.preserve_order = False  # the driver restores the order itself
-        # A batch is a few hundred KB of text whose NER and embedding cost seconds: moving it to an idle
-        # actor on another node beats queueing it behind the busy one beside the read task (with
-        # locality on, that actor takes up to its in-flight limit while the other node's actor idles).
-        ctx.execution_options.actor_locality_enabled = False
-        ctx.enable_progress_bars = False  # the job's own progress bar says it
-        # Every actor of a pool has loaded its model before work flows: batches then go to all of them
-        # (not all to the first one ready), and a cluster that cannot fit a pool fails with a clear
-        # error instead of waiting forever.
-        ctx.wait_for_min_actors_s = self.ray_config.actor_start_timeout_s
-        gpus = self.ray_config.embed_gpus
-        if gpus is None:
-            gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
-        model, dim = self.settings.embedding_model, self.settings.embedding_dim
-        # Ray Data places actors with its default SPREAD policy, best effort; custom resources
-        # (`extract_resources`, `embed_resources`) pin a stage to the nodes that offer them.
-        dataset = ray.data.read_datasource(_queue_source(queue), override_num_blocks=1, num_cpus=0)
-        dataset = dataset.map_batches(
-            ExtractStage, batch_size=1, compute=ray.data.ActorPoolStrategy(size=self.ray_config.extract_actors),
-            num_cpus=self.ray_config.extract_cpus, resources=self.ray_config.extract_resources or None,
-            fn_constructor_args=(model, dim, self.config, self.extractor_factory, roster))
-        return dataset.map_batches(
-            EmbedStage, batch_size=1, compute=ray.data.ActorPoolStrategy(size=self.ray_config.embed_actors),
-            num_cpus=self.ray_config.embed_cpus, num_gpus=gpus or None,
-            resources=self.ray_config.embed_resources or None,
-            fn_constructor_args=(model, dim, self.settings.embedding_batch_size, "cuda" if gpus else "cpu",
-                                 self.db.connection(), self.config.entity_embed_threads, roster))
-
-    def _feed(self, queue: Any, items: Any, report: IngestionReport, lock: threading.Lock, timer: _Timer,
-              stop: threading.Event, finished: threading.Event, errors: list[BaseException]) -> None:
-        """Planner thread: the local engine's planning, its batches put on the cluster's queue."""
-        from ray.util.queue import Full
-
-        def put(item: Any, until: threading.Event) -> bool:
-            while not until.is_set():
-                try:
-                    queue.put(item, timeout=0.5)
-                    return True
-                except Full:
-                    continue
-            return False
-
-        try:
-            for prepared in self._plan(items, report, lock, timer, stop):
-                if not put((prepared.index, pickle.dumps(prepared, protocol=pickle.HIGHEST_PROTOCOL)), stop):
-                    return
-        except BaseException as exc:
-            log.error("ingestion planning failed: %s", exc)
-            errors.append(exc)
-            stop.set()
-        finally:
-            # The read task ends only on this mark, and the queue may stay full for long (the actor pools
-            # load their models before any batch is taken): wait for room as long as the driver reads.
-            # It once gave up after 30 s under load, and the job hung with every actor idle.
-            with contextlib.suppress(Exception):
-                put(_END, finished)
+        super().__init__(settings, db, embedder, config=config, progress=progress,
+                         executor=RayExecutor(db, self.ray_config, extractor_factory))
 
 
-class _Writer:
-    """The driver's write side: de-duplication against the job in input order, a bounded pool of
-    write transactions, and SAME_AS in input order once a batch and all before it are stored."""
+class FirstMentions:
+    """Per-batch de-duplication against the job, in input order (see the module docstring): every later
+    batch's row for a key gets the best spelling so far and the vector of the key's first batch."""
 
-    def __init__(self, pipeline: RayIngestionPipeline, report: IngestionReport, lock: threading.Lock,
-                 timer: _Timer):
-        self.pipeline = pipeline
-        self.report = report
-        self.lock = lock
-        self.timer = timer
-        cfg = pipeline.ray_config
-        self.limit = cfg.write_concurrency
-        # Concurrent transactions adding MENTIONS to one popular entity conflict at commit; each conflict
-        # replays the whole batch (it reads before it creates, so a replay is safe): more tries than a
-        # single call gets, over a longer time.
-        self.store = GraphStore(pipeline.db.clone(retry=RetryPolicy(attempts=cfg.write_attempts, max_seconds=300)),
-                                batch_size=pipeline.config.batch_size)
-        self.pool = concurrent.futures.ThreadPoolExecutor(self.limit, thread_name_prefix="ingest-write")
-        self.inflight: collections.deque[tuple[_Prepared, concurrent.futures.Future[WriteStats | None]]] = \
-            collections.deque()
-        self.linker = pipeline._new_linker()
+    def __init__(self) -> None:
         self.known: set[str] = set()  # entity keys some earlier batch of this job carried
         # key -> [name, type, vector or None]: the best spelling so far (spelling_rank), the vector of its
         # first mention (a key's vector, whichever batch embedded it)
         self.first: dict[str, list[Any]] = {}
         self.claimed: dict[int, list[str]] = {}  # batch index -> keys it introduced (vectors freed on commit)
+
+    def apply(self, prepared: PreparedBatch) -> None:
+        """Rewrites the batch's entity rows, and keeps only keys new to the job as its new entities."""
+        vectors = {}
+        if prepared.new_entity_vectors is not None:
+            vectors = dict(zip(prepared.new_entity_keys, prepared.new_entity_vectors, strict=True))
+        claimed = []
+        for entity in prepared.graph.entities:
+            first = self.first.get(entity.key)
+            if first is None:
+                self.first[entity.key] = [entity.name, entity.type, entity.embedding]
+                claimed.append(entity.key)
+                continue
+            # the job's best spelling so far (the write path applies the same rule against the graph)
+            if spelling_rank(entity.name, entity.type) < spelling_rank(first[0], first[1]):
+                first[0], first[1] = entity.name, entity.type
+            entity.name, entity.type, entity.embedding = first[0], first[1], first[2]
+        self.claimed[prepared.index] = claimed
+        # New to the job: embedded by the actor (the database had no vector) and named by no earlier batch.
+        new = [k for k in prepared.new_entity_keys if k not in self.known]
+        prepared.new_entity_keys = new
+        prepared.new_entity_vectors = np.stack([vectors[k] for k in new]) if new else None
+        self.known.update(prepared.entity_names)
+
+    def stored(self, index: int) -> None:
+        """Batch `index` is committed with its vectors: later batches find its keys in the database."""
+        for key in self.claimed.pop(index, []):
+            self.first[key][2] = None
+
+
+class OrderedWriter:
+    """The driver's write side: de-duplication against the job in input order (`FirstMentions`), a bounded
+    pool of write transactions, and SAME_AS in input order once a batch and all before it are stored."""
+
+    def __init__(self, job: Job, db: ArcadeDB, ray_config: RayConfig):
+        self.job = job
+        self.limit = ray_config.write_concurrency
+        # Concurrent transactions adding MENTIONS to one popular entity conflict at commit; each conflict
+        # replays the whole batch (it reads before it creates, so a replay is safe): more tries than a
+        # single call gets, over a longer time.
+        self.store = GraphStore(db.clone(retry=RetryPolicy(attempts=ray_config.write_attempts, max_seconds=300)),
+                                batch_size=job.config.batch_size)
+        self.pool = concurrent.futures.ThreadPoolExecutor(self.limit, thread_name_prefix="ingest-write")
+        self.inflight: collections.deque[tuple[PreparedBatch, concurrent.futures.Future[WriteStats | None]]] = \
+            collections.deque()
+        self.mentions = FirstMentions()
         self.traces: list[dict[str, Any]] = []
 
-    def submit(self, prepared: _Prepared) -> None:
-        self._first_mentions(prepared)
+    def submit(self, prepared: PreparedBatch) -> None:
+        self.mentions.apply(prepared)
         replaces = any(replaces for _, _, replaces in prepared.documents)
         if replaces:
             # A replaced document's batch deletes stale chunks and entities no one mentions any more:
@@ -587,10 +472,10 @@ class _Writer:
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.store.db.close()  # its own connections (a long-lived API process runs many jobs)
 
-    def _write(self, prepared: _Prepared) -> WriteStats | None:
+    def _write(self, prepared: PreparedBatch) -> WriteStats | None:
         node = _worker_id()[0]
         t0 = time.perf_counter()
-        stats = self.pipeline._write_one(prepared, self.report, self.lock, self.timer, store=self.store)
+        stats = write_batch(self.job, prepared, store=self.store)
         self.traces.append({"stage": "write", "node": node, "worker": f"{node}/{threading.current_thread().name}",
                             "seconds": time.perf_counter() - t0, "documents": len(prepared.documents),
                             "chunks": len(prepared.graph.chunks)})
@@ -601,43 +486,19 @@ class _Writer:
         while self.inflight and (wait_all or self.inflight[0][1].done()):
             prepared, future = self.inflight.popleft()
             stats = future.result()  # a database that is gone stops the job here
-            for key in self.claimed.pop(prepared.index, []):
-                self.first[key][2] = None  # stored with its vector: later batches find it present
+            self.mentions.stored(prepared.index)
             if stats is None:
                 continue
             t0 = time.perf_counter()
-            linked = self.pipeline._link_one(prepared, self.linker, self.timer)
+            linked = link_batch(self.job, prepared)
             if linked or prepared.new_entity_keys:
                 self.traces.append({"stage": "link", "node": _worker_id()[0], "worker": "driver",
                                     "seconds": time.perf_counter() - t0, "documents": len(prepared.documents),
                                     "chunks": len(prepared.graph.chunks)})
-            self.pipeline._count_written(prepared, stats, linked, self.report, self.lock)
-
-    def _first_mentions(self, prepared: _Prepared) -> None:
-        """Per-batch de-duplication against the job, in input order (see the module docstring)."""
-        vectors = {}
-        if prepared.new_entity_vectors is not None:
-            vectors = dict(zip(prepared.new_entity_keys, prepared.new_entity_vectors, strict=True))
-        claimed = []
-        for entity in prepared.graph.entities:
-            first = self.first.get(entity.key)
-            if first is None:
-                self.first[entity.key] = [entity.name, entity.type, entity.embedding]
-                claimed.append(entity.key)
-                continue
-            # the job's best spelling so far (the write path applies the same rule against the graph)
-            if spelling_rank(entity.name, entity.type) < spelling_rank(first[0], first[1]):
-                first[0], first[1] = entity.name, entity.type
-            entity.name, entity.type, entity.embedding = first[0], first[1], first[2]
-        self.claimed[prepared.index] = claimed
-        # New to the job: embedded by the actor (the database had no vector) and named by no earlier batch.
-        new = [k for k in prepared.new_entity_keys if k not in self.known]
-        prepared.new_entity_keys = new
-        prepared.new_entity_vectors = np.stack([vectors[k] for k in new]) if new else None
-        self.known.update(prepared.entity_names)
+            count_written(self.job, prepared, stats, linked)
 
 
-def _per_worker(traces: list[dict[str, Any]], enlisted: Iterable[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+def per_worker(traces: list[dict[str, Any]], enlisted: Iterable[dict[str, Any]] = ()) -> list[dict[str, Any]]:
     """Seconds and items per (stage, worker), for throughput per worker; an actor that `enlisted` but got
     no batch has a row of zeros (a stage wider than its input needs)."""
     out: dict[tuple[str, str], dict[str, Any]] = {}

@@ -95,7 +95,7 @@ def test_database_lost_in_the_embed_stage_ends_the_job_within_the_retry_budget(
 @pytest.mark.parametrize("engine", ["local", "ray"])
 def test_cli_ingest_that_loses_its_database_mid_job_exits_1_with_one_line(tmp_path: Path, engine: str) -> None:
     """The real `graphrag ingest` in a subprocess, its database stopped once the first batch is stored: exit
-    code 1 and one error line naming the outage, on either engine (before, the Ray engine ended in a
+    code 1 and one error line naming the outage, nothing else, on either engine (before, the Ray engine ended in a
     236-line Ray traceback: it looked only one level into the `RayTaskError` that wrapped our error).
     The first batch is stored before the stop, so the outage meets the job mid-stream (on Ray: in its
     embedding actors, whose error Ray wraps)."""
@@ -134,10 +134,13 @@ def test_cli_ingest_that_loses_its_database_mid_job_exits_1_with_one_line(tmp_pa
         assert stored < 40, "the whole corpus was stored before the database stopped"
         assert code == 1, lines[-40:]
         assert "Traceback" not in "\n".join(lines), lines[-40:]
-        # Ours is one line; Ray adds a few log records of its own (its token, progress-bar and executor
-        # notices, printed on any run of the engine), but no traceback: before, 236 lines.
-        ours = [line for line in lines if line.startswith(("error:", "skipped"))]
-        assert len(ours) == 1 and len(lines) <= 10, lines[-40:]
+        # Ours is one line, and it is the only one: before, 236 lines of Ray traceback, then five of Ray's
+        # notices (token auth, progress bars, actor constructor arguments) and a stage's own log record.
+        # The one line Ray 2.60 cannot be told to skip: told its C++ log level (RAY_BACKEND_LOG_LEVEL, what
+        # hides its notices without -v), it says so at INFO before applying it.
+        told = "Set ray log level from environment variable RAY_BACKEND_LOG_LEVEL"
+        ours = [line for line in lines if not (engine == "ray" and told in line)]
+        assert len(ours) == 1 and len(lines) <= 2, lines[-40:]
         assert ours[0].startswith("error: job stopped: DatabaseUnavailableError"), lines
         assert took < 90, took
     finally:

@@ -26,7 +26,8 @@ from graphrag.embeddings import SentenceTransformerEmbedder
 from graphrag.types import SourceDocument
 from ingestion.graph_diff import graph_differences, graph_snapshot, max_vector_gap
 from ingestion.pipeline import IngestionConfig, IngestionPipeline
-from ingestion.ray_engine import RayConfig, RayIngestionPipeline, ensure_ray
+from ingestion.ray_engine import RayIngestionPipeline
+from ingestion.ray_runtime import RayConfig, ensure_ray
 from tests.chaos.harness import document_count, wait_until
 from tests.conftest import free_port
 from tests.procs import Descendants

@@ -17,8 +17,9 @@ from graphrag.store import (
 from graphrag.types import SourceDocument
 from ingestion.chunking import TextChunk
 from ingestion.extraction import ChunkExtraction, ExtractionInput, Mention
-from ingestion.pipeline import BatchProcessor, _Prepared, _Timer, chunk_id, embedding_text
-from ingestion.ray_engine import _Writer
+from ingestion.job import PreparedBatch, StageTimer
+from ingestion.ray_engine import FirstMentions
+from ingestion.steps import BatchProcessor, chunk_id, embedding_text
 
 
 def test_entity_spellings_share_one_key_and_the_first_in_spelling_order_wins() -> None:
@@ -93,9 +94,9 @@ class _Names:
                 for d in documents]
 
 
-def _batch(texts: list[str]) -> _Prepared:
+def _batch(texts: list[str]) -> PreparedBatch:
     docs = [(SourceDocument(id=f"d{i}", source="t", text=t), f"{i:064d}", False) for i, t in enumerate(texts)]
-    return BatchProcessor(_OneChunk(), _Names()).process(_Prepared(index=0, documents=docs), _Timer())  # type: ignore[arg-type]
+    return BatchProcessor(_OneChunk(), _Names()).process(PreparedBatch(index=0, documents=docs), StageTimer())  # type: ignore[arg-type]
 
 
 def test_a_batch_carries_the_spelling_first_in_spelling_order_whatever_the_document_order() -> None:
@@ -108,12 +109,11 @@ def test_a_batch_carries_the_spelling_first_in_spelling_order_whatever_the_docum
 
 
 def test_the_ray_driver_gives_later_batches_the_best_spelling_so_far() -> None:
-    writer = object.__new__(_Writer)  # only its de-duplication state: no pool, no database
-    writer.first, writer.claimed, writer.known = {}, {}, set()
+    writer = FirstMentions()  # the driver writer's de-duplication state: no pool, no database
     first, second, third = _batch(["Initech Ltd./ORG"]), _batch(["Initech Ltd/ORG"]), _batch(["Initech Ltd./ORG"])
     for index, prepared in enumerate((first, second, third)):
         prepared.index = index
-        writer._first_mentions(prepared)
+        writer.apply(prepared)
     assert [(b.graph.entities[0].name, b.graph.entities[0].type) for b in (first, second, third)] == [
         ("Initech Ltd.", "ORG"), ("Initech Ltd", "ORG"), ("Initech Ltd", "ORG")]
     assert writer.claimed == {0: ["initech ltd"], 1: [], 2: []}

@@ -13,8 +13,10 @@ from cli.main import app
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
 from graphrag.errors import DatabaseUnavailableError, QueryError
+from ingestion.frame import abort_of, our_error
 from ingestion.pipeline import IngestionConfig, IngestionPipeline, IngestionReport, make_pipeline
-from ingestion.ray_engine import RayIngestionPipeline, _per_worker, abort_of, our_error, ray_config_from
+from ingestion.ray_engine import RayIngestionPipeline, feed_queue, per_worker
+from ingestion.ray_runtime import ray_config_from
 
 
 def test_the_setting_picks_the_engine_for_cli_and_api(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -53,7 +55,7 @@ def test_per_worker_rows_sum_each_workers_batches_and_list_idle_actors() -> None
         {**one, "seconds": 0.5, "documents": 4, "chunks": 5, "mentions": 7},
         {**one, "seconds": 0.25, "documents": 2, "chunks": 2, "mentions": 1},
     ]
-    rows = _per_worker(traces, [one, {"stage": "extract", "node": "n2", "worker": "n2/9"}])  # both pool actors
+    rows = per_worker(traces, [one, {"stage": "extract", "node": "n2", "worker": "n2/9"}])  # both pool actors
     assert rows == [
         {"stage": "extract", "worker": "n1/1", "node": "n1", "batches": 2, "documents": 6, "chunks": 7,
          "seconds": 0.75, "mentions": 8},
@@ -77,23 +79,17 @@ class _FullQueue:
         self.items.append(item)
 
 
-def _feeder_without_batches() -> RayIngestionPipeline:
-    pipeline = object.__new__(RayIngestionPipeline)
-    pipeline._plan = lambda *args: iter(())  # type: ignore[method-assign]
-    return pipeline
-
-
 def test_the_end_mark_waits_for_room_in_the_queue_as_long_as_the_driver_reads() -> None:
     # A full queue for longer than any fixed timeout (each refusal is a 0.5 s wait on the real queue):
     # the read task ends only on this mark, so giving it up would leave the job waiting forever.
     queue, stop, finished = _FullQueue(refusals=1000), threading.Event(), threading.Event()
     stop.set()  # the planner's own stop does not cancel the end mark
-    _feeder_without_batches()._feed(queue, [], IngestionReport(), threading.Lock(), None, stop, finished, [])
+    feed_queue(queue, iter(()), stop, finished, [])  # a planner without batches
     assert queue.items == [None]
 
     gone = _FullQueue(refusals=10**9)
     finished.set()  # the driver has stopped reading: nothing to wait for
-    _feeder_without_batches()._feed(gone, [], IngestionReport(), threading.Lock(), None, stop, finished, [])
+    feed_queue(gone, iter(()), stop, finished, [])
     assert gone.items == []
 
 
@@ -112,3 +108,16 @@ def test_a_database_outage_wrapped_by_ray_at_any_depth_ends_the_job_like_the_loc
     assert report.exit_code == 1 and "\n" not in report.aborted
     assert abort_of(QueryError("bad"))[1] == "store_error"
     assert our_error(RayTaskError("map", "trace", ValueError("a bug"))) is None  # not ours: raised as it is
+
+
+def test_rays_log_level_follows_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI without -v sets GRAPHRAG_RAY_LOG_LEVEL=ERROR (cli.main.QUIET_LIBRARIES): Ray's notices then stay
+    out of the one line a failed ingest prints; the default keeps Ray's WARNINGs (the API's log)."""
+    import logging
+
+    from cli.main import QUIET_LIBRARIES
+
+    monkeypatch.delenv("GRAPHRAG_RAY_LOG_LEVEL", raising=False)  # an in-process CLI test above may have set it
+    assert ray_config_from(Settings()).log_level == logging.WARNING
+    monkeypatch.setenv("GRAPHRAG_RAY_LOG_LEVEL", QUIET_LIBRARIES["GRAPHRAG_RAY_LOG_LEVEL"])
+    assert ray_config_from(Settings()).log_level == logging.ERROR
