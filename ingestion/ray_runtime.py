@@ -8,6 +8,8 @@ is one concern.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,7 @@ def ray_config_from(settings: Settings) -> RayConfig:
 
 
 _local_started = False  # this process started the local runtime it is joined to (`ensure_ray`)
+_children_before: set[int] = set()  # this process's children before it started that runtime
 
 
 def ensure_ray(config: RayConfig) -> None:
@@ -67,7 +70,7 @@ def ensure_ray(config: RayConfig) -> None:
     A runtime started here is this process's: `shutdown_local_ray` stops it (the CLI when the command
     ends, the API on shutdown). Ray would stop it at a normal exit, but not in a process that lives on.
     """
-    global _local_started
+    global _local_started, _children_before
     try:
         import ray
     except ImportError:
@@ -90,6 +93,7 @@ def ensure_ray(config: RayConfig) -> None:
         if config.address:
             ray.init(address=config.address, **kwargs)
         else:
+            _children_before = {p.pid for p in _descendants()}
             _start_local(ray, config, kwargs)
             _local_started = True
     except ConnectionError as exc:
@@ -120,14 +124,48 @@ def _start_local(ray: Any, config: RayConfig, kwargs: dict[str, Any]) -> None:
         ray_constants.ENABLE_RAY_CLUSTER = cluster_mode
 
 
-def shutdown_local_ray() -> bool:
+def shutdown_local_ray(grace_s: float = 10.0) -> bool:
     """Stop the local runtime `ensure_ray` started in this process, with every process of it; True if
-    there was one. A cluster joined by address is left alone: it is not ours to stop."""
+    there was one. A cluster joined by address is left alone: it is not ours to stop.
+
+    `ray.shutdown` stops the GCS and the raylet; their workers and agents notice and exit on their own,
+    but one busy in native code (an embedding actor loading its model, on a loaded machine) can take
+    longer than a service's stop should wait, and lives on as an orphan. So the runtime's processes
+    (this process's descendants that were not there before the runtime started) get `grace_s` to end,
+    then are killed.
+    """
     global _local_started
     if not _local_started:
         return False
     import ray
 
+    runtime = [p for p in _descendants() if p.pid not in _children_before]
     ray.shutdown()
     _local_started = False
+    _end(runtime, grace_s)
     return True
+
+
+def _descendants() -> list[Any]:
+    psutil = _psutil()
+    try:
+        return list(psutil.Process().children(recursive=True))
+    except psutil.Error:
+        return []
+
+
+def _end(processes: list[Any], grace_s: float) -> None:
+    psutil = _psutil()
+    _, alive = psutil.wait_procs(processes, timeout=grace_s)
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    if alive:
+        logging.getLogger(__name__).info("killed %d Ray process(es) still running %.0f s after the runtime stopped",
+                                         len(alive), grace_s)
+
+
+def _psutil() -> Any:
+    """psutil, which comes with Ray (`ray/thirdparty_files`, which `import ray` puts on `sys.path`)."""
+    importlib.import_module("ray")
+    return importlib.import_module("psutil")
