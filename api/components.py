@@ -67,6 +67,9 @@ class StoreDocuments:
 
 
 def summary_of(report: IngestionReport, document_ids: list[str], failed: list[str]) -> IngestSummary:
+    """The API's summary of a job, derived from its report (whose row counts are `WriteStats`'s): the
+    client's names (`entities`, `relations`, `skipped`) are the API's contract (`docs/api.md`), so they
+    are mapped here, once, and never counted a second time."""
     return IngestSummary(
         document_ids=document_ids,
         documents=report.documents_new + report.documents_replaced, skipped=report.documents_unchanged,

@@ -36,6 +36,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from api import statements
 from api.context import set_workspace
 from api.deps import IngestorLike
 from api.metrics import Metrics
@@ -52,16 +53,6 @@ HEARTBEAT_S = 5.0
 ACTIVE = ("queued", "running")
 CANCELLED = "cancelled"
 
-_FIELDS = ("j.id AS id, coalesce(j.workspace, 'default') AS workspace, j.state AS state, j.kind AS kind, "
-           "j.sources AS sources, j.total AS total, "
-           "j.root AS root, j.done AS done, j.error AS error, j.summary_json AS summary_json, j.owner AS owner, "
-           "j.heartbeat_at AS heartbeat_at, j.created_at AS created_at, j.updated_at AS updated_at, "
-           "j.incarnation AS incarnation")
-# A job of this incarnation of the workspace, or made before incarnations (none stored); a leftover
-# job of a deleted workspace of the same name is not shown
-_OF_INCARNATION = "($incarnation IS NULL OR j.incarnation IS NULL OR j.incarnation = $incarnation)"
-
-
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -76,7 +67,7 @@ def job_out(row: dict[str, Any]) -> JobOut:
 
 
 class JobStore:
-    """Reads and writes `IngestJob` vertices (Cypher, parameters only) in the control database.
+    """Reads and writes `IngestJob` vertices (`api.statements`, parameters only) in the control database.
 
     Every job names its workspace, and every read a client can cause filters on it: a job of
     another workspace is "not found". Jobs made before workspaces have no name stored and belong to
@@ -89,10 +80,7 @@ class JobStore:
                      summary: IngestSummary | None = None, incarnation: str | None = None) -> dict[str, Any]:
         now = _now_iso()
         rows = await self.db.cypher(
-            "CREATE (j:IngestJob {id: $id, workspace: $workspace, incarnation: $incarnation, state: 'queued', "
-            "kind: $kind, sources: $sources, "
-            "root: $root, total: $total, done: 0, owner: $owner, heartbeat_at: $hb, created_at: $now, "
-            "updated_at: $now, summary_json: $summary}) RETURN " + _FIELDS,
+            statements.CREATE_JOB,
             {"id": job_id, "workspace": workspace, "incarnation": incarnation, "kind": kind, "sources": sources,
              "root": root,
              "total": len(sources), "owner": owner, "hb": time.time(), "now": now,
@@ -103,24 +91,18 @@ class JobStore:
     async def get(self, job_id: str, workspace: str | None = None,
                   incarnation: str | None = None) -> dict[str, Any] | None:
         """The job, if it exists and (with `workspace`) belongs to that workspace (and incarnation)."""
-        rows = await self.db.cypher("MATCH (j:IngestJob {id: $id}) WHERE ($workspace IS NULL OR "
-                                    "coalesce(j.workspace, 'default') = $workspace) AND " + _OF_INCARNATION +
-                                    " RETURN " + _FIELDS,
+        rows = await self.db.cypher(statements.GET_JOB,
                                     {"id": job_id, "workspace": workspace, "incarnation": incarnation})
         return rows[0] if rows else None
 
     async def recent(self, limit: int, workspace: str, incarnation: str | None = None) -> list[dict[str, Any]]:
         """The workspace's newest jobs first: what a person who started uploads wants to watch."""
-        return await self.db.cypher("MATCH (j:IngestJob) WHERE coalesce(j.workspace, 'default') = $workspace AND "
-                                    + _OF_INCARNATION + " RETURN " + _FIELDS +
-                                    " ORDER BY j.created_at DESC, j.id LIMIT $limit",
+        return await self.db.cypher(statements.RECENT_JOBS,
                                     {"limit": limit, "workspace": workspace, "incarnation": incarnation})
 
     async def cancel_workspace(self, workspace: str) -> list[dict[str, Any]]:
         """Mark the workspace's queued and running jobs cancelled (its delete); the jobs marked."""
-        return await self.db.cypher("MATCH (j:IngestJob) WHERE j.workspace = $workspace AND j.state IN $active "
-                                    "SET j.state = $cancelled, j.error = $error, j.updated_at = $now "
-                                    "RETURN j.id AS id, j.kind AS kind, j.root AS root",
+        return await self.db.cypher(statements.CANCEL_WORKSPACE_JOBS,
                                     {"workspace": workspace, "active": list(ACTIVE), "cancelled": CANCELLED,
                                      "error": f"cancelled: workspace {workspace!r} was deleted", "now": _now_iso()})
 
@@ -128,9 +110,7 @@ class JobStore:
         """Set fields on a job this process still owns and that is still queued or running (False:
         another process adopted it, or it was cancelled or forgotten with its workspace)."""
         fields |= {"updated_at": _now_iso(), "heartbeat_at": time.time()}
-        sets = ", ".join(f"j.{name} = $f_{name}" for name in fields)  # names are ours, values parameters
-        rows = await self.db.cypher(f"MATCH (j:IngestJob {{id: $id}}) WHERE j.owner = $owner AND j.state IN $active "
-                                    f"SET {sets} RETURN j.id AS id",
+        rows = await self.db.cypher(statements.update_job(fields),  # names are ours, values parameters
                                     {"id": job_id, "owner": owner, "active": list(ACTIVE),
                                      **{f"f_{k}": v for k, v in fields.items()}})
         return bool(rows)
@@ -140,19 +120,16 @@ class JobStore:
         gave up (paused on a database outage) must go stale so that a sweeper resumes it."""
         if not job_ids:
             return
-        await self.db.cypher("MATCH (j:IngestJob) WHERE j.id IN $ids AND j.owner = $owner AND j.state IN $active "
-                             "SET j.heartbeat_at = $hb",
+        await self.db.cypher(statements.HEARTBEAT_JOBS,
                              {"ids": job_ids, "owner": owner, "active": list(ACTIVE), "hb": time.time()})
 
     async def stale(self, older_than_s: float) -> list[dict[str, Any]]:
-        return await self.db.cypher("MATCH (j:IngestJob) WHERE j.state IN $active AND j.heartbeat_at < $cutoff "
-                                    "RETURN " + _FIELDS + " ORDER BY j.created_at LIMIT 50",
+        return await self.db.cypher(statements.STALE_JOBS,
                                     {"active": list(ACTIVE), "cutoff": time.time() - older_than_s})
 
     async def adopt(self, job_id: str, seen_heartbeat: float, owner: str) -> bool:
         rows = await self.db.cypher(
-            "MATCH (j:IngestJob {id: $id}) WHERE j.heartbeat_at = $seen AND j.state IN $active "
-            "SET j.owner = $owner, j.heartbeat_at = $hb RETURN j.id AS id",
+            statements.ADOPT_JOB,
             {"id": job_id, "seen": seen_heartbeat, "active": list(ACTIVE), "owner": owner, "hb": time.time()})
         return bool(rows)
 

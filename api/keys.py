@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from api import statements
 from graphrag.arcadedb import ArcadeDB, AsyncArcadeDB
 from schema.workspaces import DEFAULT, WorkspaceNameError, check_name
 
@@ -76,8 +77,7 @@ def create_key(db: ArcadeDB, scope: Scope, name: str = "", workspaces: Iterable[
         raise WorkspaceNameError("a read or admin key needs at least one workspace")
     plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
     key_id = secrets.token_hex(6)
-    db.cypher("CREATE (k:ApiKey {id: $id, hash: $hash, scope: $scope, name: $name, created_at: $created, "
-              "revoked: false, workspaces: $workspaces})",
+    db.cypher(statements.CREATE_KEY,
               {"id": key_id, "hash": hash_key(plaintext), "scope": scope.value, "name": name,
                "created": datetime.now(UTC).isoformat(timespec="seconds"), "workspaces": bound}, idempotent=False)
     return plaintext, key_id
@@ -94,14 +94,12 @@ def bound_workspaces(scope: Scope, stored: Any) -> frozenset[str] | None:
 
 
 def revoke_key(db: ArcadeDB, key_id: str) -> bool:
-    rows = db.cypher("MATCH (k:ApiKey {id: $id}) SET k.revoked = true RETURN k.id AS id", {"id": key_id})
+    rows = db.cypher(statements.REVOKE_KEY, {"id": key_id})
     return bool(rows)
 
 
 def list_keys(db: ArcadeDB) -> list[dict[str, Any]]:
-    rows = db.cypher("MATCH (k:ApiKey) RETURN k.id AS id, k.scope AS scope, k.name AS name, "
-                     "k.created_at AS created_at, k.revoked AS revoked, k.workspaces AS workspaces "
-                     "ORDER BY k.created_at")
+    rows = db.cypher(statements.LIST_KEYS)
     for row in rows:
         scope = Scope.parse(row.get("scope"))
         bound = bound_workspaces(scope, row.get("workspaces")) if scope else frozenset()
@@ -140,8 +138,7 @@ class KeyVerifier:
             return known
         digest = hash_key(plaintext)
         asked_at = self.clock()  # the answer is as of the question: a revocation during the lookup still counts
-        rows = await self.db.cypher("MATCH (k:ApiKey {hash: $hash}) RETURN k.id AS id, k.scope AS scope, "
-                                    "k.revoked AS revoked, k.workspaces AS workspaces", {"hash": digest})
+        rows = await self.db.cypher(statements.KEY_BY_HASH, {"hash": digest})
         scope = Scope.parse(rows[0].get("scope")) if rows else None
         if not rows or rows[0].get("revoked") or scope is None:
             self._cache.pop(digest, None)

@@ -31,6 +31,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ComponentBuilder, Components
+from api.records import WorkspaceRecords
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
 from schema.workspaces import (
@@ -62,6 +63,7 @@ class Workspaces:
     def __init__(self, settings: Settings, db: ArcadeDB, default: Components, build: ComponentBuilder | None):
         self.settings = settings
         self.catalog = WorkspaceCatalog(settings, db)
+        self.records = WorkspaceRecords(db)  # the jobs and keys a drop checks and forgets
         self._build = build
         self._parts: dict[str, Components] = {DEFAULT: default}
         self._known: frozenset[str] = frozenset({DEFAULT})
@@ -166,7 +168,7 @@ class Workspaces:
 
     async def drop(self, name: str) -> bool:
         """Drop the workspace's database; False when there was none."""
-        dropped = await run_in_threadpool(self.catalog.drop, name)
+        dropped = await run_in_threadpool(self.catalog.drop, name, self.records)
         self._known = self._known - {name}
         self._incarnations.pop(name, None)
         parts = self._parts.pop(name, None)

@@ -1,6 +1,11 @@
-"""What every benchmark shares: where the checkout and the shared eval sets are, a free port, the
-commit its numbers belong to, reading JSON lines, and one definition of a percentile. Standard
-library only, so the light load generator can use it.
+"""What every benchmark shares: its start-up (models offline, tokenizers single-threaded), where the
+checkout and the shared eval sets are, a free port, the commit its numbers belong to, reading JSON
+lines, and one definition of a percentile. Standard library and httpx only, so the light load generator
+can use it.
+
+A benchmark run as a script (`python benchmarks/x.py`) finds this package with one line before its
+imports, `sys.path.insert(0, str(Path(__file__).resolve().parents[1]))`, then imports this module first:
+importing it is the start-up, so it must come before any `graphrag` import.
 """
 
 from __future__ import annotations
@@ -14,6 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+# Start-up, before any model library is imported: models come from the local cache only (a benchmark
+# downloads nothing: its numbers are for the models named in the settings), and the tokenizers do not
+# fork their own thread pool under the benchmark's threads. An explicit value in the environment wins.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
 # The shared eval sets lie beside the checkout (`../shared/eval`), as in CI's clone.

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, run as a script
 from benchmarks._meta import git_commit, percentile, read_jsonl, recorded_command
 
 _TICKS = os.sysconf("SC_CLK_TCK")

@@ -20,22 +20,19 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, run as a script
 
-from benchmarks._meta import SHARED_EVAL, free_port, git_commit  # noqa: E402
-from graphrag.arcadedb import ArcadeDB  # noqa: E402
-from graphrag.config import Settings  # noqa: E402
-from graphrag.embedded import EmbeddedServer  # noqa: E402
-from graphrag.embeddings import SentenceTransformerEmbedder  # noqa: E402
-from graphrag.store import GraphStore  # noqa: E402
-from graphrag.types import SourceDocument  # noqa: E402
-from ingestion.loaders import load_paths  # noqa: E402
-from ingestion.pipeline import IngestionConfig, IngestionPipeline  # noqa: E402
-from ingestion.steps import embedding_text  # noqa: E402
-from schema.runner import MigrationRunner  # noqa: E402
+from benchmarks._meta import ROOT, SHARED_EVAL, free_port, git_commit
+from graphrag.arcadedb import ArcadeDB
+from graphrag.config import Settings
+from graphrag.embedded import EmbeddedServer
+from graphrag.embeddings import SentenceTransformerEmbedder
+from graphrag.store import GraphStore
+from graphrag.types import SourceDocument
+from ingestion.loaders import load_paths
+from ingestion.pipeline import IngestionConfig, IngestionPipeline
+from ingestion.steps import embedding_text
+from schema.runner import MigrationRunner
 
 DEFAULT_CORPUS = SHARED_EVAL / "musique_100" / "corpus.jsonl"
 

@@ -23,20 +23,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, run as a script
 
-from fastapi.testclient import TestClient  # noqa: E402
+from benchmarks._meta import free_port, git_commit  # first: importing it is the start-up
 
-from api.components import build_components  # noqa: E402
-from api.main import create_app  # noqa: E402
-from benchmarks._meta import free_port, git_commit  # noqa: E402
-from graphrag.arcadedb import ArcadeDB  # noqa: E402
-from graphrag.config import Settings  # noqa: E402
-from graphrag.embedded import EmbeddedServer  # noqa: E402
-from schema.runner import MigrationRunner  # noqa: E402
+# isort: split
+from fastapi.testclient import TestClient
+
+from api.components import build_components
+from api.main import create_app
+from graphrag.arcadedb import ArcadeDB
+from graphrag.config import Settings
+from graphrag.embedded import EmbeddedServer
+from schema.runner import MigrationRunner
 
 CITIES = ["Gdańsk", "Kraków", "Poznań", "Wrocław", "Toruń", "Lublin", "Szczecin", "Łódź"]
 

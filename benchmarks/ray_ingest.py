@@ -33,21 +33,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, run as a script
 
-from benchmarks._meta import SHARED_EVAL, free_port, git_commit, relative  # noqa: E402
-from graphrag.arcadedb import ArcadeDB  # noqa: E402
-from graphrag.config import Settings  # noqa: E402
-from graphrag.embedded import EmbeddedServer  # noqa: E402
-from graphrag.embeddings import SentenceTransformerEmbedder  # noqa: E402
-from ingestion.graph_diff import graph_differences, graph_snapshot, max_vector_gap  # noqa: E402
-from ingestion.pipeline import IngestionConfig, IngestionPipeline, IngestionReport  # noqa: E402
-from ingestion.ray_engine import RayIngestionPipeline  # noqa: E402
-from ingestion.ray_runtime import RayConfig  # noqa: E402
-from schema.runner import MigrationRunner  # noqa: E402
+from benchmarks._meta import ROOT, SHARED_EVAL, free_port, git_commit, relative
+from graphrag.arcadedb import ArcadeDB
+from graphrag.config import Settings
+from graphrag.embedded import EmbeddedServer
+from graphrag.embeddings import SentenceTransformerEmbedder
+from ingestion.graph_diff import graph_differences, graph_snapshot, max_vector_gap
+from ingestion.pipeline import IngestionConfig, IngestionPipeline, IngestionReport
+from ingestion.ray_engine import RayIngestionPipeline
+from ingestion.ray_runtime import RayConfig
+from schema.runner import MigrationRunner
 
 DEFAULT_CORPUS = SHARED_EVAL / "musique_100" / "corpus.jsonl"
 RAY = str(Path(sys.executable).with_name("ray"))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, run as a script
 from api.keys import Scope, create_key, revoke_key
 from graphrag.config import get_settings
 from graphrag.launch import open_database

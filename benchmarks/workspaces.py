@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, run as a script
 from benchmarks._meta import ROOT, free_port, git_commit, percentile, wait_ready
 from benchmarks.scale import folder_bytes, rss_mb
 from graphrag.arcadedb import ArcadeDB

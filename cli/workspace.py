@@ -59,13 +59,15 @@ def workspace_delete(ctx: typer.Context, name: NameArg,
                      yes: Annotated[bool, typer.Option("--yes", help="Confirm: drop its database, every "
                                                                      "document in it, and its jobs")] = False) -> None:
     """Delete a workspace and all its data. Exit 4 if there is none; refused while its jobs run."""
+    from api.records import WorkspaceRecords
     from schema.workspaces import WorkspaceBusyError
 
     _valid(name)
     if not yes:
         fail(f"deleting drops workspace {name!r}'s database and every document in it; add --yes to confirm", code=2)
     try:
-        dropped = _catalog(ctx).drop(name)
+        catalog = _catalog(ctx)
+        dropped = catalog.drop(name, WorkspaceRecords(catalog.db))
     except WorkspaceBusyError as exc:
         fail(str(exc), code=3)
         return

@@ -2,8 +2,10 @@
 
 Sections: reads and writes of ingestion and documents (`GraphStore`), retrieval (the channels, seed
 linking, the per-question neighbourhood, hydration), and the entity neighbourhood people explore
-(`GraphView`). The API's own types (`IngestJob`, `ApiKey`) keep their statements in `api/jobs.py`
-and `api/keys.py`; migrations keep theirs in their files (they are checksummed).
+(`GraphView`), and the whole-graph reads that compare two ingested graphs (`ingestion.graph_diff`).
+The API's own types (`IngestJob`, `ApiKey`) keep their statements in `api/statements.py`; migrations
+keep theirs in their files (they are checksummed), except that v5 runs `SET_MENTION_COUNTS` from
+here, which `tests/unit/test_migrations_frozen.py` therefore freezes.
 
 Data is written in Cypher (`$param`), vector search is SQL (`:param`). Batched writes take a
 `$rows` list and `UNWIND` it; every `MATCH`/`MERGE` is keyed on a uniquely indexed property
@@ -367,3 +369,37 @@ def count_edges(label: str) -> str:
     if not label.isidentifier():
         raise ValueError(f"not a type name: {label!r}")
     return COUNT_EDGES.format(label=label)
+
+
+# --- whole-graph comparison (ingestion/graph_diff.py) --------------------------------------------
+# Everything ingestion writes, read in pages of `$limit` rows after the key `$after` (each returns its
+# page key as `_k`), or whole for the edges; for tests and benchmarks that compare two engines' graphs.
+
+SNAPSHOT_DOCUMENTS = """
+MATCH (d:Document) WHERE d.id > $after
+RETURN d.id AS _k, d.id AS id, d.source AS source, d.title AS title, d.content_hash AS hash,
+       d.chunk_count AS chunks, d.metadata_json AS meta
+ORDER BY d.id LIMIT $limit
+"""
+
+SNAPSHOT_CHUNKS = """
+MATCH (c:Chunk) WHERE c.id > $after
+RETURN c.id AS _k, c.id AS id, c.document_id AS doc, c.ordinal AS o, c.title AS title, c.text AS text,
+       c.start_char AS s, c.end_char AS e, c.embedding AS v
+ORDER BY c.id LIMIT $limit
+"""
+
+SNAPSHOT_ENTITIES = """
+MATCH (e:Entity) WHERE e.key > $after
+RETURN e.key AS _k, e.key AS key, e.name AS name, e.type AS type, e.folded AS folded, e.linked AS linked,
+       e.embedding AS v
+ORDER BY e.key LIMIT $limit
+"""
+
+SNAPSHOT_HAS_CHUNK = "MATCH (d:Document)-[:HAS_CHUNK]->(c:Chunk) RETURN d.id AS d, c.id AS c"
+SNAPSHOT_NEXT = "MATCH (a:Chunk)-[:NEXT]->(b:Chunk) RETURN a.id AS a, b.id AS b"
+SNAPSHOT_MENTIONS = ("MATCH (c:Chunk)-[m:MENTIONS]->(e:Entity) "
+                     "RETURN c.id AS c, e.key AS k, m.count AS n, m.cooc AS cooc")
+SNAPSHOT_SAME_AS = "MATCH (a:Entity)-[s:SAME_AS]->(b:Entity) RETURN a.key AS a, b.key AS b, s.similarity AS s"
+# Schema v4 deleted every RELATED edge; a graph that has one again was written by old code
+SNAPSHOT_RELATED = "MATCH ()-[r:RELATED]->() RETURN count(r) AS n"

@@ -18,9 +18,9 @@ import logging
 import secrets
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -110,7 +110,16 @@ class GraphBatch:
 
 @dataclass
 class WriteStats:
-    """What a write did; `*_rows` count rows sent after client-side de-duplication."""
+    """What a write did; `*_rows` count rows sent after client-side de-duplication.
+
+    The one home of the write counters: a job's report (`ingestion.job.IngestionReport`) totals the
+    fields named in `ROW_COUNTS` under the same names (`IngestionReport.add_written`), and the API's
+    summary (`api.components.summary_of`) is derived from that report.
+    """
+
+    # the counts a job's report totals, field for field (`documents` and `seconds` it counts its own way)
+    ROW_COUNTS: ClassVar[tuple[str, ...]] = ("chunks", "entity_rows", "mention_rows", "relation_rows", "next_rows",
+                                             "stale_chunks_removed", "orphan_entities_removed")
 
     documents: int = 0
     chunks: int = 0
@@ -123,7 +132,7 @@ class WriteStats:
     seconds: float = 0.0
 
     def add(self, other: WriteStats) -> None:
-        for name in self.__dataclass_fields__:
+        for name in (f.name for f in fields(self)):  # ROW_COUNTS is a ClassVar, not a field
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 

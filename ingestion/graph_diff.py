@@ -14,17 +14,18 @@ from typing import Any
 
 import numpy as np
 
+from graphrag import queries
 from graphrag.arcadedb import ArcadeDB
 
 _PAGE = 2000
 
 
-def _paged(db: ArcadeDB, match: str, key: str, returns: str) -> list[dict[str, Any]]:
+def _paged(db: ArcadeDB, statement: str) -> list[dict[str, Any]]:
+    """Every row of a paged snapshot statement (`$after`, `$limit`, its page key returned as `_k`)."""
     rows: list[dict[str, Any]] = []
     after = ""
     while True:
-        page = db.cypher(f"{match} WHERE {key} > $after RETURN {key} AS _k, {returns} ORDER BY {key} LIMIT {_PAGE}",
-                         {"after": after})
+        page = db.cypher(statement, {"after": after, "limit": _PAGE})
         rows.extend(page)
         if len(page) < _PAGE:
             return rows
@@ -33,27 +34,21 @@ def _paged(db: ArcadeDB, match: str, key: str, returns: str) -> list[dict[str, A
 
 def graph_snapshot(db: ArcadeDB) -> dict[str, Any]:
     """Every vertex and edge ingestion writes, as comparable Python values."""
-    documents = {r["id"]: (r["source"], r["title"], r["hash"], r["chunks"], r["meta"]) for r in _paged(
-        db, "MATCH (d:Document)", "d.id", "d.id AS id, d.source AS source, d.title AS title, "
-        "d.content_hash AS hash, d.chunk_count AS chunks, d.metadata_json AS meta")}
+    documents = {r["id"]: (r["source"], r["title"], r["hash"], r["chunks"], r["meta"])
+                 for r in _paged(db, queries.SNAPSHOT_DOCUMENTS)}
     chunks, chunk_vectors = {}, {}
-    for r in _paged(db, "MATCH (c:Chunk)", "c.id", "c.id AS id, c.document_id AS doc, c.ordinal AS o, "
-                    "c.title AS title, c.text AS text, c.start_char AS s, c.end_char AS e, c.embedding AS v"):
+    for r in _paged(db, queries.SNAPSHOT_CHUNKS):
         chunks[r["id"]] = (r["doc"], r["o"], r["title"], r["text"], r["s"], r["e"])
         chunk_vectors[r["id"]] = r["v"]
     entities, entity_vectors = {}, {}
-    for r in _paged(db, "MATCH (e:Entity)", "e.key", "e.key AS key, e.name AS name, e.type AS type, "
-                    "e.folded AS folded, e.linked AS linked, e.embedding AS v"):
+    for r in _paged(db, queries.SNAPSHOT_ENTITIES):
         entities[r["key"]] = (r["name"], r["type"], r["folded"], bool(r["linked"]))
         entity_vectors[r["key"]] = r["v"]
-    has_chunk = {(r["d"], r["c"]) for r in db.cypher(
-        "MATCH (d:Document)-[:HAS_CHUNK]->(c:Chunk) RETURN d.id AS d, c.id AS c")}
-    nexts = {(r["a"], r["b"]) for r in db.cypher("MATCH (a:Chunk)-[:NEXT]->(b:Chunk) RETURN a.id AS a, b.id AS b")}
-    mentions = {(r["c"], r["k"]): (r["n"], tuple(r["cooc"] or ())) for r in db.cypher(
-        "MATCH (c:Chunk)-[m:MENTIONS]->(e:Entity) RETURN c.id AS c, e.key AS k, m.count AS n, m.cooc AS cooc")}
-    same_as = {(r["a"], r["b"]): r["s"] for r in db.cypher(
-        "MATCH (a:Entity)-[s:SAME_AS]->(b:Entity) RETURN a.key AS a, b.key AS b, s.similarity AS s")}
-    related = db.cypher("MATCH ()-[r:RELATED]->() RETURN count(r) AS n")[0]["n"]
+    has_chunk = {(r["d"], r["c"]) for r in db.cypher(queries.SNAPSHOT_HAS_CHUNK)}
+    nexts = {(r["a"], r["b"]) for r in db.cypher(queries.SNAPSHOT_NEXT)}
+    mentions = {(r["c"], r["k"]): (r["n"], tuple(r["cooc"] or ())) for r in db.cypher(queries.SNAPSHOT_MENTIONS)}
+    same_as = {(r["a"], r["b"]): r["s"] for r in db.cypher(queries.SNAPSHOT_SAME_AS)}
+    related = db.cypher(queries.SNAPSHOT_RELATED)[0]["n"]
     return {"documents": documents, "chunks": chunks, "chunk_vectors": chunk_vectors, "entities": entities,
             "entity_vectors": entity_vectors, "has_chunk": has_chunk, "next": nexts, "mentions": mentions,
             "same_as": same_as, "related": related}

@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from graphrag.config import Settings
-from graphrag.store import GraphBatch, GraphStore
+from graphrag.store import GraphBatch, GraphStore, WriteStats
 from graphrag.types import SourceDocument
 from ingestion.chunking import TextChunk
 from ingestion.dedup import ExactLinker
@@ -60,7 +60,12 @@ class FailedInput(BaseModel):
 
 
 class IngestionReport(BaseModel):
-    """What a job did, honestly counted (rows are after client-side de-duplication)."""
+    """What a job did, honestly counted (rows are after client-side de-duplication).
+
+    Its row counts are `graphrag.store.WriteStats`'s, totalled under the same names (`add_written`;
+    `WriteStats.ROW_COUNTS` lists them). They are declared here too, flat, because this model is what
+    `graphrag ingest --json-report` prints and its field names are that report's keys.
+    """
 
     documents_seen: int = 0
     documents_new: int = 0
@@ -86,6 +91,11 @@ class IngestionReport(BaseModel):
     # why the job stopped, for programs: the database went away, --strict met a bad input, a store
     # error that is neither (the message in `aborted` says what)
     abort_kind: AbortKind | None = None
+
+    def add_written(self, stats: WriteStats) -> None:
+        """Add one stored batch's row counts (every name in `WriteStats.ROW_COUNTS`) to the totals."""
+        for name in WriteStats.ROW_COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(stats, name))
 
     @property
     def exit_code(self) -> int:

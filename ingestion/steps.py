@@ -309,14 +309,8 @@ def count_written(job: Job, prepared: PreparedBatch, stats: WriteStats, linked: 
                 report.documents_replaced += 1
             else:
                 report.documents_new += 1
-        report.chunks += stats.chunks
-        report.entity_rows += stats.entity_rows
+        report.add_written(stats)
         report.entities_embedded += len(prepared.new_entity_keys)
-        report.mention_rows += stats.mention_rows
-        report.relation_rows += stats.relation_rows
-        report.next_rows += stats.next_rows
-        report.stale_chunks_removed += stats.stale_chunks_removed
-        report.orphan_entities_removed += stats.orphan_entities_removed
         report.same_as_edges += linked
     job.progress.batch_written(stats.documents, stats.chunks, stats.entity_rows)
 

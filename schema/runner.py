@@ -4,6 +4,12 @@ The record (`SchemaMigration` vertices: version, name, checksum, applied_at) liv
 database as the data, so the schema version travels with it. A migration's checksum covers its
 file and the parameters it was rendered with (the embedding dimension): a changed file, or a
 changed model dimension, is refused instead of silently drifting.
+
+The checksum cannot see code a migration imports: v4 runs `graphrag.normalize.fold_accents`, v5
+`graphrag.queries.SET_MENTION_COUNTS` with `graphrag.store.MENTION_COUNT_CAP`. Giving them their own
+copies would change their files, hence their checksums, and this runner would refuse every database
+migrated since. So those pieces are frozen by `tests/unit/test_migrations_frozen.py` (with every
+applied file's digest) instead; a new migration must keep its statements in its own file.
 """
 
 from __future__ import annotations

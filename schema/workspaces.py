@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from typing import Protocol
 
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
@@ -54,21 +55,27 @@ class WorkspaceGoneError(GraphRAGError):
         super().__init__(text)
 
 
-# The ingest jobs of a workspace, in the control database (`api.jobs` writes them; jobs from before
-# workspaces have no name and are the default workspace's).
-_ACTIVE_JOBS = ("MATCH (j:IngestJob) WHERE j.workspace = $workspace AND j.state IN ['queued', 'running'] "
-                "RETURN count(j) AS n")
-_FORGET_JOBS = "MATCH (j:IngestJob) WHERE j.workspace = $workspace DETACH DELETE j"
-# The API keys bound to a workspace, also in the control database (`api.keys` writes them).
-_KEYS_OF = "MATCH (k:ApiKey) WHERE $workspace IN k.workspaces RETURN k.id AS id, k.workspaces AS workspaces"
-_REVOKE_KEYS = "MATCH (k:ApiKey) WHERE k.id IN $ids SET k.revoked = true"
-_REBIND_KEYS = "UNWIND $keys AS r MATCH (k:ApiKey {id: r.id}) SET k.workspaces = r.workspaces"
 # A workspace's incarnation: a random stamp on its database's first migration record, written once
 # (by `create`, or by the first reader of a workspace made before incarnations). The record is made
 # with the database and dropped with it, so a workspace deleted and made again under the same name
 # has another stamp, and a request or job authorised for the old one can tell (`incarnation`).
 _INCARNATION = f"MATCH (m:{RECORD_TYPE}) WHERE m.version = 1 RETURN m.incarnation AS incarnation"
 _STAMP = f"MATCH (m:{RECORD_TYPE}) WHERE m.version = 1 AND m.incarnation IS NULL SET m.incarnation = $stamp"
+
+
+class ControlRecords(Protocol):
+    """What a layer above keeps in the control database about each workspace (the API: its ingest jobs
+    and its keys, `api.records.WorkspaceRecords`). Their statements belong to their owner, not to this
+    package, so a drop is handed them instead of knowing them."""
+
+    def busy(self, workspace: str) -> str | None:
+        """Why the workspace cannot be dropped now (e.g. jobs still running), or None."""
+        ...
+
+    def forget(self, workspace: str) -> None:
+        """Clear what belongs to the dropped workspace, so that one made later under its name starts
+        clean. Run again after a failure, it finishes the work."""
+        ...
 
 
 def check_name(name: str) -> str:
@@ -171,39 +178,23 @@ class WorkspaceCatalog:
         """Apply pending migrations to an existing workspace; the versions applied."""
         return MigrationRunner(self.require(workspace), embedding_dim=self.settings.embedding_dim).migrate()
 
-    def drop(self, workspace: str) -> bool:
-        """Drop the workspace's database and every row in it, forget its ingest jobs and unbind its keys;
-        False when there was no database (the rest is still done, so `graphrag workspace delete` run
-        again after a failure between these steps finishes it; the API answers 404 before this).
-        Refused (`WorkspaceBusyError`) while one of its jobs is queued or running, and for the default
-        workspace (it holds the keys and the jobs of every workspace)."""
+    def drop(self, workspace: str, records: ControlRecords) -> bool:
+        """Drop the workspace's database and every row in it, and have `records` forget what belongs to
+        it (the API's ingest jobs and keys); False when there was no database (the rest is still done,
+        so `graphrag workspace delete` run again after a failure between these steps finishes it; the
+        API answers 404 before this). Refused (`WorkspaceBusyError`) while `records` says it is busy
+        (one of its jobs is queued or running), and for the default workspace (it holds the keys and
+        the jobs of every workspace)."""
         check_name(workspace)
         if workspace == DEFAULT:
             raise WorkspaceBusyError("the default workspace cannot be deleted (it holds the service's keys and jobs)")
-        active = self.db.cypher(_ACTIVE_JOBS, {"workspace": workspace})
-        if active and int(active[0]["n"]):
-            raise WorkspaceBusyError(f"workspace {workspace!r} has ingest jobs queued or running; delete it once "
-                                     "they have ended")
+        busy = records.busy(workspace)
+        if busy:
+            raise WorkspaceBusyError(busy)
         dropped = self.db.drop_database(database_name(self.settings, workspace))
         # a workspace made later under the same name must not inherit the records of these jobs, nor
         # be reached by the keys of this one
-        self.db.cypher(_FORGET_JOBS, {"workspace": workspace})
-        self._unbind_keys(workspace)
+        records.forget(workspace)
         if dropped:
             log.info("workspace %s deleted", workspace)
         return dropped
-
-    def _unbind_keys(self, workspace: str) -> None:
-        """A key bound to this workspace alone is revoked (its list is kept: `api-key list` still says
-        what it was for); a key bound to others too loses this one. An empty list is never stored:
-        it reads as a key from before workspaces, bound to `default`."""
-        rows = self.db.cypher(_KEYS_OF, {"workspace": workspace})
-        alone = [row["id"] for row in rows if set(row["workspaces"]) == {workspace}]
-        others = [{"id": row["id"], "workspaces": [w for w in row["workspaces"] if w != workspace]}
-                  for row in rows if row["id"] not in alone]
-        if alone:
-            self.db.cypher(_REVOKE_KEYS, {"ids": alone})
-        if others:
-            self.db.cypher(_REBIND_KEYS, {"keys": others})
-        if rows:
-            log.info("workspace %s: %d key(s) revoked, %d unbound", workspace, len(alone), len(others))

@@ -3,12 +3,14 @@ against the session's real ArcadeDB server, one fresh database per test module."
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -24,6 +26,7 @@ from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
 from graphrag.embedded import EmbeddedServer
 from graphrag.embeddings import SentenceTransformerEmbedder
+from schema.runner import MigrationRunner
 from tests.conftest import free_port
 
 MAX_BODY = 256 * 1024
@@ -43,6 +46,33 @@ def app_settings(server: EmbeddedServer, db_name: str, data_dir: Path, **overrid
         # TestClient sends `Host: testserver`; live servers are reached as 127.0.0.1
         "api_allowed_hosts": ["testserver", "127.0.0.1", "localhost"], **overrides}
     return Settings(**values)  # type: ignore[arg-type]
+
+
+@dataclass
+class OwnDatabase:
+    """A database server of a test's own, migrated, with the settings and components of an app over it."""
+
+    server: EmbeddedServer
+    db: ArcadeDB
+    settings: Settings
+    components: Components
+
+
+@contextmanager
+def own_database(tmp_path: Path, embedder: SentenceTransformerEmbedder, **overrides: object) -> Iterator[OwnDatabase]:
+    """An ArcadeDB server of the test's own, for tests that stop it under the app (an outage): stopping the
+    session's server would break every other test. Keys are not required (loopback); `overrides` go to
+    `app_settings`. The server is stopped on the way out, whatever the test did to it."""
+    srv = EmbeddedServer(tmp_path / "db", free_port(), "pw-" + os.urandom(8).hex(), "graphrag", heap="512m")
+    srv.start(timeout=120)
+    try:
+        db = ArcadeDB(srv.url, "graphrag", "root", srv.password, timeout=10)
+        MigrationRunner(db, embedding_dim=384).migrate()
+        settings = app_settings(srv, "graphrag", tmp_path / "data", **{"api_keys_required": False, **overrides})
+        yield OwnDatabase(srv, db, settings, build_components(settings, db, embedder=embedder))
+        db.close()
+    finally:
+        srv.stop()
 
 
 @pytest.fixture(scope="module")

@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from api.components import build_components
 from api.main import create_app
-from graphrag.arcadedb import ArcadeDB
-from graphrag.embedded import EmbeddedServer
 from graphrag.embeddings import SentenceTransformerEmbedder
 from graphrag.types import SourceDocument
-from schema.runner import MigrationRunner
-from tests.conftest import free_port
-from tests.e2e.conftest import app_settings
+from tests.e2e.conftest import own_database
 
 
 def test_database_down_gives_503_with_retry_after(tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:
     # Our own server: stopping the session's would break every other test.
-    srv = EmbeddedServer(tmp_path / "db", free_port(), "pw-" + os.urandom(8).hex(), "graphrag", heap="512m")
-    srv.start(timeout=120)
-    try:
-        db = ArcadeDB(srv.url, "graphrag", "root", srv.password, timeout=10)
-        MigrationRunner(db, embedding_dim=384).migrate()
-        settings = app_settings(srv, "graphrag", tmp_path / "data", api_keys_required=False)
-        components = build_components(settings, db, embedder=embedder)
+    with own_database(tmp_path, embedder) as own:
+        srv, settings, components = own.server, own.settings, own.components
         assert components.ingestor is not None
         components.ingestor.ingest_documents([SourceDocument(
             id="curie", source="test", title="Marie Curie",
@@ -44,6 +33,3 @@ def test_database_down_gives_503_with_retry_after(tmp_path: Path, embedder: Sent
             ready = client.get("/readyz")
             assert ready.status_code == 503 and not ready.json()["checks"]["database"]["ok"]
             assert client.get("/healthz").status_code == 200  # the process itself is fine
-        db.close()
-    finally:
-        srv.stop()

@@ -3,18 +3,13 @@ both transports, and the session goes on (it never crashes)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from api.components import build_components
 from api.main import create_app
-from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings, ensure_password_file
-from graphrag.embedded import EmbeddedServer
 from graphrag.embeddings import SentenceTransformerEmbedder
-from schema.runner import MigrationRunner
 from tests.conftest import free_port
-from tests.e2e.conftest import app_settings, live_server
+from tests.e2e.conftest import live_server, own_database
 from tests.e2e.mcp_client import http_session, stdio_session
 
 DOWN = "the database is unreachable right now; retry in a few seconds"
@@ -23,15 +18,10 @@ QUESTION = {"question": "Where was Marie Curie born?"}
 
 def test_database_down_is_a_tool_error_over_http_and_stdio(tmp_path: Path,
                                                            embedder: SentenceTransformerEmbedder) -> None:
-    # Our own server: stopping the session's would break every other test.
-    srv = EmbeddedServer(tmp_path / "db", free_port(), "pw-" + os.urandom(8).hex(), "graphrag", heap="512m")
-    srv.start(timeout=120)
-    try:
-        db = ArcadeDB(srv.url, "graphrag", "root", srv.password, timeout=10)
-        MigrationRunner(db, embedding_dim=384).migrate()
-        # Keys not required (loopback): MCP without a key acts as admin, exactly like the REST API.
-        settings = app_settings(srv, "graphrag", tmp_path / "data", api_keys_required=False)
-        components = build_components(settings, db, embedder=embedder)
+    # Our own server: stopping the session's would break every other test. Keys not required
+    # (loopback): MCP without a key acts as admin, exactly like the REST API.
+    with own_database(tmp_path, embedder) as own:
+        srv, settings, components = own.server, own.settings, own.components
         with live_server(create_app(settings, components=components)) as base, \
                 (tmp_path / "stdio.log").open("w", encoding="utf-8") as log, \
                 http_session(base + "/mcp") as http, stdio_session(settings, log) as stdio:
@@ -50,9 +40,6 @@ def test_database_down_is_a_tool_error_over_http_and_stdio(tmp_path: Path,
                     assert DOWN in message, (name, message)
                     assert srv.url not in message and "Traceback" not in message
                 assert len(client.list_tools().tools) == 6  # the session still answers
-        db.close()
-    finally:
-        srv.stop()
 
 
 def test_stdio_names_the_real_cause_when_the_database_cannot_be_reached(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,22 +22,18 @@ import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Playwright, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
-from api.components import ComponentFactory, build_components
+from api.components import ComponentFactory
 from api.deps import Components
 from api.main import create_app
 from api.server import SAMPLE_CORPUS
 from graphrag.answer import Answerer
-from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
-from graphrag.embedded import EmbeddedServer
 from graphrag.embeddings import SentenceTransformerEmbedder
 from graphrag.llm import LLMClient
 from graphrag.local_llm import LocalLLMServer
 from graphrag.retrieval import HybridRetriever
 from graphrag.types import SourceDocument
-from schema.runner import MigrationRunner
-from tests.conftest import free_port
-from tests.e2e.conftest import app_settings, live_server, uploaded_id
+from tests.e2e.conftest import live_server, own_database, uploaded_id
 from tests.integration import tiny_http as th
 
 pytestmark = pytest.mark.browser
@@ -479,13 +474,8 @@ def test_a_database_outage_is_explained_and_retried(browser: BrowserContext, emb
                                                      tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """Its own ArcadeDB, stopped under the page: the ask answers 503, the page says the database is
     unavailable and when it retries, and it does retry (a second request) after Retry-After."""
-    srv = EmbeddedServer(tmp_path / "db", free_port(), "pw-" + os.urandom(8).hex(), "graphrag", heap="512m")
-    srv.start(timeout=120)
-    try:
-        db = ArcadeDB(srv.url, "graphrag", "root", srv.password, timeout=10)
-        MigrationRunner(db, embedding_dim=384).migrate()
-        settings = app_settings(srv, "graphrag", tmp_path / "data", api_keys_required=False, api_retry_after_s=2)
-        parts = build_components(settings, db, embedder=embedder)
+    with own_database(tmp_path, embedder, api_retry_after_s=2) as own:
+        srv, settings, parts = own.server, own.settings, own.components
         assert parts.ingestor is not None and isinstance(parts.retriever, HybridRetriever)
         parts.ingestor.ingest_documents([SourceDocument(id="curie", source="test", title="Marie Curie",
                                                         text="Marie Curie was born in Warsaw in 1867.")])
@@ -514,9 +504,6 @@ def test_a_database_outage_is_explained_and_retried(browser: BrowserContext, emb
             finally:
                 console.page.close()
         assert not console.problems, "\n".join(console.problems)
-        db.close()
-    finally:
-        srv.stop()
 
 
 async def _llm_that_breaks_mid_answer(request: th.Request, writer: Any) -> None:

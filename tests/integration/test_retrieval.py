@@ -19,8 +19,9 @@ from graphrag.errors import RetrievalError
 from graphrag.nlp import load_spacy
 from graphrag.normalize import entity_key
 from graphrag.queries import SET_MENTION_COUNTS
-from graphrag.retrieval import HybridRetriever, QuestionAnalyzer, RetrievalConfig
+from graphrag.retrieval import HybridRetriever, RetrievalConfig
 from graphrag.retrieval.langchain import GraphRAGRetriever
+from graphrag.retrieval.question import QuestionAnalyzer
 from graphrag.store import MENTION_COUNT_CAP
 
 QUESTION = "What celebration happens where the founder of Zorblax Industries grew up?"

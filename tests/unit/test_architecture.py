@@ -204,10 +204,8 @@ PUBLIC = {
     "graphrag": {"ArcadeDB", "AsyncArcadeDB", "ChecksumMismatchError", "ConfigError", "DatabaseUnavailableError",
                  "GraphRAGError", "MigrationError", "QueryError", "RetryPolicy", "ServerLaunchError", "Settings",
                  "StoreError", "TruncatedResultError", "get_settings"},
-    "graphrag.retrieval": {"ChannelHit", "ChunkRecord", "DenseChannel", "Fused", "GraphCache", "GraphChannel",
-                           "HybridRetriever", "KeywordChannel", "PPRRanker", "QuestionAnalysis", "QuestionAnalyzer",
-                           "RetrievalConfig", "Retriever", "candidate_spans", "format_path", "longest_matches",
-                           "personalized_pagerank", "plain_terms", "reciprocal_rank_fusion"},
+    # what a user builds a retriever from; the channels, PageRank and span finders are internals
+    "graphrag.retrieval": {"GraphCache", "HybridRetriever", "Ranking", "RetrievalConfig", "Retriever"},
     "ingestion": {"IngestionConfig", "IngestionPipeline", "IngestionReport", "make_pipeline"},
     "schema": {"MigrationRunner", "MigrationState"},
 }

@@ -4,14 +4,16 @@ before any batch is planned, and the knobs that would ask the database are off).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import fields
 
 import pytest
 
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
 from graphrag.errors import DatabaseUnavailableError, IngestionError
+from graphrag.store import WriteStats
 from ingestion.frame import IngestionPipeline
-from ingestion.job import IngestionConfig, Job, PreparedBatch
+from ingestion.job import IngestionConfig, IngestionReport, Job, PreparedBatch
 
 
 class Wrapper(Exception):
@@ -58,3 +60,18 @@ def test_a_strict_stop_reads_as_its_message_and_another_error_is_raised() -> Non
     with pytest.raises(Wrapper) as raised:  # not ours: raised as it came, traceback and all
         run_with(Wrapper(ValueError("a bug")))[0].run(["a.md"])
     assert isinstance(raised.value.cause, ValueError)
+
+
+def test_the_report_totals_every_write_counter_under_its_own_name() -> None:
+    """`WriteStats` is the one home of the write counters: each name in `ROW_COUNTS` is a report field
+    (the `--json-report` key) and `add_written` adds it, batch after batch; nothing else moves."""
+    assert set(WriteStats.ROW_COUNTS) <= set(IngestionReport.model_fields)
+    assert set(WriteStats.ROW_COUNTS) == {f.name for f in fields(WriteStats)} - {"documents", "seconds"}
+    report = IngestionReport()
+    stats = WriteStats(**{name: n for n, name in enumerate(WriteStats.ROW_COUNTS, start=1)}, documents=9, seconds=2.0)
+    report.add_written(stats)
+    report.add_written(stats)
+    dumped = report.model_dump()
+    assert {name: dumped[name] for name in WriteStats.ROW_COUNTS} == \
+        {name: 2 * n for n, name in enumerate(WriteStats.ROW_COUNTS, start=1)}
+    assert dumped == {**IngestionReport().model_dump(), **{name: dumped[name] for name in WriteStats.ROW_COUNTS}}
