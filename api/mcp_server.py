@@ -81,7 +81,7 @@ from graphrag.errors import (
     RetrievalError,
 )
 from graphrag.normalize import entity_key
-from graphrag.prompts import passage_line
+from graphrag.prompts import numbered, passage_line
 from graphrag.types import PathStep, RetrievalResult
 from schema.workspaces import DEFAULT, WorkspaceGoneError
 
@@ -277,7 +277,7 @@ def passages_of(result: RetrievalResult) -> list[PassageOut]:
     return [PassageOut(n=n, document_id=p.document_id, chunk_id=p.chunk_id, title=p.title, text=p.text,
                        score=round(float(p.score), 6), channels=list(p.channels),
                        document_uri=document_uri(p.document_id))
-            for n, p in enumerate(result.passages, start=1)]
+            for n, p in numbered(result.passages)]
 
 
 # --- the server -------------------------------------------------------------------------------------
@@ -525,8 +525,8 @@ def build_server(get_parts: Source, caller: Caller, *, metrics: Metrics | None =
 def cited_answer_prompt(result: RetrievalResult) -> str:
     """The prompt text: numbered passages (the `[n] Title: text` lines the service's own answerer reads),
     their ids, the linking entity paths, the citation rules, then the question."""
-    lines = [passage_line(n, p.title, p.text) for n, p in enumerate(result.passages, start=1)]
-    ids = [f"[{n}] document {p.document_id}, chunk {p.chunk_id}" for n, p in enumerate(result.passages, start=1)]
+    lines = [passage_line(n, p.title, p.text) for n, p in numbered(result.passages)]
+    ids = [f"[{n}] document {p.document_id}, chunk {p.chunk_id}" for n, p in numbered(result.passages)]
     paths = ["; ".join(f"{s.source} -{s.relation}-> {s.target}" for s in path) for path in result.paths]
     parts = ["Answer the question using only the numbered passages below.",
              "Rules:",

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from graphrag.answer import snippet
+from graphrag.prompts import numbered
 from graphrag.types import Answer, PathStep, RetrievalResult
 from schema.workspaces import NAME_PATTERN, NAME_RULE
 
@@ -210,7 +211,7 @@ def _paths(paths: list[list[PathStep]]) -> list[list[PathStepOut]]:
 def sources_of(result: RetrievalResult) -> list[Source]:
     """Passages numbered 1..k in rank order: the numbering the answer's `[n]` citations use."""
     out = []
-    for rank, p in enumerate(result.passages, start=1):
+    for rank, p in numbered(result.passages):
         out.append(Source(n=rank, document_id=p.document_id, chunk_id=p.chunk_id,
                           title=p.title, snippet=snippet(p.text), score=round(float(p.score), 6),
                           channels=list(p.channels)))
