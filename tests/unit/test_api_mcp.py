@@ -12,7 +12,10 @@ from mcp_types import CallToolResult
 
 from api.deps import Components, Workspace
 from api.keys import ANONYMOUS
-from api.mcp_server import LazyComponents, build_server, cited_answer_prompt, fixed_caller
+from api.mcp.callers import fixed_caller
+from api.mcp.prompt import cited_answer_prompt
+from api.mcp.server import build_server
+from api.mcp.stdio import LazyComponents
 from api.schemas import DocumentIn, RetrieveRequest
 from graphrag.errors import DatabaseUnavailableError
 from graphrag.types import Passage, PathStep, RetrievalResult
@@ -111,5 +114,5 @@ def test_prompt_numbers_the_passages_as_the_answerer_does() -> None:
                              paths=[[PathStep(source="a", relation="related", target="b")]])
     text = cited_answer_prompt(result)
     assert "[1] T1: Text 1.\n[2] T2: Text 2." in text
-    assert "[2] document d2, chunk d2#0" in text and "a -related-> b" in text
+    assert "[2] document d2, chunk d2#0" in text and "(a) -[related]-> (b)" in text  # as `format_path` writes it
     assert text.endswith("Question: Q?")
