@@ -16,6 +16,7 @@ import re
 
 from api.schemas import EvidenceEdge, EvidenceGraph, EvidenceNode
 from graphrag.normalize import entity_key, strip_title_qualifier
+from graphrag.prompts import numbered
 from graphrag.types import Passage, RetrievalResult
 
 # Path relations that join an entity and a passage (see `graphrag.retrieval`): the entity is named in
@@ -86,16 +87,16 @@ def evidence_graph(result: RetrievalResult) -> EvidenceGraph:
     passage with that title, else drawn as an unranked passage node.
     """
     b = _Builder()
-    numbered = list(enumerate(result.passages, start=1))
+    ranked = numbered(result.passages)
     for seed in result.seeds:
         b.entity(seed.name or seed.key, key=seed.key, seed=True)
-    for n, passage in numbered:
+    for n, passage in ranked:
         b.passage(n, passage, passage.title)
 
     explained: set[str] = set()
 
     def by_title(title: str, *, claim: bool) -> str:
-        same = [(n, p) for n, p in numbered if (p.title or p.chunk_id) == title]
+        same = [(n, p) for n, p in ranked if (p.title or p.chunk_id) == title]
         fresh = [(n, p) for n, p in same if p.chunk_id not in explained]
         n, passage = (fresh or same or [(None, None)])[0]
         if passage is not None and claim:
@@ -111,12 +112,12 @@ def evidence_graph(result: RetrievalResult) -> EvidenceGraph:
             else:
                 b.edge(b.entity(step.source), b.entity(step.target), step.relation)
 
-    for _, passage in numbered:
+    for _, passage in ranked:
         if passage.title:
             b.edge(_passage_id(passage.chunk_id), b.entity(strip_title_qualifier(passage.title)), ABOUT)
 
     entities = [node for node in b.nodes.values() if node.kind in ("seed", "entity")]
-    for _, passage in numbered:
+    for _, passage in ranked:
         pid = _passage_id(passage.chunk_id)
         for node in entities:
             linked = (node.id, pid, MENTIONED_IN) in b.edges or (pid, node.id, ABOUT) in b.edges

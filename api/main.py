@@ -22,7 +22,7 @@ from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.jobs import JobManager, JobStore
 from api.keys import KeyVerifier
-from api.mcp_server import McpHttp
+from api.mcp.http import McpHttp
 from api.metrics import Metrics
 from api.middleware import WORKSPACE_PREFIX, BodyLimitMiddleware, RequestContextMiddleware
 from api.routes import ask, documents, graph, health, jobs, workspaces

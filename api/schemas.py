@@ -3,12 +3,17 @@ format can stay stable while the library's records evolve. Examples feed the Ope
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from api.keys import Principal, Scope
 from graphrag.answer import snippet
-from graphrag.types import Answer, PathStep, RetrievalResult
+from graphrag.prompts import numbered
+from graphrag.types import Answer, PathStep, RetrievalResult, SourceDocument
 from schema.workspaces import NAME_PATTERN, NAME_RULE
 
 _Q = "Who is the spouse of the director of the film Nightfall Harbour?"
@@ -203,14 +208,15 @@ class AskResponse(_Out):
     relevance: float | None = Field(None, description=RELEVANCE_DESCRIPTION, examples=[1.21])
 
 
-def _paths(paths: list[list[PathStep]]) -> list[list[PathStepOut]]:
+def paths_out(paths: list[list[PathStep]]) -> list[list[PathStepOut]]:
+    """Entity paths on the wire (REST and MCP alike)."""
     return [[PathStepOut(source=s.source, relation=s.relation, target=s.target) for s in path] for path in paths]
 
 
 def sources_of(result: RetrievalResult) -> list[Source]:
     """Passages numbered 1..k in rank order: the numbering the answer's `[n]` citations use."""
     out = []
-    for rank, p in enumerate(result.passages, start=1):
+    for rank, p in numbered(result.passages):
         out.append(Source(n=rank, document_id=p.document_id, chunk_id=p.chunk_id,
                           title=p.title, snippet=snippet(p.text), score=round(float(p.score), 6),
                           channels=list(p.channels)))
@@ -226,7 +232,7 @@ def fit_of(result: RetrievalResult) -> dict[str, Any]:
 
 def retrieve_response(result: RetrievalResult, timings_ms: dict[str, float],
                       graph: EvidenceGraph | None = None) -> RetrieveResponse:
-    return RetrieveResponse(question=result.question, sources=sources_of(result), paths=_paths(result.paths),
+    return RetrieveResponse(question=result.question, sources=sources_of(result), paths=paths_out(result.paths),
                             timings_ms=timings_ms, graph=graph, **fit_of(result))
 
 
@@ -235,7 +241,7 @@ def ask_response(answer: Answer, timings_ms: dict[str, float], graph: EvidenceGr
         question=answer.question, answer=answer.answer, mode=answer.mode,
         citations=[Citation(n=c.n, document_id=c.document_id, chunk_id=c.chunk_id, title=c.title,
                             snippet=c.snippet, score=round(float(c.score), 6)) for c in answer.citations],
-        paths=_paths(answer.paths), timings_ms=timings_ms, graph=graph, answerable=answer.answerable,
+        paths=paths_out(answer.paths), timings_ms=timings_ms, graph=graph, answerable=answer.answerable,
         relevance=round(answer.relevance, 4) if answer.relevance is not None else None)
 
 
@@ -430,3 +436,46 @@ class WorkspaceList(_Out):
 class WorkspaceDelete(_In):
     confirm: str = Field(description="The workspace's name again: deleting drops its database and every "
                                      "document, chunk, entity and job in it", examples=["acme"])
+
+
+# --- documents in and out (REST and MCP) ------------------------------------------------------------
+
+def shown_source(source: str, principal: Principal | None) -> str:
+    """`source` as a client may see it: a server's absolute file path (documents ingested before the
+    API stored relative ones, or by the CLI) is cut to the file's name unless the client is admin."""
+    if principal is not None and principal.allows(Scope.admin):
+        return source
+    for flavour in (PurePosixPath, PureWindowsPath):
+        path = flavour(source)
+        if path.is_absolute() and "://" not in source:
+            return path.name
+    return source
+
+
+def document_out(row: dict[str, Any], principal: Principal | None = None) -> DocumentOut:
+    metadata = _metadata(row.get("metadata_json"))
+    chunks = row.get("chunks", row.get("chunk_count"))
+    return DocumentOut(id=str(row["id"]), title=row.get("title") or "",
+                       source=shown_source(str(row.get("source") or ""), principal),
+                       chunks=int(chunks) if chunks is not None else None,
+                       ingested_at=str(row["ingested_at"]) if row.get("ingested_at") else None,
+                       metadata=metadata or {})
+
+
+def _metadata(stored: Any) -> dict[str, Any]:
+    """A document's metadata, stored as JSON text (`Document.metadata_json`; a map cannot be a Cypher
+    property value); an unreadable value shows as empty rather than failing the request."""
+    if not stored:
+        return {}
+    try:
+        value = json.loads(stored)
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def source_document(body: DocumentIn) -> SourceDocument:
+    """Without an id, the id is a hash of title and text: posting the same document twice is a no-op."""
+    doc_id = body.id or "doc-" + hashlib.sha256(f"{body.title}\x00{body.text}".encode()).hexdigest()[:16]
+    return SourceDocument(id=doc_id, source=body.source or f"api:{doc_id}", title=body.title or doc_id,
+                          text=body.text, metadata=dict(body.metadata))

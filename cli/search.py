@@ -21,7 +21,8 @@ from cli.remote import Service, ServiceError, find_service
 from graphrag.config import Settings
 from graphrag.errors import GraphRAGError
 from graphrag.retrieval.base import Ranking, RetrievalConfig
-from graphrag.types import RetrievalResult
+from graphrag.retrieval.paths import format_path
+from graphrag.types import PathStep, RetrievalResult
 from schema.workspaces import WorkspaceNameError, check_name
 
 _DEFAULTS = RetrievalConfig()
@@ -79,10 +80,11 @@ def _print_sources(sources: list[dict[str, Any]]) -> None:
 
 
 def _print_paths(paths: list[list[dict[str, Any]]]) -> None:
+    """The paths of a response (the service's JSON or ours), one line each as `format_path` writes them."""
     for path in paths:
         if path:
-            steps = " ".join(f"-[{s['relation']}]-> ({s['target']})" for s in path)
-            out.print(f"path: ({path[0]['source']}) {steps}", highlight=False, soft_wrap=True, markup=False)
+            line = format_path([PathStep.model_validate(step) for step in path])
+            out.print(f"path: {line}", highlight=False, soft_wrap=True, markup=False)
 
 
 def _by(service: Service | None) -> str:

@@ -67,7 +67,7 @@ def mcp(ctx: typer.Context,
     The database must be running and migrated. Over HTTP the same server is at /mcp of `graphrag serve`
     (and at /v1/workspaces/NAME/mcp for a workspace). Every call works in --workspace.
     """
-    from api.mcp_server import run_stdio
+    from api.mcp.stdio import run_stdio
     from schema.workspaces import WorkspaceNameError, check_name
 
     try:

@@ -2,8 +2,9 @@
 
 The model sees fixed instructions (with one fixed, invented worked example), the question and the
 numbered passages, nothing else: no metadata, no graph paths, no text from other requests.
-Numbering lives in `number_passages` only, so the ``[n]`` a model cites, the context it read and
-the citations we return always agree.
+Numbering lives here only (`numbered`, and `number_passages` for a prompt with a budget), so the
+``[n]`` a model cites, the context it read, the citations we return and every face's numbered list
+always agree.
 
 Token counts are estimated from characters (the LLM's tokenizer lives on its server); the estimate
 errs on the long side so a prompt never overflows the model's context window.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,8 +101,15 @@ class NumberedContext:
 
     @property
     def markers(self) -> dict[int, str]:
-        """n -> chunk id, the same shape as `RetrievalResult.markers`."""
+        """n -> chunk id of the passages the prompt shows."""
         return {n: p.chunk_id for n, p in self.passages.items()}
+
+
+def numbered(passages: Sequence[Passage]) -> list[tuple[int, Passage]]:
+    """Passages with their numbers, 1..k in rank order: the `n` of an answer's `[n]`, a citation, a
+    source, an MCP passage, a prompt line. Every face numbers through this, so none can start at 0
+    or skip one and disagree with the answer it shows."""
+    return list(enumerate(passages, start=1))
 
 
 def number_passages(passages: list[Passage], budget_tokens: int) -> NumberedContext:
@@ -114,8 +122,7 @@ def number_passages(passages: list[Passage], budget_tokens: int) -> NumberedCont
     chosen: dict[int, Passage] = {}
     shown: dict[int, str] = {}
     used = 0
-    for passage in passages:
-        n = len(chosen) + 1
+    for n, passage in numbered(passages):  # every passage before `n` was kept, or the loop ended
         line = passage_line(n, passage.title, passage.text)
         cost = estimate_tokens(line) + 1  # + the newline
         if used + cost <= budget_tokens:

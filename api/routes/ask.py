@@ -15,10 +15,10 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
+from api import operations
 from api.auth import ReadPrincipal
-from api.deps import AnswererDep, AnswererLike, MetricsDep, RetrieverDep, RetrieverLike
+from api.deps import AnswererDep, AnswererLike, MetricsDep, RetrieverDep
 from api.errors import error_body
 from api.evidence import evidence_graph
 from api.metrics import Metrics
@@ -35,7 +35,7 @@ from api.schemas import (
 )
 from graphrag.answer import ErrorEvent, TokenEvent
 from graphrag.errors import DatabaseUnavailableError
-from graphrag.types import Answer, RetrievalResult
+from graphrag.types import RetrievalResult
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["question answering"],
@@ -52,15 +52,6 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000, 2)
 
 
-async def _retrieve(retriever: RetrieverLike, body: RetrieveRequest, metrics: Metrics) -> tuple[RetrievalResult,
-                                                                                                   float]:
-    started = time.perf_counter()
-    result = await run_in_threadpool(retriever.retrieve, body.question, top_k=body.top_k, hops=body.hops)
-    elapsed = time.perf_counter() - started
-    metrics.retrieval_seconds.observe(elapsed)
-    return result, elapsed
-
-
 def _timings(stage_ms: dict[str, float], **ours: float) -> dict[str, float]:
     """The library's own per-stage timings, plus the API's view of the big stages."""
     merged = {k: round(float(v), 2) for k, v in stage_ms.items()}
@@ -72,7 +63,9 @@ def _timings(stage_ms: dict[str, float], **ours: float) -> dict[str, float]:
 async def retrieve(body: RetrieveRequest, _: ReadPrincipal, retriever: RetrieverDep,
                    metrics: MetricsDep) -> RetrieveResponse:
     """The passages and entity paths an answer would be built from, without the answer."""
-    result, elapsed = await _retrieve(retriever, body, metrics)
+    retrieved = await operations.retrieve(retriever, body.question, top_k=body.top_k, hops=body.hops,
+                                          metrics=metrics)
+    result, elapsed = retrieved.result, retrieved.seconds
     return retrieve_response(result, _timings(result.timings_ms, retrieve=elapsed, total=elapsed),
                              evidence_graph(result))
 
@@ -90,16 +83,16 @@ async def ask(body: AskRequest, _: ReadPrincipal, retriever: RetrieverDep, answe
     (or one `error` event).
     """
     started = time.perf_counter()
-    result, retrieval_s = await _retrieve(retriever, body, metrics)
+    retrieved = await operations.retrieve(retriever, body.question, top_k=body.top_k, hops=body.hops,
+                                          metrics=metrics)
+    result, retrieval_s = retrieved.result, retrieved.seconds
     if body.stream:
         return StreamingResponse(_events(answerer, body, result, retrieval_s, started, metrics),
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-    answer_started = time.perf_counter()
-    answer: Answer = await answerer.answer(result, temperature=body.temperature)
-    answer_s = time.perf_counter() - answer_started
-    metrics.answer_seconds.labels(answer.mode).observe(answer_s)
-    timings = _timings({**result.timings_ms, **answer.timings_ms}, retrieve=retrieval_s, answer=answer_s,
+    answered = await operations.answer(answerer, result, temperature=body.temperature, metrics=metrics)
+    answer = answered.answer
+    timings = _timings({**result.timings_ms, **answer.timings_ms}, retrieve=retrieval_s, answer=answered.seconds,
                        total=time.perf_counter() - started)
     return ask_response(answer, timings, evidence_graph(result))
 
@@ -136,8 +129,7 @@ async def _events(answerer: AnswererLike, body: AskRequest, result: RetrievalRes
             else:
                 final = event.answer
                 answer_s = time.perf_counter() - answer_started
-                metrics.tokens.labels(final.mode).inc(tokens)
-                metrics.answer_seconds.labels(final.mode).observe(answer_s)
+                operations.observe_streamed_answer(metrics, final.mode, answer_s, tokens)
                 extra = {"first_token": first_token_s} if first_token_s is not None else {}
                 timings = _timings({**result.timings_ms, **final.timings_ms}, retrieve=retrieval_s,
                                    answer=answer_s, total=time.perf_counter() - started, **extra)

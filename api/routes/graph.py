@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from starlette.concurrency import run_in_threadpool
 
+from api import operations
 from api.auth import ReadPrincipal
 from api.deps import GraphDep
 from api.errors import NotFound
-from api.schemas import GraphEdge, GraphNode, Neighbourhood, error_responses
+from api.schemas import Neighbourhood, error_responses
 
 router = APIRouter(prefix="/graph", tags=["graph"], responses=error_responses(401, 403, 422, 503))
 
@@ -22,9 +22,7 @@ async def entity_neighbourhood(
         _: ReadPrincipal, graph: GraphDep,
         hops: Annotated[int, Query(ge=1, le=2, description="How far to expand")] = 1,
         limit: Annotated[int, Query(ge=1, le=500, description="Most nodes returned")] = 100) -> Neighbourhood:
-    found = await run_in_threadpool(graph.neighbourhood, key, hops=hops, limit=limit)
+    found = await operations.entity_neighbourhood(graph, key, hops=hops, limit=limit)
     if found is None:
         raise NotFound("entity", key)
-    return Neighbourhood(key=key, hops=hops, nodes=[GraphNode.model_validate(n) for n in found["nodes"]],
-                         edges=[GraphEdge.model_validate(e) for e in found["edges"]],
-                         truncated=bool(found.get("truncated")))
+    return found

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
-from starlette.concurrency import run_in_threadpool
 
+from api import operations
 from api.auth import Authenticated, require
 from api.deps import WorkspaceDep, get_jobs, workspace_path
 from api.errors import ApiError, NotFound
@@ -30,8 +30,8 @@ def _registry(request: Request) -> Workspaces:
 
 @router.get("", response_model=WorkspaceList, summary="The workspaces this key reaches")
 async def list_workspaces(request: Request, principal: Authenticated) -> WorkspaceList:
-    names = await _registry(request).names()
-    return WorkspaceList(items=[WorkspaceOut(name=n) for n in names if principal.sees(n)], scope=principal.scope.value)
+    return WorkspaceList(items=await operations.visible_workspaces(_registry(request), principal),
+                         scope=principal.scope.value)
 
 
 @router.post("", status_code=201, response_model=WorkspaceOut, summary="Create a workspace",
@@ -39,10 +39,7 @@ async def list_workspaces(request: Request, principal: Authenticated) -> Workspa
 async def create_workspace(request: Request, _: GlobalPrincipal, response: Response) -> WorkspaceOut:
     """Creates its database and migrates it to the current schema; 409 when it already exists."""
     body: WorkspaceIn = await json_body(request, WorkspaceIn)
-    registry = _registry(request)
-    if await registry.exists(body.name):
-        raise ApiError(409, "conflict", f"workspace {body.name!r} already exists")
-    if not await registry.create(body.name):  # another request made it meanwhile
+    if not await operations.create_workspace(_registry(request), body.name):
         raise ApiError(409, "conflict", f"workspace {body.name!r} already exists")
     response.headers["Location"] = f"/v1/workspaces/{body.name}"
     return WorkspaceOut(name=body.name, documents=0)
@@ -51,11 +48,7 @@ async def create_workspace(request: Request, _: GlobalPrincipal, response: Respo
 @router.get("/{workspace}", response_model=WorkspaceOut, summary="One workspace", responses=error_responses(404),
             dependencies=[Depends(workspace_path)])
 async def get_workspace(workspace: WorkspaceDep) -> WorkspaceOut:
-    documents = workspace.parts.documents
-    total = None
-    if documents is not None:
-        _, total = await run_in_threadpool(documents.list, offset=0, limit=1)
-    return WorkspaceOut(name=workspace.name, documents=total)
+    return await operations.workspace_summary(workspace)
 
 
 @router.delete("/{workspace}", response_model=Deleted, summary="Delete a workspace and all its data",
@@ -79,18 +72,12 @@ async def delete_workspace(request: Request, name: Annotated[str, Depends(worksp
     if body.confirm != name:
         raise ApiError(422, "confirmation_mismatch", f"the body's confirm must be {name!r} to delete it",
                        fields=[{"field": "confirm", "message": f"must equal the workspace name {name!r}"}])
+    verifier = getattr(request.app.state, "key_verifier", None)
     try:
-        # new writes refused and the ones in flight here waited for; its jobs cancelled (each stops
-        # after the file it is on); then the database goes
-        async with registry.deleting(name):
-            await get_jobs(request).end_workspace(name)
-            dropped = await registry.drop(name)
+        dropped = await operations.delete_workspace(registry, get_jobs(request), name,
+                                                    forget_keys=verifier.clear if verifier is not None else None)
     except WorkspaceBusyError as exc:
         raise ApiError(409, "conflict", str(exc)) from None
-    finally:
-        verifier = getattr(request.app.state, "key_verifier", None)
-        if verifier is not None:
-            verifier.clear()  # the workspace's keys were revoked or unbound: no cached answer may outlive that
     if not dropped:
         raise NotFound("workspace", name)
     return Deleted(id=name)

@@ -9,6 +9,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
+from graphrag.prompts import numbered
 from graphrag.retrieval.base import Ranking
 
 
@@ -49,5 +50,5 @@ class GraphRAGRetriever(BaseRetriever):
                               if path and path[-1].target == p.title],
                 },
             )
-            for n, p in enumerate(result.passages, start=1)
+            for n, p in numbered(result.passages)
         ]

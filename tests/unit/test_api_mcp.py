@@ -12,10 +12,14 @@ from mcp_types import CallToolResult
 
 from api.deps import Components, Workspace
 from api.keys import ANONYMOUS
-from api.mcp_server import LazyComponents, build_server, cited_answer_prompt, fixed_caller
+from api.mcp.callers import fixed_caller
+from api.mcp.prompt import cited_answer_prompt
+from api.mcp.server import build_server
+from api.mcp.stdio import LazyComponents
+from api.metrics import Metrics
 from api.schemas import DocumentIn, RetrieveRequest
 from graphrag.errors import DatabaseUnavailableError
-from graphrag.types import Passage, PathStep, RetrievalResult
+from graphrag.types import Answer, Passage, PathStep, RetrievalResult
 
 
 class DownRetriever:
@@ -111,5 +115,28 @@ def test_prompt_numbers_the_passages_as_the_answerer_does() -> None:
                              paths=[[PathStep(source="a", relation="related", target="b")]])
     text = cited_answer_prompt(result)
     assert "[1] T1: Text 1.\n[2] T2: Text 2." in text
-    assert "[2] document d2, chunk d2#0" in text and "a -related-> b" in text
+    assert "[2] document d2, chunk d2#0" in text and "(a) -[related]-> (b)" in text  # as `format_path` writes it
     assert text.endswith("Question: Q?")
+
+
+def test_ask_counts_its_answer_time_as_the_rest_route_does() -> None:
+    """The MCP `ask` goes through `api.operations`, so `answer_seconds` is observed (it once was not)."""
+    metrics = Metrics()
+
+    class Answerer:
+        mode = "extractive"
+
+        async def answer(self, retrieval: RetrievalResult, *, temperature: float | None = None) -> Answer:
+            return Answer(question=retrieval.question, answer="Nothing answers it.", mode="extractive", citations=[])
+
+    async def parts(ctx: object) -> Workspace:
+        return Workspace("default", Components(retriever=EmptyRetriever(), answerer=Answerer()))
+
+    async def call() -> CallToolResult:
+        async with Client(build_server(parts, fixed_caller(ANONYMOUS), metrics=metrics)) as client:
+            return await client.call_tool("ask", {"question": "Where was Marie Curie born?"})
+
+    result = anyio.run(call)
+    assert not result.is_error and result.structured_content["answer"] == "Nothing answers it."  # type: ignore[index]
+    assert metrics.registry.get_sample_value("graphrag_retrieval_duration_seconds_count") == 1
+    assert metrics.registry.get_sample_value("graphrag_answer_duration_seconds_count", {"mode": "extractive"}) == 1

@@ -180,6 +180,31 @@ def test_the_allow_lists_hold_only_live_debts(cycles: set[frozenset[str]], priva
     assert PRIVATE_ALLOWED - private == set()
 
 
+# The faces share `api.operations` and `api.schemas`, never each other's modules (issue 22: the MCP face had
+# imported a route's helpers). Starting a face is not reaching into it: `api.main` mounts `api.mcp.http`,
+# `graphrag mcp` runs `api.mcp.stdio`.
+FACES_APART = {"api.routes": {"api.mcp", "cli"}, "api.mcp": {"api.routes", "cli"}, "cli": {"api.routes"}}
+
+
+def face_crossings(graph: dict[str, set[str]]) -> list[str]:
+    def within(module: str, package: str) -> bool:
+        return module == package or module.startswith(package + ".")
+
+    return sorted(f"{module} imports {target}" for module, targets in graph.items() for target in targets
+                  for face, others in FACES_APART.items() if within(module, face)
+                  for other in others if within(target, other))
+
+
+def test_no_face_imports_another() -> None:
+    assert face_crossings(import_graph(ROOT, ("api", "cli"))) == []
+
+
+def test_the_face_rule_sees_a_crossing() -> None:
+    graph = {"api.mcp.tools": {"api.routes.documents", "api.operations"}, "api.routes.ask": {"api.schemas"},
+             "cli.search": {"api.mcp.prompt"}}
+    assert face_crossings(graph) == ["api.mcp.tools imports api.routes.documents"]
+
+
 def test_the_graph_rules_see_cycles_and_private_names(tmp_path: Path) -> None:
     """A cycle through a lazy import and a relative one, a private name, a private module used outside its
     package (and inside it, which is allowed)."""

@@ -22,6 +22,7 @@ from graphrag.prompts import (
     echoes_example,
     estimate_tokens,
     number_passages,
+    numbered,
 )
 from graphrag.types import Passage
 
@@ -130,3 +131,9 @@ def test_an_answer_echoing_the_example_is_recognisable() -> None:
     assert not echoes_example("word0_1 is the answer [1].", ctx)
     lake = Passage(chunk_id="v", document_id="v", title="Lake Vell", text="A real lake.", score=1.0)
     assert not echoes_example("Lake Vell is a lake [1].", number_passages([lake], 10_000))  # named by the context
+
+
+def test_numbered_counts_from_one_in_rank_order() -> None:
+    passages = [Passage(chunk_id=f"c{i}", document_id="d", title=f"T{i}", text="x", score=1.0) for i in (7, 3)]
+    assert [(n, p.chunk_id) for n, p in numbered(passages)] == [(1, "c7"), (2, "c3")]
+    assert numbered([]) == []
