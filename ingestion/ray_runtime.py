@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -131,15 +132,15 @@ def shutdown_local_ray(grace_s: float = 10.0) -> bool:
     `ray.shutdown` stops the GCS and the raylet; their workers and agents notice and exit on their own,
     but one busy in native code (an embedding actor loading its model, on a loaded machine) can take
     longer than a service's stop should wait, and lives on as an orphan. So the runtime's processes
-    (this process's descendants that were not there before the runtime started) get `grace_s` to end,
-    then are killed.
+    (this process's descendants that were not there before the runtime started and are Ray's: never
+    another child, such as a database server restarted meanwhile) get `grace_s` to end, then are killed.
     """
     global _local_started
     if not _local_started:
         return False
     import ray
 
-    runtime = [p for p in _descendants() if p.pid not in _children_before]
+    runtime = [p for p in _descendants() if p.pid not in _children_before and _is_ray(p)]
     ray.shutdown()
     _local_started = False
     _end(runtime, grace_s)
@@ -152,6 +153,18 @@ def _descendants() -> list[Any]:
         return list(psutil.Process().children(recursive=True))
     except psutil.Error:
         return []
+
+
+def _is_ray(process: Any) -> bool:
+    """One of a Ray runtime's processes (its servers, agents and workers), not another child this process
+    started meanwhile (a database server restarted under a running job, say)."""
+    psutil = _psutil()
+    try:
+        name = process.name()
+        return (name.startswith("ray::") or name in ("raylet", "gcs_server")
+                or any(f"{os.sep}ray{os.sep}" in arg for arg in process.cmdline()))
+    except psutil.Error:
+        return False
 
 
 def _end(processes: list[Any], grace_s: float) -> None:

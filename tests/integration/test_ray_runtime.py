@@ -54,3 +54,28 @@ def test_the_cli_s_local_ray_runtime_listens_on_loopback_and_ends_with_the_comma
         if proc.poll() is None:
             proc.kill()
         tree.kill_rest()
+
+
+def test_stopping_the_runtime_ends_its_processes_and_no_other_child() -> None:
+    """`shutdown_local_ray` ends every process of the runtime it started (stragglers killed after the grace
+    time), and only those: a child this process started after the runtime (a database server restarted
+    under a running job, in the API's outage test) lives on."""
+    import ray
+
+    from ingestion.ray_runtime import RayConfig, ensure_ray, shutdown_local_ray
+
+    ray.shutdown()
+    tree = Descendants(os.getpid(), ignore_running=True)
+    ensure_ray(RayConfig(local_cpus=1))
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        tree.look(listeners=False)
+        assert {"raylet", "gcs_server"} <= tree.names(), tree.names()
+        assert shutdown_local_ray(grace_s=5.0)
+        ray_pids = [pid for pid in tree.seen if pid != other.pid]
+        assert tree.alive_after(10) == [f"{other.pid} {tree.named[other.pid]}"], tree.alive()
+        assert ray_pids and other.poll() is None  # the other child still runs
+    finally:
+        other.kill()
+        ray.shutdown()
+        tree.kill_rest()
