@@ -42,8 +42,14 @@ def run(awaitable: Awaitable[T]) -> T:
     return asyncio.run(guarded())
 
 
+STALL_TIMEOUT = {"timeout_s": 1.0}  # the tests of a stalled server wait this long for each call
+
+
 def client(url: str, **kw: Any) -> LLMClient:
-    options: dict[str, Any] = {"timeout_s": 1.0, "connect_timeout_s": 1.0, "retries": 3, "retry_max_s": 15,
+    """A client of the tiny server. Its read timeout leaves room for a loaded machine (`make test` runs
+    three test processes on two cores; 1 s once timed out an answer the server gave at once); the
+    stall tests pass `STALL_TIMEOUT`, so that they wait one second, not five."""
+    options: dict[str, Any] = {"timeout_s": 5.0, "connect_timeout_s": 5.0, "retries": 3, "retry_max_s": 15,
                                "backoff_s": 0.05}
     options.update(kw)
     return LLMClient(url, "tiny", **options)
@@ -227,12 +233,12 @@ def test_other_4xx_is_not_retried() -> None:
 def test_stalled_server_times_out_without_retry_and_falls_back() -> None:
     with th.TinyServer(th.stall) as server:
         with pytest.raises(LLMUnavailableError, match="timed out"):
-            run(client(server.url).complete(MESSAGES))
+            run(client(server.url, **STALL_TIMEOUT).complete(MESSAGES))
         assert len(server.requests) == 1  # a timeout is not retried
         start = time.monotonic()
-        _assert_extractive(run(Answerer(client(server.url)).answer(RESULT)))
+        _assert_extractive(run(Answerer(client(server.url, **STALL_TIMEOUT)).answer(RESULT)))
         print(f"stalled server -> extractive in {th.elapsed_since(start)} s")
-        events = run(collect(Answerer(client(server.url))))
+        events = run(collect(Answerer(client(server.url, **STALL_TIMEOUT))))
         assert isinstance(events[-1], FinalEvent)
         _assert_extractive(events[-1].answer)
 
@@ -256,7 +262,7 @@ def test_stream_broken_after_first_token_is_an_error_not_a_retry(handler: th.Han
         tokens: list[str] = []
 
         async def consume() -> None:
-            async for token in client(server.url).stream(MESSAGES):
+            async for token in client(server.url, **STALL_TIMEOUT).stream(MESSAGES):
                 tokens.append(token)
 
         with pytest.raises(error, match="after its first token; not retried"):
@@ -264,7 +270,7 @@ def test_stream_broken_after_first_token_is_an_error_not_a_retry(handler: th.Han
         assert tokens == ["The capital is"]
         assert len(server.requests) == 1
         server.requests.clear()
-        events = run(collect(Answerer(client(server.url))))
+        events = run(collect(Answerer(client(server.url, **STALL_TIMEOUT))))
         assert len(server.requests) == 1
     assert isinstance(events[0], TokenEvent) and events[0].text == "The capital is"
     assert isinstance(events[-1], ErrorEvent) and "not retried" in events[-1].message
