@@ -32,10 +32,19 @@ SHARED_EVAL = ROOT.parent / "shared" / "eval"
 
 
 def relative(value: str | Path) -> str:
-    """An absolute path as seen from the checkout (`../shared/eval/...`), anything else as it is: a
-    recorded command or input names no folder of the machine it ran on."""
+    """A path as the recorded results name it: inside the checkout or the shared sets beside it, relative
+    to the checkout (`benchmarks/measured/...`, `../shared/eval/...`); anywhere else (a scratch database
+    folder, an output file later folded into a result) `SCRATCH/<its name>`, so that no recorded
+    command or input names a folder of the machine it ran on. `KEY=PATH` keeps its key; anything that
+    is not a path (absolute or starting with `./` or `../`) stays as it is."""
     text = str(value)
-    return os.path.relpath(text, ROOT) if os.path.isabs(text) else text
+    key, eq, path = text.partition("=") if "=" in text and not text.startswith("-") else ("", "", text)
+    if not (os.path.isabs(path) or path.startswith(("./", "../"))):
+        return text
+    resolved = Path(path).resolve()
+    if resolved.is_relative_to(ROOT) or resolved.is_relative_to(SHARED_EVAL.parent):
+        return key + eq + os.path.relpath(resolved, ROOT)
+    return f"{key}{eq}SCRATCH/{resolved.name}"
 
 
 def recorded_command(script: str, args: list[str]) -> str:

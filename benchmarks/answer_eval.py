@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._meta import SHARED_EVAL, git_commit, read_jsonl
+from benchmarks._meta import SHARED_EVAL, git_commit, read_jsonl, relative
 from graphrag.answer import EXTRACTIVE_PREFIX, Answerer, FinalEvent, TokenEvent
 from graphrag.config import Settings
 from graphrag.embeddings import SentenceTransformerEmbedder
@@ -278,7 +278,8 @@ async def run_questions(args: argparse.Namespace, settings: Settings, embedder: 
         "answerer": "extractive" if args.extractive else f"llm:{settings.llm_model}@{settings.llm_url}",
         "citation_grammar": answerer.citation_grammar,
         "scorer": scorer.name, "passages_per_question": args.passages,
-        "retrieval": (f"project HybridRetriever (default RetrievalConfig) over {args.retriever}" if args.retriever
+        "retrieval": (f"project HybridRetriever (default RetrievalConfig) over {relative(args.retriever)}"
+                      if args.retriever
                       else "gold passages + nearest MiniLM distractors (oracle-assisted, not the project's retriever)"),
         "gold_titles_retrieved": round(float(np.mean([r["gold_retrieved"] for r in rows])), 3),
         "context_tokens": settings.llm_context_tokens, "max_tokens": settings.llm_max_tokens,
