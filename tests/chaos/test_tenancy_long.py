@@ -14,13 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from api.components import ComponentFactory
 from api.keys import Scope as KeyScope
 from api.keys import create_key
 from api.main import create_app
-from api.server import uvicorn_config
 from graphrag.arcadedb import ArcadeDB
 from graphrag.embedded import EmbeddedServer
 from graphrag.embeddings import SentenceTransformerEmbedder
@@ -149,21 +147,12 @@ def test_slow_bodies(tenancy: dict[str, Any], long_form: Form, embedder: Sentenc
     timeout_s = 2.0
     settings = tenancy["settings"].model_copy(update={"api_keys_required": False, "api_port": free_port(),
                                                       "api_body_timeout_s": timeout_s})
-    server = uvicorn.Server(uvicorn_config(create_app(settings, components=ComponentFactory(embedder=embedder)),
-                                           settings, lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: server.started or not thread.is_alive())
-        assert server.started
+    with live_server(create_app(settings, components=ComponentFactory(embedder=embedder)), settings) as url:
         with ThreadPoolExecutor(long_form.slow_bodies) as pool:
             answers = list(pool.map(lambda _: trickle_upload(settings.api_port, 60.0), range(long_form.slow_bodies)))
         cut = [took for answer, took in answers if answer.startswith(b"HTTP/1.1 408")]
-        with httpx.Client(base_url=f"http://127.0.0.1:{settings.api_port}", timeout=60) as http:
+        with httpx.Client(base_url=url, timeout=60) as http:
             stored = http.get("/v1/documents", params={"q": "slow"}).json()["total"]
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
     slowest = max(cut, default=0.0)
     ok = len(cut) == len(answers) and slowest < timeout_s + 15 and stored == 0
     results.add(Trial("slow bodies", "1", f"{len(answers)} connections trickling a byte per 100 ms, body "

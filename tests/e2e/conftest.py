@@ -22,6 +22,7 @@ from api.components import build_components, upload_document_id
 from api.deps import Components
 from api.keys import Scope, create_key
 from api.main import create_app
+from api.server import uvicorn_config
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
 from graphrag.embedded import EmbeddedServer
@@ -125,11 +126,18 @@ def uploaded_id(content: bytes | str | Path) -> str:
 
 
 @contextmanager
-def live_server(app: object) -> Iterator[str]:
-    """The app under uvicorn on a free loopback port, in a thread; stopped on exit."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,  # type: ignore[arg-type]
-                                           access_log=False, lifespan="on"))
+def live_server(app: object, settings: Settings | None = None) -> Iterator[str]:
+    """The app under uvicorn in a thread; stopped on exit. With `settings`, as `graphrag serve` runs it
+    (`api.server.uvicorn_config`: our protocol and its deadlines, on `settings.api_port`); without, plain
+    uvicorn on a free loopback port."""
+    if settings is not None:
+        port = settings.api_port
+        config = uvicorn_config(app, settings, lifespan="on")
+    else:
+        port = free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,  # type: ignore[arg-type]
+                                access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn-e2e", daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

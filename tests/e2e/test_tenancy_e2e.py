@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -24,7 +23,6 @@ from api.components import ComponentFactory
 from api.keys import Scope as KeyScope
 from api.keys import create_key
 from api.main import create_app
-from api.server import uvicorn_config
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
 from graphrag.embedded import EmbeddedServer
@@ -267,20 +265,11 @@ def test_a_trickled_upload_is_cut_off_on_the_keyless_default(t_settings: Setting
     sent a byte at a time is answered 408 once `api_body_timeout_s` has passed, and nothing is stored."""
     settings = t_settings.model_copy(update={"api_keys_required": False, "api_port": free_port(),
                                              "api_body_timeout_s": 1.0})
-    server = uvicorn.Server(uvicorn_config(create_app(settings, components=ComponentFactory(embedder=embedder)),
-                                           settings, lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: server.started or not thread.is_alive())
-        assert server.started
+    with live_server(create_app(settings, components=ComponentFactory(embedder=embedder)), settings) as url:
         answer, _ = trickle_upload(settings.api_port, 60.0)  # a bound, not a timing assertion
         assert answer.startswith(b"HTTP/1.1 408"), answer
-        with httpx.Client(base_url=f"http://127.0.0.1:{settings.api_port}", timeout=60) as http:
+        with httpx.Client(base_url=url, timeout=60) as http:
             assert http.get("/v1/documents", params={"q": "slow"}).json()["total"] == 0
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 def test_an_unwritable_uploads_folder_answers_503_saying_what_to_fix_and_readyz_reports_it(
