@@ -336,25 +336,33 @@ def close_job(job: Job, embedder: Callable[[], Embedder]) -> None:
     if linker is not None and len(linker) and store.entity_count() > len(linker):
         report.same_as_edges += store.link_similar_entities(
             linker.keys, threshold=config.same_as_threshold, k=config.same_as_neighbours)
-    done: set[str] = set()
-    while True:
-        missing = [k for k in store.entities_without_embedding(limit=2000) if k not in done]
-        if not missing:
-            break
-        done.update(missing)
+
+    def embed(missing: list[str]) -> None:
         vectors = embedder().embed(missing)  # the keys, as `embed_batch` embeds them
         store.set_entity_embeddings([(k, v.tolist()) for k, v in zip(missing, vectors, strict=True)])
         report.entities_embedded += len(missing)
+
+    def link(keys: list[str]) -> None:
+        report.same_as_edges += store.link_similar_entities(
+            keys, threshold=config.same_as_threshold, k=config.same_as_neighbours)
+
+    _each_page(lambda: store.entities_without_embedding(limit=2000), embed)
     if config.link_same_as:
-        looked_up: set[str] = set()
-        while True:
-            keys = [k for k in store.entities_not_linked(limit=2000) if k not in looked_up]
-            if not keys:
-                break
-            looked_up.update(keys)
-            report.same_as_edges += store.link_similar_entities(
-                keys, threshold=config.same_as_threshold, k=config.same_as_neighbours)
+        _each_page(lambda: store.entities_not_linked(limit=2000), link)
     job.timer.add("finish", time.perf_counter() - t0)
+
+
+def _each_page(page: Callable[[], list[str]], handle: Callable[[list[str]], None]) -> None:
+    """`handle` each page of keys `page` gives, until it gives none not handled yet: a key the handling
+    could not settle (a vector refused, an entity with no neighbour to link) comes back, and is not
+    handled twice."""
+    handled: set[str] = set()
+    while True:
+        keys = [k for k in page() if k not in handled]
+        if not keys:
+            return
+        handled.update(keys)
+        handle(keys)
 
 
 # --- torch threads -------------------------------------------------------------------------------------
