@@ -79,17 +79,15 @@ class Neighbourhood:
         # what `graph` assembled so far
         self._chunks = _Nodes()
         self._entities = _Nodes()
-        self._mention_codes = _NO_INT  # chunk id << 32 | entity id of every mention kept, sorted
         self._rows: list[np.ndarray] = []  # chunk position of each mention kept
         self._cols: list[np.ndarray] = []  # entity position of each mention kept
-        self._position_codes = _NO_INT  # chunk position << _SHIFT | entity position, sorted
+        self._mention_codes = _NO_INT  # chunk position << _SHIFT | entity position of each one, sorted
         # partners not resolved yet (partner id, the mention's entity and chunk positions): those of
         # the mentions taken at the last build, and those that had no position at an earlier one
         self._incoming = (_NO_INT, _NO_INT, _NO_INT)
         self._waiting = (_NO_INT, _NO_INT, _NO_INT)
         self._fresh: list[np.ndarray] = []  # entities given a position since the pairs were last resolved
-        self._last: tuple[tuple[int, int, int], LocalGraph] | None = None  # the last graph, and what it saw
-        self._same_changed = False
+        self._last: tuple[tuple[int, ...], LocalGraph] | None = None  # the last graph, and what it saw
         self._pair_codes = _NO_INT  # smaller entity << 2 * _SHIFT | larger entity << _SHIFT | chunk, sorted
 
     # --- what arrives ----------------------------------------------------------------------------
@@ -124,17 +122,14 @@ class Neighbourhood:
         self._new_entities.append(own)
         self._new_mentions.append((chunks, entities, _cat([e.partners for e in entries]),
                                    _cat([e.lengths for e in entries])))
-        synonyms = [e for e in entries if len(e.synonyms)]
-        if synonyms:
-            others = _cat([e.synonyms for e in synonyms])
+        others = _cat([e.synonyms for e in entries])
+        if len(others):
             self._new_entities.append(others)
-            self._same_changed = True
-            self._same.append((np.repeat(own[[i for i, e in enumerate(entries) if len(e.synonyms)]],
-                                         [len(e.synonyms) for e in synonyms]),
-                               others, _cat([e.similarity for e in synonyms], np.float64)))
+            self._same.append((np.repeat(own, [len(e.synonyms) for e in entries]), others,
+                               _cat([e.similarity for e in entries], np.float64)))
         for e in entries:
             self.related_degree[e.entity] = e.degree
-        self.rows_read += len(chunks) + sum(len(e.synonyms) for e in synonyms)
+        self.rows_read += len(chunks) + len(others)
 
     def has_entities(self, entities: np.ndarray) -> np.ndarray:
         """Which of these entities are in the neighbourhood (only those are expanded)."""
@@ -143,11 +138,6 @@ class Neighbourhood:
         return self._entities.positions(entities)[1]
 
     # --- by name (questions' seeds and dense hits; tests) ------------------------------------------
-    def add_chunk(self, chunk_id: str) -> int:
-        chunk = self.vocabulary.chunks([chunk_id])
-        self.add_chunks(chunk)
-        return int(chunk[0])
-
     def add_entity(self, key: str, row: EntityRow, *, replace: bool = True) -> int:
         """An entity with its row (kept only where none is known yet, unless `replace`)."""
         entity = self.vocabulary.entities([key])
@@ -177,9 +167,8 @@ class Neighbourhood:
     @property
     def mentions(self) -> set[tuple[str, str]]:
         """Every (chunk id, entity key) mention read."""
-        self.graph()
-        vocabulary = self.vocabulary
-        return {(vocabulary.chunk_ids[c >> 32], vocabulary.entity_keys[c & 0xFFFFFFFF])
+        graph = self.graph()
+        return {(graph.chunk_ids[c >> _SHIFT], graph.entity_keys[c & ((1 << _SHIFT) - 1)])
                 for c in self._mention_codes.tolist()}
 
     @property
@@ -199,11 +188,12 @@ class Neighbourhood:
         The same graph (and the transition matrices it cached) when nothing arrived since the last
         call: a question's feedback round often reads nothing new.
         """
-        seen = (len(self.complete_chunks), len(self.complete_entities), len(self.related_degree))
+        # (entities may have been given positions since, by `has_entities`)
+        seen = (len(self.complete_chunks), len(self.complete_entities), len(self.related_degree),
+                len(self._entities.ids))
         if (self._last is not None and self._last[0] == seen and not self._new_chunks and not self._new_entities
-                and not self._new_mentions and not self._same_changed):
+                and not self._new_mentions):
             return self._last[1]
-        self._same_changed = False
         vocabulary = self.vocabulary
         chunks, entities = self._chunks, self._entities
         chunks.add(self._new_chunks)
@@ -234,7 +224,7 @@ class Neighbourhood:
                           incidence, related, self._same_as_matrix(n_e),
                           _member(chunks.ids, self.complete_chunks), _member(entities.ids, self.complete_entities),
                           degree, self._title_edges(), chunks.ids, entities.ids, vocabulary)
-        self._last = (seen, graph)
+        self._last = ((*seen[:-1], n_e), graph)  # the entities counted as of this graph
         return graph
 
     def _take_mentions(self) -> None:
@@ -244,17 +234,16 @@ class Neighbourhood:
         parts = self._new_mentions
         self._new_mentions = []
         m_chunk, m_entity, partners, lengths = (_cat([part[i] for part in parts]) for i in range(4))
-        codes = (m_chunk << 32) | m_entity
-        unique, first = np.unique(codes, return_index=True)
+        all_rows, _ = self._chunks.positions(m_chunk)
+        all_cols, _ = self._entities.positions(m_entity)
+        unique, first = np.unique((all_rows << _SHIFT) | all_cols, return_index=True)
         seen, _ = _find(self._mention_codes, unique)
-        keep = np.zeros(len(codes), dtype=bool)
+        keep = np.zeros(len(m_chunk), dtype=bool)
         keep[first[~seen]] = True
         self._mention_codes = _insert(self._mention_codes, unique[~seen])
-        rows, _ = self._chunks.positions(m_chunk[keep])
-        cols, _ = self._entities.positions(m_entity[keep])
+        rows, cols = all_rows[keep], all_cols[keep]
         self._rows.append(rows)
         self._cols.append(cols)
-        self._position_codes = _insert(self._position_codes, (rows << _SHIFT) | cols)
         if len(partners):
             kept = lengths[keep]
             self._incoming = (partners[np.repeat(keep, lengths)], np.repeat(cols, kept), np.repeat(rows, kept))
@@ -263,21 +252,20 @@ class Neighbourhood:
         """Pairs whose partner has a position now; the others wait for a later read. A partner that
         waits already can be resolved only by an entity new since (`fresh`): most partners never
         become entities here, and searching all of them again at every build cost more than the rest."""
-        resolved = []
+        resolved = []  # (partner position, entity, chunk)
         partner, entity, chunk = self._waiting
         if len(partner) and len(fresh):
             hit = np.isin(partner, fresh)
-            resolved.append((partner[hit], entity[hit], chunk[hit]))
+            resolved.append((self._entities.positions(partner[hit])[0], entity[hit], chunk[hit]))
             self._waiting = partner, entity, chunk = partner[~hit], entity[~hit], chunk[~hit]
         new_partner, new_entity, new_chunk = self._incoming
         if len(new_partner):
             self._incoming = (_NO_INT, _NO_INT, _NO_INT)
-            _, found = self._entities.positions(new_partner)
-            resolved.append((new_partner[found], new_entity[found], new_chunk[found]))
+            other, found = self._entities.positions(new_partner)
+            resolved.append((other[found], new_entity[found], new_chunk[found]))
             self._waiting = (np.concatenate([partner, new_partner[~found]]),
                              np.concatenate([entity, new_entity[~found]]), np.concatenate([chunk, new_chunk[~found]]))
-        for partner, entity, chunk in resolved:
-            other, _ = self._entities.positions(partner)
+        for other, entity, chunk in resolved:
             ok = other != entity
             entity, other, chunk = entity[ok], other[ok], chunk[ok]
             codes = (np.minimum(entity, other) << (2 * _SHIFT)) | (np.maximum(entity, other) << _SHIFT) | chunk
@@ -286,12 +274,12 @@ class Neighbourhood:
     def _title_edges(self) -> list[tuple[int, int]]:
         """(chunk, entity) where the entity is the one the chunk's title names and that mention was read."""
         ids = self._chunks.ids
-        if not len(ids) or not len(self._position_codes):
+        if not len(ids) or not len(self._mention_codes):
             return []
         title_gid = np.asarray(_pick(self.vocabulary.chunk_title_entity, ids), dtype=np.int64)  # type: ignore[arg-type]
         title_entity, found = self._entities.positions(title_gid)
         titled = np.flatnonzero(found & (title_gid >= 0))
-        hit, _ = _find(self._position_codes, (titled << _SHIFT) | title_entity[titled])
+        hit, _ = _find(self._mention_codes, (titled << _SHIFT) | title_entity[titled])
         titled = titled[hit]
         return list(zip(titled.tolist(), title_entity[titled].tolist(), strict=True))
 
@@ -404,7 +392,7 @@ class NeighbourhoodReader:
         wanted_chunks = sorted({int(c) for c in chunks} - nb.complete_chunks, key=chunk_ids.__getitem__)
         asked = np.fromiter({int(e) for e in entities} - nb.complete_entities, dtype=np.int64)
         wanted_entities = sorted((e for e in asked[nb.has_entities(asked)].tolist()
-                                  if vocabulary.row(e).mentions <= self.entity_cap), key=entity_keys.__getitem__)
+                                  if vocabulary.entity_mentions[e] <= self.entity_cap), key=entity_keys.__getitem__)
         if not wanted_chunks and not wanted_entities:
             return
         known_chunks, read_chunks = cache.chunk_mentions(wanted_chunks) if cache else ({}, wanted_chunks)

@@ -136,7 +136,8 @@ class PPRRanker:
         if n <= 0 or not len(chunk_scores):
             return np.empty(0, dtype=np.int64)
         # only the chunks scoring at least the n-th best can be among the n: sort those by (score, id)
-        nth = -np.partition(-chunk_scores, min(n, len(chunk_scores)) - 1)[min(n, len(chunk_scores)) - 1]
+        last = min(n, len(chunk_scores)) - 1
+        nth = -np.partition(-chunk_scores, last)[last]
         candidates = np.flatnonzero(chunk_scores >= nth).tolist()
         candidates.sort(key=lambda i: (-chunk_scores[i], chunk_ids[i]))
         return np.asarray(candidates[:n], dtype=np.int64)

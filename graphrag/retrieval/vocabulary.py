@@ -73,10 +73,6 @@ class Vocabulary:
     def entity(self, key: str) -> int:
         return int(self.entities([key])[0])
 
-    def known_entity(self, key: str) -> int | None:
-        """The id of `key` if it has one (no new id for a key asked about only)."""
-        return self._entities.get(key)
-
     def _intern(self, table: dict[str, int], names: Sequence[str], new: object) -> np.ndarray:
         found = list(map(table.get, names))
         if None in found:
@@ -134,6 +130,3 @@ class Vocabulary:
         if len(entities) == 1:
             return [self.entity_rows[int(entities[0])]]
         return list(itemgetter(*entities.tolist())(self.entity_rows))
-
-    def row(self, entity: int) -> EntityRow:
-        return self.entity_rows[entity]
