@@ -46,15 +46,3 @@ def test_no_recorded_result_names_a_folder_outside_the_checkout() -> None:
              for match in OUTSIDE.finditer(line)]
     assert not found, found
 
-
-def test_recorded_paths_are_the_checkout_s_or_the_shared_sets_or_scratch() -> None:
-    from benchmarks._meta import ROOT as CHECKOUT
-    from benchmarks._meta import SHARED_EVAL, recorded_command, relative
-
-    assert relative(CHECKOUT / "benchmarks" / "measured" / "x.json") == "benchmarks/measured/x.json"
-    assert relative(SHARED_EVAL / "musique_100") == "../shared/eval/musique_100"
-    assert relative(CHECKOUT.parent / "scratch" / "db") == "SCRATCH/db"
-    assert relative(f"musique_100={CHECKOUT.parent / 'scratch' / 'mq'}") == "musique_100=SCRATCH/mq"
-    assert relative("ppr_damping=0.6") == "ppr_damping=0.6" and relative("8") == "8"
-    assert recorded_command("/x/benchmarks/load.py", ["--out", str(CHECKOUT.parent / "b" / "o.json")]) == \
-        "load.py --out SCRATCH/o.json"
