@@ -54,14 +54,12 @@ class EntityEntry:
         return 1 + len(self.chunks) + len(self.synonyms)
 
 
-def _flat(vocabulary: Vocabulary, coocs: Sequence[Sequence[str] | None]) -> tuple[np.ndarray, np.ndarray]:
+def flat_partners(vocabulary: Vocabulary, coocs: Sequence[Sequence[str] | None]) -> tuple[np.ndarray, np.ndarray]:
+    """Each mention's co-occurring partners (a `cooc` list, or None), as one array of their ids and a
+    length per mention."""
     lists = [c or () for c in coocs]
     lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
     return vocabulary.entities(list(chain.from_iterable(lists))), lengths
-
-
-def _split(values: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
-    return np.split(values, np.cumsum(lengths)[:-1]) if len(lengths) else []
 
 
 def chunk_entries(vocabulary: Vocabulary, asked: Sequence[int], rows: list[dict[str, Any]]) -> dict[int, ChunkEntry]:
@@ -74,7 +72,7 @@ def chunk_entries(vocabulary: Vocabulary, asked: Sequence[int], rows: list[dict[
     vocabulary.set_rows(entities.tolist(), [EntityRow(row.get("name") or row["key"], row.get("type") or "",
                                                       int(row.get("mentions") or 0)) for row in rows])
     vocabulary.set_titles(chunks.tolist(), [row.get("title") for row in rows])
-    partners, lengths = _flat(vocabulary, [row.get("cooc") for row in rows])
+    partners, lengths = flat_partners(vocabulary, [row.get("cooc") for row in rows])
     out = {int(c): ChunkEntry(int(c), _NO_INT, _NO_INT, _NO_INT) for c in asked}
     if not rows:
         return out
@@ -99,7 +97,7 @@ def entity_entries(vocabulary: Vocabulary, rows: list[dict[str, Any]], synonyms:
     flat_chunks = list(chain.from_iterable(per_row))
     chunks = vocabulary.chunks([c[0] for c in flat_chunks])
     vocabulary.set_titles(chunks.tolist(), [c[1] for c in flat_chunks])
-    partners, lengths = _flat(vocabulary, [c[2] for c in flat_chunks])
+    partners, lengths = flat_partners(vocabulary, [c[2] for c in flat_chunks])
     degrees = related_degrees((partners, lengths), sizes)
     keys = vocabulary.entities([row["key"] for row in rows])
     same: dict[str, list[dict[str, Any]]] = {}

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -44,7 +43,7 @@ from scipy import sparse
 from graphrag import queries
 from graphrag.arcadedb import ArcadeDB
 from graphrag.retrieval.cache import CacheView
-from graphrag.retrieval.entries import ChunkEntry, EntityEntry, chunk_entries, entity_entries
+from graphrag.retrieval.entries import ChunkEntry, EntityEntry, chunk_entries, entity_entries, flat_partners
 from graphrag.retrieval.local_graph import LocalGraph
 from graphrag.retrieval.vocabulary import EntityRow, Vocabulary
 
@@ -156,12 +155,10 @@ class Neighbourhood:
         chunks = vocabulary.chunks(chunk_ids)
         entities = vocabulary.entities(keys)
         vocabulary.set_titles(chunks.tolist(), titles)
-        lists = [c or () for c in coocs]
-        partners = vocabulary.entities(list(chain.from_iterable(lists)))
+        partners, lengths = flat_partners(vocabulary, coocs)
         self._new_entities.append(entities)
         self._new_chunks.append(chunks)
-        self._new_mentions.append((chunks, entities, partners,
-                                   np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))))
+        self._new_mentions.append((chunks, entities, partners, lengths))
 
     # --- what is read, by name (tests) -------------------------------------------------------------
     @property
