@@ -33,7 +33,7 @@ from graphrag.llm import LLMClient
 from graphrag.local_llm import LocalLLMServer
 from graphrag.retrieval import HybridRetriever
 from graphrag.types import SourceDocument
-from tests.e2e.conftest import live_server, own_database, uploaded_id
+from tests.e2e.conftest import live_server, own_database, uploaded_id, wait_for
 from tests.integration import tiny_http as th
 
 pytestmark = pytest.mark.browser
@@ -44,6 +44,13 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
 QUESTION = "Which river flows through the city where Marie Curie was born?"
 WAIT_MS = 180_000  # a bound for slow steps on a loaded 2-core machine, not a timing assertion
+
+
+def wait_for_more_nodes(page: Any, nodes_before: int) -> None:
+    """Until the graph shows more than `nodes_before` nodes, polled from here: the page's CSP refuses the
+    `eval` that `page.wait_for_function` needs once it has to poll."""
+    wait_for(lambda: int(page.locator("#graph-canvas").get_attribute("data-nodes") or 0) > nodes_before,
+             timeout=WAIT_MS / 1000, every=0.1)
 _NETWORK_ERROR = re.compile(r"Failed to load resource: the server responded with a status of (\d{3})")
 
 
@@ -338,8 +345,7 @@ def test_expanding_an_entity_draws_its_neighbours(console: Console) -> None:
     neighbourhood = info.value.json()
     neighbours = [n["key"] for n in neighbourhood["nodes"] if n["key"] != "warsaw"]
     assert neighbours
-    page.wait_for_function(f"Number(document.getElementById('graph-canvas').dataset.nodes) > {nodes_before}",
-                           timeout=WAIT_MS)
+    wait_for_more_nodes(page, nodes_before)
     for key in neighbours:
         assert page.locator(f"#graph-list button[data-node='e:{key}']").count() == 1
         assert page.evaluate(f"window.graphragConsole.cy.getElementById({json.dumps('e:' + key)}).length") == 1

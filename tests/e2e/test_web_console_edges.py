@@ -92,8 +92,7 @@ def test_no_empty_badge_before_an_answer_and_no_overlapping_labels(console: Cons
     nodes_before = int(page.locator("#graph-canvas").get_attribute("data-nodes") or 0)
     with page.expect_response(lambda r: "/v1/graph/entities/" in r.url, timeout=WAIT_MS):
         seed.click()
-    page.wait_for_function(f"Number(document.getElementById('graph-canvas').dataset.nodes) > {nodes_before}",
-                           timeout=WAIT_MS)
+    web.wait_for_more_nodes(page, nodes_before)
     overlaps = page.evaluate("""() => {
         const boxes = window.graphragConsole.cy.nodes().map((n) => [n.id(), n.boundingBox({includeLabels: true})]);
         const hit = (a, b) => a.x1 < b.x2 && b.x1 < a.x2 && a.y1 < b.y2 && b.y1 < a.y2;
