@@ -123,45 +123,50 @@ class LocalGraph:
         if weights in self._transitions:
             return self._transitions[weights]
         n_c, n_e = self.n_chunks, self.n_entities
-        incidence = self.incidence
+        # numpy on the CSR arrays throughout (scipy's operators cost more in checks than in arithmetic at
+        # this size); each step computes what the matrix product it replaces did, value for value
+        incidence = _canonical(self.incidence)
+        values = incidence.data.astype(np.float64, copy=True)
         if weights.title_weight != 1.0 and self.title_edges:
-            rows, cols = zip(*self.title_edges, strict=True)
-            bonus = sparse.csr_matrix((np.full(len(rows), weights.title_weight - 1.0), (rows, cols)),
-                                      shape=incidence.shape)
-            incidence = (incidence + bonus).tocsr()
+            values[_entry_positions(incidence, self.title_edges)] += weights.title_weight - 1.0
         if weights.mention_idf > 0:
-            scale = np.power(np.maximum(self.mentions, 1).astype(np.float64), -weights.mention_idf)
-            incidence = (incidence @ sparse.diags(scale)).tocsr()
+            values *= np.power(np.maximum(self.mentions, 1).astype(np.float64), -weights.mention_idf)[incidence.indices]
         keep = np.ones(n_e)
         if weights.skip_types:
             keep = np.array([t not in weights.skip_types for t in self.entity_types], dtype=np.float64)
-            incidence = (incidence @ sparse.diags(keep)).tocsr()
-        ee = sparse.csr_matrix((n_e, n_e), dtype=np.float64)
+            values *= keep[incidence.indices]
+        incidence = sparse.csr_matrix((values, incidence.indices, incidence.indptr), shape=(n_c, n_e))
+        ee = _EMPTY
         if weights.related > 0 and self.related.nnz:
-            rel = self.related.copy()
-            rel.data = related_weight(rel.data, weights.related_mode)
-            ee = weights.related * rel
-        if weights.same_as:
-            ee = ee + self.same_as
+            rel = _canonical(self.related)
+            ee = sparse.csr_matrix((weights.related * related_weight(rel.data, weights.related_mode), rel.indices,
+                                    rel.indptr), shape=(n_e, n_e))
+        if weights.same_as and self.same_as.nnz:
+            ee = _canonical(self.same_as) if ee is _EMPTY else (ee + self.same_as).tocsr()
+        if ee is _EMPTY:
+            ee = sparse.csr_matrix((n_e, n_e), dtype=np.float64)
         if weights.skip_types:
-            ee = (sparse.diags(keep) @ ee @ sparse.diags(keep)).tocsr()
-        joined = adjacency(incidence, ee)
-        joined.eliminate_zeros()
-        local = np.asarray(joined.sum(axis=0)).ravel()
-        degree = np.zeros(n_c + n_e)
+            ee = _canonical(ee)
+            ee = sparse.csr_matrix((keep[_rows_of(ee)] * ee.data * keep[ee.indices], ee.indices, ee.indptr),
+                                   shape=(n_e, n_e))
+        joined = _without_zeros(adjacency(incidence, ee))
+        n = n_c + n_e
+        local = np.bincount(joined.indices, weights=joined.data, minlength=n)  # column sums, in row order
+        degree = np.zeros(n)
         # A complete chunk has every edge here: its local degree is its whole-graph degree.
         degree[:n_c] = np.where(self.complete_chunk, local[:n_c], 0.0)
         # A complete entity has every chunk here; its co-occurrence degree counts partners outside too.
-        entity_degree = np.asarray(incidence.sum(axis=0)).ravel()
+        entity_degree = np.bincount(incidence.indices, weights=incidence.data, minlength=n_e)
         if weights.related > 0:
             entity_degree = entity_degree + weights.related * self.related_degree[weights.related_mode]
         if weights.same_as:
-            entity_degree = entity_degree + np.asarray(self.same_as.sum(axis=1)).ravel()
+            same_as = _canonical(self.same_as)
+            entity_degree = entity_degree + np.bincount(_rows_of(same_as), weights=same_as.data, minlength=n_e)
         if weights.skip_types:
             entity_degree = entity_degree * keep
         degree[n_c:] = np.where(self.complete_entity, entity_degree, 0.0)
         inverse = np.divide(1.0, degree, out=np.zeros_like(degree), where=degree > 0)
-        matrix = (joined @ sparse.diags(inverse)).tocsr()
+        matrix = _scale_columns(joined, inverse)
         complete = np.concatenate([self.complete_chunk, self.complete_entity])
         dangling = np.flatnonzero(complete & (degree == 0))
         self._transitions[weights] = (matrix, dangling)
@@ -188,6 +193,49 @@ def adjacency(incidence: sparse.csr_matrix, ee: sparse.csr_matrix) -> sparse.csr
     at = np.repeat(start + from_chunks - ee.indptr[:-1], from_entities) + np.arange(ee.indptr[-1])
     indices[at], data[at] = ee.indices + n_c, ee.data
     return sparse.csr_matrix((data, indices, indptr), shape=(n_c + n_e, n_c + n_e))
+
+
+_EMPTY = sparse.csr_matrix((0, 0), dtype=np.float64)  # "no entity-entity edges yet" in `transition`
+
+
+def _rows_of(matrix: sparse.csr_matrix) -> np.ndarray:
+    """The row of each stored entry."""
+    return np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+
+
+def _entry_positions(matrix: sparse.csr_matrix, cells: list[tuple[int, int]]) -> np.ndarray:
+    """Where each (row, column) of `cells` is stored in the canonical `matrix` (every cell must be stored)."""
+    rows, cols = (np.asarray(part, dtype=np.int64) for part in zip(*cells, strict=True))
+    width = matrix.shape[1]
+    return np.searchsorted(_rows_of(matrix) * width + matrix.indices, rows * width + cols)
+
+
+def _without_zeros(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
+    """`matrix` less its explicit zeros (`eliminate_zeros`, without changing the caller's matrix)."""
+    kept = matrix.data != 0
+    if kept.all():
+        return matrix
+    return _from_rows(_rows_of(matrix)[kept], matrix.indices[kept], matrix.data[kept], matrix.shape)
+
+
+def _from_rows(rows: np.ndarray, indices: np.ndarray, data: np.ndarray, shape: tuple[int, int]) -> sparse.csr_matrix:
+    """A CSR matrix from its entries, given grouped by row (`rows` ascending) in the order to store them."""
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=shape[0]))])
+    return sparse.csr_matrix((data, indices, indptr), shape=shape)
+
+
+def _scale_columns(matrix: sparse.csr_matrix, factors: np.ndarray) -> sparse.csr_matrix:
+    """`matrix @ diags(factors)` as scipy computes it: each entry times its column's factor, entries that
+    become zero dropped, and each row's entries in reverse order (scipy's sparse product writes them so).
+    The order is kept because the PageRank sums each row in stored order: the same order gives the
+    same scores to the last bit, so a ranking is the one the product gave."""
+    rows = _rows_of(matrix)
+    # a row's entries reversed: the one at k of a row stored in [start, end) comes from start + end - 1 - k
+    source = matrix.indptr[:-1][rows] + matrix.indptr[1:][rows] - 1 - np.arange(len(rows))
+    indices = matrix.indices[source]
+    scaled = matrix.data[source] * factors[indices]
+    kept = scaled != 0
+    return _from_rows(rows[kept], indices[kept], scaled[kept], matrix.shape)
 
 
 def _canonical(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
