@@ -215,11 +215,13 @@ def _without_zeros(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
     kept = matrix.data != 0
     if kept.all():
         return matrix
-    return _from_rows(_rows_of(matrix)[kept], matrix.indices[kept], matrix.data[kept], matrix.shape)
+    return csr_from_entries(_rows_of(matrix)[kept], matrix.indices[kept], matrix.data[kept], matrix.shape)
 
 
-def _from_rows(rows: np.ndarray, indices: np.ndarray, data: np.ndarray, shape: tuple[int, int]) -> sparse.csr_matrix:
-    """A CSR matrix from its entries, given grouped by row (`rows` ascending) in the order to store them."""
+def csr_from_entries(rows: np.ndarray, indices: np.ndarray, data: np.ndarray, shape: tuple[int, int]
+                     ) -> sparse.csr_matrix:
+    """A CSR matrix from its entries, given grouped by row (`rows` ascending) in the order to store them
+    (no sorting, no summing of duplicates: the caller's order is the stored one)."""
     indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=shape[0]))])
     return sparse.csr_matrix((data, indices, indptr), shape=shape)
 
@@ -235,7 +237,7 @@ def _scale_columns(matrix: sparse.csr_matrix, factors: np.ndarray) -> sparse.csr
     indices = matrix.indices[source]
     scaled = matrix.data[source] * factors[indices]
     kept = scaled != 0
-    return _from_rows(rows[kept], indices[kept], scaled[kept], matrix.shape)
+    return csr_from_entries(rows[kept], indices[kept], scaled[kept], matrix.shape)
 
 
 def _canonical(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
@@ -245,11 +247,3 @@ def _canonical(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
     matrix = matrix.copy()
     matrix.sum_duplicates()
     return matrix
-
-
-def _symmetric(weights: dict[tuple[int, int], float], n: int) -> sparse.csr_matrix:
-    if not weights:
-        return sparse.csr_matrix((n, n), dtype=np.float64)
-    rows, cols = zip(*weights, strict=True)
-    upper = sparse.csr_matrix((list(weights.values()), (rows, cols)), shape=(n, n), dtype=np.float64)
-    return (upper + upper.T).tocsr()

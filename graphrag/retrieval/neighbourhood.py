@@ -44,10 +44,11 @@ from graphrag import queries
 from graphrag.arcadedb import ArcadeDB
 from graphrag.retrieval.cache import CacheView
 from graphrag.retrieval.entries import ChunkEntry, EntityEntry, chunk_entries, entity_entries, flat_partners
-from graphrag.retrieval.local_graph import LocalGraph
+from graphrag.retrieval.local_graph import LocalGraph, csr_from_entries
 from graphrag.retrieval.vocabulary import EntityRow, Vocabulary
 
 _SHIFT = 21  # node positions below 2**21 (a neighbourhood is a few thousand nodes) pack three to an int64
+_MASK = (1 << _SHIFT) - 1
 _NO_INT = np.empty(0, dtype=np.int64)
 _NO_FLOAT = np.empty(0, dtype=np.float64)
 
@@ -78,8 +79,6 @@ class Neighbourhood:
         # what `graph` assembled so far
         self._chunks = _Nodes()
         self._entities = _Nodes()
-        self._rows: list[np.ndarray] = []  # chunk position of each mention kept
-        self._cols: list[np.ndarray] = []  # entity position of each mention kept
         self._mention_codes = _NO_INT  # chunk position << _SHIFT | entity position of each one, sorted
         # partners not resolved yet (partner id, the mention's entity and chunk positions): those of
         # the mentions taken at the last build, and those that had no position at an earlier one
@@ -165,7 +164,7 @@ class Neighbourhood:
     def mentions(self) -> set[tuple[str, str]]:
         """Every (chunk id, entity key) mention read."""
         graph = self.graph()
-        return {(graph.chunk_ids[c >> _SHIFT], graph.entity_keys[c & ((1 << _SHIFT) - 1)])
+        return {(graph.chunk_ids[c >> _SHIFT], graph.entity_keys[c & _MASK])
                 for c in self._mention_codes.tolist()}
 
     @property
@@ -200,17 +199,11 @@ class Neighbourhood:
         fresh, self._fresh = _cat(self._fresh), []
         self._resolve_pairs(fresh)
         n_c, n_e = len(chunks.ids), len(entities.ids)
-        rows, cols = _collapse(self._rows), _collapse(self._cols)
-        incidence = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_c, n_e))
-        incidence.data[:] = 1.0
-        related = sparse.csr_matrix((n_e, n_e), dtype=np.float64)
-        codes = self._pair_codes
-        if len(codes):
-            smaller, larger = codes >> (2 * _SHIFT), (codes >> _SHIFT) & ((1 << _SHIFT) - 1)
-            # both directions at once (never a loop: a pair's two entities differ); repeats add up
-            related = sparse.csr_matrix((np.ones(2 * len(codes)), (np.concatenate([smaller, larger]),
-                                                                   np.concatenate([larger, smaller]))),
-                                        shape=(n_e, n_e))
+        codes = self._mention_codes  # sorted by chunk, then entity: the matrix's entries in CSR order
+        incidence = csr_from_entries(codes >> _SHIFT, codes & _MASK, np.ones(len(codes)), (n_c, n_e))
+        # a pair of entities weighs the chunks naming both (a code per chunk: the count of equal prefixes)
+        pairs, counts = np.unique(self._pair_codes >> _SHIFT, return_counts=True)
+        related = _symmetric(pairs >> _SHIFT, pairs & _MASK, counts.astype(np.float64), n_e)
         degree = {mode: np.zeros(n_e) for mode in ("count", "binary", "log")}
         if self.related_degree:
             at, found = entities.positions(np.fromiter(self.related_degree, dtype=np.int64))
@@ -239,8 +232,6 @@ class Neighbourhood:
         keep[first[~seen]] = True
         self._mention_codes = _insert(self._mention_codes, unique[~seen])
         rows, cols = all_rows[keep], all_cols[keep]
-        self._rows.append(rows)
-        self._cols.append(cols)
         if len(partners):
             kept = lengths[keep]
             self._incoming = (partners[np.repeat(keep, lengths)], np.repeat(cols, kept), np.repeat(rows, kept))
@@ -282,7 +273,7 @@ class Neighbourhood:
 
     def _same_as_matrix(self, n_e: int) -> sparse.csr_matrix:
         if not self._same:
-            return sparse.csr_matrix((n_e, n_e), dtype=np.float64)
+            return _symmetric(_NO_INT, _NO_INT, _NO_FLOAT, n_e)
         a, _ = self._entities.positions(_cat([part[0] for part in self._same]))
         b, _ = self._entities.positions(_cat([part[1] for part in self._same]))
         similarity = _cat([part[2] for part in self._same], np.float64)
@@ -290,8 +281,7 @@ class Neighbourhood:
         # the last read of a pair wins: the first of each in reverse
         _, last = np.unique(((lo << _SHIFT) | hi)[::-1], return_index=True)
         last = np.sort(len(lo) - 1 - last)
-        upper = sparse.csr_matrix((similarity[last], (lo[last], hi[last])), shape=(n_e, n_e), dtype=np.float64)
-        return (upper + upper.T).tocsr()
+        return _symmetric(lo[last], hi[last], similarity[last], n_e)
 
 
 class _Nodes:
@@ -324,6 +314,17 @@ class _Nodes:
         return np.where(found, self._at[np.minimum(where, len(self._at) - 1)], 0), found
 
 
+def _symmetric(lower: np.ndarray, upper: np.ndarray, weights: np.ndarray, n: int) -> sparse.csr_matrix:
+    """The symmetric (n, n) matrix with `weights` at (lower, upper) and (upper, lower), each pair given once
+    (what `M + M.T` gives for M holding them: a pair on the diagonal counts twice, a zero is not stored)."""
+    codes = np.concatenate([(lower << _SHIFT) | upper, (upper << _SHIFT) | lower])
+    cells, at = np.unique(codes, return_inverse=True)
+    values = np.bincount(at, weights=np.concatenate([weights, weights]), minlength=len(cells))
+    kept = values != 0
+    cells = cells[kept]
+    return csr_from_entries(cells >> _SHIFT, cells & _MASK, values[kept], (n, n))
+
+
 def _find(table: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Which `values` are in the sorted `table`, and where each would be inserted to keep it sorted."""
     where = np.searchsorted(table, values)
@@ -341,13 +342,6 @@ def _insert(table: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 def _member(ids: np.ndarray, members: set[int]) -> np.ndarray:
     return np.isin(ids, np.fromiter(members, dtype=np.int64, count=len(members)))
-
-
-def _collapse(parts: list[np.ndarray]) -> np.ndarray:
-    """The parts as one array, kept as the only part (the next call adds only what came since)."""
-    if len(parts) > 1:
-        parts[:] = [np.concatenate(parts)]
-    return parts[0] if parts else _NO_INT
 
 
 def _cat(parts: list[np.ndarray], dtype: type = np.int64) -> np.ndarray:
