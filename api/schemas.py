@@ -17,6 +17,7 @@ from graphrag.types import Answer, PathStep, RetrievalResult, SourceDocument
 from schema.workspaces import NAME_PATTERN, NAME_RULE
 
 _Q = "Who is the spouse of the director of the film Nightfall Harbour?"
+DEFAULT_HOPS = 2  # a question's graph reach when its request does not say (the CLI answering in process too)
 
 
 def _has_nul(value: Any) -> bool:
@@ -79,7 +80,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 class RetrieveRequest(_In):
     question: str = Field(min_length=1, max_length=2000, description="The question, in natural language")
     top_k: int = Field(5, ge=1, le=50, description="Passages to return")
-    hops: int = Field(2, ge=1, le=3, description="Entity hops the graph expansion may take")
+    hops: int = Field(DEFAULT_HOPS, ge=1, le=3, description="Entity hops the graph expansion may take")
 
     @field_validator("question")
     @classmethod
