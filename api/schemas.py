@@ -319,16 +319,21 @@ class IngestSummary(_Out):
     seconds: float = 0.0
 
     def add(self, other: IngestSummary) -> None:
-        self.inputs += other.inputs
-        self.inputs_failed += other.inputs_failed
-        self.document_ids.extend(other.document_ids)
-        self.documents += other.documents
-        self.chunks += other.chunks
-        self.entities += other.entities
-        self.relations += other.relations
-        self.skipped += other.skipped
-        self.failed.extend(other.failed)
-        self.seconds = round(self.seconds + other.seconds, 3)
+        """Add `other` (a job's next file) to this summary: counters and seconds summed, lists extended.
+
+        Every field is taken from the model's own list of fields, by its type, so a field added later is
+        totalled too (or refused here, when it is of a kind with no rule yet), never silently dropped.
+        """
+        for name, field in type(self).model_fields.items():
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if field.annotation is int:
+                setattr(self, name, mine + theirs)
+            elif field.annotation is float:
+                setattr(self, name, round(mine + theirs, 3))
+            elif isinstance(mine, list):
+                mine.extend(theirs)
+            else:
+                raise TypeError(f"IngestSummary.add has no rule for the field {name!r} ({field.annotation})")
 
 
 class DocumentCreated(_Out):
