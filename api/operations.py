@@ -20,29 +20,36 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import anyio
 
 from api.deps import AnswererLike, DocumentsLike, GraphLike, IngestorLike, RetrieverLike, Workspace
+from api.evidence import evidence_graph
 from api.keys import Principal
 from api.metrics import Metrics
 from api.schemas import (
+    AskResponse,
     ChunkOut,
     DocumentCreated,
     DocumentOut,
     DocumentPage,
     EntityRef,
+    EvidenceGraph,
     GraphEdge,
     GraphNode,
     IngestSummary,
     Neighbourhood,
+    RetrieveResponse,
     WorkspaceOut,
+    ask_response,
     document_out,
+    retrieve_response,
 )
 from api.workspaces import Workspaces
+from graphrag.answer import ErrorEvent, TokenEvent
 from graphrag.types import Answer, RetrievalResult
 
 T = TypeVar("T")
@@ -93,11 +100,87 @@ async def answer(answerer: AnswererLike, result: RetrievalResult, *, temperature
     return Answered(answered, elapsed)
 
 
-def observe_streamed_answer(metrics: Metrics | None, mode: str, seconds: float, tokens: int) -> None:
-    """A streamed answer that finished: its tokens and its time, counted as a whole answer's are."""
-    if metrics is not None:
-        metrics.tokens.labels(mode).inc(tokens)
-        metrics.answer_seconds.labels(mode).observe(seconds)
+@dataclass(frozen=True)
+class Streamed:
+    """A streamed answer that finished: the answer, its seconds, and the seconds to its first token
+    (None when no token came before the final answer)."""
+
+    answer: Answer
+    seconds: float
+    first_token_s: float | None
+
+
+async def stream_answer(answerer: AnswererLike, result: RetrievalResult, *, temperature: float | None,
+                        metrics: Metrics | None) -> AsyncIterator[TokenEvent | ErrorEvent | Streamed]:
+    """The answer as the answerer streams it: its `TokenEvent`s, then one `Streamed` (or one `ErrorEvent`,
+    after which nothing follows). The time to the first token, the tokens and the whole answer's time are
+    observed as a whole answer's are, so a streamed answer counts like one answered at once.
+
+    Raises:
+        RuntimeError: the answerer's stream ended with neither a final answer nor an error.
+    """
+    started = time.perf_counter()
+    first_token_s: float | None = None
+    tokens = 0
+    mode = answerer.mode
+    async for event in answerer.stream(result, temperature=temperature):
+        if isinstance(event, TokenEvent):
+            if first_token_s is None:
+                first_token_s = time.perf_counter() - started
+                if metrics is not None:
+                    metrics.llm_ttft_seconds.labels(mode).observe(first_token_s)
+            tokens += 1
+            yield event
+        elif isinstance(event, ErrorEvent):
+            if metrics is not None:
+                metrics.tokens.labels(mode).inc(tokens)
+            yield event
+            return
+        else:
+            seconds = time.perf_counter() - started
+            final = event.answer
+            if metrics is not None:
+                metrics.tokens.labels(final.mode).inc(tokens)
+                metrics.answer_seconds.labels(final.mode).observe(seconds)
+            yield Streamed(final, seconds, first_token_s)
+            return
+    raise RuntimeError("the answerer's stream ended without a final answer")
+
+
+# --- shaping for the wire: POST /v1/retrieve and /v1/ask, and the CLI's in-process `--json` ----------------
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)
+
+
+def _timings(stage_ms: dict[str, float], **ours: float) -> dict[str, float]:
+    """The library's own per-stage timings, plus the API's view of the big stages."""
+    merged = {k: round(float(v), 2) for k, v in stage_ms.items()}
+    merged.update({k: _ms(v) for k, v in ours.items()})
+    return merged
+
+
+def retrieve_out(retrieved: Retrieved) -> RetrieveResponse:
+    """The body of `POST /v1/retrieve` for a retrieval: its sources, paths, evidence graph and timings."""
+    result = retrieved.result
+    return retrieve_response(result, _timings(result.timings_ms, retrieve=retrieved.seconds, total=retrieved.seconds),
+                             evidence_graph(result))
+
+
+def ask_out(retrieved: Retrieved, answer: Answer, *, answer_s: float, total_s: float,
+            first_token_s: float | None = None, graph: EvidenceGraph | None = None) -> AskResponse:
+    """The body of `POST /v1/ask` (and of a stream's `final` event) for an answer to `retrieved`.
+
+    Args:
+        answer_s: the answer's seconds (`answer` in the timings); `total_s`: the request's, retrieval included.
+        first_token_s: a stream's seconds to its first token (`first_token`); None leaves it out.
+        graph: the retrieval's evidence graph when the caller drew it already (a stream sends it first).
+    """
+    extra = {"first_token": first_token_s} if first_token_s is not None else {}
+    timings = _timings({**retrieved.result.timings_ms, **answer.timings_ms}, retrieve=retrieved.seconds,
+                       answer=answer_s, total=total_s, **extra)
+    return ask_response(answer, timings, graph if graph is not None else evidence_graph(retrieved.result))
 
 
 # --- documents ----------------------------------------------------------------------------------------

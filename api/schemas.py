@@ -17,6 +17,7 @@ from graphrag.types import Answer, PathStep, RetrievalResult, SourceDocument
 from schema.workspaces import NAME_PATTERN, NAME_RULE
 
 _Q = "Who is the spouse of the director of the film Nightfall Harbour?"
+DEFAULT_HOPS = 2  # a question's graph reach when its request does not say (the CLI answering in process too)
 
 
 def _has_nul(value: Any) -> bool:
@@ -79,7 +80,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 class RetrieveRequest(_In):
     question: str = Field(min_length=1, max_length=2000, description="The question, in natural language")
     top_k: int = Field(5, ge=1, le=50, description="Passages to return")
-    hops: int = Field(2, ge=1, le=3, description="Entity hops the graph expansion may take")
+    hops: int = Field(DEFAULT_HOPS, ge=1, le=3, description="Entity hops the graph expansion may take")
 
     @field_validator("question")
     @classmethod
@@ -318,16 +319,21 @@ class IngestSummary(_Out):
     seconds: float = 0.0
 
     def add(self, other: IngestSummary) -> None:
-        self.inputs += other.inputs
-        self.inputs_failed += other.inputs_failed
-        self.document_ids.extend(other.document_ids)
-        self.documents += other.documents
-        self.chunks += other.chunks
-        self.entities += other.entities
-        self.relations += other.relations
-        self.skipped += other.skipped
-        self.failed.extend(other.failed)
-        self.seconds = round(self.seconds + other.seconds, 3)
+        """Add `other` (a job's next file) to this summary: counters and seconds summed, lists extended.
+
+        Every field is taken from the model's own list of fields, by its type, so a field added later is
+        totalled too (or refused here, when it is of a kind with no rule yet), never silently dropped.
+        """
+        for name, field in type(self).model_fields.items():
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if field.annotation is int:
+                setattr(self, name, mine + theirs)
+            elif field.annotation is float:
+                setattr(self, name, round(mine + theirs, 3))
+            elif isinstance(mine, list):
+                mine.extend(theirs)
+            else:
+                raise TypeError(f"IngestSummary.add has no rule for the field {name!r} ({field.annotation})")
 
 
 class DocumentCreated(_Out):

@@ -5,14 +5,16 @@ Both ask the running service when one answers at the settings' URL (`GRAPHRAG_AP
 API's host and port): it holds the models already, so the answer comes at once. Only when none
 answers (or with `--local`, or options the service does not take) do they load the models here.
 Either way the result is the REST API's: `--json` prints the same JSON as `POST /v1/retrieve` and
-`POST /v1/ask`.
+`POST /v1/ask`, since the in-process path calls the operations and the shaping of `api.operations` that
+the routes call (issue 22: the CLI had its own timings and shaping, and they had drifted).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated, Any, get_args
+import time
+from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 import typer
 
@@ -24,6 +26,10 @@ from graphrag.retrieval.base import Ranking, RetrievalConfig
 from graphrag.retrieval.paths import format_path
 from graphrag.types import PathStep, RetrievalResult
 from schema.workspaces import WorkspaceNameError, check_name
+
+if TYPE_CHECKING:  # the API's modules load with the models, only when a question is answered here
+    from api.deps import AnswererLike, RetrieverLike
+    from graphrag.retrieval.hybrid import HybridRetriever
 
 _DEFAULTS = RetrievalConfig()
 SERVICE_MAX_TOP_K = 50  # the API's bound on top_k (api.schemas.RetrieveRequest); more is answered here
@@ -61,15 +67,66 @@ def _service(ctx: typer.Context, workspace: str, *, local: bool, top_k: int, ran
     return service
 
 
-def _retrieve(settings: Settings, question: str, top_k: int, ranking: str) -> RetrievalResult:
+class RankedRetriever:
+    """A retriever with `--ranking` bound: the operation layer asks for a question, `top_k` and `hops`
+    only (the service always ranks the configured way)."""
+
+    def __init__(self, retriever: HybridRetriever, ranking: str):
+        self.retriever, self.ranking = retriever, ranking
+
+    def retrieve(self, question: str, *, top_k: int, hops: int) -> RetrievalResult:
+        return self.retriever.retrieve(question, top_k=top_k, hops=hops, ranking=self.ranking)  # type: ignore[arg-type]
+
+
+def _retriever(settings: Settings, top_k: int, ranking: str) -> RankedRetriever:
+    """The retriever over the workspace's database, with the embedding model loaded (seconds)."""
     from graphrag.embeddings import SentenceTransformerEmbedder
     from graphrag.launch import open_database
     from graphrag.retrieval.hybrid import HybridRetriever
 
     db = open_database(settings)
     embedder = SentenceTransformerEmbedder(settings.embedding_model, expected_dim=settings.embedding_dim)
-    retriever = HybridRetriever(db, embedder, config=RetrievalConfig.from_settings(settings, top_k=top_k))
-    return retriever.retrieve(question, ranking=ranking)  # type: ignore[arg-type]
+    config = RetrievalConfig.from_settings(settings, top_k=top_k)
+    return RankedRetriever(HybridRetriever(db, embedder, config=config), ranking)
+
+
+def search_here(retriever: RetrieverLike, question: str, top_k: int) -> tuple[dict[str, Any], RetrievalResult]:
+    """`search` answered in this process: the JSON `POST /v1/retrieve` returns, and the retrieval (its seeds
+    are printed too)."""
+    from api import operations
+    from api.schemas import DEFAULT_HOPS  # the service's reach: the CLI has no option for it
+
+    retrieved = asyncio.run(operations.retrieve(retriever, question, top_k=top_k, hops=DEFAULT_HOPS, metrics=None))
+    return operations.retrieve_out(retrieved).model_dump(), retrieved.result
+
+
+def ask_here(retriever: RetrieverLike, answerer: AnswererLike, question: str, top_k: int, *,
+             stream: bool) -> dict[str, Any]:
+    """`ask` answered in this process: the JSON `POST /v1/ask` returns. With `stream`, the answer's text is
+    printed as it comes (as `stream: true` sends it); without, it is answered whole (`--json`)."""
+    from api import operations
+    from api.schemas import DEFAULT_HOPS
+    from graphrag.answer import ErrorEvent, TokenEvent
+
+    async def run() -> dict[str, Any]:
+        started = time.perf_counter()
+        retrieved = await operations.retrieve(retriever, question, top_k=top_k, hops=DEFAULT_HOPS, metrics=None)
+        if not stream:
+            answered = await operations.answer(answerer, retrieved.result, temperature=None, metrics=None)
+            return operations.ask_out(retrieved, answered.answer, answer_s=answered.seconds,
+                                      total_s=time.perf_counter() - started).model_dump()
+        async for event in operations.stream_answer(answerer, retrieved.result, temperature=None, metrics=None):
+            if isinstance(event, TokenEvent):
+                out.print(event.text, end="", highlight=False, soft_wrap=True, markup=False)
+            elif isinstance(event, ErrorEvent):
+                fail(f"the LLM stopped mid-answer: {event.message}")
+            else:
+                return operations.ask_out(retrieved, event.answer, answer_s=event.seconds,
+                                          total_s=time.perf_counter() - started,
+                                          first_token_s=event.first_token_s).model_dump()
+        raise AssertionError("stream_answer ends with an answer or an error")
+
+    return asyncio.run(run())
 
 
 def _print_sources(sources: list[dict[str, Any]]) -> None:
@@ -102,11 +159,8 @@ def search(ctx: typer.Context, question: QuestionArg, top_k: TopKOpt = _DEFAULTS
         if service is not None:
             response = service.retrieve(workspace, question, top_k)
         else:
-            from api.evidence import evidence_graph
-            from api.schemas import retrieve_response
-
-            result = _retrieve(workspace_settings(ctx, workspace), question, top_k, ranking)
-            response = retrieve_response(result, result.timings_ms, evidence_graph(result)).model_dump()
+            retriever = _retriever(workspace_settings(ctx, workspace), top_k, ranking)
+            response, result = search_here(retriever, question, top_k)
             seeds = ", ".join(f"{s.name} ({s.source}, {s.mentions})" for s in result.seeds)
     except ServiceError as exc:
         fail(str(exc), code=exc.exit_code)
@@ -142,33 +196,6 @@ def _ask_service(service: Service, workspace: str, question: str, top_k: int, as
     return final
 
 
-def _ask_here(settings: Settings, question: str, top_k: int, ranking: str, as_json: bool) -> dict[str, Any]:
-    from api.evidence import evidence_graph
-    from api.schemas import ask_response
-    from graphrag.answer import Answerer, ErrorEvent, FinalEvent, TokenEvent
-    from graphrag.types import Answer
-
-    result = _retrieve(settings, question, top_k, ranking)
-    answerer = Answerer.from_settings(settings)
-
-    async def run() -> Answer | None:
-        final: Answer | None = None
-        async for event in answerer.stream(result):
-            if isinstance(event, TokenEvent) and not as_json:
-                out.print(event.text, end="", highlight=False, soft_wrap=True, markup=False)
-            elif isinstance(event, FinalEvent):
-                final = event.answer
-            elif isinstance(event, ErrorEvent):
-                fail(f"the LLM stopped mid-answer: {event.message}")
-        return final
-
-    answer = asyncio.run(run())
-    if answer is None:
-        fail("no answer came back")
-        raise AssertionError  # fail() exits
-    return ask_response(answer, answer.timings_ms, evidence_graph(result)).model_dump()
-
-
 def ask(ctx: typer.Context, question: QuestionArg, top_k: TopKOpt = _DEFAULTS.top_k,
         ranking: RankingOpt = _DEFAULTS.ranking, as_json: JsonOpt = False, workspace: WorkspaceOpt = "default",
         local: LocalOpt = False) -> None:
@@ -184,7 +211,11 @@ def ask(ctx: typer.Context, question: QuestionArg, top_k: TopKOpt = _DEFAULTS.to
         if service is not None:
             answer = _ask_service(service, workspace, question, top_k, as_json)
         else:
-            answer = _ask_here(workspace_settings(ctx, workspace), question, top_k, ranking, as_json)
+            from graphrag.answer import Answerer
+
+            settings = workspace_settings(ctx, workspace)
+            answer = ask_here(_retriever(settings, top_k, ranking), Answerer.from_settings(settings), question, top_k,
+                              stream=not as_json)
     except ServiceError as exc:
         fail(str(exc), code=exc.exit_code)
         return

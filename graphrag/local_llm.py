@@ -91,11 +91,23 @@ def resolve_model(name: str, data_dir: Path) -> Path:
     if model is None:
         raise ConfigError(f"unknown local model {name!r}; choose one of {', '.join(LOCAL_MODELS)} "
                           "(GRAPHRAG_LLM_LOCAL_MODEL)")
+    return model_file(model, data_dir)
+
+
+def model_file(model: LocalModel, data_dir: Path) -> Path:
+    """The .gguf file of `model`, checked against its pinned sha256: in its package's folder, or joined
+    from its part packages into `data_dir/models` the first time (the check is then remembered by a
+    stamp beside it, so a 1 GB file is not hashed again at every start).
+
+    Raises:
+        ConfigError: a package or part is not installed, or a file does not match the pinned hash
+            (nothing half-joined is left behind).
+    """
     models_dir = Path(data_dir).resolve() / "models"
     if model.package is not None:
         spec = importlib.util.find_spec(model.package)  # found, not imported
         if spec is None or not spec.submodule_search_locations:
-            raise ConfigError(f"local model {name!r} is not installed: {model.install}")
+            raise ConfigError(f"local model {model.name!r} is not installed: {model.install}")
         path = Path(next(iter(spec.submodule_search_locations))) / model.file_name
         if not path.is_file():
             raise ConfigError(f"the {model.package} package has no {model.file_name}; reinstall it: {model.install}")

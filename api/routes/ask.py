@@ -27,15 +27,12 @@ from api.schemas import (
     AskResponse,
     RetrieveRequest,
     RetrieveResponse,
-    ask_response,
     error_responses,
     fit_of,
-    retrieve_response,
     sources_of,
 )
 from graphrag.answer import ErrorEvent, TokenEvent
 from graphrag.errors import DatabaseUnavailableError
-from graphrag.types import RetrievalResult
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["question answering"],
@@ -48,26 +45,13 @@ _SSE_EXAMPLE = ('event: sources\ndata: {"sources": [{"n": 1, "document_id": "doc
                 '"timings_ms": {...}}\n\n')
 
 
-def _ms(seconds: float) -> float:
-    return round(seconds * 1000, 2)
-
-
-def _timings(stage_ms: dict[str, float], **ours: float) -> dict[str, float]:
-    """The library's own per-stage timings, plus the API's view of the big stages."""
-    merged = {k: round(float(v), 2) for k, v in stage_ms.items()}
-    merged.update({k: _ms(v) for k, v in ours.items()})
-    return merged
-
-
 @router.post("/retrieve", response_model=RetrieveResponse, summary="Retrieve the context for a question")
 async def retrieve(body: RetrieveRequest, _: ReadPrincipal, retriever: RetrieverDep,
                    metrics: MetricsDep) -> RetrieveResponse:
     """The passages and entity paths an answer would be built from, without the answer."""
     retrieved = await operations.retrieve(retriever, body.question, top_k=body.top_k, hops=body.hops,
                                           metrics=metrics)
-    result, elapsed = retrieved.result, retrieved.seconds
-    return retrieve_response(result, _timings(result.timings_ms, retrieve=elapsed, total=elapsed),
-                             evidence_graph(result))
+    return operations.retrieve_out(retrieved)
 
 
 @router.post("/ask", response_model=AskResponse, summary="Answer a question with citations",
@@ -85,16 +69,13 @@ async def ask(body: AskRequest, _: ReadPrincipal, retriever: RetrieverDep, answe
     started = time.perf_counter()
     retrieved = await operations.retrieve(retriever, body.question, top_k=body.top_k, hops=body.hops,
                                           metrics=metrics)
-    result, retrieval_s = retrieved.result, retrieved.seconds
     if body.stream:
-        return StreamingResponse(_events(answerer, body, result, retrieval_s, started, metrics),
+        return StreamingResponse(_events(answerer, body, retrieved, started, metrics),
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-    answered = await operations.answer(answerer, result, temperature=body.temperature, metrics=metrics)
-    answer = answered.answer
-    timings = _timings({**result.timings_ms, **answer.timings_ms}, retrieve=retrieval_s, answer=answered.seconds,
-                       total=time.perf_counter() - started)
-    return ask_response(answer, timings, evidence_graph(result))
+    answered = await operations.answer(answerer, retrieved.result, temperature=body.temperature, metrics=metrics)
+    return operations.ask_out(retrieved, answered.answer, answer_s=answered.seconds,
+                              total_s=time.perf_counter() - started)
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
@@ -102,40 +83,29 @@ def sse(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
 
-async def _events(answerer: AnswererLike, body: AskRequest, result: RetrievalResult, retrieval_s: float,
-                  started: float, metrics: Metrics) -> AsyncIterator[bytes]:
+async def _events(answerer: AnswererLike, body: AskRequest, retrieved: operations.Retrieved, started: float,
+                  metrics: Metrics) -> AsyncIterator[bytes]:
+    result = retrieved.result
     graph = evidence_graph(result)
     yield sse("sources", {"sources": [s.model_dump() for s in sources_of(result)],
                           "paths": [[step.model_dump() for step in path] for path in result.paths],
                           "graph": graph.model_dump(), **fit_of(result)})
-    answer_started = time.perf_counter()
-    first_token_s: float | None = None
-    tokens = 0
-    mode = answerer.mode
     try:
-        async for event in answerer.stream(result, temperature=body.temperature):
+        async for event in operations.stream_answer(answerer, result, temperature=body.temperature,
+                                                    metrics=metrics):
             if isinstance(event, TokenEvent):
-                if first_token_s is None:
-                    first_token_s = time.perf_counter() - answer_started
-                    metrics.llm_ttft_seconds.labels(mode).observe(first_token_s)
-                tokens += 1
                 yield sse("token", {"text": event.text})
             elif isinstance(event, ErrorEvent):
-                metrics.tokens.labels(mode).inc(tokens)
                 log.warning("streamed answer broke off: %s", event.message)
                 yield sse("error", error_body("answer_broken", "the language model stopped mid-answer; "
                                               "the answer is incomplete"))
                 return
             else:
-                final = event.answer
-                answer_s = time.perf_counter() - answer_started
-                operations.observe_streamed_answer(metrics, final.mode, answer_s, tokens)
-                extra = {"first_token": first_token_s} if first_token_s is not None else {}
-                timings = _timings({**result.timings_ms, **final.timings_ms}, retrieve=retrieval_s,
-                                   answer=answer_s, total=time.perf_counter() - started, **extra)
-                yield sse("final", ask_response(final, timings, graph).model_dump())
+                final = operations.ask_out(retrieved, event.answer, answer_s=event.seconds,
+                                           total_s=time.perf_counter() - started, first_token_s=event.first_token_s,
+                                           graph=graph)
+                yield sse("final", final.model_dump())
                 return
-        raise RuntimeError("the answerer's stream ended without a final answer")
     except Exception as exc:  # headers are sent: the only way left to report it is an event
         log.exception("streamed answer failed")
         failure = error_body("answer_failed", "the answer could not be completed; quote the request id")

@@ -19,6 +19,7 @@ from api.deps import Components, Workspace
 from api.keys import ANONYMOUS, Principal, Scope
 from api.metrics import Metrics
 from api.schemas import IngestSummary
+from graphrag.answer import ErrorEvent, FinalEvent, TokenEvent
 from graphrag.types import Answer, RetrievalResult, SourceDocument
 from schema.workspaces import WorkspaceBusyError
 
@@ -105,6 +106,42 @@ def test_retrieve_and_answer_are_timed_and_observed() -> None:
     assert answered.answer.answer == "No." and answered.seconds >= 0
     assert sample(metrics, "graphrag_retrieval_duration_seconds_count") == 1
     assert sample(metrics, "graphrag_answer_duration_seconds_count", mode="extractive") == 1  # MCP's `ask` too
+
+
+def test_a_streamed_answer_is_observed_as_a_whole_one() -> None:
+    """Tokens pass through as they come; the first token's time, the tokens and the answer's time are counted
+    once the answer is final, and only its tokens when the stream breaks off."""
+    metrics = Metrics()
+    result = RetrievalResult(question="Q?", passages=[], paths=[], seeds=[], timings_ms={})
+    final = Answer(question="Q?", answer="Yes, no.", mode="llm", citations=[])
+
+    class Answerer:
+        mode = "llm"
+
+        def __init__(self, last: FinalEvent | ErrorEvent):
+            self.last = last
+
+        async def stream(self, retrieval: RetrievalResult, *,
+                         temperature: float | None = None) -> AsyncIterator[TokenEvent | FinalEvent | ErrorEvent]:
+            yield TokenEvent(text="Yes, ")
+            yield TokenEvent(text="no.")
+            yield self.last
+
+    async def run(answerer: Answerer) -> list[Any]:
+        return [e async for e in operations.stream_answer(answerer, result, temperature=None,  # type: ignore[arg-type]
+                                                          metrics=metrics)]
+
+    events = anyio.run(run, Answerer(FinalEvent(answer=final)))
+    assert [type(e) for e in events] == [TokenEvent, TokenEvent, operations.Streamed]
+    assert events[-1].answer is final and 0 <= events[-1].first_token_s <= events[-1].seconds
+    assert sample(metrics, "graphrag_answer_tokens_total", mode="llm") == 2
+    assert sample(metrics, "graphrag_answer_duration_seconds_count", mode="llm") == 1
+    assert sample(metrics, "graphrag_llm_time_to_first_token_seconds_count", mode="llm") == 1
+
+    broken = anyio.run(run, Answerer(ErrorEvent(message="cut")))
+    assert [type(e) for e in broken] == [TokenEvent, TokenEvent, ErrorEvent]
+    assert sample(metrics, "graphrag_answer_tokens_total", mode="llm") == 4
+    assert sample(metrics, "graphrag_answer_duration_seconds_count", mode="llm") == 1  # not a whole answer
 
 
 def test_add_documents_writes_inside_the_guard_counts_and_reads_each_document_back_once() -> None:

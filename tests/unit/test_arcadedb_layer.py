@@ -107,20 +107,44 @@ def test_async_client_shares_the_policy() -> None:
 def test_a_replayed_block_retries_a_duplicate_key_and_an_expired_session_a_single_statement_does_not() -> None:
     """A transactional block is replayed whole and re-reads what it decides on, so a duplicate key
     (another writer created the same key first) and a session the server expired (rolled back)
-    pass on replay; a single CREATE that meets a duplicate key is the caller's error."""
-    from arcadedb_driver.errors import ArcadeDBError
+    pass on replay; a single CREATE that meets a duplicate key is the caller's error, and so is a
+    single statement's 404. A conflict is retried even for a statement that may not run twice."""
+    duplicate = httpx.Response(409, json={"error": "Found duplicate key in index",
+                                          "exception": "com.arcadedb.exception.DuplicatedKeyException"})
+    expired = httpx.Response(404, json={"error": "Remote transaction session not found or expired"})
+    conflict = httpx.Response(409, json={"error": "conflict",
+                                         "exception": "com.arcadedb.exception.ConcurrentModificationException"})
+    calls: list[httpx.Request] = []
+    once: dict[str, httpx.Response] = {}  # path suffix -> the answer the next request there gets
 
-    from graphrag.arcadedb import _classify, _Transient
+    def handler(request: httpx.Request, n: int) -> httpx.Response:
+        for suffix, response in list(once.items()):
+            if request.url.path.endswith(suffix):
+                del once[suffix]
+                return response
+        if "/begin/" in request.url.path:
+            return httpx.Response(204, headers={"arcadedb-session-id": "s1"})
+        if "/commit/" in request.url.path or "/rollback/" in request.url.path:
+            return httpx.Response(204)
+        return httpx.Response(200, json=OK)
 
-    duplicate = ArcadeDBError(409, {"error": "Found duplicate key in index",
-                                    "exception": "com.arcadedb.exception.DuplicatedKeyException"})
-    expired = ArcadeDBError(404, {"error": "Remote transaction session not found or expired"})
-    conflict = ArcadeDBError(409, {"exception": "com.arcadedb.exception.ConcurrentModificationException"})
-    for error in (duplicate, expired, conflict):
-        assert isinstance(_classify(error, idempotent=True, block=True), _Transient)
-    assert isinstance(_classify(duplicate, idempotent=False), QueryError)
-    assert isinstance(_classify(expired, idempotent=True), QueryError)
-    assert isinstance(_classify(conflict, idempotent=False), _Transient)
+    db = _client(handler, calls)
+    for suffix, failure in (("/commit/g", duplicate), ("/command/g", expired), ("/commit/g", conflict)):
+        runs: list[int] = []
+        once[suffix] = failure
+        db.transactional(lambda tx: runs.append(1) or tx.cypher("CREATE (n:X {k: 1})"))  # noqa: B023
+        assert len(runs) == 2, failure.json()
+
+    calls.clear()
+    once["/command/g"] = duplicate
+    with pytest.raises(QueryError, match="duplicate key"):
+        db.cypher("CREATE (n:X {k: 1})", idempotent=False)
+    once["/query/g"] = expired
+    with pytest.raises(QueryError, match="HTTP 404"):
+        db.sql("SELECT 1 AS one")
+    assert len(calls) == 2  # neither was sent again
+    once["/command/g"] = conflict
+    assert db.cypher("CREATE (n:X {k: 1})", idempotent=False) == [{"one": 1}] and len(calls) == 4
 
 
 # --- cypher_rows: the plain-JSON read path must send, retry and fail exactly as cypher does ------------

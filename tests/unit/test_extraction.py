@@ -11,7 +11,6 @@ from ingestion.extraction import (
     ExtractionInput,
     Mention,
     SpacyEntityExtractor,
-    _titlecase_spans,
     sentence_pairs,
     title_entity,
 )
@@ -38,10 +37,13 @@ def test_names_title_and_pairs(extractor: SpacyEntityExtractor) -> None:
     assert not any("mercury" in pair for pair in result.pairs)
 
 
-def test_titlecase_spans(extractor: SpacyEntityExtractor) -> None:
-    tokens = list(extractor.nlp.make_doc("In Berlin we saw The Lord of the Rings and Zorp Quibble Method today."))
-    spans = [" ".join(t.text for t in tokens[i:j]) for i, j in _titlecase_spans(tokens)]
-    assert spans == ["Lord of the Rings", "Zorp Quibble Method"]  # not "In Berlin", no leading "The"
+def test_titlecase_runs_spacy_does_not_name_whole_are_named_too(extractor: SpacyEntityExtractor) -> None:
+    """A run of capitalised words, connectors inside, is a name of its own (`SPAN_TYPE`) unless spaCy named
+    exactly those words; it never starts at a capitalised stop word ("In Berlin", "The Lord ...")."""
+    chunks = SentenceChunker().chunk("In Berlin we saw The Lord of the Rings and Zorp Quibble Method today.")
+    [[with_spans]] = extractor.extract([ExtractionInput("", chunks)])
+    assert [m.name for m in with_spans.mentions if m.type == SPAN_TYPE] == ["Lord of the Rings"]
+    assert {"berlin", "zorp quibble method"} <= {m.key for m in with_spans.mentions}  # spaCy's own names
     plain = SpacyEntityExtractor(extractor.nlp, titlecase_spans=False, title_entity=False)
     chunks = SentenceChunker().chunk("We read The Lord of the Rings twice.")
     [[with_spans]] = extractor.extract([ExtractionInput("", chunks)])
