@@ -7,9 +7,10 @@ the whole graph, an incomplete one sends nothing on.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 from scipy import sparse
@@ -37,6 +38,38 @@ def related_weight(count: np.ndarray | float, mode: str) -> Any:
     return count
 
 
+class Names(Sequence[str]):
+    """The names of a graph's nodes, looked up in the vocabulary's list by id only when one is asked for
+    (a question builds several graphs of thousands of nodes and reads a few names of the last one)."""
+
+    def __init__(self, table: list[str], ids: np.ndarray):
+        self._table, self._ids = table, ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [self._table[j] for j in self._ids[i].tolist()]
+        return self._table[int(self._ids[i])]
+
+    def __iter__(self) -> Iterator[str]:
+        table = self._table
+        return (table[j] for j in self._ids.tolist())
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to any sequence of the same names in the same order (a list included), as a list is."""
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]  # a view of mutable names, compared by content
+
+
 @dataclass
 class LocalGraph:
     """A `Neighbourhood` as matrices: chunk i is node i, entity j is node n_chunks + j.
@@ -44,8 +77,9 @@ class LocalGraph:
     It answers what the ranking and the path explanations ask of a graph (`GraphLike` in ppr.py).
     """
 
-    chunk_ids: list[str]
-    entity_keys: list[str]
+    chunk_gids: np.ndarray  # vocabulary id of each chunk, in position order
+    entity_gids: np.ndarray
+    vocabulary: Vocabulary  # names, types and titles, looked up when asked
     mentions: np.ndarray  # chunks naming each entity, in the whole graph
     incidence: sparse.csr_matrix  # (n_chunks, n_entities) 1 where a read mention links them
     related: sparse.csr_matrix  # (n_entities, n_entities) co-occurrence counts seen in read mentions
@@ -56,11 +90,32 @@ class LocalGraph:
     # as the sum of pair counts ("count"), the number of distinct partners ("binary"), sum of 1 + ln count ("log")
     related_degree: dict[str, np.ndarray]
     title_edges: list[tuple[int, int]]  # (chunk, entity): the entity its document's title names
-    chunk_gids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # vocabulary ids
-    entity_gids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    vocabulary: Vocabulary = field(default_factory=Vocabulary)  # names, types and titles, looked up when asked
     _by_entity: sparse.csc_matrix | None = field(init=False, default=None)
     _transitions: dict[EdgeWeights, tuple[sparse.csr_matrix, np.ndarray]] = field(init=False, default_factory=dict)
+
+    @cached_property
+    def chunk_ids(self) -> Names:
+        return Names(self.vocabulary.chunk_ids, self.chunk_gids)
+
+    @cached_property
+    def entity_keys(self) -> Names:
+        return Names(self.vocabulary.entity_keys, self.entity_gids)
+
+    def entity_positions(self, gids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of these vocabulary ids among the graph's entities (0 where absent), and which are."""
+        return _positions(self._entity_order, self.entity_gids, gids)
+
+    def chunk_positions(self, gids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of these vocabulary ids among the graph's chunks (0 where absent), and which are."""
+        return _positions(self._chunk_order, self.chunk_gids, gids)
+
+    @cached_property
+    def _entity_order(self) -> np.ndarray:
+        return np.argsort(self.entity_gids, kind="stable")
+
+    @cached_property
+    def _chunk_order(self) -> np.ndarray:
+        return np.argsort(self.chunk_gids, kind="stable")
 
     @cached_property
     def entity_rows(self) -> list[EntityRow]:
@@ -90,11 +145,11 @@ class LocalGraph:
 
     @property
     def n_chunks(self) -> int:
-        return len(self.chunk_ids)
+        return len(self.chunk_gids)
 
     @property
     def n_entities(self) -> int:
-        return len(self.entity_keys)
+        return len(self.entity_gids)
 
     def chunk_entities(self, i: int) -> list[int]:
         return [int(j) for j in self.incidence.indices[self.incidence.indptr[i]:self.incidence.indptr[i + 1]]]
@@ -196,6 +251,16 @@ def adjacency(incidence: sparse.csr_matrix, ee: sparse.csr_matrix) -> sparse.csr
 
 
 _EMPTY = sparse.csr_matrix((0, 0), dtype=np.float64)  # "no entity-entity edges yet" in `transition`
+
+
+def _positions(order: np.ndarray, ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of `wanted` is in `ids` (whose ascending `order` is given), 0 where absent, and which are."""
+    if not len(ids):
+        return np.zeros(len(wanted), dtype=np.int64), np.zeros(len(wanted), dtype=bool)
+    ordered = ids[order]
+    where = np.minimum(np.searchsorted(ordered, wanted), len(ids) - 1)
+    found = ordered[where] == wanted
+    return np.where(found, order[where], 0), found
 
 
 def _rows_of(matrix: sparse.csr_matrix) -> np.ndarray:

@@ -65,8 +65,8 @@ class Neighbourhood:
 
     def __init__(self, vocabulary: Vocabulary | None = None):
         self.vocabulary = vocabulary if vocabulary is not None else Vocabulary()
-        self.complete_chunks: set[int] = set()  # every mention of these was read
-        self.complete_entities: set[int] = set()  # every mention and SAME_AS of these
+        self.complete_chunks = _Completed()  # every mention of these was read
+        self.complete_entities = _Completed()  # every mention and SAME_AS of these
         # complete entity -> its co-occurrence degree in the whole graph: (sum of pair counts, distinct
         # partners, sum of 1 + ln count), for the "count", "binary" and "log" weightings
         self.related_degree: dict[int, tuple[float, float, float]] = {}
@@ -209,11 +209,11 @@ class Neighbourhood:
             at, found = entities.positions(np.fromiter(self.related_degree, dtype=np.int64))
             values = np.array(list(self.related_degree.values()), dtype=np.float64)[found]
             degree["count"][at[found]], degree["binary"][at[found]], degree["log"][at[found]] = values.T
-        graph = LocalGraph(_pick(vocabulary.chunk_ids, chunks.ids), _pick(vocabulary.entity_keys, entities.ids),
-                          np.asarray(_pick(vocabulary.entity_mentions, entities.ids), dtype=np.int64),  # type: ignore[arg-type]
-                          incidence, related, self._same_as_matrix(n_e),
-                          _member(chunks.ids, self.complete_chunks), _member(entities.ids, self.complete_entities),
-                          degree, self._title_edges(), chunks.ids, entities.ids, vocabulary)
+        graph = LocalGraph(chunks.ids, entities.ids, vocabulary,
+                           np.asarray(_pick(vocabulary.entity_mentions, entities.ids), dtype=np.int64),
+                           incidence, related, self._same_as_matrix(n_e),
+                           self.complete_chunks.flags(chunks), self.complete_entities.flags(entities),
+                           degree, self._title_edges())
         self._last = ((*seen[:-1], n_e), graph)  # the entities counted as of this graph
         return graph
 
@@ -284,6 +284,38 @@ class Neighbourhood:
         return _symmetric(lo[last], hi[last], similarity[last], n_e)
 
 
+class _Completed(set[int]):
+    """A set of vocabulary ids that also keeps, per position of a `_Nodes`, whether each is in it, updated
+    with only what was added since the last call (membership of every node, tested again at each of a
+    question's graphs, cost more than the rest of the graph's flags). Only `add` and `update` are
+    tracked: nothing else changes these sets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._added: list[int] = []  # since the last `flags`, or still without a position then
+        self._flags = np.zeros(0, dtype=bool)
+
+    def add(self, item: int) -> None:
+        if item not in self:
+            self._added.append(item)
+            super().add(item)
+
+    def update(self, *others: Iterable[int]) -> None:
+        for other in others:
+            for item in other:
+                self.add(item)
+
+    def flags(self, nodes: _Nodes) -> np.ndarray:
+        """Whether each of `nodes`, in position order, is in the set (a copy: later calls grow their own)."""
+        if len(self._flags) < len(nodes.ids):
+            self._flags = np.concatenate([self._flags, np.zeros(len(nodes.ids) - len(self._flags), dtype=bool)])
+        if self._added:
+            at, found = nodes.positions(np.fromiter(self._added, dtype=np.int64, count=len(self._added)))
+            self._flags[at[found]] = True
+            self._added = np.asarray(self._added, dtype=np.int64)[~found].tolist()  # a position may come later
+        return self._flags.copy()
+
+
 class _Nodes:
     """One kind of node's vocabulary ids in position order (first arrival first), and their lookup."""
 
@@ -338,10 +370,6 @@ def _insert(table: np.ndarray, values: np.ndarray) -> np.ndarray:
     values = np.unique(values)
     seen, where = _find(table, values)
     return np.insert(table, where[~seen], values[~seen]) if not seen.all() else table
-
-
-def _member(ids: np.ndarray, members: set[int]) -> np.ndarray:
-    return np.isin(ids, np.fromiter(members, dtype=np.int64, count=len(members)))
 
 
 def _cat(parts: list[np.ndarray], dtype: type = np.int64) -> np.ndarray:

@@ -75,13 +75,18 @@ class PPRRanker:
         """
         cfg = self.config
         reset = np.zeros(graph.n_chunks + graph.n_entities, dtype=np.float64)
-        for key, weight in seed_weights.items():
-            j = graph.entity_index.get(key)
-            if j is not None:
-                reset[graph.n_chunks + j] += weight
+        vocabulary = graph.vocabulary
+        if seed_weights:
+            keys = list(seed_weights)
+            at, found = graph.entity_positions(vocabulary.entities(keys))
+            for j, key in zip(at[found].tolist(), np.asarray(keys, dtype=object)[found].tolist(), strict=True):
+                reset[graph.n_chunks + j] += seed_weights[key]
         if dense and cfg.ppr_passage_weight > 0 and graph.n_chunks:
             floor = min(dense.values()) if cfg.ppr_dense_floor is None else cfg.ppr_dense_floor
-            scores = np.array([dense.get(c, floor) for c in graph.chunk_ids], dtype=np.float64)
+            ids = list(dense)
+            at, found = graph.chunk_positions(vocabulary.chunks(ids))
+            scores = np.full(graph.n_chunks, floor, dtype=np.float64)
+            scores[at[found]] = np.fromiter(dense.values(), dtype=np.float64, count=len(ids))[found]
             top = max(float(scores.max()), floor + 1e-9)
             prior = np.clip((scores - floor) / (top - floor), 0.0, 1.0) ** cfg.ppr_dense_power
             if 0 < cfg.ppr_dense_top < len(prior):
