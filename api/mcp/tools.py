@@ -25,6 +25,7 @@ from api.mcp.errors import BadArguments, need, tool_errors
 from api.mcp.prompt import cited_answer_prompt
 from api.mcp.results import AskResult, ChunkOut, DocumentDeleted, DocumentList, RetrieveResult, passages_of
 from api.schemas import (
+    DEFAULT_HOPS,
     DocumentCreated,
     DocumentIn,
     Neighbourhood,
@@ -59,7 +60,7 @@ async def _retrieval(deps: ToolDeps, ctx: Context, question: str, top_k: int,
     return parts, retrieved.result
 
 
-async def ask(ctx: Context, question: QuestionArg, top_k: TopKArg = 5, hops: HopsArg = 2) -> AskResult:
+async def ask(ctx: Context, question: QuestionArg, top_k: TopKArg = 5, hops: HopsArg = DEFAULT_HOPS) -> AskResult:
     """Answer a question from the stored documents, with numbered citations.
 
     Retrieves passages (vector, keyword and graph search fused, multi-hop over entities), then
@@ -80,7 +81,8 @@ async def ask(ctx: Context, question: QuestionArg, top_k: TopKArg = 5, hops: Hop
                      relevance=shaped.relevance)
 
 
-async def retrieve(ctx: Context, question: QuestionArg, top_k: TopKArg = 5, hops: HopsArg = 2) -> RetrieveResult:
+async def retrieve(ctx: Context, question: QuestionArg, top_k: TopKArg = 5,
+                   hops: HopsArg = DEFAULT_HOPS) -> RetrieveResult:
     """Find the passages that answer a question, best first, without writing an answer.
 
     Returns each passage whole with its document id, chunk id, title, score and the retrievers that
