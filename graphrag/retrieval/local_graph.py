@@ -70,6 +70,31 @@ class Names(Sequence[str]):
     __hash__ = None  # type: ignore[assignment]  # a view of mutable names, compared by content
 
 
+@dataclass(frozen=True)
+class NodeIndex:
+    """One kind of node's vocabulary ids in position order, with the lookup from id to position.
+
+    Never changed once made: a neighbourhood that grows makes a new one (`with_ids`), so each graph
+    keeps the index it was built with, and the sort its lookup needs is done once per growth."""
+
+    ids: np.ndarray  # vocabulary id of each position
+    order: np.ndarray  # the positions by ascending id
+    sorted_ids: np.ndarray  # ids[order]
+
+    @classmethod
+    def of(cls, ids: np.ndarray) -> NodeIndex:
+        order = np.argsort(ids, kind="stable")
+        return cls(ids, order, ids[order])
+
+    def positions(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of these vocabulary ids (0 where absent), and which have one."""
+        if not len(self.ids):
+            return np.zeros(len(wanted), dtype=np.int64), np.zeros(len(wanted), dtype=bool)
+        where = np.minimum(np.searchsorted(self.sorted_ids, wanted), len(self.ids) - 1)
+        found = self.sorted_ids[where] == wanted
+        return np.where(found, self.order[where], 0), found
+
+
 @dataclass
 class LocalGraph:
     """A `Neighbourhood` as matrices: chunk i is node i, entity j is node n_chunks + j.
@@ -77,8 +102,8 @@ class LocalGraph:
     It answers what the ranking and the path explanations ask of a graph (`GraphLike` in ppr.py).
     """
 
-    chunk_gids: np.ndarray  # vocabulary id of each chunk, in position order
-    entity_gids: np.ndarray
+    chunk_nodes: NodeIndex  # each chunk's vocabulary id, in position order
+    entity_nodes: NodeIndex
     vocabulary: Vocabulary  # names, types and titles, looked up when asked
     mentions: np.ndarray  # chunks naming each entity, in the whole graph
     incidence: sparse.csr_matrix  # (n_chunks, n_entities) 1 where a read mention links them
@@ -93,6 +118,14 @@ class LocalGraph:
     _by_entity: sparse.csc_matrix | None = field(init=False, default=None)
     _transitions: dict[EdgeWeights, tuple[sparse.csr_matrix, np.ndarray]] = field(init=False, default_factory=dict)
 
+    @property
+    def chunk_gids(self) -> np.ndarray:
+        return self.chunk_nodes.ids
+
+    @property
+    def entity_gids(self) -> np.ndarray:
+        return self.entity_nodes.ids
+
     @cached_property
     def chunk_ids(self) -> Names:
         return Names(self.vocabulary.chunk_ids, self.chunk_gids)
@@ -100,22 +133,6 @@ class LocalGraph:
     @cached_property
     def entity_keys(self) -> Names:
         return Names(self.vocabulary.entity_keys, self.entity_gids)
-
-    def entity_positions(self, gids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Positions of these vocabulary ids among the graph's entities (0 where absent), and which are."""
-        return _positions(self._entity_order, self.entity_gids, gids)
-
-    def chunk_positions(self, gids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Positions of these vocabulary ids among the graph's chunks (0 where absent), and which are."""
-        return _positions(self._chunk_order, self.chunk_gids, gids)
-
-    @cached_property
-    def _entity_order(self) -> np.ndarray:
-        return np.argsort(self.entity_gids, kind="stable")
-
-    @cached_property
-    def _chunk_order(self) -> np.ndarray:
-        return np.argsort(self.chunk_gids, kind="stable")
 
     @cached_property
     def entity_rows(self) -> list[EntityRow]:
@@ -134,10 +151,6 @@ class LocalGraph:
     def chunk_titles(self) -> list[str]:
         titles = self.vocabulary.chunk_titles
         return [titles[i] for i in self.chunk_gids.tolist()]
-
-    @cached_property
-    def chunk_index(self) -> dict[str, int]:
-        return dict(zip(self.chunk_ids, range(len(self.chunk_ids)), strict=True))
 
     @cached_property
     def entity_index(self) -> dict[str, int]:
@@ -251,16 +264,6 @@ def adjacency(incidence: sparse.csr_matrix, ee: sparse.csr_matrix) -> sparse.csr
 
 
 _EMPTY = sparse.csr_matrix((0, 0), dtype=np.float64)  # "no entity-entity edges yet" in `transition`
-
-
-def _positions(order: np.ndarray, ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where each of `wanted` is in `ids` (whose ascending `order` is given), 0 where absent, and which are."""
-    if not len(ids):
-        return np.zeros(len(wanted), dtype=np.int64), np.zeros(len(wanted), dtype=bool)
-    ordered = ids[order]
-    where = np.minimum(np.searchsorted(ordered, wanted), len(ids) - 1)
-    found = ordered[where] == wanted
-    return np.where(found, order[where], 0), found
 
 
 def _rows_of(matrix: sparse.csr_matrix) -> np.ndarray:

@@ -44,7 +44,7 @@ from graphrag import queries
 from graphrag.arcadedb import ArcadeDB
 from graphrag.retrieval.cache import CacheView
 from graphrag.retrieval.entries import ChunkEntry, EntityEntry, chunk_entries, entity_entries, flat_partners
-from graphrag.retrieval.local_graph import LocalGraph, csr_from_entries
+from graphrag.retrieval.local_graph import LocalGraph, NodeIndex, csr_from_entries
 from graphrag.retrieval.vocabulary import EntityRow, Vocabulary
 
 _SHIFT = 21  # node positions below 2**21 (a neighbourhood is a few thousand nodes) pack three to an int64
@@ -209,7 +209,7 @@ class Neighbourhood:
             at, found = entities.positions(np.fromiter(self.related_degree, dtype=np.int64))
             values = np.array(list(self.related_degree.values()), dtype=np.float64)[found]
             degree["count"][at[found]], degree["binary"][at[found]], degree["log"][at[found]] = values.T
-        graph = LocalGraph(chunks.ids, entities.ids, vocabulary,
+        graph = LocalGraph(chunks.index, entities.index, vocabulary,
                            np.asarray(_pick(vocabulary.entity_mentions, entities.ids), dtype=np.int64),
                            incidence, related, self._same_as_matrix(n_e),
                            self.complete_chunks.flags(chunks), self.complete_entities.flags(entities),
@@ -317,12 +317,14 @@ class _Completed(set[int]):
 
 
 class _Nodes:
-    """One kind of node's vocabulary ids in position order (first arrival first), and their lookup."""
+    """One kind of node's vocabulary ids in position order (first arrival first), as they grow."""
 
     def __init__(self) -> None:
-        self.ids = _NO_INT
-        self._sorted = _NO_INT
-        self._at = _NO_INT  # position of each of `_sorted`
+        self.index = NodeIndex.of(_NO_INT)
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self.index.ids
 
     def add(self, parts: list[np.ndarray]) -> np.ndarray:
         """Give positions to the ids in `parts` not seen yet (in order of first arrival); returns them."""
@@ -330,20 +332,15 @@ class _Nodes:
             return _NO_INT
         arrived = _cat(parts)
         unique, first = np.unique(arrived, return_index=True)
-        seen, _ = _find(self._sorted, unique)
+        _, seen = self.index.positions(unique)
         fresh = unique[~seen][np.argsort(first[~seen], kind="stable")]
         if len(fresh):
-            self.ids = np.concatenate([self.ids, fresh])
-            self._at = np.argsort(self.ids, kind="stable")
-            self._sorted = self.ids[self._at]
+            self.index = NodeIndex.of(np.concatenate([self.index.ids, fresh]))
         return fresh
 
     def positions(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Positions of `ids` (0 where absent), and which have one."""
-        if not len(self._sorted):
-            return np.zeros(len(ids), dtype=np.int64), np.zeros(len(ids), dtype=bool)
-        found, where = _find(self._sorted, ids)
-        return np.where(found, self._at[np.minimum(where, len(self._at) - 1)], 0), found
+        return self.index.positions(ids)
 
 
 def _symmetric(lower: np.ndarray, upper: np.ndarray, weights: np.ndarray, n: int) -> sparse.csr_matrix:

@@ -78,13 +78,14 @@ class PPRRanker:
         vocabulary = graph.vocabulary
         if seed_weights:
             keys = list(seed_weights)
-            at, found = graph.entity_positions(vocabulary.entities(keys))
-            for j, key in zip(at[found].tolist(), np.asarray(keys, dtype=object)[found].tolist(), strict=True):
-                reset[graph.n_chunks + j] += seed_weights[key]
+            at, found = graph.entity_nodes.positions(vocabulary.entities(keys))
+            for j, key, known in zip(at.tolist(), keys, found.tolist(), strict=True):
+                if known:
+                    reset[graph.n_chunks + j] += seed_weights[key]
         if dense and cfg.ppr_passage_weight > 0 and graph.n_chunks:
             floor = min(dense.values()) if cfg.ppr_dense_floor is None else cfg.ppr_dense_floor
             ids = list(dense)
-            at, found = graph.chunk_positions(vocabulary.chunks(ids))
+            at, found = graph.chunk_nodes.positions(vocabulary.chunks(ids))
             scores = np.full(graph.n_chunks, floor, dtype=np.float64)
             scores[at[found]] = np.fromiter(dense.values(), dtype=np.float64, count=len(ids))[found]
             top = max(float(scores.max()), floor + 1e-9)
