@@ -8,10 +8,13 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# Absolute folders of one machine (this one's /work, a home folder); /tmp scratch folders are fine.
-MACHINE_PATH = re.compile(r"(?<![\w.~])/(?:work|home|Users|root)/[\w.-]+")
-# In code and results (where a container's /home or /root may be meant), the checkouts' own folder only.
-THIS_MACHINE = re.compile(r"(?<![\w.~])/work/[\w.-]+")
+# The folder the checkout lies in, as an absolute path: its scratch folders and databases sit beside it
+# (named from this checkout, so no machine's folder is written here; none when it is the filesystem root).
+BESIDE = re.escape(ROOT.parent.as_posix()) if ROOT.parent != ROOT.parent.parent else r"(?!)"
+# Absolute folders of one machine (the checkout's own folder, a home folder); /tmp scratch folders are fine.
+MACHINE_PATH = re.compile(rf"(?<![\w.~])(?:{BESIDE}|/home|/Users|/root)/[\w.-]+")
+# In code and results (where a container's /home or /root may be meant), the checkout's own folder only.
+THIS_MACHINE = re.compile(rf"(?<![\w.~]){BESIDE}/[\w.-]+")
 
 
 def test_no_document_names_a_machine_specific_path() -> None:
