@@ -204,14 +204,14 @@ class LocalGraph:
             keep = np.array([t not in weights.skip_types for t in self.entity_types], dtype=np.float64)
             values *= keep[incidence.indices]
         incidence = sparse.csr_matrix((values, incidence.indices, incidence.indptr), shape=(n_c, n_e))
-        ee = _EMPTY
+        ee: sparse.csr_matrix | None = None  # entity-entity edges, once there are any
         if weights.related > 0 and self.related.nnz:
             rel = _canonical(self.related)
             ee = sparse.csr_matrix((weights.related * related_weight(rel.data, weights.related_mode), rel.indices,
                                     rel.indptr), shape=(n_e, n_e))
         if weights.same_as and self.same_as.nnz:
-            ee = _canonical(self.same_as) if ee is _EMPTY else (ee + self.same_as).tocsr()
-        if ee is _EMPTY:
+            ee = _canonical(self.same_as) if ee is None else (ee + self.same_as).tocsr()
+        if ee is None:
             ee = sparse.csr_matrix((n_e, n_e), dtype=np.float64)
         if weights.skip_types:
             ee = _canonical(ee)
@@ -261,9 +261,6 @@ def adjacency(incidence: sparse.csr_matrix, ee: sparse.csr_matrix) -> sparse.csr
     at = np.repeat(start + from_chunks - ee.indptr[:-1], from_entities) + np.arange(ee.indptr[-1])
     indices[at], data[at] = ee.indices + n_c, ee.data
     return sparse.csr_matrix((data, indices, indptr), shape=(n_c + n_e, n_c + n_e))
-
-
-_EMPTY = sparse.csr_matrix((0, 0), dtype=np.float64)  # "no entity-entity edges yet" in `transition`
 
 
 def _rows_of(matrix: sparse.csr_matrix) -> np.ndarray:
