@@ -4,8 +4,7 @@ Sections: reads and writes of ingestion and documents (`GraphStore`), retrieval 
 linking, the per-question neighbourhood, hydration), and the entity neighbourhood people explore
 (`GraphView`), and the whole-graph reads that compare two ingested graphs (`ingestion.graph_diff`).
 The API's own types (`IngestJob`, `ApiKey`) keep their statements in `api/statements.py`; migrations
-keep theirs in their files (they are checksummed), except that v5 runs `SET_MENTION_COUNTS` from
-here, which `tests/unit/test_migrations_frozen.py` therefore freezes.
+keep theirs in their files (they are checksummed).
 
 Data is written in Cypher (`$param`), vector search is SQL (`:param`). Batched writes take a
 `$rows` list and `UNWIND` it; every `MATCH`/`MERGE` is keyed on a uniquely indexed property

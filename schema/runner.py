@@ -5,11 +5,12 @@ database as the data, so the schema version travels with it. A migration's check
 file and the parameters it was rendered with (the embedding dimension): a changed file, or a
 changed model dimension, is refused instead of silently drifting.
 
-The checksum cannot see code a migration imports: v4 runs `graphrag.normalize.fold_accents`, v5
-`graphrag.queries.SET_MENTION_COUNTS` with `graphrag.store.MENTION_COUNT_CAP`. Giving them their own
-copies would change their files, hence their checksums, and this runner would refuse every database
-migrated since. So those pieces are frozen by `tests/unit/test_migrations_frozen.py` (with every
-applied file's digest) instead; a new migration must keep its statements in its own file.
+A migration keeps its statements and helpers in its own file, since the checksum cannot see code it
+imports (`tests/unit/test_migrations_frozen.py` checks that none imports project code). v4 and v5
+once did; they were edited to carry their own copies, and their first texts stay in
+`versions/former/<module>.<n>.txt`: a record whose checksum is that of a former text is accepted as
+well, so databases migrated before the edit are not refused. Add a former text only for an edit
+that changes nothing a migration does.
 """
 
 from __future__ import annotations
@@ -70,9 +71,22 @@ class Migration:
             step(db, params)
 
     def checksum(self, params: dict[str, Any]) -> str:
-        digest = hashlib.sha256(self.path.read_bytes())
-        digest.update(json.dumps(params, sort_keys=True).encode())
-        return digest.hexdigest()
+        return _checksum(self.path.read_bytes(), params)
+
+    def former_texts(self) -> list[Path]:
+        """This migration's earlier texts (same behaviour, other bytes), oldest first."""
+        return sorted((self.path.parent / "former").glob(f"{self.path.stem}.*.txt"))
+
+    def accepts(self, recorded: str, params: dict[str, Any]) -> bool:
+        """Whether a recorded checksum is this file's, or one of its former texts'."""
+        return recorded == self.checksum(params) or any(
+            recorded == _checksum(text.read_bytes(), params) for text in self.former_texts())
+
+
+def _checksum(text: bytes, params: dict[str, Any]) -> str:
+    digest = hashlib.sha256(text)
+    digest.update(json.dumps(params, sort_keys=True).encode())
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -133,7 +147,7 @@ class MigrationRunner:
             states.append(MigrationState(
                 migration.version, migration.name, record is not None,
                 record["applied_at"] if record else None,
-                (record["checksum"] == migration.checksum(self.params)) if record else None))
+                migration.accepts(record["checksum"], self.params) if record else None))
         return states
 
     def current_version(self) -> int:
@@ -145,7 +159,7 @@ class MigrationRunner:
         records = self._records()
         for migration in self.migrations:
             record = records.get(migration.version)
-            if record and record["checksum"] != migration.checksum(self.params):
+            if record and not migration.accepts(record["checksum"], self.params):
                 raise ChecksumMismatchError(
                     f"migration {migration.version} ({migration.name}) changed after it was applied "
                     f"(file {migration.path.name} or embedding_dim={self.params['embedding_dim']} differs); "

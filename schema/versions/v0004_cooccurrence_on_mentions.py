@@ -20,13 +20,16 @@ graph copy that did this before is gone.
 a repeated run gives the same result), deletes the `RELATED` edges, and fills `folded`. The first
 two steps are single transactions: a database with millions of `RELATED` edges needs the server
 heap to hold them.
+
+The folding is this file's own copy of `graphrag.normalize.fold_accents` as it was when v4 shipped:
+a migration's checksum covers only its file. (Its first text imported it; `former/` keeps that text,
+so databases migrated with it are still accepted.)
 """
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
-
-from graphrag.normalize import fold_accents
 
 version = 4
 name = "co-occurrence on mentions, folded entity keys"
@@ -39,6 +42,12 @@ _COOC_FROM_RELATED = (
 _DROP_RELATED = "MATCH (:Entity)-[r:RELATED]->(:Entity) DELETE r"
 _KEYS_AFTER = "MATCH (e:Entity) WHERE e.key > $after RETURN e.key AS key ORDER BY e.key LIMIT $limit"
 _SET_FOLDED = "UNWIND $rows AS r MATCH (e:Entity {key: r.key}) SET e.folded = r.folded"
+
+
+def fold_accents(key: str) -> str:
+    """'aschenbrödel' -> 'aschenbrodel' (NFKD, combining marks dropped)."""
+    decomposed = unicodedata.normalize("NFKD", key)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 def statements(params: dict[str, int | str]) -> list[str]:

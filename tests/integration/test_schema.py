@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 
 import pytest
@@ -54,6 +56,27 @@ def test_changed_migration_is_refused(empty_db: ArcadeDB) -> None:
     MigrationRunner(empty_db, embedding_dim=384).migrate()
     with pytest.raises(ChecksumMismatchError, match="changed after it was applied"):
         MigrationRunner(empty_db, embedding_dim=768).migrate()
+
+
+def test_a_database_migrated_with_a_former_text_is_still_accepted(empty_db: ArcadeDB) -> None:
+    """v4 and v5 were edited to carry their own copies of what they imported; databases that recorded
+    their first texts' checksums must not be refused (and a checksum of neither still is)."""
+    runner = MigrationRunner(empty_db, embedding_dim=384)
+    runner.migrate()
+    set_checksum = "MATCH (m:SchemaMigration {version: $v}) SET m.checksum = $c"
+    for migration in runner.migrations:
+        for text in migration.former_texts():
+            digest = hashlib.sha256(text.read_bytes())
+            digest.update(json.dumps(runner.params, sort_keys=True).encode())
+            empty_db.cypher(set_checksum, {"v": migration.version, "c": digest.hexdigest()})
+    recorded = {r["v"]: r["c"] for r in empty_db.cypher("MATCH (m:SchemaMigration) RETURN m.version AS v, "
+                                                       "m.checksum AS c")}
+    assert {v for v in recorded if recorded[v] != runner.migrations[v - 1].checksum(runner.params)} == {4, 5}
+    assert MigrationRunner(empty_db, embedding_dim=384).migrate() == []
+    assert all(s.checksum_ok for s in MigrationRunner(empty_db, embedding_dim=384).status())
+    empty_db.cypher(set_checksum, {"v": 5, "c": "0" * 64})
+    with pytest.raises(ChecksumMismatchError, match="migration 5"):
+        MigrationRunner(empty_db, embedding_dim=384).check()
 
 
 def test_reset_then_migrate_rebuilds_exactly(empty_db: ArcadeDB) -> None:
