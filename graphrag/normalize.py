@@ -55,5 +55,7 @@ def fold_accents(key: str) -> str:
     Stored as `Entity.folded` (where it differs from the key) so that a question's span finds an
     entity whose key has accents the question lacks, by one index lookup.
     """
+    if key.isascii():  # nothing to decompose (a question's spans and most keys: the common case, per span)
+        return key
     decomposed = unicodedata.normalize("NFKD", key)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))

@@ -156,6 +156,19 @@ class LocalGraph:
     def entity_index(self) -> dict[str, int]:
         return dict(zip(self.entity_keys, range(len(self.entity_keys)), strict=True))
 
+    def entity_positions(self, keys: Sequence[str]) -> set[int]:
+        """Positions of the entities with these keys that are nodes here."""
+        at, found = self.entity_nodes.positions(self.vocabulary.entities(list(keys)))
+        return set(at[found].tolist())
+
+    def entity_name(self, j: int) -> str:
+        return self.vocabulary.entity_rows[int(self.entity_gids[j])].name
+
+    def chunk_label(self, i: int) -> str:
+        """The chunk's title, or its id when no read gave one."""
+        gid = int(self.chunk_gids[i])
+        return self.vocabulary.chunk_titles[gid] or self.vocabulary.chunk_ids[gid]
+
     @property
     def n_chunks(self) -> int:
         return len(self.chunk_gids)

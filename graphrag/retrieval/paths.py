@@ -10,13 +10,12 @@ from graphrag.types import PathStep
 
 
 class PathGraph(Protocol):
-    """What `explain` reads of a graph (`LocalGraph` has it)."""
+    """What `explain` reads of a graph (`LocalGraph` has it): node by node, since a question explains
+    only its few top passages and naming every node of its graph would cost more than the rest."""
 
-    chunk_ids: list[str]
-    chunk_titles: list[str]
-    entity_names: list[str]
-    entity_index: dict[str, int]
-
+    def entity_positions(self, keys: Sequence[str]) -> set[int]: ...
+    def entity_name(self, j: int) -> str: ...
+    def chunk_label(self, i: int) -> str: ...
     def chunk_entities(self, i: int) -> list[int]: ...
     def entity_chunks(self, j: int) -> list[int]: ...
     def neighbours(self, j: int) -> dict[int, str]: ...
@@ -24,12 +23,10 @@ class PathGraph(Protocol):
 
 def explain(graph: PathGraph, seed_keys: list[str], chunk: int) -> list[PathStep]:
     """The shortest (up to two-hop) entity path from a seed to an entity the chunk mentions."""
-    seeds = {graph.entity_index[k] for k in seed_keys if k in graph.entity_index}
+    seeds = graph.entity_positions(seed_keys)
     targets = graph.chunk_entities(chunk)
-    title = graph.chunk_titles[chunk] or graph.chunk_ids[chunk]
-
-    def name(j: int) -> str:
-        return graph.entity_names[j]
+    title = graph.chunk_label(chunk)
+    name = graph.entity_name
 
     for t in targets:
         if t in seeds:
@@ -47,7 +44,7 @@ def explain(graph: PathGraph, seed_keys: list[str], chunk: int) -> list[PathStep
         for s in seeds:
             via = sorted((seed_chunks[s] & shared_with) - {chunk})
             if via:
-                middle = graph.chunk_titles[via[0]] or graph.chunk_ids[via[0]]
+                middle = graph.chunk_label(via[0])
                 return [PathStep(source=name(s), relation=MENTIONED_IN, target=middle),
                         PathStep(source=middle, relation="MENTIONS", target=name(t)),
                         PathStep(source=name(t), relation=MENTIONED_IN, target=title)]
