@@ -114,10 +114,11 @@ class HybridRetriever:
         """Rank passages for `question`; passage n (1-based) is what an answer's `[n]` cites.
 
         Args:
-            hops: how far from the question's seeds the graph reaches: the PageRank's expansion
-                rounds (`ppr_expand_rounds`), or the Cypher walk's hops (`graph_hops`) for the
-                `graph` and `rrf` rankings (1 to 3; None: the configured values). Dense and
-                keyword rankings ignore it.
+            hops: how far from the question's seeds and nearest passages the graph reaches (1 to 3;
+                None: the configured values). For the PageRank, the first read is one hop (the
+                mentions of the seeds and of the dense hits) and each expansion round one more, so
+                `hops - 1` rounds (`ppr_expand_rounds`); for the `graph` and `rrf` rankings, the
+                Cypher walk's hops (`graph_hops`). Dense and keyword rankings ignore it.
 
         Raises:
             RetrievalError: the question is empty or too long, or `ranking` is unknown.
@@ -218,7 +219,8 @@ class HybridRetriever:
                     for c in dense_order[:top_k]], hits
         t0 = time.perf_counter()
         prior = {c: dense[c] for c in dense_order[: cfg.ppr_dense_k]}
-        ranking = self.ppr.rank(analysis.seeds, prior, cpu_lock=self.cpu_lock, rounds=hops, cache=cache)
+        rounds = None if hops is None else hops - 1
+        ranking = self.ppr.rank(analysis.seeds, prior, cpu_lock=self.cpu_lock, rounds=rounds, cache=cache)
         graph, scores = ranking.graph, ranking.scores
         timings["ppr"] = (time.perf_counter() - t0) * 1000
         timings["ppr_rows"] = float(ranking.neighbourhood.rows_read)

@@ -162,7 +162,7 @@ def test_hop_limit_is_respected(graph_db: ArcadeDB, embedder: SentenceTransforme
 
 def test_hops_bound_how_far_the_pagerank_neighbourhood_grows(graph_db: ArcadeDB,
                                                               embedder: SentenceTransformerEmbedder) -> None:
-    """Under the default ranking `hops` is the number of expansion rounds: more hops read more."""
+    """Under the default ranking `hops` is 1 + the number of expansion rounds: more hops read more."""
     retriever = HybridRetriever(graph_db, embedder, config=RetrievalConfig(top_k=5, ppr_dense_read=1),
                                 nlp=load_spacy())
     rows = [retriever.retrieve(QUESTION, hops=h).timings_ms["ppr_rows"] for h in (1, 3)]
