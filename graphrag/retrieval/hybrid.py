@@ -249,7 +249,7 @@ class HybridRetriever:
                     records[chunk_id] = hit.chunk
         missing = [chunk_id for chunk_id, _, _ in ranked if chunk_id not in records]
         if missing:
-            for row in self.db.cypher(queries.CHUNKS_BY_ID, {"ids": missing}):
+            for row in self.db.sql(queries.CHUNKS_BY_ID, {"ids": missing}):
                 records[row["id"]] = chunk_record(row)
         passages: list[Passage] = []
         paths: list[list[PathStep]] = []
