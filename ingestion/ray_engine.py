@@ -353,17 +353,26 @@ class RayExecutor:
 
         # Ray Data places actors with its default SPREAD policy, best effort; custom resources
         # (`extract_resources`, `embed_resources`) pin a stage to the nodes that offer them.
+        # Ray Data restarts a pool's actors without end (max_restarts=-1), which a cluster needs: a node
+        # lost mid-job takes its actors with it. Ray's core then logs an ERROR for every such pool, since
+        # Ray Data passes the actors' constructor arguments by reference ("constructor arguments in the
+        # object store and max_restarts > 0", ray-project/ray#53727). A local runtime has no node to
+        # lose, only a crashed actor to retry, and a crash there is a bug to see: no restarts, no line.
+        # `map_batches_internal` (a DeveloperAPI; Ray's own ray.data.llm passes its actor options the
+        # same way) takes that option, which Ray 2.60's `map_batches` names no parameter for and warns
+        # about as a deprecated `ray_remote_args`.
+        restarts: dict[str, Any] = {} if self.ray_config.address else {"max_restarts": 0}
         dataset = ray.data.read_datasource(_queue_source(queue), override_num_blocks=1, num_cpus=0)
-        dataset = dataset.map_batches(
+        dataset = dataset.map_batches_internal(
             ExtractStage, batch_size=1, compute=pool(self.ray_config.extract_actors),
             num_cpus=self.ray_config.extract_cpus, resources=self.ray_config.extract_resources or None,
-            fn_constructor_args=(model, dim, config, self.extractor_factory, roster))
-        return dataset.map_batches(
+            fn_constructor_args=(model, dim, config, self.extractor_factory, roster), **restarts)
+        return dataset.map_batches_internal(
             EmbedStage, batch_size=1, compute=pool(self.ray_config.embed_actors),
             num_cpus=self.ray_config.embed_cpus, num_gpus=gpus or None,
             resources=self.ray_config.embed_resources or None,
             fn_constructor_args=(model, dim, settings.embedding_batch_size, "cuda" if gpus else "cpu",
-                                 self.db.connection(), config.entity_embed_threads, roster))
+                                 self.db.connection(), config.entity_embed_threads, roster), **restarts)
 
 
 class RayIngestionPipeline(IngestionPipeline):
