@@ -187,8 +187,9 @@ def ingest(
             with _progress_bar() as bar:
                 listener = RichProgress(bar)
                 report = make_pipeline(settings, db, embedder, config=config, progress=listener).run(paths)
-        # Said before Ray stops: a Ray Data thread still winding down an aborted job can make Ray's core
-        # worker end the process while the runtime shuts down, and the job's one error line was lost with it.
+        # Said before Ray stops: a Ray Data thread still winding down an aborted job made Ray's core worker
+        # end the process while the runtime shut down, and the job's one error line was lost with it. The
+        # engine now waits for those threads (ray_engine._end_iteration), for a bounded time only.
         print_report(report)
         if json_report is not None:
             json_report.write_text(report.model_dump_json(indent=2), encoding="utf-8")

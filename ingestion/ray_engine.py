@@ -38,6 +38,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import contextlib
+import gc
 import logging
 import os
 import pickle
@@ -288,9 +289,11 @@ class RayExecutor:
         traces: list[dict[str, Any]] = []
         enlisted: list[dict[str, Any]] = []  # (stage, node, worker) of every pool actor
         iterator = None
+        threads_before: set[threading.Thread] = set()
         try:
             feeder.start()
             dataset = self._dataset(job, queue, roster)
+            threads_before = set(threading.enumerate())
             iterator = iter(dataset.iter_rows())
             waiting: dict[int, PreparedBatch] = {}
             next_index = 0
@@ -312,8 +315,8 @@ class RayExecutor:
             finished.set()
             writer.shutdown()
             if iterator is not None:
-                with contextlib.suppress(Exception):
-                    iterator.close()  # type: ignore[attr-defined]
+                _end_iteration(iterator, threads_before)
+                iterator = None
             feeder.join(timeout=60)
             with contextlib.suppress(Exception):
                 enlisted.extend(a for rows in roster.get_nowait_batch(roster.qsize()) for a in rows)
@@ -373,6 +376,36 @@ class RayExecutor:
             resources=self.ray_config.embed_resources or None,
             fn_constructor_args=(model, dim, settings.embedding_batch_size, "cuda" if gpus else "cpu",
                                  self.db.connection(), config.entity_embed_threads, roster), **restarts)
+
+
+# The threads Ray Data runs behind a dataset's iterator, by the names it gives them: the workers that fetch
+# and format its blocks (`iter_threaded`), and the streaming executor's scheduling loop.
+_RAY_DATA_THREADS = ("iter_threaded", "StreamingExecutor")
+
+
+def _end_iteration(rows: Any, threads_before: set[threading.Thread], timeout_s: float = 10.0) -> None:
+    """Close a dataset's row iterator, and wait for the Ray Data threads behind it: nothing of the job may
+    call into Ray once the CLI stops its runtime.
+
+    `close()` stops the streaming executor at once (Ray Data's `_on_iteration_end`), but the workers that
+    fetch and format the blocks see their stop flag only on their next poll (0.1 s), and the inner pool's
+    flag is set only when its generator is finalized: once the outer worker drops it, or, where it is left
+    in a reference cycle, once the garbage collector runs (measured: one still polling after the runtime had
+    stopped). A worker alive at `ray.shutdown()` calls into the core worker that is gone (its next call, or
+    the object references it drops as it ends); Ray's C++ core then logs "The core worker has already been
+    shutdown" and ends the process: an aborted `graphrag ingest` printed that beside its one error line on
+    some runs. Ray Data's block prefetcher thread is left alone: closed early, it stays parked for good,
+    handed no block to fetch.
+    """
+    with contextlib.suppress(Exception):
+        rows.close()
+    gc.collect()
+    deadline = time.monotonic() + timeout_s
+    ours = [t for t in threading.enumerate() if t not in threads_before and t.name.startswith(_RAY_DATA_THREADS)]
+    for thread in ours:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    if left := [t.name for t in ours if t.is_alive()]:
+        log.info("Ray Data threads still running %.0f s after the job's dataset was closed: %s", timeout_s, left)
 
 
 class RayIngestionPipeline(IngestionPipeline):
