@@ -70,13 +70,13 @@ def global_options(
 # its options are parsed (models load lazily): without -v, no "Loading weights" bar and no library
 # warnings (transformers' `loss_type=None` when the API traces the embedder) reach the terminal or the
 # service's log. Worker processes of `graphrag serve` inherit them.
-# Ray likewise: its Python loggers and Ray Data's at ERROR (the engine reads GRAPHRAG_RAY_LOG_LEVEL), and its
-# C++ core (RAY_BACKEND_LOG_LEVEL, read when the driver's core worker starts) at FATAL: without them an ingest
-# that lost its database printed its one error line after five of Ray's notices (token auth, progress bars,
-# actor constructor arguments in the object store).
+# Ray likewise: its Python loggers and Ray Data's at ERROR (the engine reads GRAPHRAG_RAY_LOG_LEVEL): without
+# it an ingest that lost its database printed its one error line after Ray's notices (token auth, progress
+# bars). Ray's C++ core is not told a level (RAY_BACKEND_LOG_LEVEL): it announces any level it is given on
+# stderr, and the engine gives it nothing to log instead (ingestion/ray_engine.py: no actor restarts on a
+# local runtime, Ray Data's threads ended before the runtime stops).
 QUIET_LIBRARIES = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error",
-                   "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1", "GRAPHRAG_RAY_LOG_LEVEL": "ERROR",
-                   "RAY_BACKEND_LOG_LEVEL": "fatal"}
+                   "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1", "GRAPHRAG_RAY_LOG_LEVEL": "ERROR"}
 
 
 def quiet_libraries() -> None:

@@ -135,13 +135,11 @@ def test_cli_ingest_that_loses_its_database_mid_job_exits_1_with_one_line(tmp_pa
         assert code == 1, lines[-40:]
         assert "Traceback" not in "\n".join(lines), lines[-40:]
         # Ours is one line, and it is the only one: before, 236 lines of Ray traceback, then five of Ray's
-        # notices (token auth, progress bars, actor constructor arguments) and a stage's own log record.
-        # The one line Ray 2.60 cannot be told to skip: told its C++ log level (RAY_BACKEND_LOG_LEVEL, what
-        # hides its notices without -v), it says so at INFO before applying it.
-        told = "Set ray log level from environment variable RAY_BACKEND_LOG_LEVEL"
-        ours = [line for line in lines if not (engine == "ray" and told in line)]
-        assert len(ours) == 1 and len(lines) <= 2, lines[-40:]
-        assert ours[0].startswith("error: job stopped: DatabaseUnavailableError"), lines
+        # notices (token auth, progress bars, actor constructor arguments) and a stage's own log record;
+        # later Ray's C++ core announcing the log level it was told (RAY_BACKEND_LOG_LEVEL), and, on some
+        # runs, "The core worker has already been shutdown" from a Ray Data thread that outlived the job.
+        assert len(lines) == 1, lines[-40:]
+        assert lines[0].startswith("error: job stopped: DatabaseUnavailableError"), lines
         assert took < 90, took
     finally:
         if proc is not None and proc.poll() is None:
