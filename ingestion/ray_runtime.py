@@ -3,7 +3,8 @@ this process joins or starts it (`ensure_ray`), and how a runtime it started end
 
 Apart from `ingestion/ray_engine.py`, which runs jobs on it, because the CLI and the API stop what a job
 started without needing the engine, and the runtime's hygiene (loopback only, log levels, who stops it)
-is one concern.
+is one concern. What ends a runtime whose process was killed is `ingestion/ray_reaper.py`, a script of its
+own.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import contextlib
 import importlib
 import logging
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from graphrag.config import Settings
 from graphrag.errors import ConfigError
+from ingestion import ray_reaper
 
 
 class RayConfig(BaseModel):
@@ -63,13 +67,15 @@ def ray_config_from(settings: Settings) -> RayConfig:
 
 _local_started = False  # this process started the local runtime it is joined to (`ensure_ray`)
 _children_before: set[int] = set()  # this process's children before it started that runtime
+_reaper: subprocess.Popen[bytes] | None = None  # ends that runtime should this process die (`ray_reaper`)
 
 
 def ensure_ray(config: RayConfig) -> None:
     """Join `config.address`, or start a local runtime on loopback; a process that already joined one keeps it.
 
     A runtime started here is this process's: `shutdown_local_ray` stops it (the CLI when the command
-    ends, the API on shutdown). Ray would stop it at a normal exit, but not in a process that lives on.
+    ends, the API on shutdown). Ray would stop it at a normal exit, but not in a process that lives on;
+    and should this process be killed, the runtime's reaper ends it (`ingestion/ray_reaper.py`).
     """
     global _local_started, _children_before
     try:
@@ -123,6 +129,40 @@ def _start_local(ray: Any, config: RayConfig, kwargs: dict[str, Any]) -> None:
                  **kwargs)
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = cluster_mode
+    _start_reaper()
+
+
+def _start_reaper() -> None:
+    """The runtime's reaper (`ingestion/ray_reaper.py`): a process apart, its stdin a pipe only this
+    process holds, that ends the runtime's processes once this one is gone, even killed with SIGKILL.
+
+    POSIX only: on Windows Ray ties the runtime to its driver with a job object of its own, and marks no
+    process with its raylet's pid (`ray/_private/process_watcher.py`).
+    """
+    global _reaper
+    _stop_reaper()  # one a runtime before this one had (that runtime stopped by `ray.shutdown` directly)
+    if os.name != "posix":
+        return
+    thirdparty = Path(_psutil().__file__).resolve().parents[1]  # ray/thirdparty_files: Ray's psutil
+    _reaper = subprocess.Popen([sys.executable, str(Path(ray_reaper.__file__).resolve()), str(os.getpid())],
+                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "PYTHONPATH": str(thirdparty)})
+
+
+def _stop_reaper(timeout_s: float = 10.0) -> None:
+    """Close the reaper's pipe (it ends what is left of the runtime, then itself) and wait for it."""
+    global _reaper
+    if _reaper is None:
+        return
+    reaper, _reaper = _reaper, None
+    if reaper.stdin is not None:
+        with contextlib.suppress(OSError):
+            reaper.stdin.close()
+    try:
+        reaper.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        reaper.kill()
+        reaper.wait()
 
 
 def shutdown_local_ray(grace_s: float = 10.0) -> bool:
@@ -134,16 +174,19 @@ def shutdown_local_ray(grace_s: float = 10.0) -> bool:
     longer than a service's stop should wait, and lives on as an orphan. So the runtime's processes
     (this process's descendants that were not there before the runtime started and are Ray's: never
     another child, such as a database server restarted meanwhile) get `grace_s` to end, then are killed.
+    The runtime's reaper goes last.
     """
     global _local_started
     if not _local_started:
         return False
     import ray
 
-    runtime = [p for p in _descendants() if p.pid not in _children_before and _is_ray(p)]
+    others = _children_before | ({_reaper.pid} if _reaper is not None else set())
+    runtime = [p for p in _descendants() if p.pid not in others and ray_reaper.is_ray(p)]
     ray.shutdown()
     _local_started = False
     _end(runtime, grace_s)
+    _stop_reaper()
     return True
 
 
@@ -153,18 +196,6 @@ def _descendants() -> list[Any]:
         return list(psutil.Process().children(recursive=True))
     except psutil.Error:
         return []
-
-
-def _is_ray(process: Any) -> bool:
-    """One of a Ray runtime's processes (its servers, agents and workers), not another child this process
-    started meanwhile (a database server restarted under a running job, say)."""
-    psutil = _psutil()
-    try:
-        name = process.name()
-        return (name.startswith("ray::") or name in ("raylet", "gcs_server")
-                or any(f"{os.sep}ray{os.sep}" in arg for arg in process.cmdline()))
-    except psutil.Error:
-        return False
 
 
 def _end(processes: list[Any], grace_s: float) -> None:

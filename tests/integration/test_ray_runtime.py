@@ -1,11 +1,12 @@
 """The local Ray runtime that `graphrag ingest --engine ray` starts (no GRAPHRAG_RAY_ADDRESS): it listens
-on loopback only, and none of its processes outlives the command. The real CLI, in a subprocess, on a
-two-record corpus (a runtime start and the models' load are the cost)."""
+on loopback only, and none of its processes outlives the command, even one killed with SIGKILL. The real
+CLI, in a subprocess, on a two-record corpus (a runtime start and the models' load are the cost)."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -22,23 +23,27 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_the_cli_s_local_ray_runtime_listens_on_loopback_and_ends_with_the_command(
-        make_db: Callable[..., ArcadeDB], server: Any, tmp_path: Path) -> None:
+def _ingest_on_a_local_runtime(db: ArcadeDB, server: Any, tmp_path: Path) -> subprocess.Popen[bytes]:
+    """`graphrag ingest --engine ray` of a two-record corpus, started: its output goes to tmp_path/cli.log."""
     corpus = tmp_path / "two.jsonl"
     corpus.write_text("\n".join(json.dumps(r) for r in [
         {"id": "h-1", "title": "Gdańsk", "text": "Gdańsk is a port city on the Baltic coast of Poland."},
         {"id": "h-2", "title": "Poznań", "text": "Poznań lies on the Warta river in western Poland."}]) + "\n",
         encoding="utf-8")
-    db = make_db("rayrt")
     env = {**os.environ, "GRAPHRAG_DB_URL": server.url, "GRAPHRAG_DB_PASSWORD": server.password,
            "GRAPHRAG_DB_NAME": db.database, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     env.pop("GRAPHRAG_RAY_ADDRESS", None)
     env.pop("RAY_ADDRESS", None)
-    log = tmp_path / "cli.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "cli", "ingest", str(corpus), "--no-progress",
+    with (tmp_path / "cli.log").open("wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "cli", "ingest", str(corpus), "--no-progress",
                                  "--engine", "ray", "--ray-extract-actors", "1", "--ray-embed-actors", "1"],
                                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def test_the_cli_s_local_ray_runtime_listens_on_loopback_and_ends_with_the_command(
+        make_db: Callable[..., ArcadeDB], server: Any, tmp_path: Path) -> None:
+    proc = _ingest_on_a_local_runtime(make_db("rayrt"), server, tmp_path)
+    log = tmp_path / "cli.log"
     tree = Descendants(proc.pid)
     try:
         deadline = time.monotonic() + 900
@@ -50,6 +55,35 @@ def test_the_cli_s_local_ray_runtime_listens_on_loopback_and_ends_with_the_comma
         assert tree.listening, "no Ray process was seen listening"
         assert not_loopback(tree.listening) == [], tree.listening
         assert tree.alive_after(15) == [], "Ray processes outlived `graphrag ingest`"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        tree.kill_rest()
+
+
+AGENTS = {"ray::DashboardAgent", "ray::RuntimeEnvAgent"}
+
+
+def test_a_cli_killed_with_sigkill_mid_job_leaves_no_ray_process_behind(
+        make_db: Callable[..., ArcadeDB], server: Any, tmp_path: Path) -> None:
+    """No handler runs in a process killed with SIGKILL: Ray's GCS, raylet and workers share its fate, and
+    the runtime's reaper (`ingestion/ray_reaper.py`) ends the rest. Before it, the raylet's two agents
+    lived about a minute more, waiting out Ray's 60 s report of their raylet's death to a dead GCS.
+    Killed as soon as the job runs an actor of its own (the runtime is whole by then)."""
+    proc = _ingest_on_a_local_runtime(make_db("raykill"), server, tmp_path)
+    tree = Descendants(proc.pid)
+    try:
+        deadline = time.monotonic() + 600
+        while proc.poll() is None and time.monotonic() < deadline:
+            tree.look(listeners=False)
+            if {name for name in tree.names() if name.startswith("ray::")} - AGENTS - {"ray::IDLE"}:
+                break
+            time.sleep(0.25)
+        assert proc.poll() is None, (tmp_path / "cli.log").read_text()[-3000:]
+        assert {"raylet", "gcs_server"} | AGENTS <= tree.names(), tree.names()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert tree.alive_after(15) == [], "Ray processes outlived a SIGKILLed `graphrag ingest`"
     finally:
         if proc.poll() is None:
             proc.kill()
