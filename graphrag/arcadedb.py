@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import logging
 import threading
 import time
@@ -104,6 +105,11 @@ def _classify(exc: BaseException, *, idempotent: bool, block: bool = False) -> B
         )
     if isinstance(exc, httpx.HTTPError):
         return DatabaseUnavailableError(f"cannot talk to ArcadeDB: {type(exc).__name__}: {exc}")
+    if isinstance(exc, json.JSONDecodeError):
+        # An answer whose body is not JSON: a server stopping (seen: HTTP 400, empty body, mid-shutdown)
+        # or something else answering on its port. Not a statement's error: like a lost answer.
+        return _Transient(exc) if idempotent else DatabaseUnavailableError(
+            "ArcadeDB answered with a body that is not JSON (stopping?); the write was not retried")
     if isinstance(exc, ArcadeDBError):
         exception = exc.exception or ""
         if _committed_remotely(exc):  # before the 409 rule below: this one must never be resent

@@ -85,6 +85,23 @@ def test_timeout_on_a_non_idempotent_write_is_not_resent() -> None:
     assert len(calls) == FAST.attempts
 
 
+def test_an_answer_that_is_not_json_is_an_outage_not_a_crash() -> None:
+    """A server stopping answered HTTP 400 with an empty body: the driver's JSON error escaped as a
+    traceback from `graphrag ingest` (1 run in about 14 of the Ray outage test)."""
+    calls: list[httpx.Request] = []
+
+    def handler(request: httpx.Request, n: int) -> httpx.Response:
+        return httpx.Response(400, content=b"")
+
+    with pytest.raises(DatabaseUnavailableError):
+        _client(handler, calls).sql("SELECT 1")
+    assert len(calls) == FAST.attempts  # a read is resent
+    calls.clear()
+    with pytest.raises(DatabaseUnavailableError, match="not JSON"):
+        _client(handler, calls).cypher("CREATE (n:X)", idempotent=False)
+    assert len(calls) == 1  # a write is not
+
+
 def test_async_client_shares_the_policy() -> None:
     calls: list[int] = []
 
