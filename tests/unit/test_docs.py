@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 # The folder the checkout lies in, as an absolute path: its scratch folders and databases sit beside it
-# (named from this checkout, so no machine's folder is written here; none when it is the filesystem root).
-BESIDE = re.escape(ROOT.parent.as_posix()) if ROOT.parent != ROOT.parent.parent else r"(?!)"
+# (named from this checkout, so no machine's folder is written here). None when it is the filesystem root
+# or a temporary folder (a clone in /tmp: the docs' /tmp scratch examples are not one machine's layout).
+_SHARED_PARENTS = {Path("/"), Path("/tmp"), Path("/var/tmp"), Path(tempfile.gettempdir()).resolve()}
+BESIDE = re.escape(ROOT.parent.as_posix()) if ROOT.parent not in _SHARED_PARENTS else r"(?!)"
 # Absolute folders of one machine (the checkout's own folder, a home folder); /tmp scratch folders are fine.
 MACHINE_PATH = re.compile(rf"(?<![\w.~])(?:{BESIDE}|/home|/Users|/root)/[\w.-]+")
 # In code and results (where a container's /home or /root may be meant), the checkout's own folder only.
