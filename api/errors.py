@@ -25,10 +25,25 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.context import current_request_id
-from graphrag.errors import ConfigError, DatabaseUnavailableError, GraphRAGError, MigrationError, RetrievalError
+from graphrag.errors import (
+    ConfigError,
+    DatabaseKnownDownError,
+    DatabaseUnavailableError,
+    GraphRAGError,
+    MigrationError,
+    RetrievalError,
+)
 from schema.workspaces import WorkspaceGoneError
 
 log = logging.getLogger("api.errors")
+# The 503 of a request the circuit breaker answered before sending anything (clients, and the chaos
+# suite, can tell it from one that spent its retries on the database)
+KNOWN_DOWN = "the database is unreachable (known down: failing at once until it answers again); retry later"
+
+
+def outage_message(exc: DatabaseUnavailableError) -> str:
+    """What a 503 says of a database outage: known down (answered at once) or just found unreachable."""
+    return KNOWN_DOWN if isinstance(exc, DatabaseKnownDownError) else "the database is unreachable; retry later"
 
 
 class ApiError(StarletteHTTPException):
@@ -93,8 +108,9 @@ def install_error_handlers(app: FastAPI, *, retry_after_s: int) -> None:
 
     async def graphrag_error(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, DatabaseUnavailableError):
-            log.warning("database unavailable: %s", exc)
-            return unavailable_response("the database is unreachable; retry later", retry_after_s)
+            if not isinstance(exc, DatabaseKnownDownError):  # the breaker logged the outage it knows of
+                log.warning("database unavailable: %s", exc)
+            return unavailable_response(outage_message(exc), retry_after_s)
         if isinstance(exc, RetrievalError):
             return JSONResponse(error_body("invalid_question", str(exc)), status_code=422)
         if isinstance(exc, WorkspaceGoneError):

@@ -32,7 +32,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.docs import KEY_NEEDED_PAGE, wants_docs_page
-from api.errors import ApiError, error_body
+from api.errors import ApiError, error_body, outage_message
 from api.keys import ANONYMOUS, KeyVerifier, Principal
 from graphrag.config import WILDCARD_HOSTS, Settings, is_loopback_host
 from graphrag.errors import ConfigError, DatabaseUnavailableError
@@ -247,8 +247,8 @@ class AuthenticationMiddleware:
                 return
             await self._refuse(scope, receive, send, exc)
             return
-        except DatabaseUnavailableError:
-            unavailable = ApiError(503, "database_unavailable", "the database is unreachable; retry later",
+        except DatabaseUnavailableError as outage:
+            unavailable = ApiError(503, "database_unavailable", outage_message(outage),
                                    headers={"Retry-After": str(self.retry_after_s)})
             await self._refuse(scope, receive, send, unavailable)
             return

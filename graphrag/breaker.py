@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import httpx
 
-from graphrag.errors import DatabaseUnavailableError
+from graphrag.errors import DatabaseKnownDownError
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class CircuitBreaker:
         """Raise at once while open: the caller sends nothing."""
         opened = self._opened_at
         if opened is not None:
-            raise DatabaseUnavailableError(
+            raise DatabaseKnownDownError(
                 f"ArcadeDB has been unreachable for {time.monotonic() - opened:.0f} s ({self._reason}); "
                 "calls fail at once until it answers again")
 

@@ -40,6 +40,11 @@ class DatabaseUnavailableError(StoreError):
     """ArcadeDB could not be reached, or kept refusing, after the bounded retries."""
 
 
+class DatabaseKnownDownError(DatabaseUnavailableError):
+    """Raised at once, nothing sent, while the process's circuit breaker holds ArcadeDB for down
+    (`graphrag.breaker`): the outage was already known, no retry budget was spent on this call."""
+
+
 class QueryError(StoreError):
     """ArcadeDB rejected a statement. `status` and `server_message` come from its answer."""
 

@@ -14,7 +14,7 @@ from api.files import uploads_check
 from api.keys import Principal
 from api.schemas import Check, Health, Readiness
 from api.security import PRINCIPAL_STATE
-from graphrag.errors import GraphRAGError
+from graphrag.errors import DatabaseKnownDownError, GraphRAGError
 from graphrag.queries import CHUNK_VECTOR_HITS, ENTITY_VECTOR_NEIGHBOURS
 from schema.runner import CURRENT_VERSION
 
@@ -30,6 +30,8 @@ async def healthz() -> Health:
 async def _database(adb: AsyncDBDep) -> Check:
     try:
         info = await asyncio.wait_for(adb.server_info(), _CHECK_TIMEOUT_S)
+    except DatabaseKnownDownError:
+        return Check(ok=False, detail="unreachable: known down (failing at once until it answers again)")
     except (TimeoutError, GraphRAGError) as exc:
         return Check(ok=False, detail=f"unreachable: {type(exc).__name__}")
     return Check(ok=True, detail=str(info.get("version", "")).split(" ")[0])

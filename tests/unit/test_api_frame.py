@@ -15,7 +15,7 @@ from api.errors import install_error_handlers
 from api.metrics import Metrics
 from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from api.routes.ask import sse
-from graphrag.errors import DatabaseUnavailableError, QueryError
+from graphrag.errors import DatabaseKnownDownError, DatabaseUnavailableError, QueryError
 
 
 class Item(BaseModel):
@@ -37,6 +37,10 @@ def _app(limit: int = 1000) -> tuple[FastAPI, Metrics]:
     @app.get("/down")
     async def down() -> None:
         raise DatabaseUnavailableError("ArcadeDB at http://127.0.0.1:1 is unreachable")
+
+    @app.get("/known-down")
+    async def known_down() -> None:
+        raise DatabaseKnownDownError("ArcadeDB at http://127.0.0.1:1 has been unreachable for 3 s")
 
     @app.get("/broken")
     async def broken() -> None:
@@ -75,6 +79,16 @@ def test_database_outage_is_503_with_retry_after(client: TestClient) -> None:
     assert response.status_code == 503 and response.headers["retry-after"] == "7"
     assert response.json()["error"]["code"] == "database_unavailable"
     assert "127.0.0.1" not in response.text  # internals stay in the log
+
+
+def test_an_outage_the_breaker_already_knows_says_so(client: TestClient) -> None:
+    """A 503 the circuit breaker answered (nothing sent) says "known down"; one that spent its retries
+    does not: clients, and the chaos suite, tell them apart."""
+    known = client.get("/known-down")
+    assert known.status_code == 503 and known.headers["retry-after"] == "7"
+    assert known.json()["error"]["code"] == "database_unavailable"
+    assert "known down" in known.json()["error"]["message"] and "127.0.0.1" not in known.text
+    assert "known down" not in client.get("/down").text
 
 
 @pytest.mark.parametrize("path", ["/broken", "/crash"])

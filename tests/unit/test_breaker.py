@@ -14,7 +14,7 @@ import pytest
 
 from graphrag.arcadedb import ArcadeDB, AsyncArcadeDB, RetryPolicy
 from graphrag.breaker import CircuitBreaker, shared_breaker
-from graphrag.errors import DatabaseUnavailableError, QueryError
+from graphrag.errors import DatabaseKnownDownError, DatabaseUnavailableError, QueryError
 from tests.conftest import free_port
 
 FAST = RetryPolicy(attempts=4, max_seconds=5, initial_wait=0.01, max_wait=0.02)
@@ -40,14 +40,15 @@ def test_an_unreachable_database_opens_the_breaker_and_later_calls_send_nothing(
     breaker = CircuitBreaker([f"http://127.0.0.1:{port}"], probe_interval_s=0.05)
     sync = ArcadeDB(f"http://127.0.0.1:{port}", "g", "root", "pw", retry=FAST,
                     transport=httpx.MockTransport(refuse), breaker=breaker)
-    with pytest.raises(DatabaseUnavailableError, match="unreachable"):
+    with pytest.raises(DatabaseUnavailableError, match="unreachable") as spent:
         sync.sql("SELECT 1")
     assert len(calls) == FAST.attempts and breaker.is_open  # the retry budget, spent once
+    assert not isinstance(spent.value, DatabaseKnownDownError)  # this one tried: not "known down"
 
     calls.clear()
-    with pytest.raises(DatabaseUnavailableError, match="fail at once"):
+    with pytest.raises(DatabaseKnownDownError, match="fail at once"):
         sync.cypher("MATCH (n) RETURN n")
-    with pytest.raises(DatabaseUnavailableError, match="fail at once"):
+    with pytest.raises(DatabaseKnownDownError, match="fail at once"):
         sync.cypher_rows("MATCH (n) RETURN n")
 
     async def async_call() -> None:
@@ -58,7 +59,7 @@ def test_an_unreachable_database_opens_the_breaker_and_later_calls_send_nothing(
         finally:
             await adb.aclose()
 
-    with pytest.raises(DatabaseUnavailableError, match="fail at once"):
+    with pytest.raises(DatabaseKnownDownError, match="fail at once"):
         asyncio.run(async_call())
     assert calls == []  # neither client sent anything while the breaker was open
 
