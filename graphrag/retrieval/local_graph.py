@@ -140,25 +140,20 @@ class LocalGraph:
         return self.vocabulary.rows(self.entity_gids)
 
     @cached_property
-    def entity_names(self) -> list[str]:
-        return [row.name for row in self.entity_rows]
-
-    @cached_property
     def entity_types(self) -> list[str]:
         return [row.type for row in self.entity_rows]
 
-    @cached_property
-    def chunk_titles(self) -> list[str]:
-        titles = self.vocabulary.chunk_titles
-        return [titles[i] for i in self.chunk_gids.tolist()]
+    def entities_at(self, keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Position of each of these entity keys (0 where absent), and which are nodes here."""
+        return self.entity_nodes.positions(self.vocabulary.entities(list(keys)))
 
-    @cached_property
-    def entity_index(self) -> dict[str, int]:
-        return dict(zip(self.entity_keys, range(len(self.entity_keys)), strict=True))
+    def chunks_at(self, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Position of each of these chunk ids (0 where absent), and which are nodes here."""
+        return self.chunk_nodes.positions(self.vocabulary.chunks(list(ids)))
 
     def entity_positions(self, keys: Sequence[str]) -> set[int]:
         """Positions of the entities with these keys that are nodes here."""
-        at, found = self.entity_nodes.positions(self.vocabulary.entities(list(keys)))
+        at, found = self.entities_at(keys)
         return set(at[found].tolist())
 
     def entity_name(self, j: int) -> str:

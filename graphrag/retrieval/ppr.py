@@ -75,17 +75,16 @@ class PPRRanker:
         """
         cfg = self.config
         reset = np.zeros(graph.n_chunks + graph.n_entities, dtype=np.float64)
-        vocabulary = graph.vocabulary
         if seed_weights:
             keys = list(seed_weights)
-            at, found = graph.entity_nodes.positions(vocabulary.entities(keys))
+            at, found = graph.entities_at(keys)
             for j, key, known in zip(at.tolist(), keys, found.tolist(), strict=True):
                 if known:
                     reset[graph.n_chunks + j] += seed_weights[key]
         if dense and cfg.ppr_passage_weight > 0 and graph.n_chunks:
             floor = min(dense.values()) if cfg.ppr_dense_floor is None else cfg.ppr_dense_floor
             ids = list(dense)
-            at, found = graph.chunk_nodes.positions(vocabulary.chunks(ids))
+            at, found = graph.chunks_at(ids)
             scores = np.full(graph.n_chunks, floor, dtype=np.float64)
             scores[at[found]] = np.fromiter(dense.values(), dtype=np.float64, count=len(ids))[found]
             top = max(float(scores.max()), floor + 1e-9)

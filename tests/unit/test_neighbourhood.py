@@ -120,8 +120,8 @@ def _assert_same(graph: LocalGraph, ref: Reference) -> None:
     ref.finish()
     assert graph.chunk_ids == list(ref.chunks)
     assert graph.entity_keys == list(ref.entities)
-    assert graph.chunk_titles == [ref.titles[c] for c in ref.chunks]
-    assert graph.entity_names == [ref.entity_rows[k].name for k in ref.entities]
+    assert [graph.vocabulary.chunk_titles[g] for g in graph.chunk_gids] == [ref.titles[c] for c in ref.chunks]
+    assert [graph.entity_name(j) for j in range(graph.n_entities)] == [ref.entity_rows[k].name for k in ref.entities]
     assert graph.mentions.tolist() == [ref.entity_rows[k].mentions for k in ref.entities]
     incidence = np.zeros((len(ref.chunks), len(ref.entities)))
     for chunk_id, key in ref.mentions:
@@ -230,18 +230,18 @@ def test_a_partner_pairs_whenever_it_gets_a_position() -> None:
     # z is named in c0 and c3 before it is an entity; it becomes one in the second read
     nb, _, _ = _read_both([(["c0"], [])])
     graph = nb.graph()
-    assert "z" not in graph.entity_index and graph.related.nnz == 2  # a-b only: z has no position yet
+    assert "z" not in graph.entity_keys and graph.related.nnz == 2  # a-b only: z has no position yet
     nb2, ref2, _ = _read_both([(["c0"], []), (["c3"], [])])
     graph = nb2.graph()
     _assert_same(graph, ref2)
-    b, z = graph.entity_index["b"], graph.entity_index["z"]
+    b, z = graph.entity_keys.index("b"), graph.entity_keys.index("z")
     assert graph.related[b, z] == 1.0  # c0's b-z pair, read before z arrived
     # an entity set directly in `entities` gets its position (and its pairs) when the graph is built
     nb3 = Neighbourhood()
     nb3.add_mention("c0", "T", "a", ["later"])
     nb3.add_entity("later", EntityRow("Later", "", 1))
     graph = nb3.graph()
-    assert graph.related[graph.entity_index["a"], graph.entity_index["later"]] == 1.0
+    assert graph.related[graph.entity_keys.index("a"), graph.entity_keys.index("later")] == 1.0
 
 
 def test_a_mention_counts_once_with_its_first_cooc() -> None:

@@ -121,7 +121,7 @@ def test_a_node_read_in_part_divides_by_its_whole_graph_degree_and_leaks_the_res
     graph = nb.graph()
     transition, dangling = graph.transition(EdgeWeights())
     out = np.asarray(transition.sum(axis=0)).ravel()
-    a, b = graph.n_chunks + graph.entity_index["a"], graph.n_chunks + graph.entity_index["b"]
+    a, b = graph.n_chunks + graph.entity_keys.index("a"), graph.n_chunks + graph.entity_keys.index("b")
     assert out[b] == 0  # incomplete: no outflow
     assert out[a] == pytest.approx((1 + 1) / (1 + 3))  # to c0 and to b, of degree chunk 1 + co-occurrence 3
     np.testing.assert_allclose(out[: graph.n_chunks], 1.0)  # chunks read in full
@@ -168,7 +168,7 @@ def test_title_edge_weight_moves_mass_to_the_passage_about_an_entity() -> None:
                                             titles={"c2": "C (letter)"}).graph()
     plain, _ = graph.transition(EdgeWeights())
     weighted, _ = graph.transition(EdgeWeights(title_weight=3.0))
-    c = graph.n_chunks + graph.entity_index["c"]
+    c = graph.n_chunks + graph.entity_keys.index("c")
     assert weighted[2, c] > plain[2, c]
     assert weighted[1, c] < plain[1, c]
 
