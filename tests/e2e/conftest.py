@@ -163,6 +163,17 @@ def wait_for(check: Callable[[], object], timeout: float = 120.0, every: float =
     raise AssertionError(f"condition not met within {timeout:.0f}s")
 
 
+def terminate(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Stop a served command as Ctrl-C's twin would (SIGTERM, so it stops what it started); killed if it
+    has not ended within `timeout` (the wait's error still reaches the caller)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 def wait_until_ready(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: float) -> None:
     """Poll `url`/readyz until it answers 200; fail with the end of `log` if `proc` exits first."""
 

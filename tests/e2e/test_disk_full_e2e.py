@@ -23,7 +23,7 @@ import pytest
 from graphrag.arcadedb import ArcadeDB
 from graphrag.embedded import EmbeddedServer
 from tests.conftest import free_port
-from tests.e2e.conftest import wait_for, wait_until_ready
+from tests.e2e.conftest import terminate, wait_for, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 # mounts a small tmpfs over the uploads folder, then becomes the given command (in the new namespace)
@@ -81,12 +81,7 @@ def served(server: EmbeddedServer, e2e_db: ArcadeDB, tmp_path_factory: pytest.Te
         wait_until_ready(proc, url, log, timeout=300)
         yield url, Disk(proc.pid, uploads)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        terminate(proc, timeout=60)
 
 
 def test_a_full_disk_answers_507_saying_what_to_fix_and_readyz_reports_it_until_space_is_freed(

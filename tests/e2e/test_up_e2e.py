@@ -22,7 +22,7 @@ import pytest
 from api.server import SAMPLE_CORPUS
 from graphrag.answer import NOTHING_FITS
 from tests.conftest import free_port
-from tests.e2e.conftest import wait_for, wait_until_ready
+from tests.e2e.conftest import terminate, wait_for, wait_until_ready
 from tests.e2e.mcp_client import QUESTION, http_session
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,12 +50,9 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         wait_until_ready(proc, url, log, timeout=600)
         yield url
     finally:
-        proc.terminate()
         try:
-            proc.wait(timeout=120)
+            terminate(proc, timeout=120)
         finally:
-            if proc.poll() is None:
-                proc.kill()
             subprocess.run([sys.executable, "-m", "cli", "db", "stop"], env=env, capture_output=True, timeout=120,
                            cwd=ROOT)
         text = log.read_text()
