@@ -161,7 +161,7 @@ def test_database_stopped_under_api_load_gives_503_with_retry_after_and_recovers
                     response, note = _send(http, kind, rng, writes, n)
                     status: int | str = response.status_code
                     retry_after = "retry-after" in response.headers
-                    if status == 503 and "known down" in response.text:
+                    if status == 503 and KNOWN_DOWN in response.text:
                         note = KNOWN_DOWN  # the breaker answered it: nothing was sent to the database
                 except httpx.HTTPError as exc:  # no answer at all: counted, and a failure
                     status, retry_after, note = type(exc).__name__, False, ""
