@@ -37,11 +37,12 @@ def _passage_id(chunk_id: str) -> str:
     return f"p:{chunk_id}"
 
 
-def _names(text: str, name: str) -> bool:
-    """Whether `text` names `name` as whole words (case-insensitive); one-character names never match."""
+def _name_pattern(name: str) -> re.Pattern[str] | None:
+    """What finds `name` as whole words, case-insensitive (None for a one-character name: it never
+    matches). Compiled once per entity of a graph, not once per (passage, entity) pair."""
     if len(name.strip()) < 2:
-        return False
-    return re.search(rf"(?<!\w){re.escape(name.strip())}(?!\w)", text, flags=re.IGNORECASE) is not None
+        return None
+    return re.compile(rf"(?<!\w){re.escape(name.strip())}(?!\w)", flags=re.IGNORECASE)
 
 
 class _Builder:
@@ -116,11 +117,12 @@ def evidence_graph(result: RetrievalResult) -> EvidenceGraph:
         if passage.title:
             b.edge(_passage_id(passage.chunk_id), b.entity(strip_title_qualifier(passage.title)), ABOUT)
 
-    entities = [node for node in b.nodes.values() if node.kind in ("seed", "entity")]
+    entities = [(node.id, pattern) for node in b.nodes.values() if node.kind in ("seed", "entity")
+                and (pattern := _name_pattern(node.label)) is not None]
     for _, passage in ranked:
         pid = _passage_id(passage.chunk_id)
-        for node in entities:
-            linked = (node.id, pid, MENTIONED_IN) in b.edges or (pid, node.id, ABOUT) in b.edges
-            if not linked and _names(passage.text, node.label):
-                b.edge(pid, node.id, NAMES)
+        for node_id, pattern in entities:
+            linked = (node_id, pid, MENTIONED_IN) in b.edges or (pid, node_id, ABOUT) in b.edges
+            if not linked and pattern.search(passage.text) is not None:
+                b.edge(pid, node_id, NAMES)
     return EvidenceGraph(nodes=list(b.nodes.values()), edges=list(b.edges.values()))
