@@ -121,6 +121,11 @@ class ChunkRecord:
     text: str
     ordinal: int = 0
 
+    @property
+    def size(self) -> int:
+        """What it counts against the graph cache's budget of rows (a row is about 0.3-0.5 KB)."""
+        return 1 + (len(self.text) + len(self.title)) // 512
+
 
 @dataclass
 class ChannelHit:

@@ -6,7 +6,8 @@ whether a question span is an entity key) is the same for the next question that
 names, and reading it again costs a database round trip, a few milliseconds of database CPU and
 the parsing of thousands of JSON rows. So the rows are kept here, per database, up to a budget of
 rows (the setting `retrieval_cache_rows`; when it is exceeded the oldest half of the largest
-database's entries goes). Only the graph's structure and names are kept: no passage texts, no
+database's entries goes). The graph's structure and names are kept, and the texts of the passages
+questions were answered from (a round trip a question, counted in the budget by their length); no
 vectors. It is a cache, not a copy: an entry exists only because a question read it.
 
 Correctness rests on the graph's change record (schema v6): every write that changes what
@@ -42,12 +43,14 @@ class _Shelf:
     # entity -> its ENTITY_MENTIONS row and SAME_AS_OF rows (`entries.EntityEntry`)
     entities: dict[int, Sized] = field(default_factory=dict)
     lookups: dict[str, Rows] = field(default_factory=dict)  # asked key -> its ENTITIES_BY_KEY rows (often none)
+    texts: dict[str, Sized] = field(default_factory=dict)  # chunk id -> its CHUNKS_BY_ID record (`base.ChunkRecord`)
     rows: int = 0
 
     def clear(self) -> None:
         self.chunks.clear()
         self.entities.clear()
         self.lookups.clear()
+        self.texts.clear()
         self.vocabulary = Vocabulary()
         self.rows = 0
         self.generation += 1
@@ -123,7 +126,7 @@ class GraphCache:
         """Drop the oldest half of the largest database's entries (dicts keep insertion order)."""
         largest = max(self._shelves.values(), key=lambda s: s.rows)
         for table, size in ((largest.chunks, _size_entry), (largest.entities, _size_entry),
-                            (largest.lookups, _size_rows)):
+                            (largest.lookups, _size_rows), (largest.texts, _size_entry)):
             for key in list(table)[: (len(table) + 1) // 2]:
                 largest.rows -= size(table.pop(key))  # type: ignore[arg-type]
 
@@ -214,4 +217,11 @@ class CacheView:
 
     def keep_lookups(self, entries: dict[str, Rows]) -> None:
         self._put(lambda s: s.lookups, _size_rows, entries)
+
+    # chunk id -> the passage as the answer shows it (`base.ChunkRecord`: title, text, document)
+    def texts(self, ids: Iterable[str]) -> tuple[dict[str, Any], list[str]]:
+        return self._split(lambda s: s.texts, ids)
+
+    def keep_texts(self, records: Mapping[str, Sized]) -> None:
+        self._put(lambda s: s.texts, _size_entry, records)
 

@@ -161,7 +161,7 @@ class HybridRetriever:
             complete = bool(cosines)
 
         t0 = time.perf_counter()
-        passages, paths = self._passages(ranked, hits, analysis, top_k)
+        passages, paths = self._passages(ranked, hits, analysis, top_k, cache)
         for passage in passages:
             passage.similarity = cosines.get(passage.chunk_id)
         timings["hydrate"] = (time.perf_counter() - t0) * 1000
@@ -241,16 +241,22 @@ class HybridRetriever:
 
     # --- output --------------------------------------------------------------------------------
     def _passages(self, ranked: list[tuple[str, float, dict[str, int]]], hits: dict[str, dict[str, ChannelHit]],
-                  analysis: QuestionAnalysis, top_k: int) -> tuple[list[Passage], list[list[PathStep]]]:
+                  analysis: QuestionAnalysis, top_k: int, cache: CacheView | None = None
+                  ) -> tuple[list[Passage], list[list[PathStep]]]:
         records: dict[str, ChunkRecord] = {}
         for by_id in hits.values():
             for chunk_id, hit in by_id.items():
                 if hit.chunk is not None:
                     records[chunk_id] = hit.chunk
         missing = [chunk_id for chunk_id, _, _ in ranked if chunk_id not in records]
+        if missing and cache is not None:
+            known, missing = cache.texts(missing)
+            records.update(known)
         if missing:
-            for row in self.db.sql(queries.CHUNKS_BY_ID, {"ids": missing}):
-                records[row["id"]] = chunk_record(row)
+            read = {row["id"]: chunk_record(row) for row in self.db.sql(queries.CHUNKS_BY_ID, {"ids": missing})}
+            records.update(read)
+            if cache is not None:
+                cache.keep_texts(read)
         passages: list[Passage] = []
         paths: list[list[PathStep]] = []
         for chunk_id, score, ranks in ranked[:top_k]:

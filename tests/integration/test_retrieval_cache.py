@@ -72,7 +72,8 @@ def test_a_repeated_question_is_served_from_the_cache(parts: tuple[ArcadeDB, Ing
     again = retriever.retrieve(QUESTION)
     assert retriever.cache.misses == misses, "the second question read the database again"
     assert retriever.cache.hits > hits
-    assert [(p.chunk_id, p.score) for p in again.passages] == [(p.chunk_id, p.score) for p in first.passages]
+    assert [(p.chunk_id, p.score, p.title, p.text) for p in again.passages] == \
+        [(p.chunk_id, p.score, p.title, p.text) for p in first.passages]  # the texts too, from the cache
     uncached = _uncached(retriever).retrieve(QUESTION)
     assert [(p.chunk_id, round(p.score, 9)) for p in uncached.passages] == \
         [(p.chunk_id, round(p.score, 9)) for p in first.passages]

@@ -72,3 +72,19 @@ def test_titles_and_names_in_the_text_link_passages_to_entities() -> None:
 def test_an_empty_result_is_an_empty_graph() -> None:
     graph = evidence_graph(RetrievalResult(question="q", passages=[]))
     assert graph.nodes == [] and graph.edges == []
+
+
+def test_a_name_is_found_as_whole_words_whatever_the_case_and_the_alphabet() -> None:
+    def names(text: str, name: str) -> bool:
+        return evidence_graph(RetrievalResult(
+            question="q", passages=[_passage("a.md#0", "", text, 1.0)],
+            seeds=[SeedEntity(key="k", name=name, source="ngram")])).edges != []
+
+    assert names("He moved to WARSAW in 1891.", "Warsaw")
+    assert not names("Warsawian customs", "Warsaw")  # part of a word only
+    assert not names("a b c", "a")  # one character never
+    assert names("Born in Kraków, she left.", "kraków")  # non-ASCII text and name: the pattern alone decides
+    assert names("Born in KRAKÓW.", "Kraków")
+    # the pattern's case rules, not the ASCII shortcut's, decide a non-ASCII text: re matches "ı" with "I"
+    assert names("ıstanbul is large", "Istanbul")
+    assert not names("Istanbul is large", "Ankara")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from graphrag.retrieval.base import ChunkRecord
 from graphrag.retrieval.cache import GraphCache
 
 
@@ -69,3 +70,14 @@ def test_no_budget_or_no_fingerprint_caches_nothing() -> None:
     unknown = GraphCache(max_rows=10)
     unknown.view("db", lambda: None).keep_lookups({"k:x": []})
     assert unknown.rows == 0
+
+
+def test_passage_texts_count_against_the_budget_by_their_length() -> None:
+    cache = GraphCache(max_rows=100)
+    view = cache.view("db", lambda: ("e", 1))
+    short = ChunkRecord(id="a#0", document_id="a", title="A", text="short")
+    long = ChunkRecord(id="b#0", document_id="b", title="B", text="x" * 5000)
+    view.keep_texts({"a#0": short, "b#0": long})
+    assert cache.rows == 1 + 10
+    assert cache.view("db", lambda: ("e", 1)).texts(["a#0", "b#0", "c#0"]) == ({"a#0": short, "b#0": long}, ["c#0"])
+    assert cache.view("db", lambda: ("e", 2)).texts(["a#0"]) == ({}, ["a#0"])  # a write drops them with the rest
