@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
@@ -54,13 +54,38 @@ class DenseChannel:
 
         `ef_search` > 0 widens the index's graph search (recall for latency); 0 keeps its default.
         """
+        return self.send(embedding, k, ef_search=ef_search).hits(timeout_s)
+
+    def send(self, embedding: np.ndarray, k: int, *, ef_search: int = 0) -> PendingHits:
+        """`nearest`'s query, sent now in a worker thread; the caller collects it later (`PendingHits.hits`)
+        and does other work meanwhile (a question's names are linked while its vector query runs)."""
         params: dict[str, object] = {"q": [float(x) for x in embedding], "k": int(k)}
         statement = queries.CHUNK_VECTOR_HITS
         if ef_search > 0:
             statement, params["opts"] = queries.CHUNK_VECTOR_HITS_EF, {"efSearch": int(ef_search)}
-        future = _POOL.submit(self.db.sql, statement, params)
+        return PendingHits(self.db, _POOL.submit(self.db.sql, statement, params), int(k))
+
+    def search(self, embedding: np.ndarray, k: int) -> list[ChannelHit]:
+        rows = self.db.sql(queries.CHUNK_VECTOR_NEIGHBOURS, {"q": [float(x) for x in embedding], "k": int(k)})
+        hits = [ChannelHit(r["id"], 1.0 - float(r.get("distance") or 0.0), chunk_record(r)) for r in rows]
+        hits.sort(key=lambda h: -h.score)
+        return hits[:k]
+
+
+class PendingHits:
+    """A vector query on its way: `hits` waits for it (within a time-out) and judges its answer."""
+
+    def __init__(self, db: ArcadeDB, future: Future[list[dict]], k: int):  # type: ignore[type-arg]
+        self.db = db
+        self.future = future
+        self.k = k
+
+    def hits(self, timeout_s: float) -> DenseHits:
+        """The query's hits; incomplete when it did not answer within `timeout_s` of this call or
+        answered fewer rows than it asked while the database holds more chunks than that."""
+        k = self.k
         try:
-            rows = future.result(timeout=timeout_s)
+            rows = self.future.result(timeout=timeout_s)
         except FutureTimeout:
             return _incomplete({}, f"the vector index did not answer within {timeout_s:g} s")
         scores = {r["id"]: 1.0 - float(r.get("distance") or 0.0) for r in rows}
@@ -70,12 +95,6 @@ class DenseChannel:
                 return _incomplete(scores, f"the vector index returned {len(scores)} of {min(k, stored)} "
                                            "chunks (building or rebuilding its graph?)")
         return DenseHits(scores)
-
-    def search(self, embedding: np.ndarray, k: int) -> list[ChannelHit]:
-        rows = self.db.sql(queries.CHUNK_VECTOR_NEIGHBOURS, {"q": [float(x) for x in embedding], "k": int(k)})
-        hits = [ChannelHit(r["id"], 1.0 - float(r.get("distance") or 0.0), chunk_record(r)) for r in rows]
-        hits.sort(key=lambda h: -h.score)
-        return hits[:k]
 
 
 def _incomplete(scores: dict[str, float], reason: str) -> DenseHits:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -26,7 +26,7 @@ from graphrag.errors import QueryError, RetrievalError
 from graphrag.relevance import judge
 from graphrag.retrieval.base import ChannelHit, ChunkRecord, Ranking, RetrievalConfig
 from graphrag.retrieval.cache import CacheView, Fingerprint, GraphCache
-from graphrag.retrieval.dense import DenseChannel, DenseHits, chunk_record
+from graphrag.retrieval.dense import DenseChannel, DenseHits, PendingHits, chunk_record
 from graphrag.retrieval.fusion import reciprocal_rank_fusion
 from graphrag.retrieval.graph import GraphChannel
 from graphrag.retrieval.keyword import KeywordChannel
@@ -37,8 +37,9 @@ from graphrag.retrieval.question import QuestionAnalysis, QuestionAnalyzer
 from graphrag.types import Passage, PathStep, RetrievalResult
 
 MAX_QUESTION_CHARS = 2000
-# The vector query and the graph fingerprint wait here while the question is embedded and its names
-# linked: two tasks a request, so two workers for each of the 8 requests a 2-core API serves at once.
+# The graph fingerprint is read here while the question is embedded (the vector query goes straight to
+# its own pool, `dense.PendingHits`, while the names are linked): one task for each of the 8 requests a
+# 2-core API serves at once, and room for more.
 _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="retrieve")
 RANKINGS = ("ppr", "rrf", "dense", "keyword", "graph")
 
@@ -136,21 +137,20 @@ class HybridRetriever:
             raise RetrievalError("hops must be 1, 2 or 3")
         cache = self.cache_view() if ranking in ("ppr", "rrf", "graph") else None
         # dense and keyword alone use no seed entities: skip NER and linking for them
-        nearest: list[Future[DenseHits]] = []
+        nearest: list[PendingHits] = []
         started_dense = [0.0]
 
         def send_vector_query(embedding: np.ndarray) -> None:  # while NER and linking run
             started_dense[0] = time.perf_counter()
             cfg = self.config
-            nearest.append(_POOL.submit(self.dense.nearest, embedding, max(cfg.ppr_dense_k, cfg.dense_k),
-                                        timeout_s=cfg.dense_timeout_s, ef_search=cfg.dense_ef_search))
+            nearest.append(self.dense.send(embedding, max(cfg.ppr_dense_k, cfg.dense_k), ef_search=cfg.dense_ef_search))
 
         analysis = self.analyze(question, link=ranking in ("ppr", "rrf", "graph"),
                                 on_embedding=send_vector_query if ranking == "ppr" else None, cache=cache)
         timings = {f"question_{k}": v for k, v in analysis.timings_ms.items()}
 
         if ranking == "ppr":
-            found = nearest[0].result()
+            found = nearest[0].hits(self.config.dense_timeout_s)
             timings["dense"] = (time.perf_counter() - started_dense[0]) * 1000
             cosines = dict(found.scores)  # before the ranking may add keyword stand-ins to them
             complete = found.complete
