@@ -53,11 +53,12 @@ class HybridRetriever:
         config: retrieval settings; the defaults are the measured best.
         nlp: a spaCy pipeline for question names; loaded with `graphrag.nlp.load_spacy` when None
             and `config.use_ner` is on.
-        cpu_lock: held around question NER and around PPR ranking, the stages that are CPU-bound
-            Python. A server running many requests in threads shares one lock among them: with the
-            GIL, several threads in these stages at once only wait on each other (each short C call
-            gives the GIL up and waits to get it back), so one at a time is faster for all; the
-            embedding, batched and GIL-free, runs outside it. None (the default) locks nothing.
+        cpu_lock: held around question NER and around PPR ranking (let go while the ranking's
+            reads wait on the database), the stages that are CPU-bound Python. A server running many
+            requests in threads shares one lock among them: with the GIL, several threads in these
+            stages at once only wait on each other (each short C call gives the GIL up and waits to
+            get it back), so one at a time is faster for all; the embedding, batched and GIL-free,
+            runs outside it. None (the default) locks nothing.
         cache: what questions read of the graph, kept while the graph is unchanged (`cache.py`);
             the API shares one among every workspace. Default: one of this retriever's own;
             `GraphCache(max_rows=0)` reads everything from the database every time.

@@ -32,8 +32,9 @@ assembled from them with numpy alone (`Neighbourhood.graph`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager
 from operator import itemgetter
 from typing import Any
 
@@ -398,10 +399,11 @@ class NeighbourhoodReader:
         self.entity_cap = entity_cap
 
     def read(self, nb: Neighbourhood, *, chunks: Iterable[int] = (), entities: Iterable[int] = (),
-             cache: CacheView | None = None) -> None:
+             cache: CacheView | None = None, cpu_lock: AbstractContextManager[Any] | None = None) -> None:
         """One round's reads, sent at once (the database works on them together; the question waits
         for the slowest only): the chunks' mentions, the entities' mentions and their SAME_AS edges.
-        What `cache` holds is taken from it, and what is read goes into it. Hubs are skipped."""
+        What `cache` holds is taken from it, and what is read goes into it. Hubs are skipped.
+        `cpu_lock`, when the caller holds it, is let go while the database answers."""
         vocabulary = nb.vocabulary
         # in the order of their ids and keys, as the rows are read (positions follow arrival)
         chunk_ids, entity_keys = vocabulary.chunk_ids, vocabulary.entity_keys
@@ -422,8 +424,9 @@ class NeighbourhoodReader:
             calls.append((queries.SAME_AS_OF, {"keys": keys}))
         results: list[list[dict[str, Any]]] = []
         if calls:
-            pending = [_POOL.submit(self.db.cypher_rows, statement, params) for statement, params in calls[1:]]
-            results = [self.db.cypher_rows(*calls[0]), *(future.result() for future in pending)]
+            with released(cpu_lock):
+                pending = [_POOL.submit(self.db.cypher_rows, statement, params) for statement, params in calls[1:]]
+                results = [self.db.cypher_rows(*calls[0]), *(future.result() for future in pending)]
         if read_chunks:
             fresh = chunk_entries(vocabulary, read_chunks, results.pop(0))
             known_chunks.update(fresh)
@@ -439,6 +442,19 @@ class NeighbourhoodReader:
         nb.complete_chunks.update(wanted_chunks)
         nb.add_entity_entries([known_entities[e] for e in wanted_entities if e in known_entities])
         nb.complete_entities.update(wanted_entities)  # an unknown key too: it has nothing to read
+
+
+@contextmanager
+def released(lock: AbstractContextManager[Any] | None) -> Iterator[None]:
+    """`with lock` turned inside out: the block runs without `lock`, which the caller holds (None: no lock)."""
+    if lock is None:
+        yield
+        return
+    lock.__exit__(None, None, None)
+    try:
+        yield
+    finally:
+        lock.__enter__()
 
 
 # Shared by every reader in the process: the second statement of a round waits here, not in a new thread.

@@ -156,45 +156,53 @@ class PPRRanker:
         Args:
             seeds: the question's linked entities (with their mention counts).
             dense: chunk id -> cosine similarity of the vector index's nearest chunks.
-            cpu_lock: held around the PageRank arithmetic only, never around a database read (see
-                `HybridRetriever`'s `cpu_lock`).
+            cpu_lock: held for the whole ranking except its database reads (the reader lets it go
+                around them), so that the Python work of a ranking is not interleaved with other
+                requests' (see `HybridRetriever`'s `cpu_lock`).
             rounds: expansion rounds (the request's `hops`); None: `ppr_expand_rounds`.
             cache: this question's view of the graph cache (None: every read goes to the database).
         """
         if self.reader is None:
             raise RuntimeError("PPRRanker.rank needs a NeighbourhoodReader")
         cfg = self.config
-        reader = self.reader
-        lock = cpu_lock or nullcontext()
+        # the vocabulary first, outside the lock: it may wait for the database's fingerprint
         nb = Neighbourhood(cache.vocabulary() if cache else None)
+        with cpu_lock or nullcontext():
+            return self._rank(nb, seeds, dense, cpu_lock, cfg.ppr_expand_rounds if rounds is None else rounds, cache)
+
+    def _rank(self, nb: Neighbourhood, seeds: list[SeedEntity], dense: dict[str, float],
+              cpu_lock: AbstractContextManager[Any] | None, rounds: int, cache: CacheView | None) -> Ranking:
+        cfg = self.config
         vocabulary = nb.vocabulary
         for seed in seeds:
             nb.add_entity(seed.key, EntityRow(seed.name, "", seed.mentions), replace=False)
         weights = seed_weights(seeds, idf=cfg.ppr_idf_seeds)
 
+        def read(chunks: list[int] | None = None, entities: list[int] | None = None) -> None:
+            assert self.reader is not None
+            self.reader.read(nb, chunks=chunks or (), entities=entities or (), cache=cache, cpu_lock=cpu_lock)
+
         def run(extra: dict[str, float] | None = None) -> tuple[LocalGraph, np.ndarray]:
-            with lock:
-                graph = nb.graph()
-                return graph, self.scores(graph, {**weights, **(extra or {})}, dense)
+            graph = nb.graph()
+            return graph, self.scores(graph, {**weights, **(extra or {})}, dense)
 
         nearest = vocabulary.chunks(sorted(dense, key=lambda c: (-dense[c], c)))
-        reader.read(nb, chunks=nearest[: cfg.ppr_dense_read].tolist(),
-                    entities=vocabulary.entities(list(weights)).tolist(), cache=cache)
+        read(nearest[: cfg.ppr_dense_read].tolist(), vocabulary.entities(list(weights)).tolist())
         nb.add_chunks(nearest)  # every dense hit is a passage to rank, whether read yet or not
         graph, p = run()
-        for _ in range(cfg.ppr_expand_rounds if rounds is None else rounds):
+        for _ in range(rounds):
             chunks, entities = self._frontier(graph, p)
             if not len(chunks) and not len(entities):
                 break
-            reader.read(nb, chunks=chunks.tolist(), entities=entities.tolist(), cache=cache)
+            read(chunks.tolist(), entities.tolist())
             graph, p = run()
         top = graph.chunk_gids[self.top_chunks(p[: graph.n_chunks], cfg.ppr_feedback_passages, graph.chunk_ids)]
         if cfg.ppr_feedback_passages > 0 and not nb.complete_chunks.issuperset(top.tolist()):
-            reader.read(nb, chunks=top.tolist(), cache=cache)  # the best passages' names are the feedback
+            read(top.tolist())  # the best passages' names are the feedback
             graph, p = run()
         feedback = self.feedback_seeds(graph, weights, p[: graph.n_chunks])
         if feedback:
-            reader.read(nb, entities=vocabulary.entities(list(feedback)).tolist(), cache=cache)
+            read(entities=vocabulary.entities(list(feedback)).tolist())
             graph, p = run(feedback)
         return Ranking(graph, p[: graph.n_chunks], nb)
 

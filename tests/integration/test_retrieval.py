@@ -310,8 +310,8 @@ def test_retrieval_with_the_traced_embedder_ranks_the_same(graph_db: ArcadeDB,
 
 
 def test_cpu_lock_guards_ner_and_ppr_only(graph_db: ArcadeDB, embedder: SentenceTransformerEmbedder) -> None:
-    """The API's shared lock is held for question NER and for the PageRank arithmetic, never for the
-    embedding (which batches across requests), a database read, or the whole request."""
+    """The API's shared lock is held for question NER and for the ranking's work between its reads,
+    never for the embedding (which batches across requests), a database read, or the whole request."""
     import threading
 
     class Recording:
@@ -344,7 +344,7 @@ def test_cpu_lock_guards_ner_and_ppr_only(graph_db: ArcadeDB, embedder: Sentence
     class Database:
         def __getattr__(self, name: str) -> Any:
             method = getattr(graph_db, name)
-            if name not in ("cypher", "sql"):
+            if name not in ("cypher", "sql", "cypher_rows"):
                 return method
 
             def call(*args: Any, **kwargs: Any) -> Any:
@@ -357,7 +357,7 @@ def test_cpu_lock_guards_ner_and_ppr_only(graph_db: ArcadeDB, embedder: Sentence
                              cpu_lock=guard)
     plain = HybridRetriever(graph_db, embedder, config=RetrievalConfig(top_k=5), nlp=load_spacy())
     a, b = locked.retrieve(QUESTION), plain.retrieve(QUESTION)
-    assert guard.entered >= 2 and not guard.lock.locked()  # NER once, then each PageRank round
+    assert guard.entered >= 3 and not guard.lock.locked()  # NER, the ranking, and again after each read
     assert [p.chunk_id for p in a.passages] == [p.chunk_id for p in b.passages]
 
 
