@@ -3,9 +3,12 @@ pytest's closing line right."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 
-from tests.run_groups import GROUPS, counts
+from tests.run_groups import GROUPS, counts, wait_all
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,3 +26,13 @@ def test_the_closing_line_is_counted() -> None:
            "==== 1 failed, 311 passed, 2 skipped, 3 deselected, 1 warning, 2 errors in 603.46s (0:10:03) ====\n")
     assert counts(log) == {"failed": 1, "passed": 311, "skipped": 2, "deselected": 3, "error": 2}
     assert counts("no closing line\n") == {}
+
+
+def test_each_group_is_stamped_with_its_own_end() -> None:
+    """The group that ends first is not stamped with the end of one started (and waited on) before it."""
+    started = time.monotonic()
+    slow = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3)"])
+    quick = subprocess.Popen([sys.executable, "-c", "raise SystemExit(4)"])
+    codes, ended = wait_all({"slow": slow, "quick": quick}, started, every=0.05)
+    assert codes == {"slow": 0, "quick": 4}
+    assert ended["quick"] < ended["slow"]
