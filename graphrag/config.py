@@ -96,7 +96,8 @@ class Settings(BaseSettings):
     api_workers: int = Field(1, ge=1, le=32, description="API worker processes of `graphrag serve` (each loads its "
                              "own models, ~800 MB); >1 shares metrics and snapshot invalidation between them")
     retrieval_cache_rows: int = Field(400_000, ge=0, description="Rows of the graph that questions read "
-                                      "(mentions, SAME_AS edges, keys looked up; about 0.3-0.5 KB each) kept in "
+                                      "(mentions, SAME_AS edges, keys looked up, answered passages' texts counted "
+                                      "by length; about 0.3-0.5 KB each) kept in "
                                       "memory while the graph is unchanged, for all workspaces together; 0 = off")
     retrieval_dense_ef_search: int = Field(0, ge=0, le=10000, description="HNSW search breadth of the chunk "
                                            "vector index per question (0: the index's default)")
