@@ -38,8 +38,7 @@ def _passage_id(chunk_id: str) -> str:
 
 
 class _Name:
-    """Finds one entity's name in passage texts as whole words, case-insensitive (a one-character name
-    never matches).
+    """Finds one entity's name (two characters or more) in passage texts as whole words, case-insensitive.
 
     Most names are absent from most passages: for an ASCII name in an ASCII text, a plain substring
     test of the lower-cased strings rules them out first (exact there: no ASCII letter has another case
@@ -54,8 +53,6 @@ class _Name:
 
     def found_in(self, text: str, lowered: str | None) -> bool:
         """Whether `text` names it; `lowered` is `text.lower()` when `text` is ASCII, else None."""
-        if len(self.name) < 2:
-            return False
         if self.needle is not None and lowered is not None and self.needle not in lowered:
             return False
         if self._pattern is None:
@@ -135,7 +132,9 @@ def evidence_graph(result: RetrievalResult) -> EvidenceGraph:
         if passage.title:
             b.edge(_passage_id(passage.chunk_id), b.entity(strip_title_qualifier(passage.title)), ABOUT)
 
-    entities = [(node.id, _Name(node.label)) for node in b.nodes.values() if node.kind in ("seed", "entity")]
+    # a one-character name never names anything
+    entities = [(node.id, _Name(node.label)) for node in b.nodes.values()
+                if node.kind in ("seed", "entity") and len(node.label.strip()) >= 2]
     for _, passage in ranked:
         pid = _passage_id(passage.chunk_id)
         lowered = passage.text.lower() if passage.text.isascii() else None
