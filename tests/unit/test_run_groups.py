@@ -8,16 +8,29 @@ import sys
 import time
 from pathlib import Path
 
-from tests.run_groups import GROUPS, counts, wait_all
+from tests.run_groups import GROUPS, counts, selection, wait_all
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_groups_run_every_test_folder_once() -> None:
-    folders = sorted(str(p.parent.relative_to(ROOT)) for p in (ROOT / "tests").rglob("test_*.py"))
-    grouped = [path for paths in GROUPS.values() for path in paths]
-    assert len(grouped) == len(set(grouped))
-    assert set(grouped) == set(folders)
+def test_the_groups_run_every_test_file_once() -> None:
+    """Each test file is selected by exactly one group: under one of its paths and not `--ignore`d."""
+    files = sorted(p.relative_to(ROOT) for p in (ROOT / "tests").rglob("test_*.py"))
+    for file in files:
+        picked = []
+        for name in GROUPS:
+            args = selection(name)
+            ignored = [Path(a.removeprefix("--ignore=")) for a in args if a.startswith("--ignore=")]
+            paths = [Path(a) for a in args if not a.startswith("--")]
+            if any(file.is_relative_to(p) for p in paths) and not any(file.is_relative_to(p) for p in ignored):
+                picked.append(name)
+        assert len(picked) == 1, (file, picked)
+
+
+def test_a_file_moved_to_another_group_is_ignored_in_its_folder_s_group() -> None:
+    assert "--ignore=tests/e2e/test_jobs_outage.py" in selection("e2e")
+    assert "tests/e2e/test_jobs_outage.py" in selection("chaos")
+    assert not [a for a in selection("chaos") if a.startswith("--ignore")]
 
 
 def test_the_closing_line_is_counted() -> None:
