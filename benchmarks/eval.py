@@ -45,7 +45,7 @@ from benchmarks._meta import free_port, git_commit, percentile, read_jsonl, reco
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings, ensure_password_file
 from graphrag.embedded import EmbeddedServer
-from graphrag.embeddings import SentenceTransformerEmbedder
+from graphrag.embeddings import Embedder, SentenceTransformerEmbedder, TracedEmbedder
 from graphrag.nlp import load_spacy
 from graphrag.retrieval import HybridRetriever, RetrievalConfig
 from graphrag.store import GraphStore
@@ -204,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse", action="store_true", help="with --db-dir: skip ingestion if already done")
     parser.add_argument("--query-threads", type=int, default=1, help="torch threads while querying")
     parser.add_argument("--heap", default="2g", help="Java heap of the benchmark's ArcadeDB server")
+    parser.add_argument("--question-encoder", choices=("eager", "float32", "bfloat16", "auto"), default="eager",
+                        help="how questions are embedded: the eager model (default, as ingestion embeds), or the "
+                             "API's traced encoder with these weights (GRAPHRAG_API_QUESTION_DTYPE)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "httpcore", "sentence_transformers", "graphrag.embedded"):
@@ -231,7 +234,11 @@ def main(argv: list[str] | None = None) -> int:
                 log.info("reusing the ingested database (%d documents)", stored)
             else:
                 ingestion = ingest(db, settings, embedder, corpus, str(args.dir / "corpus.jsonl"))
-            retriever = HybridRetriever(db, embedder, config=config, nlp=load_spacy())
+            questions_by: Embedder = embedder
+            if args.question_encoder != "eager":
+                questions_by = TracedEmbedder(embedder, dtype=args.question_encoder)
+                log.info("questions embedded by the traced encoder in %s", questions_by.dtype)
+            retriever = HybridRetriever(db, questions_by, config=config, nlp=load_spacy())
             graph = GraphStore(db).counts()
             import torch
 
@@ -255,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join([Path(sys.executable).name, recorded_command(sys.argv[0], sys.argv[1:])]),
         "graph": graph,
         "ingestion": ingestion, "load_average": load, "cpus": os.cpu_count(),
-        "config": config.model_dump(mode="json"), "metrics": metrics,
+        "question_encoder": args.question_encoder, "config": config.model_dump(mode="json"), "metrics": metrics,
         "per_question": per_question,
     }, indent=1), encoding="utf-8")
     print(f"results: {out}")

