@@ -41,7 +41,7 @@ def load_average() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
 
 
-async def _send(url: str, endpoint: str, questions: list[str], count: int, concurrency: int, top_k: int,
+async def send_questions(url: str, endpoint: str, questions: list[str], count: int, concurrency: int, top_k: int,
                 headers: dict[str, str], offset: int = 0) -> tuple[list[float], Counter[str]]:
     latencies: list[float] = []
     statuses: Counter[str] = Counter()
@@ -63,13 +63,14 @@ async def _send(url: str, endpoint: str, questions: list[str], count: int, concu
 
 def measure(args: argparse.Namespace, questions: list[str]) -> dict[str, Any]:
     headers = {"X-API-Key": args.api_key} if args.api_key else {}
-    asyncio.run(_send(args.url, args.endpoint, questions, args.warmup, args.concurrency, args.top_k, headers, 50))
+    asyncio.run(send_questions(args.url, args.endpoint, questions, args.warmup, args.concurrency, args.top_k,
+                               headers, 50))
     load_start = load_average()
     api0 = sum(cpu_seconds(pid) for pid in args.api_pid)
     db0 = cpu_seconds(args.db_pid) if args.db_pid else 0.0
     started = time.perf_counter()
-    latencies, statuses = asyncio.run(_send(args.url, args.endpoint, questions, args.requests, args.concurrency,
-                                            args.top_k, headers))
+    latencies, statuses = asyncio.run(send_questions(args.url, args.endpoint, questions, args.requests,
+                                                     args.concurrency, args.top_k, headers))
     wall = time.perf_counter() - started
     api_ms = (sum(cpu_seconds(pid) for pid in args.api_pid) - api0) * 1000 / args.requests
     db_ms = ((cpu_seconds(args.db_pid) - db0) * 1000 / args.requests) if args.db_pid else 0.0

@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse", action="store_true", help="with --db-dir: skip ingestion if already done")
     parser.add_argument("--query-threads", type=int, default=1, help="torch threads while querying")
     parser.add_argument("--heap", default="2g", help="Java heap of the benchmark's ArcadeDB server")
-    parser.add_argument("--question-encoder", choices=("eager", "float32", "bfloat16", "auto"), default="eager",
+    parser.add_argument("--question-encoder", choices=("eager", "float32", "bfloat16"), default="eager",
                         help="how questions are embedded: the eager model (default, as ingestion embeds), or the "
                              "API's traced encoder with these weights (GRAPHRAG_API_QUESTION_DTYPE)")
     args = parser.parse_args(argv)

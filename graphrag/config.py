@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from graphrag.errors import ConfigError
 
-QuestionDtype = Literal["auto", "float32", "bfloat16"]  # the question encoder's weights (graphrag.embeddings)
+QuestionDtype = Literal["float32", "bfloat16"]  # the question encoder's weights (graphrag.embeddings)
 
 PASSWORD_FILE = "arcadedb_root_password"  # noqa: S105 - a file name, not a secret
 _PLACEHOLDER_SECRETS = {"", "playwithdata", "changeme", "change-me", "password", "root", "secret", "arcadedb"}
@@ -105,10 +105,10 @@ class Settings(BaseSettings):
                                            "vector index per question (0: the index's default)")
     api_traced_embedder: bool = Field(True, description="Embed questions with a TorchScript trace of the model "
                                       "(GIL released for the whole forward pass); false = eager")
-    api_question_dtype: QuestionDtype = Field("auto", description="Weights of the traced question encoder: "
-                                              "bfloat16 (faster on CPUs that have it natively: AVX512_BF16, AMX; "
-                                              "vectors within cosine 0.9999), float32, or auto (bfloat16 where "
-                                              "native). Documents are always embedded in float32")
+    api_question_dtype: QuestionDtype = Field("float32", description="Weights of the traced question encoder: "
+                                              "float32, or bfloat16 (vectors within cosine 0.9999; on a CPU with "
+                                              "AMX lower single-client latency but fewer questions a second at "
+                                              "8 clients). Documents are always embedded in float32")
 
     # --- HTTP API: exposure, browsers, abuse (docs/api.md "Security") ----------------------------------
     api_unsafe_keyless_on_network: bool = Field(

@@ -9,12 +9,11 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import re
 import threading
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -113,25 +112,6 @@ class SentenceTransformerEmbedder:
         return count
 
 
-def native_bfloat16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """Whether this CPU multiplies bfloat16 in hardware (x86 AVX512_BF16 or AMX-BF16).
-
-    Elsewhere PyTorch emulates bfloat16 and the question encoder would be slower than in float32, so
-    `dtype="auto"` picks bfloat16 only here. Read from the kernel's CPU flags; False when unreadable."""
-    try:
-        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    return re.search(r"^flags\s*:.*\b(avx512_bf16|amx_bf16)\b", text, re.MULTILINE) is not None
-
-
-def resolve_question_dtype(dtype: QuestionDtype) -> Literal["float32", "bfloat16"]:
-    """`auto`: bfloat16 where the CPU has it natively (`native_bfloat16`), else float32."""
-    if dtype == "auto":
-        return "bfloat16" if native_bfloat16() else "float32"
-    return dtype
-
-
 class TracedEmbedder:
     """The same model as a `SentenceTransformerEmbedder`, run as one TorchScript graph (for serving).
 
@@ -145,17 +125,20 @@ class TracedEmbedder:
     applies the attention mask, eager skips an all-ones mask).
 
     `dtype="bfloat16"` runs the encoder's weights in bfloat16 (a copy, about 45 MB for MiniLM; the
-    float32 model still embeds documents, so stored vectors never change): on a CPU that multiplies
-    bfloat16 natively a question took 6.8 ms of CPU instead of 11.2 (musique_100's questions, one
-    thread, Xeon with AMX), and its vector stayed within cosine 0.99993 of the float32 one. Pooling and
-    normalisation stay in float32 and the vectors returned are float32.
+    float32 model still embeds documents, so stored vectors never change). Pooling and normalisation
+    stay in float32 and the vectors returned are float32, within cosine 0.99993 of the float32 ones.
+    It pays only on a CPU with AMX, and only for latency: a question took 7 ms of CPU instead of 11-13
+    (musique_100's questions, one thread, a Xeon with AMX; with oneDNN held to AVX512_BF16 it took as
+    long as float32), and one client's p95 fell 60 -> 56 ms, but at 8 clients the service answered
+    6 % fewer questions a second, with a higher p95 and more CPU in the database beside it
+    (`benchmarks/interleaved.py`, README "Throughput"). So float32 is the default.
 
     Tracing happens on the first call; a model that is not the plain Transformer -> mean Pooling ->
     Normalize pipeline, or one that fails to trace, falls back to the eager embedder.
 
     Args:
         inner: the loaded eager embedder (shares its weights in float32; nothing is loaded twice).
-        dtype: the encoder's weights: float32, bfloat16, or auto (`resolve_question_dtype`).
+        dtype: the encoder's weights, float32 or bfloat16.
     """
 
     def __init__(self, inner: SentenceTransformerEmbedder, *, dtype: QuestionDtype = "float32"):
@@ -163,7 +146,7 @@ class TracedEmbedder:
         self.dimension = inner.dimension
         self.model_name = inner.model_name
         self.max_tokens = inner.max_tokens
-        self.dtype = resolve_question_dtype(dtype)
+        self.dtype = dtype
         self._traced: Any = None
         self._failed = False
         self._lock = threading.Lock()

@@ -312,7 +312,7 @@ def test_retrieval_with_the_traced_embedder_ranks_the_same(graph_db: ArcadeDB,
 
 def test_the_bfloat16_question_encoder_stays_close_to_the_eager_model_and_ranks_the_same(
         graph_db: ArcadeDB, embedder: SentenceTransformerEmbedder) -> None:
-    """bfloat16 weights (the API's default on CPUs that have them natively): float32 unit vectors within
+    """bfloat16 weights (GRAPHRAG_API_QUESTION_DTYPE=bfloat16): float32 unit vectors within
     cosine 0.999 of the eager model's, the float32 model left as it was, and the same passages ranked."""
     from graphrag.embeddings import TracedEmbedder
 
