@@ -101,6 +101,8 @@ class RetrievalConfig(BaseModel):
         """The knobs that settings carry (`GRAPHRAG_RETRIEVAL_*`, `GRAPHRAG_ANSWER_MIN_RELEVANCE`), for every
         face that builds a retriever: the API and the CLI read the same ones."""
         return cls.model_validate({"dense_ef_search": settings.retrieval_dense_ef_search,
+                                   "ppr_dense_k": settings.retrieval_dense_neighbours,
+                                   "ppr_dense_read": settings.retrieval_dense_neighbours,
                                    "min_relevance": settings.answer_min_relevance, **overrides})
 
 
