@@ -52,10 +52,10 @@ def recorded_command(script: str, args: list[str]) -> str:
     return " ".join([Path(script).name, *map(relative, args)])
 
 
-def git_commit() -> str:
-    """The short commit of the checkout, or 'unknown' outside git."""
+def git_commit(checkout: Path = ROOT) -> str:
+    """The short commit of the checkout (this one unless another worktree is named), or 'unknown' outside git."""
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=checkout, capture_output=True, text=True,
                               check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

@@ -39,7 +39,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, run as a script
 from benchmarks._meta import free_port, git_commit, percentile, read_jsonl, recorded_command, relative, wait_ready
 from benchmarks.cpu_per_request import cpu_seconds, send_questions
-from benchmarks.eval import database_name, server_password
+from benchmarks.serve_eval import start_database
 from graphrag.embedded import EmbeddedServer
 
 
@@ -57,17 +57,10 @@ class Build:
     turns: list[dict[str, Any]] = field(default_factory=list)
 
     def start(self, dataset: str) -> None:
-        password = server_password(self.db_dir)
-        database = database_name(dataset)
-        self.server = EmbeddedServer(self.db_dir, free_port(), password, database)
-        self.server.start(timeout=300)
-        self.db_pid = self.server.status().pid or 0
         port = free_port()
-        env = {**os.environ, "PYTHONPATH": str(self.checkout), "GRAPHRAG_DB_URL": self.server.url,
-               "GRAPHRAG_DB_PASSWORD": password, "GRAPHRAG_DB_NAME": database, "GRAPHRAG_API_PORT": str(port),
-               "GRAPHRAG_API_KEYS_REQUIRED": "false", "GRAPHRAG_API_WORKERS": "1",
-               "GRAPHRAG_DATA_DIR": str(self.db_dir / "api-data"), "HF_HUB_OFFLINE": "1",
-               "TOKENIZERS_PARALLELISM": "false"}
+        self.server, api_env = start_database(self.db_dir, dataset, port)
+        self.db_pid = self.server.status().pid or 0
+        env = {**os.environ, **api_env, "PYTHONPATH": str(self.checkout), "TOKENIZERS_PARALLELISM": "false"}
         prefix = f"{self.name}__"
         env.update({k.removeprefix(prefix): v for k, v in os.environ.items() if k.startswith(prefix)})
         self.api = subprocess.Popen([sys.executable, "-m", self.module, "serve"], cwd=self.checkout, env=env,
@@ -75,8 +68,7 @@ class Build:
         self.url = f"http://127.0.0.1:{port}"
         if not wait_ready(self.api, self.url, every=0.5):
             raise SystemExit(f"{self.name}: the API did not start (exit {self.api.poll()})")
-        self.commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=self.checkout, text=True,
-                                     capture_output=True).stdout.strip()
+        self.commit = git_commit(self.checkout)
 
     def stop(self) -> None:
         if self.api is not None and self.api.poll() is None:

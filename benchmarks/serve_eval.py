@@ -40,21 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     folder = args.db_dir.resolve()
     if not folder.is_dir():
         parser.error(f"no database folder at {folder}")
-    password = server_password(folder)
-    database = database_name(args.dataset)
-    server = EmbeddedServer(folder, free_port(), password, database)
-    server.start(timeout=300)
-    env = {**os.environ, "GRAPHRAG_DB_URL": server.url, "GRAPHRAG_DB_PASSWORD": password,
-           "GRAPHRAG_DB_NAME": database, "GRAPHRAG_API_PORT": str(args.port), "GRAPHRAG_API_KEYS_REQUIRED": "false",
-           "GRAPHRAG_API_WORKERS": str(args.workers), "GRAPHRAG_DATA_DIR": str(folder / "api-data"),
-           "HF_HUB_OFFLINE": "1"}
-    api = subprocess.Popen([sys.executable, "-m", "cli", "serve"], cwd=ROOT, env=env)
+    server, api_env = start_database(folder, args.dataset, args.port, workers=args.workers)
+    api = subprocess.Popen([sys.executable, "-m", "cli", "serve"], cwd=ROOT, env={**os.environ, **api_env})
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops both too, not only Ctrl-C in a terminal
     try:
         url = f"http://127.0.0.1:{args.port}"
         if not wait_ready(api, url, every=0.5):
             return 1
-        print(f"serving {database} at {url} (database {server.url}); Ctrl-C stops both", flush=True)
+        print(f"serving {server.database} at {url} (database {server.url}); Ctrl-C stops both", flush=True)
         api.wait()
     except KeyboardInterrupt:
         pass
@@ -63,6 +56,19 @@ def main(argv: list[str] | None = None) -> int:
         api.wait(timeout=60)
         server.stop()
     return 0
+
+
+def start_database(folder: Path, dataset: str, api_port: int, *,
+                   workers: int = 1) -> tuple[EmbeddedServer, dict[str, str]]:
+    """The ArcadeDB server of an ingested eval folder, started, and the variables that point an API at it
+    (keys off, loopback, its data under the folder's `api-data`)."""
+    password = server_password(folder)
+    server = EmbeddedServer(folder, free_port(), password, database_name(dataset))
+    server.start(timeout=300)
+    return server, {"GRAPHRAG_DB_URL": server.url, "GRAPHRAG_DB_PASSWORD": password,
+                    "GRAPHRAG_DB_NAME": server.database, "GRAPHRAG_API_PORT": str(api_port),
+                    "GRAPHRAG_API_KEYS_REQUIRED": "false", "GRAPHRAG_API_WORKERS": str(workers),
+                    "GRAPHRAG_DATA_DIR": str(folder / "api-data"), "HF_HUB_OFFLINE": "1"}
 
 
 def _interrupt(signum: int, frame: object) -> None:
