@@ -173,14 +173,15 @@ class PPRRanker:
     def _rank(self, nb: Neighbourhood, seeds: list[SeedEntity], dense: dict[str, float],
               cpu_lock: AbstractContextManager[Any] | None, rounds: int, cache: CacheView | None) -> Ranking:
         cfg = self.config
+        reader = self.reader
+        assert reader is not None  # `rank` checked
         vocabulary = nb.vocabulary
         for seed in seeds:
             nb.add_entity(seed.key, EntityRow(seed.name, "", seed.mentions), replace=False)
         weights = seed_weights(seeds, idf=cfg.ppr_idf_seeds)
 
         def read(chunks: list[int] | None = None, entities: list[int] | None = None) -> None:
-            assert self.reader is not None
-            self.reader.read(nb, chunks=chunks or (), entities=entities or (), cache=cache, cpu_lock=cpu_lock)
+            reader.read(nb, chunks=chunks or (), entities=entities or (), cache=cache, cpu_lock=cpu_lock)
 
         def run(extra: dict[str, float] | None = None) -> tuple[LocalGraph, np.ndarray]:
             graph = nb.graph()
