@@ -515,15 +515,25 @@ class ArcadeDB(_ClientBase[httpx.BaseTransport]):
         parsing itself. Same endpoint, body, connection, routing, retries and errors as `cypher`:
         only the reading of a successful answer differs.
         """
-        body: dict[str, Any] = {"command": statement, "language": "cypher"}
+        return self._plain("command", "cypher", statement, params, idempotent=idempotent, write=True)
+
+    def sql_rows(self, statement: str, params: dict[str, Any] | None = None) -> Rows:
+        """`sql`, with the rows taken straight from the response's JSON (as `cypher_rows`): for the
+        statements every question sends (the vector search's hundred rows, the graph's fingerprint),
+        where the driver's models cost more client CPU than the database's answer."""
+        return self._plain("query", "sql", statement, params, idempotent=True, write=False)
+
+    def _plain(self, endpoint: Literal["query", "command"], language: Language, statement: str,
+               params: dict[str, Any] | None, *, idempotent: bool, write: bool) -> Rows:
+        body: dict[str, Any] = {"command": statement, "language": language}
         if params:
             body["params"] = params
-        path = f"/api/v1/command/{quote(self.database, safe='')}"
+        path = f"/api/v1/{endpoint}/{quote(self.database, safe='')}"
 
         def send(index: int) -> QueryEnvelope:
             return _plain_envelope(self._clients[index].raw.get_httpx_client().post(path, json=body))
 
-        return self._call(_Request(send, idempotent=idempotent, write=True,  # type: ignore[no-any-return]
+        return self._call(_Request(send, idempotent=idempotent, write=write,  # type: ignore[no-any-return]
                                    statement=statement))
 
     def sql(self, statement: str, params: dict[str, Any] | None = None) -> Rows:

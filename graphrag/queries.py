@@ -303,6 +303,13 @@ CHUNK_VECTOR_HITS_EF = (
     "SELECT id, distance FROM (SELECT expand(vectorNeighbors('Chunk[embedding]', :q, :k, :opts)))"
 )
 COUNT_CHUNKS = "SELECT count(*) AS n FROM Chunk"
+
+
+def with_graph_fingerprint(vector_hits: str) -> str:
+    """A vector search (`CHUNK_VECTOR_HITS` or `_EF`) that also returns the graph's fingerprint, as one
+    row: `hits` (its rows) and `graph` (`GRAPH_FINGERPRINT`'s). A question needs both; one round trip
+    instead of two saves the database about a millisecond of CPU and the API an HTTP call."""
+    return f"SELECT $hits AS hits, $graph AS graph LET $hits = ({vector_hits}), $graph = ({GRAPH_FINGERPRINT})"
 # Every mention of these chunks, with its entity's name, type and mention count (a row per mention:
 # grouping by entity in the query measured slower than repeating the entity's fields).
 CHUNK_MENTIONS = (

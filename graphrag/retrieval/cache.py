@@ -12,11 +12,12 @@ vectors. It is a cache, not a copy: an entry exists only because a question read
 
 Correctness rests on the graph's change record (schema v6): every write that changes what
 retrieval reads creates a `GraphChange` vertex in its own transaction. Each question first reads
-the database's fingerprint, (epoch token, number of changes), in one cheap statement sent while
-the question is being embedded; a cache filled under another fingerprint is dropped before it is
-used. Rows read by a question are at least as new as the fingerprint it read, so they may be kept
-under it; a question whose fingerprint is older than the cache's (it read it before a write that
-another question has already seen) neither reads nor fills the cache.
+the database's fingerprint, (epoch token, number of changes): in the same round trip as its vector
+query (the PageRank ranking), or in one cheap statement sent while it is being embedded (the
+others). A cache filled under another fingerprint is dropped before it is used. Rows read by a
+question are at least as new as the fingerprint it read, so they may be kept under it; a question
+whose fingerprint is older than the cache's (it read it before a write that another question has
+already seen) neither reads nor fills the cache.
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ from graphrag.retrieval.vocabulary import Vocabulary
 
 Rows = list[dict[str, Any]]
 Fingerprint = tuple[str, int]  # (epoch token, number of recorded changes)
+
+
+def fingerprint_of(rows: Rows) -> Fingerprint | None:
+    """The fingerprint in `GRAPH_FINGERPRINT`'s rows; None when the database records no epoch."""
+    if not rows or rows[0].get("epoch") is None:
+        return None
+    return str(rows[0]["epoch"]), int(rows[0].get("changes") or 0)
 
 
 @dataclass

@@ -14,12 +14,15 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
 from graphrag import queries
 from graphrag.arcadedb import ArcadeDB
+from graphrag.errors import QueryError
 from graphrag.retrieval.base import ChannelHit, ChunkRecord
+from graphrag.retrieval.cache import Fingerprint, Rows, fingerprint_of
 
 log = logging.getLogger(__name__)
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="vector-query")
@@ -54,43 +57,78 @@ class DenseChannel:
 
         `ef_search` > 0 widens the index's graph search (recall for latency); 0 keeps its default.
         """
-        return self.send(embedding, k, ef_search=ef_search).hits(timeout_s)
+        return self.send(embedding, k, ef_search=ef_search, timeout_s=timeout_s).hits()
 
-    def send(self, embedding: np.ndarray, k: int, *, ef_search: int = 0) -> PendingHits:
+    def send(self, embedding: np.ndarray, k: int, *, ef_search: int = 0, fingerprint: bool = False,
+             timeout_s: float = 5.0) -> PendingHits:
         """`nearest`'s query, sent now in a worker thread; the caller collects it later (`PendingHits.hits`)
-        and does other work meanwhile (a question's names are linked while its vector query runs)."""
+        and does other work meanwhile (a question's names are linked while its vector query runs).
+
+        `fingerprint`: the same round trip also reads the graph's fingerprint (`PendingHits.fingerprint`),
+        which a question needs before its first cached read. `timeout_s` counts from now.
+        """
         params: dict[str, object] = {"q": [float(x) for x in embedding], "k": int(k)}
         statement = queries.CHUNK_VECTOR_HITS
         if ef_search > 0:
             statement, params["opts"] = queries.CHUNK_VECTOR_HITS_EF, {"efSearch": int(ef_search)}
-        return PendingHits(self.db, _POOL.submit(self.db.sql, statement, params), int(k))
+        work = partial(_hits_and_fingerprint, self.db, statement, params) if fingerprint else \
+            partial(_hits_alone, self.db, statement, params)
+        return PendingHits(self.db, _POOL.submit(work), int(k), time.monotonic() + timeout_s)
 
     def search(self, embedding: np.ndarray, k: int) -> list[ChannelHit]:
-        rows = self.db.sql(queries.CHUNK_VECTOR_NEIGHBOURS, {"q": [float(x) for x in embedding], "k": int(k)})
+        rows = self.db.sql_rows(queries.CHUNK_VECTOR_NEIGHBOURS, {"q": [float(x) for x in embedding], "k": int(k)})
         hits = [ChannelHit(r["id"], 1.0 - float(r.get("distance") or 0.0), chunk_record(r)) for r in rows]
         hits.sort(key=lambda h: -h.score)
         return hits[:k]
 
 
-class PendingHits:
-    """A vector query on its way: `hits` waits for it (within a time-out) and judges its answer."""
+def _hits_alone(db: ArcadeDB, statement: str, params: dict[str, object]) -> tuple[Rows, Fingerprint | None]:
+    return db.sql_rows(statement, params), None
 
-    def __init__(self, db: ArcadeDB, future: Future[list[dict]], k: int):  # type: ignore[type-arg]
+
+def _hits_and_fingerprint(db: ArcadeDB, statement: str, params: dict[str, object]
+                          ) -> tuple[Rows, Fingerprint | None]:
+    try:
+        rows = db.sql_rows(queries.with_graph_fingerprint(statement), params)
+    except QueryError:  # a schema before v6 records no changes: the hits alone, and nothing is cached
+        return db.sql_rows(statement, params), None
+    if not rows:
+        return [], None
+    return rows[0].get("hits") or [], fingerprint_of(rows[0].get("graph") or [])
+
+
+class PendingHits:
+    """A vector query on its way: `hits` waits for it (until its deadline) and judges its answer."""
+
+    def __init__(self, db: ArcadeDB, future: Future[tuple[Rows, Fingerprint | None]], k: int, deadline: float):
         self.db = db
         self.future = future
         self.k = k
+        self.deadline = deadline
 
-    def hits(self, timeout_s: float) -> DenseHits:
-        """The query's hits; incomplete when it did not answer within `timeout_s` of this call or
-        answered fewer rows than it asked while the database holds more chunks than that."""
+    def _answer(self) -> tuple[Rows, Fingerprint | None]:
+        return self.future.result(timeout=max(0.0, self.deadline - time.monotonic()))
+
+    def fingerprint(self) -> Fingerprint | None:
+        """The graph's fingerprint read with the hits (None: not asked for, or no change record).
+
+        Raises:
+            TimeoutError: the query did not answer by its deadline.
+            StoreError: it failed.
+        """
+        return self._answer()[1]
+
+    def hits(self) -> DenseHits:
+        """The query's hits; incomplete when it did not answer by its deadline (`send`'s `timeout_s`)
+        or answered fewer rows than it asked while the database holds more chunks than that."""
         k = self.k
         try:
-            rows = self.future.result(timeout=timeout_s)
+            rows = self._answer()[0]
         except FutureTimeout:
-            return _incomplete({}, f"the vector index did not answer within {timeout_s:g} s")
+            return _incomplete({}, "the vector index did not answer in time")
         scores = {r["id"]: 1.0 - float(r.get("distance") or 0.0) for r in rows}
         if len(scores) < k:
-            stored = int(self.db.sql(queries.COUNT_CHUNKS)[0]["n"])
+            stored = int(self.db.sql_rows(queries.COUNT_CHUNKS)[0]["n"])
             if len(scores) < min(k, stored):
                 return _incomplete(scores, f"the vector index returned {len(scores)} of {min(k, stored)} "
                                            "chunks (building or rebuilding its graph?)")

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -25,7 +27,7 @@ from graphrag.embeddings import Embedder
 from graphrag.errors import QueryError, RetrievalError
 from graphrag.relevance import judge
 from graphrag.retrieval.base import ChannelHit, ChunkRecord, Ranking, RetrievalConfig
-from graphrag.retrieval.cache import CacheView, Fingerprint, GraphCache
+from graphrag.retrieval.cache import CacheView, Fingerprint, GraphCache, fingerprint_of
 from graphrag.retrieval.dense import DenseChannel, DenseHits, PendingHits, chunk_record
 from graphrag.retrieval.fusion import reciprocal_rank_fusion
 from graphrag.retrieval.graph import GraphChannel
@@ -37,9 +39,9 @@ from graphrag.retrieval.question import QuestionAnalysis, QuestionAnalyzer
 from graphrag.types import Passage, PathStep, RetrievalResult
 
 MAX_QUESTION_CHARS = 2000
-# The graph fingerprint is read here while the question is embedded (the vector query goes straight to
-# its own pool, `dense.PendingHits`, while the names are linked): one task for each of the 8 requests a
-# 2-core API serves at once, and room for more.
+# The graph fingerprint of a question that is not ranked by PageRank is read here while the question is
+# embedded (the PageRank's comes with its vector query, in `dense`'s pool): one task for each of the 8
+# requests a 2-core API serves at once, and room for more.
 _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="retrieve")
 RANKINGS = ("ppr", "rrf", "dense", "keyword", "graph")
 
@@ -94,22 +96,31 @@ class HybridRetriever:
                 cache: CacheView | None = None) -> QuestionAnalysis:
         return self.analyzer.analyze(question, link=link, on_embedding=on_embedding, cache=cache)
 
-    def cache_view(self) -> CacheView | None:
-        """This question's view of the graph cache: the database's fingerprint is read at once, in
-        the background, and waited for at the first cached read (None when caching is off)."""
+    def cache_view(self, fingerprint: Future[PendingHits] | None = None) -> CacheView | None:
+        """This question's view of the graph cache (None when caching is off). The database's
+        fingerprint is waited for at the first cached read: read with the vector query that
+        `fingerprint` will hold once it is sent, or else read at once, in the background."""
         if self.cache.max_rows <= 0:
             return None
-        fingerprint = _POOL.submit(self._fingerprint)
-        return self.cache.view(f"{','.join(self.db.servers.urls)}/{self.db.database}", fingerprint.result)
+        if fingerprint is None:
+            read = _POOL.submit(self._fingerprint).result
+        else:
+            read = partial(self._fingerprint_of, fingerprint)
+        return self.cache.view(f"{','.join(self.db.servers.urls)}/{self.db.database}", read)
 
     def _fingerprint(self) -> Fingerprint | None:
         try:
-            rows = self.db.sql(queries.GRAPH_FINGERPRINT)
+            return fingerprint_of(self.db.sql_rows(queries.GRAPH_FINGERPRINT))
         except QueryError:  # a schema before v6 records no changes: nothing may be cached
             return None
-        if not rows or rows[0].get("epoch") is None:
-            return None
-        return str(rows[0]["epoch"]), int(rows[0].get("changes") or 0)
+
+    def _fingerprint_of(self, vector_query: Future[PendingHits]) -> Fingerprint | None:
+        """The fingerprint the question's vector query read; read on its own if that query was never
+        sent or did not answer in time (the hits are judged apart, by `PendingHits.hits`)."""
+        try:
+            return vector_query.result(timeout=self.config.dense_timeout_s).fingerprint()
+        except FutureTimeout:
+            return self._fingerprint()
 
     def retrieve(self, question: str, *, top_k: int | None = None, ranking: Ranking | None = None,
                  hops: int | None = None) -> RetrievalResult:
@@ -136,22 +147,27 @@ class HybridRetriever:
             raise RetrievalError("top_k must be at least 1")
         if hops is not None and not 1 <= hops <= 3:
             raise RetrievalError("hops must be 1, 2 or 3")
-        cache = self.cache_view() if ranking in ("ppr", "rrf", "graph") else None
+        # for the PageRank, the graph's fingerprint comes with the vector query (one round trip)
+        vector_query: Future[PendingHits] = Future()
+        cache = None
+        if ranking in ("ppr", "rrf", "graph"):
+            cache = self.cache_view(vector_query if ranking == "ppr" else None)
         # dense and keyword alone use no seed entities: skip NER and linking for them
-        nearest: list[PendingHits] = []
         started_dense = [0.0]
 
         def send_vector_query(embedding: np.ndarray) -> None:  # while NER and linking run
             started_dense[0] = time.perf_counter()
             cfg = self.config
-            nearest.append(self.dense.send(embedding, max(cfg.ppr_dense_k, cfg.dense_k), ef_search=cfg.dense_ef_search))
+            vector_query.set_result(self.dense.send(embedding, max(cfg.ppr_dense_k, cfg.dense_k),
+                                                    ef_search=cfg.dense_ef_search, fingerprint=cache is not None,
+                                                    timeout_s=cfg.dense_timeout_s))
 
         analysis = self.analyze(question, link=ranking in ("ppr", "rrf", "graph"),
                                 on_embedding=send_vector_query if ranking == "ppr" else None, cache=cache)
         timings = {f"question_{k}": v for k, v in analysis.timings_ms.items()}
 
         if ranking == "ppr":
-            found = nearest[0].hits(self.config.dense_timeout_s)
+            found = vector_query.result().hits()
             timings["dense"] = (time.perf_counter() - started_dense[0]) * 1000
             cosines = dict(found.scores)  # before the ranking may add keyword stand-ins to them
             complete = found.complete
@@ -254,7 +270,7 @@ class HybridRetriever:
             known, missing = cache.texts(missing)
             records.update(known)
         if missing:
-            read = {row["id"]: chunk_record(row) for row in self.db.sql(queries.CHUNKS_BY_ID, {"ids": missing})}
+            read = {row["id"]: chunk_record(row) for row in self.db.sql_rows(queries.CHUNKS_BY_ID, {"ids": missing})}
             records.update(read)
             if cache is not None:
                 cache.keep_texts(read)

@@ -43,5 +43,5 @@ class KeywordChannel:
         terms = plain_terms(question)
         if not terms:
             return []
-        rows = self.db.sql(queries.CHUNK_FULL_TEXT, {"q": " ".join(terms), "k": int(k)})
+        rows = self.db.sql_rows(queries.CHUNK_FULL_TEXT, {"q": " ".join(terms), "k": int(k)})
         return [ChannelHit(r["id"], float(r.get("score") or 0.0), chunk_record(r)) for r in rows]

@@ -257,13 +257,13 @@ class QuestionAnalyzer:
         for span, vector in zip(spans, vectors, strict=True):
             terms = plain_terms(span)
             if terms:
-                rows = self.db.sql(queries.ENTITY_FULL_TEXT, {"q": " ".join(terms), "k": cfg.fuzzy_k})
+                rows = self.db.sql_rows(queries.ENTITY_FULL_TEXT, {"q": " ".join(terms), "k": cfg.fuzzy_k})
                 top = max((float(r.get("score") or 0) for r in rows), default=0.0) or 1.0
                 for r in rows:
                     score = cfg.fuzzy_weight * float(r.get("score") or 0) / top
                     _keep_best(linked, SeedEntity(key=r["key"], name=r.get("name") or r["key"], source="fulltext",
                                                   span=span, score=score))
-            rows = self.db.sql(queries.ENTITY_VECTOR_NEIGHBOURS, {"q": vector.tolist(), "k": cfg.fuzzy_k})
+            rows = self.db.sql_rows(queries.ENTITY_VECTOR_NEIGHBOURS, {"q": vector.tolist(), "k": cfg.fuzzy_k})
             for r in rows:
                 similarity = 1.0 - float(r.get("distance") or 0)
                 if similarity >= cfg.fuzzy_min_similarity:

@@ -65,6 +65,19 @@ def test_cypher_rows_reads_what_cypher_reads_and_fails_as_it_does(db: ArcadeDB) 
     assert (info.value.status, str(info.value)) == (same.value.status, str(same.value))
 
 
+def test_sql_rows_reads_what_sql_reads_and_fails_as_it_does(db: ArcadeDB) -> None:
+    db.cypher("CREATE (e:Entity {key: $key, name: $name})", {"key": "sql-rows-1", "name": NASTY})
+    statement = "SELECT key, name, [key, 2.5] AS nested FROM Entity WHERE key IN :keys"
+    params = {"keys": ["sql-rows-1", "absent"]}
+    rows = db.sql_rows(statement, params)
+    assert rows == db.sql(statement, params) and rows[0]["name"] == NASTY
+    with pytest.raises(QueryError) as info:
+        db.sql_rows("SELEC name FRM Entity")
+    with pytest.raises(QueryError) as same:
+        db.sql("SELEC name FRM Entity")
+    assert (info.value.status, str(info.value)) == (same.value.status, str(same.value))
+
+
 def test_wrong_dimension_is_refused(db: ArcadeDB) -> None:
     with pytest.raises(QueryError, match="dimension"):
         db.cypher("CREATE (c:Chunk {id: 'short'}) SET c.embedding = $v", {"v": [1.0, 2.0]})

@@ -370,7 +370,7 @@ def test_cpu_lock_guards_ner_and_ppr_only(graph_db: ArcadeDB, embedder: Sentence
     class Database:
         def __getattr__(self, name: str) -> Any:
             method = getattr(graph_db, name)
-            if name not in ("cypher", "sql", "cypher_rows"):
+            if name not in ("cypher", "sql", "sql_rows", "cypher_rows"):
                 return method
 
             def call(*args: Any, **kwargs: Any) -> Any:
@@ -461,12 +461,12 @@ def test_an_unanswering_vector_index_is_noticed_and_the_keyword_index_stands_in(
         def __getattr__(self, name: str) -> Any:
             return getattr(graph_db, name)
 
-        def sql(self, statement: str, params: dict[str, Any] | None = None) -> Any:
-            if statement == queries.CHUNK_VECTOR_HITS:
+        def sql_rows(self, statement: str, params: dict[str, Any] | None = None) -> Any:
+            if queries.CHUNK_VECTOR_HITS in statement:  # alone, or with the graph's fingerprint
                 if state == "blocked":
                     release.wait(30)
-                return []
-            return graph_db.sql(statement, params)
+                statement = statement.replace(queries.CHUNK_VECTOR_HITS, "SELECT FROM Chunk LIMIT 0")
+            return graph_db.sql_rows(statement, params)
 
     retriever = HybridRetriever(IndexInTrouble(), embedder,  # type: ignore[arg-type]
                                 config=RetrievalConfig(top_k=5, dense_timeout_s=0.5), nlp=load_spacy())

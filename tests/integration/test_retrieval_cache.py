@@ -15,7 +15,7 @@ from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
 from graphrag.embeddings import SentenceTransformerEmbedder
 from graphrag.nlp import load_spacy
-from graphrag.queries import GRAPH_FINGERPRINT
+from graphrag.queries import COUNT_CHUNKS, GRAPH_FINGERPRINT
 from graphrag.retrieval import GraphCache, HybridRetriever, RetrievalConfig
 from graphrag.store import GraphStore
 from graphrag.types import SourceDocument
@@ -77,6 +77,36 @@ def test_a_repeated_question_is_served_from_the_cache(parts: tuple[ArcadeDB, Ing
     uncached = _uncached(retriever).retrieve(QUESTION)
     assert [(p.chunk_id, round(p.score, 9)) for p in uncached.passages] == \
         [(p.chunk_id, round(p.score, 9)) for p in first.passages]
+
+
+def test_a_cached_question_costs_one_round_trip(parts: tuple[ArcadeDB, IngestionPipeline,
+                                                             HybridRetriever]) -> None:
+    """Once its reads are cached, a question sends one statement: its vector query, which brings
+    the graph's fingerprint along (the cache cannot be used without it)."""
+    db, _, retriever = parts
+    sent: list[str] = []
+
+    class Counting:
+        def __getattr__(self, name: str) -> object:
+            method = getattr(db, name)
+            if name not in ("sql", "sql_rows", "cypher", "cypher_rows", "query", "command"):
+                return method
+
+            def call(statement: str, *args: object, **kwargs: object) -> object:
+                sent.append(statement)
+                return method(statement, *args, **kwargs)
+            return call
+
+    counted = HybridRetriever(Counting(), retriever.embedder, config=retriever.config,  # type: ignore[arg-type]
+                              nlp=retriever.nlp, cache=retriever.cache)
+    first = counted.retrieve(QUESTION)
+    sent.clear()
+    again = counted.retrieve(QUESTION)
+    # this corpus holds fewer chunks than the query asks for: the index's short answer is checked
+    # against the number stored (a corpus of a hundred chunks or more never sends it)
+    assert sent.pop() == COUNT_CHUNKS
+    assert len(sent) == 1 and "vectorNeighbors" in sent[0] and "GraphEpoch" in sent[0], sent
+    assert [p.chunk_id for p in again.passages] == [p.chunk_id for p in first.passages]
 
 
 def test_every_writer_records_a_change(parts: tuple[ArcadeDB, IngestionPipeline, HybridRetriever]) -> None:

@@ -164,24 +164,27 @@ def test_a_replayed_block_retries_a_duplicate_key_and_an_expired_session_a_singl
     assert db.cypher("CREATE (n:X {k: 1})", idempotent=False) == [{"one": 1}] and len(calls) == 4
 
 
-# --- cypher_rows: the plain-JSON read path must send, retry and fail exactly as cypher does ------------
+# --- cypher_rows / sql_rows: the plain-JSON read paths must send, retry and fail exactly as the driver's do ---
 ROWS = {"result": [{"id": "c1", "cooc": ["a", "b"], "n": {"x": [1, 2]}}, {"id": "c2", "cooc": None}],
         "limit": 20000, "returned": 2, "truncated": False}
 
 
-def test_cypher_rows_sends_what_cypher_sends_and_returns_the_same_rows() -> None:
+@pytest.mark.parametrize(("plain", "driver", "statement"), [("cypher_rows", "cypher", "MATCH (c) RETURN c"),
+                                                           ("sql_rows", "sql", "SELECT id FROM Chunk")])
+def test_plain_rows_send_what_the_driver_sends_and_return_the_same_rows(plain: str, driver: str,
+                                                                        statement: str) -> None:
     calls: list[httpx.Request] = []
     db = _client(lambda request, n: httpx.Response(200, json=ROWS), calls)
     for params in ({"ids": ["c1", "c2"]}, None, {}):
-        assert db.cypher_rows("MATCH (c) RETURN c", params) == db.cypher("MATCH (c) RETURN c", params)
-        raw, driver = calls[-2], calls[-1]
-        assert (raw.method, raw.url, json.loads(raw.content)) == (driver.method, driver.url, json.loads(driver.content))
-        assert raw.headers["authorization"] == driver.headers["authorization"]
-        assert raw.headers["content-type"] == driver.headers["content-type"] == "application/json"
+        assert getattr(db, plain)(statement, params) == getattr(db, driver)(statement, params)
+        raw, sent = calls[-2], calls[-1]
+        assert (raw.method, raw.url, json.loads(raw.content)) == (sent.method, sent.url, json.loads(sent.content))
+        assert raw.headers["authorization"] == sent.headers["authorization"]
+        assert raw.headers["content-type"] == sent.headers["content-type"] == "application/json"
 
 
-@pytest.mark.parametrize("method", ["cypher", "cypher_rows"])
-def test_cypher_rows_retries_and_maps_errors_as_cypher_does(method: str) -> None:
+@pytest.mark.parametrize("method", ["cypher", "cypher_rows", "sql", "sql_rows"])
+def test_plain_rows_retry_and_map_errors_as_the_driver_does(method: str) -> None:
     def run(*answers: httpx.Response) -> tuple[list[dict[str, object]] | BaseException, int]:
         calls: list[httpx.Request] = []
         db = _client(lambda request, n: answers[min(n, len(answers)) - 1], calls)
