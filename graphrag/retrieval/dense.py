@@ -67,7 +67,7 @@ class DenseChannel:
         `fingerprint`: the same round trip also reads the graph's fingerprint (`PendingHits.fingerprint`),
         which a question needs before its first cached read. `timeout_s` counts from now.
         """
-        params: dict[str, object] = {"q": [float(x) for x in embedding], "k": int(k)}
+        params: dict[str, object] = {"q": _floats(embedding), "k": int(k)}
         statement = queries.CHUNK_VECTOR_HITS
         if ef_search > 0:
             statement, params["opts"] = queries.CHUNK_VECTOR_HITS_EF, {"efSearch": int(ef_search)}
@@ -76,10 +76,15 @@ class DenseChannel:
         return PendingHits(self.db, _POOL.submit(work), int(k), time.monotonic() + timeout_s)
 
     def search(self, embedding: np.ndarray, k: int) -> list[ChannelHit]:
-        rows = self.db.sql_rows(queries.CHUNK_VECTOR_NEIGHBOURS, {"q": [float(x) for x in embedding], "k": int(k)})
+        rows = self.db.sql_rows(queries.CHUNK_VECTOR_NEIGHBOURS, {"q": _floats(embedding), "k": int(k)})
         hits = [ChannelHit(r["id"], 1.0 - float(r.get("distance") or 0.0), chunk_record(r)) for r in rows]
         hits.sort(key=lambda h: -h.score)
         return hits[:k]
+
+
+def _floats(embedding: np.ndarray) -> list[float]:
+    """The vector as JSON numbers: the same values as `[float(x) for x in embedding]`, in one C call."""
+    return np.asarray(embedding, dtype=np.float64).tolist()  # type: ignore[no-any-return]
 
 
 def _hits_alone(db: ArcadeDB, statement: str, params: dict[str, object]) -> tuple[Rows, Fingerprint | None]:

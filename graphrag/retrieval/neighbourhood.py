@@ -303,8 +303,9 @@ class _Completed(set[int]):
 
     def update(self, *others: Iterable[int]) -> None:
         for other in others:
-            for item in other:
-                self.add(item)
+            new = [item for item in dict.fromkeys(other) if item not in self]  # in order, once each
+            self._added.extend(new)
+            super().update(new)
 
     def flags(self, nodes: _Nodes) -> np.ndarray:
         """Whether each of `nodes`, in position order, is in the set (a copy: later calls grow their own)."""

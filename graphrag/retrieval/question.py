@@ -140,10 +140,10 @@ def candidate_spans(question: str, max_ngram: int, require_capital: bool = True)
     spans: list[Span] = []
     for i in range(len(tokens)):
         for j in range(i + 1, min(len(tokens), i + max_ngram) + 1):
+            if use_marks and not any(marked[i:j]):  # before the key: most spans hold no mark
+                continue
             key = entity_key(" ".join(tokens[i:j]))
             if not key:
-                continue
-            if use_marks and not any(marked[i:j]):
                 continue
             if not use_marks and all(w in STOP_WORDS or (len(w) < 2 and not w.isdigit()) for w in key.split()):
                 continue
