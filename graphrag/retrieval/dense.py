@@ -73,7 +73,7 @@ class DenseChannel:
             statement, params["opts"] = queries.CHUNK_VECTOR_HITS_EF, {"efSearch": int(ef_search)}
         work = partial(_hits_and_fingerprint, self.db, statement, params) if fingerprint else \
             partial(_hits_alone, self.db, statement, params)
-        return PendingHits(self.db, _POOL.submit(work), int(k), time.monotonic() + timeout_s)
+        return PendingHits(self.db, _POOL.submit(work), int(k), timeout_s)
 
     def search(self, embedding: np.ndarray, k: int) -> list[ChannelHit]:
         rows = self.db.sql_rows(queries.CHUNK_VECTOR_NEIGHBOURS, {"q": _floats(embedding), "k": int(k)})
@@ -105,11 +105,12 @@ def _hits_and_fingerprint(db: ArcadeDB, statement: str, params: dict[str, object
 class PendingHits:
     """A vector query on its way: `hits` waits for it (until its deadline) and judges its answer."""
 
-    def __init__(self, db: ArcadeDB, future: Future[tuple[Rows, Fingerprint | None]], k: int, deadline: float):
+    def __init__(self, db: ArcadeDB, future: Future[tuple[Rows, Fingerprint | None]], k: int, timeout_s: float):
         self.db = db
         self.future = future
         self.k = k
-        self.deadline = deadline
+        self.timeout_s = timeout_s
+        self.deadline = time.monotonic() + timeout_s
 
     def _answer(self) -> tuple[Rows, Fingerprint | None]:
         return self.future.result(timeout=max(0.0, self.deadline - time.monotonic()))
@@ -130,7 +131,7 @@ class PendingHits:
         try:
             rows = self._answer()[0]
         except FutureTimeout:
-            return _incomplete({}, "the vector index did not answer in time")
+            return _incomplete({}, f"the vector index did not answer within {self.timeout_s:g} s")
         scores = {r["id"]: 1.0 - float(r.get("distance") or 0.0) for r in rows}
         if len(scores) < k:
             stored = int(self.db.sql_rows(queries.COUNT_CHUNKS)[0]["n"])
