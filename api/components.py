@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from api.batching import BatchingEmbedder
+from api.batching import QUESTIONS_IN_FLIGHT, BatchingEmbedder
 from api.deps import Components
 from api.schemas import IngestSummary
 from graphrag.answer import Answerer
@@ -227,7 +227,9 @@ def _load_models(settings: Settings, embedder: Embedder | None) -> Models:
                  questions.dtype, settings.api_question_dtype)
     # one request at a time in the GIL-bound stages (NER, PageRank arithmetic): measured on 2 cores
     # with 8 clients, p95 165-185 ms with it, 195-219 ms without, 188-198 ms with two at a time
-    return Models(embedder=embedder, questions=BatchingEmbedder(questions), answerer=answerer,
+    batched = BatchingEmbedder(questions, max_wait_s=settings.api_question_batch_wait_ms / 1000,
+                               in_flight=QUESTIONS_IN_FLIGHT)
+    return Models(embedder=embedder, questions=batched, answerer=answerer,
                   cpu_lock=threading.Lock(), ingest_lock=threading.Lock(),
                   graph_cache=GraphCache(max_rows=settings.retrieval_cache_rows))
 

@@ -26,6 +26,7 @@ from typing import Any, Protocol, TypeVar
 
 import anyio
 
+from api.batching import QUESTIONS_IN_FLIGHT
 from api.deps import AnswererLike, DocumentsLike, GraphLike, IngestorLike, RetrieverLike, Workspace
 from api.evidence import evidence_graph
 from api.keys import Principal
@@ -82,7 +83,8 @@ async def retrieve(retriever: RetrieverLike, question: str, *, top_k: int, hops:
                    metrics: Metrics | None) -> Retrieved:
     """Retrieve the passages for `question`; `retrieval_seconds` observes how long it took."""
     started = time.perf_counter()
-    result = await blocking(retriever.retrieve, question, top_k=top_k, hops=hops)
+    with QUESTIONS_IN_FLIGHT:  # the question batcher waits for company only when there is some
+        result = await blocking(retriever.retrieve, question, top_k=top_k, hops=hops)
     elapsed = time.perf_counter() - started
     if metrics is not None:
         metrics.retrieval_seconds.observe(elapsed)

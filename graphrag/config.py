@@ -114,6 +114,9 @@ class Settings(BaseSettings):
                                               "float32, or bfloat16 (vectors within cosine 0.9999; on a CPU with "
                                               "AMX lower single-client latency but fewer questions a second at "
                                               "8 clients). Documents are always embedded in float32")
+    api_question_batch_wait_ms: float = Field(20.0, ge=0, le=100, description="How long the question embedder "
+                                              "waits for other questions in flight to share its forward pass "
+                                              "(a question alone waits for nothing; api/batching.py)")
 
     # --- HTTP API: exposure, browsers, abuse (docs/api.md "Security") ----------------------------------
     api_unsafe_keyless_on_network: bool = Field(

@@ -51,3 +51,52 @@ def test_failures_reach_every_waiting_caller() -> None:
 
     with pytest.raises(RuntimeError, match="model failed"):
         BatchingEmbedder(Broken()).embed(["q"])
+
+
+class Instant:
+    dimension = 3
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.calls.append(list(texts))
+        return np.zeros((len(texts), 3), dtype=np.float32)
+
+
+def test_a_question_alone_in_flight_does_not_wait_for_company() -> None:
+    import time
+
+    from api.batching import InFlight
+
+    in_flight = InFlight()
+    batcher = BatchingEmbedder(Instant(), max_wait_s=2.0, in_flight=in_flight)
+    with in_flight:
+        started = time.monotonic()
+        batcher.embed(["alone"])
+        assert time.monotonic() - started < 1.0  # not the 2 s a fixed wait would take
+
+
+def test_with_others_in_flight_the_batch_waits_for_them_and_goes_once_all_joined() -> None:
+    import time
+
+    from api.batching import InFlight
+
+    inner, in_flight = Instant(), InFlight()
+    batcher = BatchingEmbedder(inner, max_wait_s=3.0, in_flight=in_flight)
+    results: dict[str, np.ndarray] = {}
+
+    def ask(text: str, delay: float) -> None:
+        with in_flight:
+            time.sleep(delay)
+            results[text] = batcher.embed([text])
+
+    threads = [threading.Thread(target=ask, args=("first", 0.0)), threading.Thread(target=ask, args=("late", 0.3))]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    elapsed = time.monotonic() - started
+    assert inner.calls == [["first", "late"]]  # the first waited for the second, in flight but not yet queued
+    assert elapsed < 2.0 and set(results) == {"first", "late"}  # and went once it joined, not after 3 s
