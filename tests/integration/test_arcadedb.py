@@ -51,30 +51,27 @@ def test_rejected_statement_is_a_query_error_with_the_server_message(db: ArcadeD
         db.sql("SELECT FROM NoSuchType")
 
 
-def test_cypher_rows_reads_what_cypher_reads_and_fails_as_it_does(db: ArcadeDB) -> None:
-    db.cypher("CREATE (e:Entity {key: $key, name: $name})", {"key": "rows-1", "name": NASTY})
-    statement = ("MATCH (e:Entity) WHERE e.key IN $keys "
-                 "RETURN e.key AS key, e.name AS name, [e.key, [1, 2.5, null]] AS nested, {a: e.name} AS map")
-    params = {"keys": ["rows-1", "absent"]}
-    rows = db.cypher_rows(statement, params)
-    assert rows == db.cypher(statement, params) and rows[0]["name"] == NASTY
-    with pytest.raises(QueryError) as info:
-        db.cypher_rows("MATCH (e:Entity RETURN e")
-    with pytest.raises(QueryError) as same:
-        db.cypher("MATCH (e:Entity RETURN e")
-    assert (info.value.status, str(info.value)) == (same.value.status, str(same.value))
+PLAIN_READS = [  # (plain path, the driver's path, its key, a read of that key, a statement that fails to parse)
+    ("cypher_rows", "cypher", "rows-1",
+     "MATCH (e:Entity) WHERE e.key IN $keys "
+     "RETURN e.key AS key, e.name AS name, [e.key, [1, 2.5, null]] AS nested, {a: e.name} AS map",
+     "MATCH (e:Entity RETURN e"),
+    ("sql_rows", "sql", "sql-rows-1", "SELECT key, name, [key, 2.5] AS nested FROM Entity WHERE key IN :keys",
+     "SELEC name FRM Entity"),
+]
 
 
-def test_sql_rows_reads_what_sql_reads_and_fails_as_it_does(db: ArcadeDB) -> None:
-    db.cypher("CREATE (e:Entity {key: $key, name: $name})", {"key": "sql-rows-1", "name": NASTY})
-    statement = "SELECT key, name, [key, 2.5] AS nested FROM Entity WHERE key IN :keys"
-    params = {"keys": ["sql-rows-1", "absent"]}
-    rows = db.sql_rows(statement, params)
-    assert rows == db.sql(statement, params) and rows[0]["name"] == NASTY
+@pytest.mark.parametrize(("plain", "driver", "key", "statement", "broken"), PLAIN_READS)
+def test_plain_rows_read_what_the_driver_reads_and_fail_as_it_does(db: ArcadeDB, plain: str, driver: str, key: str,
+                                                                   statement: str, broken: str) -> None:
+    db.cypher("CREATE (e:Entity {key: $key, name: $name})", {"key": key, "name": NASTY})
+    params = {"keys": [key, "absent"]}
+    rows = getattr(db, plain)(statement, params)
+    assert rows == getattr(db, driver)(statement, params) and rows[0]["name"] == NASTY
     with pytest.raises(QueryError) as info:
-        db.sql_rows("SELEC name FRM Entity")
+        getattr(db, plain)(broken)
     with pytest.raises(QueryError) as same:
-        db.sql("SELEC name FRM Entity")
+        getattr(db, driver)(broken)
     assert (info.value.status, str(info.value)) == (same.value.status, str(same.value))
 
 
