@@ -7,14 +7,15 @@ embeds everything pending in one pass, and hands each caller its rows. One pass 
 questions costs little more than one over a single question, so throughput under load rises and
 tail latency falls.
 
-How long to wait for company: a question alone in the service waits for nothing, since nobody can join
-it. When other questions are in flight (`InFlight`), the worker waits until every one of them has
-joined or `max_wait_s` has passed. Under load the others are mostly past their embedding, so the wait
-runs its course; meanwhile answers go out and their clients' next questions come in and join. Measured
-on 2 cores, musique_100, 8 clients (`benchmarks/interleaved.py`, README "Throughput"), a fixed wait of
-20 ms instead of 2 gave 48.4 instead of 45.6 questions a second, p95 229 instead of 255 ms, and 3 ms less
-API CPU a question: a batch held 1.16 questions on average with 2 ms. A fixed wait costs a lone client
-the whole wait (p50 54 instead of 35 ms), hence the gate.
+How long to wait for company. Measured on 2 cores, musique_100 (`benchmarks/interleaved.py`, README
+"Throughput"): with a fixed 2 ms wait a batch held 1.16 questions at 8 clients. A fixed wait of 20 ms
+gave 48.4 instead of 45.6 questions a second there, p95 229 instead of 255 ms, and 3 ms less API CPU a
+question. Under load the other questions are mostly past their embedding, so the wait runs its course;
+meanwhile answers go out and their clients' next questions come in and join. But a wait only pays
+while the cores are saturated: one client paid the whole wait (p50 54 instead of 35 ms), and two
+clients, each waiting for the other's next question, lost a fifth of their throughput (31 instead of
+39 questions a second). So the worker waits only while `min_in_flight` or more questions are in
+flight (`InFlight`), and only until every one of them has joined or `max_wait_s` has passed.
 """
 
 from __future__ import annotations
@@ -71,15 +72,17 @@ class BatchingEmbedder:
         max_wait_s: how long the worker waits for company once a call is pending.
         in_flight: the questions in flight, when known: the worker waits only while fewer calls are
             pending than there are questions in flight (None: it always waits `max_wait_s`).
+        min_in_flight: with `in_flight`, no wait at all while fewer questions than this are in flight.
     """
 
     def __init__(self, inner: Embedder, *, max_batch: int = 32, max_wait_s: float = 0.002,
-                 in_flight: InFlight | None = None):
+                 in_flight: InFlight | None = None, min_in_flight: int = 1):
         self.inner = inner
         self.dimension = inner.dimension
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self.in_flight = in_flight
+        self.min_in_flight = min_in_flight
         self._cond = threading.Condition()
         self._queue: list[_Pending] = []
         self._worker: threading.Thread | None = None
@@ -114,6 +117,8 @@ class BatchingEmbedder:
 
     def _wait_for_company(self) -> None:
         """Let concurrent callers join the pending batch (called holding `_cond`; each call queued wakes it)."""
+        if self.in_flight is not None and self.in_flight.count < self.min_in_flight:
+            return  # the cores are not saturated: a wait would cost latency and save nothing
         deadline = time.monotonic() + self.max_wait_s
         while (self.in_flight is None or len(self._queue) < self.in_flight.count) and \
                 (left := deadline - time.monotonic()) > 0:

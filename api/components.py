@@ -228,7 +228,7 @@ def _load_models(settings: Settings, embedder: Embedder | None) -> Models:
     # one request at a time in the GIL-bound stages (NER, PageRank arithmetic): measured on 2 cores
     # with 8 clients, p95 165-185 ms with it, 195-219 ms without, 188-198 ms with two at a time
     batched = BatchingEmbedder(questions, max_wait_s=settings.api_question_batch_wait_ms / 1000,
-                               in_flight=QUESTIONS_IN_FLIGHT)
+                               in_flight=QUESTIONS_IN_FLIGHT, min_in_flight=settings.api_question_batch_min_in_flight)
     return Models(embedder=embedder, questions=batched, answerer=answerer,
                   cpu_lock=threading.Lock(), ingest_lock=threading.Lock(),
                   graph_cache=GraphCache(max_rows=settings.retrieval_cache_rows))

@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     api_question_batch_wait_ms: float = Field(20.0, ge=0, le=100, description="How long the question embedder "
                                               "waits for other questions in flight to share its forward pass "
                                               "(a question alone waits for nothing; api/batching.py)")
+    api_question_batch_min_in_flight: int = Field(4, ge=1, le=1000, description="The question embedder waits "
+                                                  "for company only while at least this many questions are in "
+                                                  "flight (below it the cores are not saturated: a wait costs latency)")
 
     # --- HTTP API: exposure, browsers, abuse (docs/api.md "Security") ----------------------------------
     api_unsafe_keyless_on_network: bool = Field(

@@ -86,8 +86,11 @@ def test_with_others_in_flight_the_batch_waits_for_them_and_goes_once_all_joined
     batcher = BatchingEmbedder(inner, max_wait_s=3.0, in_flight=in_flight)
     results: dict[str, np.ndarray] = {}
 
+    both_in = threading.Barrier(2)
+
     def ask(text: str, delay: float) -> None:
         with in_flight:
+            both_in.wait(5)  # both questions are in flight before either reaches the embedder
             time.sleep(delay)
             results[text] = batcher.embed([text])
 
@@ -100,3 +103,16 @@ def test_with_others_in_flight_the_batch_waits_for_them_and_goes_once_all_joined
     elapsed = time.monotonic() - started
     assert inner.calls == [["first", "late"]]  # the first waited for the second, in flight but not yet queued
     assert elapsed < 2.0 and set(results) == {"first", "late"}  # and went once it joined, not after 3 s
+
+
+def test_below_min_in_flight_nobody_waits_even_with_others_in_flight() -> None:
+    import time
+
+    from api.batching import InFlight
+
+    in_flight = InFlight()
+    batcher = BatchingEmbedder(Instant(), max_wait_s=2.0, in_flight=in_flight, min_in_flight=3)
+    with in_flight, in_flight:  # two in flight, fewer than 3: the cores are not saturated
+        started = time.monotonic()
+        batcher.embed(["one of two"])
+        assert time.monotonic() - started < 1.0
