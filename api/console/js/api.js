@@ -20,6 +20,10 @@ export class ApiError extends Error {
 
 let askForKey = async () => null;
 let pendingPrompt = null;
+// The person cancelled the prompt: later 401s fail with a message pointing at the "API key" button
+// instead of opening the prompt again (a request sent right after the cancel, e.g. the status line's,
+// reopened it at once). Storing a key ends it.
+let declined = false;
 
 /** `prompt(reason)` resolves to a key, or null when the person cancels; set once by main.js. */
 export function setKeyPrompt(prompt) {
@@ -29,8 +33,12 @@ export function setKeyPrompt(prompt) {
 export const storedKey = () => sessionStorage.getItem(KEY_STORAGE) || "";
 
 export function storeKey(key) {
-  if (key) sessionStorage.setItem(KEY_STORAGE, key);
-  else sessionStorage.removeItem(KEY_STORAGE);
+  if (key) {
+    sessionStorage.setItem(KEY_STORAGE, key);
+    declined = false;
+  } else {
+    sessionStorage.removeItem(KEY_STORAGE);
+  }
 }
 
 let workspace = localStorage.getItem(WORKSPACE_STORAGE) || DEFAULT_WORKSPACE;
@@ -60,8 +68,11 @@ export async function listWorkspaces() {
 
 /** One prompt at a time: requests that fail together with 401 all wait for the same answer. */
 function promptOnce(reason) {
+  if (declined) return Promise.resolve(null);
   if (!pendingPrompt) {
-    pendingPrompt = askForKey(reason).finally(() => { pendingPrompt = null; });
+    pendingPrompt = askForKey(reason)
+      .then((key) => { declined = !key; return key; })
+      .finally(() => { pendingPrompt = null; });
   }
   return pendingPrompt;
 }
