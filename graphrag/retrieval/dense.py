@@ -14,7 +14,6 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 
@@ -67,32 +66,25 @@ class DenseChannel:
         `fingerprint`: the same round trip also reads the graph's fingerprint (`PendingHits.fingerprint`),
         which a question needs before its first cached read. `timeout_s` counts from now.
         """
-        params: dict[str, object] = {"q": _floats(embedding), "k": int(k)}
+        params: dict[str, object] = {"q": embedding.tolist(), "k": int(k)}
         statement = queries.CHUNK_VECTOR_HITS
         if ef_search > 0:
             statement, params["opts"] = queries.CHUNK_VECTOR_HITS_EF, {"efSearch": int(ef_search)}
-        work = partial(_hits_and_fingerprint, self.db, statement, params) if fingerprint else \
-            partial(_hits_alone, self.db, statement, params)
-        return PendingHits(self.db, _POOL.submit(work), int(k), timeout_s)
+        return PendingHits(self.db, _POOL.submit(_vector_query, self.db, statement, params, fingerprint), int(k),
+                           timeout_s)
 
     def search(self, embedding: np.ndarray, k: int) -> list[ChannelHit]:
-        rows = self.db.sql_rows(queries.CHUNK_VECTOR_NEIGHBOURS, {"q": _floats(embedding), "k": int(k)})
+        rows = self.db.sql_rows(queries.CHUNK_VECTOR_NEIGHBOURS, {"q": embedding.tolist(), "k": int(k)})
         hits = [ChannelHit(r["id"], 1.0 - float(r.get("distance") or 0.0), chunk_record(r)) for r in rows]
         hits.sort(key=lambda h: -h.score)
         return hits[:k]
 
 
-def _floats(embedding: np.ndarray) -> list[float]:
-    """The vector as JSON numbers: the same values as `[float(x) for x in embedding]`, in one C call."""
-    return np.asarray(embedding, dtype=np.float64).tolist()  # type: ignore[no-any-return]
-
-
-def _hits_alone(db: ArcadeDB, statement: str, params: dict[str, object]) -> tuple[Rows, Fingerprint | None]:
-    return db.sql_rows(statement, params), None
-
-
-def _hits_and_fingerprint(db: ArcadeDB, statement: str, params: dict[str, object]
-                          ) -> tuple[Rows, Fingerprint | None]:
+def _vector_query(db: ArcadeDB, statement: str, params: dict[str, object], fingerprint: bool
+                  ) -> tuple[Rows, Fingerprint | None]:
+    """The hits, and the graph's fingerprint read in the same statement when asked for."""
+    if not fingerprint:
+        return db.sql_rows(statement, params), None
     try:
         rows = db.sql_rows(queries.with_graph_fingerprint(statement), params)
     except QueryError:  # a schema before v6 records no changes: the hits alone, and nothing is cached

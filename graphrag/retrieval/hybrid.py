@@ -96,16 +96,16 @@ class HybridRetriever:
                 cache: CacheView | None = None) -> QuestionAnalysis:
         return self.analyzer.analyze(question, link=link, on_embedding=on_embedding, cache=cache)
 
-    def cache_view(self, fingerprint: Future[PendingHits] | None = None) -> CacheView | None:
+    def cache_view(self, vector_query: Future[PendingHits] | None = None) -> CacheView | None:
         """This question's view of the graph cache (None when caching is off). The database's
-        fingerprint is waited for at the first cached read: read with the vector query that
-        `fingerprint` will hold once it is sent, or else read at once, in the background."""
+        fingerprint is waited for at the first cached read: read with `vector_query` once that is
+        sent, or else read at once, in the background."""
         if self.cache.max_rows <= 0:
             return None
-        if fingerprint is None:
+        if vector_query is None:
             read = _POOL.submit(self._fingerprint).result
         else:
-            read = partial(self._fingerprint_of, fingerprint)
+            read = partial(self._fingerprint_of, vector_query)
         return self.cache.view(f"{','.join(self.db.servers.urls)}/{self.db.database}", read)
 
     def _fingerprint(self) -> Fingerprint | None:
