@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{'; ' + ' '.join(args.jvm_option) if args.jvm_option else ''})", flush=True)
     if args.out:
         args.out.write_text(json.dumps({"commit": git_commit(Path(__file__).resolve().parents[1]),
-                                        "command": recorded_command(), "jvm_options": args.jvm_option,
+                                        "command": recorded_command(sys.argv[0], argv or sys.argv[1:]),
+                                        "jvm_options": args.jvm_option,
                                         "simd": not args.without_simd,
                                         "rounds": rounds}, indent=2) + "\n", encoding="utf-8")
     return 0
