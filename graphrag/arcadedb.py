@@ -63,6 +63,9 @@ TransportT = TypeVar("TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport
 # Exceptions the engine raises for a conflict that a retry resolves (surfaced as HTTP 503 or 409).
 _RETRYABLE_EXCEPTIONS = ("ConcurrentModificationException", "NeedRetryException", "DuplicatedKeyException",
                          "RequestStillInFlightException", "TimeoutException")
+# Of those, the ones a concurrent writer causes (`RetryPolicy.conflict_attempts`): a replay gets through
+# once the other transaction is done.
+_CONFLICTS = ("ConcurrentModificationException", "NeedRetryException", "DuplicatedKeyException")
 # Connection-level failures where the request never reached the server: always safe to resend.
 _CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # HA: the transaction reached a Raft quorum, then the node's local apply failed. It IS committed.
@@ -71,20 +74,29 @@ _COMMITTED_REMOTELY = "TransactionCommittedRemotelyException"
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How many times and for how long a transient failure is retried."""
+    """How many times and for how long a transient failure is retried.
+
+    `conflict_attempts` / `conflict_max_seconds`, when set, bound the retries of write conflicts alone
+    (another transaction changed or created the same records first: `_CONFLICTS`). Concurrent writers
+    may need many replays to get through; a database that is down or refusing must still end the call
+    within `attempts` / `max_seconds`, as configured (GRAPHRAG_DB_RETRIES, GRAPHRAG_DB_RETRY_MAX_S).
+    """
 
     attempts: int = 5
     max_seconds: float = 20.0
     initial_wait: float = 0.1
     max_wait: float = 3.0
+    conflict_attempts: int | None = None
+    conflict_max_seconds: float | None = None
 
 
 class _Transient(Exception):
     """Internal marker: the failure may pass if the same call is sent again."""
 
-    def __init__(self, cause: BaseException):
+    def __init__(self, cause: BaseException, *, conflict: bool = False):
         super().__init__(str(cause))
         self.cause = cause
+        self.conflict = conflict  # a write conflict (`_CONFLICTS`), not an unavailable database
 
 
 def _classify(exc: BaseException, *, idempotent: bool, block: bool = False) -> BaseException:
@@ -121,7 +133,7 @@ def _classify(exc: BaseException, *, idempotent: bool, block: bool = False) -> B
         if block and exc.status == 404 and "transaction" in _server_message(exc).lower():
             retryable = True
         if retryable:
-            return _Transient(exc)
+            return _Transient(exc, conflict=any(name in exception for name in _CONFLICTS))
         if exc.status == 413:
             return TruncatedResultError(f"result too large for the server to send: {_server_message(exc)}")
         if exc.status in (401, 403):
@@ -193,12 +205,28 @@ def _plain_envelope(response: httpx.Response) -> QueryEnvelope:
 
 def _retrying_kwargs(policy: RetryPolicy) -> dict[str, Any]:
     return {
-        "stop": stop_after_attempt(policy.attempts) | stop_after_delay(policy.max_seconds),
+        "stop": _stop(policy),
         "wait": wait_exponential_jitter(initial=policy.initial_wait, max=policy.max_wait),
         "retry": retry_if_exception(lambda e: isinstance(e, _Transient)),
         "before_sleep": _log_retry,
         "reraise": True,
     }
+
+
+def _stop(policy: RetryPolicy) -> Callable[[RetryCallState], bool]:
+    """tenacity's stop condition: the policy's budget, or its conflict budget while the last failure was a
+    write conflict (the time counts from the first attempt either way)."""
+    usual = stop_after_attempt(policy.attempts) | stop_after_delay(policy.max_seconds)
+    if policy.conflict_attempts is None and policy.conflict_max_seconds is None:
+        return usual
+    conflicts = (stop_after_attempt(policy.conflict_attempts or policy.attempts)
+                 | stop_after_delay(policy.conflict_max_seconds or policy.max_seconds))
+
+    def stop(state: RetryCallState) -> bool:
+        failure = state.outcome.exception() if state.outcome else None
+        return (conflicts if isinstance(failure, _Transient) and failure.conflict else usual)(state)
+
+    return stop
 
 
 def _log_retry(state: RetryCallState) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 
 import httpx
@@ -68,6 +69,28 @@ def test_persistent_refusal_ends_as_unavailable_after_the_bounded_attempts() -> 
     with pytest.raises(DatabaseUnavailableError, match="kept refusing"):
         _client(handler, calls).sql("SELECT 1")
     assert len(calls) == FAST.attempts
+
+
+@pytest.mark.parametrize("failure", ["conflict", "refusal", "unreachable"])
+def test_the_conflict_budget_covers_write_conflicts_only(failure: str) -> None:
+    """A writer given more tries for conflicts (the Ray engine's concurrent writes) still ends on a database
+    that is down or refusing within the usual budget: it took that writer 12 tries (about 25 s) before."""
+    calls: list[httpx.Request] = []
+    patient = dataclasses.replace(FAST, conflict_attempts=9, conflict_max_seconds=30)
+
+    def handler(request: httpx.Request, n: int) -> httpx.Response:
+        if failure == "unreachable":
+            raise httpx.ConnectError("connection refused", request=request)
+        if failure == "refusal":
+            return httpx.Response(503, json={"error": "Server is not ready"})
+        return httpx.Response(409, json={"error": "conflict",
+                                         "exception": "com.arcadedb.exception.ConcurrentModificationException"})
+
+    db = ArcadeDB("http://db.test", "g", "root", "pw", retry=patient,
+                  transport=httpx.MockTransport(lambda r: calls.append(r) or handler(r, len(calls))))
+    with pytest.raises(DatabaseUnavailableError):
+        db.cypher("CREATE (n:X)")
+    assert len(calls) == (9 if failure == "conflict" else FAST.attempts)
 
 
 def test_timeout_on_a_non_idempotent_write_is_not_resent() -> None:
