@@ -109,8 +109,12 @@ def embedder() -> SentenceTransformerEmbedder:
 
 @pytest.fixture(scope="session")
 def _llm_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLLMServer]:
-    """The packaged SmolLM2-135M under llama.cpp (`make llm`), one process for the whole session."""
-    server = LocalLLMServer(tmp_path_factory.mktemp("llm"), free_port(), "smollm2", context_tokens=2048)
+    """The packaged SmolLM2-135M under llama.cpp (`make llm`), one process for the whole session.
+
+    One generation thread: `make test` runs three pytest processes on two cores, and llama.cpp's threads
+    wait for each other at every step by spinning, so a thread that loses its core stalls the other (the
+    web console's streamed answer took 60 s there; alone it takes 10 s with one thread or two)."""
+    server = LocalLLMServer(tmp_path_factory.mktemp("llm"), free_port(), "smollm2", context_tokens=2048, threads=1)
     yield server
     server.stop()
 
