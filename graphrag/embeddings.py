@@ -7,6 +7,7 @@ loaded by path: nothing is fetched from a hub at run time.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
 import threading
@@ -98,18 +99,55 @@ class SentenceTransformerEmbedder:
             return self._counter
 
     def _new_token_counter(self) -> Callable[[Sequence[str]], list[int]]:
-        own = copy.deepcopy(self._model.tokenizer)
-        own.model_max_length = 10**9  # long texts are counted on purpose; no "longer than the maximum" warning
-        lock = threading.Lock()
+        return _counter_of(copy.deepcopy(self._model.tokenizer))
 
-        def count(texts: Sequence[str]) -> list[int]:
-            if not texts:
-                return []
-            with lock:
-                encoded = own(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
-            return [len(ids) for ids in encoded]
 
-        return count
+class WordPieceCounter:
+    """An embedding model's word-piece counter and window (`token_counter`, `max_tokens`), from its
+    tokenizer and sentence-transformers config alone: what a chunker needs, without the model.
+
+    Why: a Ray extraction actor chunks in the model's word pieces but never embeds. Loading the whole
+    sentence-transformers model there cost 4.0 s of CPU per actor and job; this tokenizer, 0.7 s (both
+    after spaCy, measured on this machine). The tokenizer is loaded as sentence-transformers loads it
+    (`AutoTokenizer` on the model folder), so its counts are the embedder's.
+
+    Use `for_model`, which falls back to the whole embedder for a folder whose config names no
+    `max_seq_length` (sentence-transformers then derives the window from the model itself).
+    """
+
+    def __init__(self, model: str, max_tokens: int):
+        from transformers import AutoTokenizer
+
+        self.model_name = model
+        self.max_tokens = max_tokens
+        self._counter = _counter_of(AutoTokenizer.from_pretrained(str(resolve_model_path(model))))
+
+    @classmethod
+    def for_model(cls, model: str = PACKAGED_MODEL) -> WordPieceCounter | SentenceTransformerEmbedder:
+        config = resolve_model_path(model) / "sentence_bert_config.json"
+        window = json.loads(config.read_text(encoding="utf-8")).get("max_seq_length") if config.is_file() else None
+        if not window:
+            return SentenceTransformerEmbedder(model)
+        return cls(model, int(window))
+
+    def token_counter(self) -> Callable[[Sequence[str]], list[int]]:
+        return self._counter
+
+
+def _counter_of(tokenizer: Any) -> Callable[[Sequence[str]], list[int]]:
+    """A batched word-piece counter over a tokenizer of its own (a fast tokenizer must not be used from two
+    threads at once), with a lock for several counting threads."""
+    tokenizer.model_max_length = 10**9  # long texts are counted on purpose; no "longer than the maximum" warning
+    lock = threading.Lock()
+
+    def count(texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        with lock:
+            encoded = tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
+        return [len(ids) for ids in encoded]
+
+    return count
 
 
 class TracedEmbedder:

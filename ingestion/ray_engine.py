@@ -54,7 +54,7 @@ import numpy as np
 
 from graphrag.arcadedb import ArcadeDB, Connection
 from graphrag.config import Settings
-from graphrag.embeddings import Embedder, SentenceTransformerEmbedder
+from graphrag.embeddings import Embedder, SentenceTransformerEmbedder, WordPieceCounter
 from graphrag.errors import IngestionError, StoreError
 from graphrag.normalize import spelling_rank
 from graphrag.store import GraphStore, WriteStats
@@ -168,11 +168,11 @@ class ExtractStage:
                  extractor_factory: Callable[[], EntityExtractor] | None, roster: Any):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        # The embedder is loaded for its tokenizer: chunks are measured in its word pieces, as locally.
-        embedder = SentenceTransformerEmbedder(model, expected_dim=dimension)
+        # Chunks are measured in the model's word pieces, as locally: its tokenizer, not the model, is loaded
+        # (the embedding actors load the model and check its dimension against the schema).
         extractor = extractor_factory() if extractor_factory else SpacyEntityExtractor(
             titlecase_spans=config.titlecase_spans)
-        self.processor = BatchProcessor(make_chunker(embedder, config), extractor)
+        self.processor = BatchProcessor(make_chunker(WordPieceCounter.for_model(model), config), extractor)
         self.worker = _worker_id()
         _enlist(roster, ("chunk", "extract"), self.worker)
 
