@@ -40,6 +40,7 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import gc
+import itertools
 import logging
 import os
 import pickle
@@ -276,6 +277,16 @@ class RayExecutor:
         import ray
         from ray.util.queue import Queue
 
+        # A job with nothing to write (every document unchanged, or none) starts no runtime and no actor
+        # pool: the first batch is planned before the runtime starts, the rest while the pools work.
+        try:
+            first = next(batches, None)
+        except BaseException as exc:
+            log.info("ingestion planning stopped: %s", exc)  # as `feed_queue` logs a planner's error
+            raise
+        if first is None:
+            return
+        batches = itertools.chain([first], batches)
         stop = job.stop
         finished = threading.Event()  # the driver has stopped reading: nobody needs the queue's end mark
         t0 = time.perf_counter()

@@ -84,6 +84,7 @@ def test_ray_engine_builds_the_local_graph_and_replaces_like_it(
 
     again = on_ray.run(sources)
     assert (again.documents_unchanged, again.documents_new, again.chunks) == (46, 0, 0)
+    assert again.workers == []  # nothing to write: no actor pool was started
 
     # Changed documents: replaced in their batch's transaction (the Ray engine runs such a batch alone).
     docs = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()]
