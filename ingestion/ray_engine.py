@@ -165,7 +165,7 @@ def _enlist(roster: Any, stages: tuple[str, ...], worker: tuple[str, str]) -> No
 class ExtractStage:
     """Ray actor: chunking and NER of a batch (`BatchProcessor`, as the local engine's NLP threads)."""
 
-    def __init__(self, model: str, dimension: int, config: IngestionConfig,
+    def __init__(self, model: str, config: IngestionConfig,
                  extractor_factory: Callable[[], EntityExtractor] | None, roster: Any):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -381,7 +381,7 @@ class RayExecutor:
         dataset = dataset.map_batches_internal(
             ExtractStage, batch_size=1, compute=pool(self.ray_config.extract_actors),
             num_cpus=self.ray_config.extract_cpus, resources=self.ray_config.extract_resources or None,
-            fn_constructor_args=(model, dim, config, self.extractor_factory, roster), **restarts)
+            fn_constructor_args=(model, config, self.extractor_factory, roster), **restarts)
         return dataset.map_batches_internal(
             EmbedStage, batch_size=1, compute=pool(self.ray_config.embed_actors),
             num_cpus=self.ray_config.embed_cpus, num_gpus=gpus or None,
