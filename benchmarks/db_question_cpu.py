@@ -30,8 +30,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, run as a script
 from benchmarks._meta import git_commit, recorded_command
 from benchmarks.cpu_per_request import cpu_seconds
-from benchmarks.eval import eval_database
+from benchmarks.eval import database_name, eval_database
 from graphrag import embedded, queries
+from graphrag.embedded import EmbeddedServer
+from graphrag.procs import read_pid
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     vectors = [(v / np.linalg.norm(v)).tolist() for v in rng.normal(size=(64, 384))]
     rounds = []
     with eval_database(args.db_dir, args.dataset) as (db, _settings), ThreadPoolExecutor(args.threads) as pool:
-        db_pid = _server_pid()
+        db_pid = _server_pid(args.db_dir, args.dataset)
 
         def send(i: int) -> None:
             db.sql_rows(statement, {"q": vectors[i % len(vectors)], "k": args.k, "opts": {"efSearch": args.ef_search}})
@@ -81,19 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _server_pid() -> int:
-    """The java child this process started (eval_database's server)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-            command = (entry / "cmdline").read_bytes().split(b"\0")[0]
-        except OSError:
-            continue
-        if int(fields[1]) == os.getpid() and command.endswith(b"java"):
-            return int(entry.name)
-    raise SystemExit("the database server's process was not found")
+def _server_pid(db_dir: Path, dataset: str) -> int:
+    """The pid of the server `eval_database` started on `db_dir` (from the pid file it keeps there)."""
+    server = EmbeddedServer(db_dir, 0, "", database_name(dataset))
+    pid = read_pid(server.pid_file, server.marker)
+    if pid is None:
+        raise SystemExit("the database server's process was not found")
+    return pid
 
 
 if __name__ == "__main__":
