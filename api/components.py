@@ -221,10 +221,11 @@ def _load_models(settings: Settings, embedder: Embedder | None) -> Models:
     # traced model keeps those passes from stalling on the GIL behind request threads.
     questions: Embedder = embedder
     if settings.api_traced_embedder and isinstance(embedder, SentenceTransformerEmbedder):
-        questions = TracedEmbedder(embedder, dtype=settings.api_question_dtype)
+        questions = TracedEmbedder(embedder, dtype=settings.api_question_dtype, runtime=settings.api_question_runtime)
         questions.embed(["warm-up: trace the model before the first request"])
-        log.info("questions are embedded by the traced encoder in %s (GRAPHRAG_API_QUESTION_DTYPE=%s)",
-                 questions.dtype, settings.api_question_dtype)
+        log.info("questions are embedded by the traced encoder in %s on %s (GRAPHRAG_API_QUESTION_DTYPE=%s, "
+                 "GRAPHRAG_API_QUESTION_RUNTIME=%s)", questions.dtype, questions.runtime, settings.api_question_dtype,
+                 settings.api_question_runtime)
     # one request at a time in the GIL-bound stages (NER, PageRank arithmetic): measured on 2 cores
     # with 8 clients, p95 165-185 ms with it, 195-219 ms without, 188-198 ms with two at a time
     batched = BatchingEmbedder(questions, max_wait_s=settings.api_question_batch_wait_ms / 1000,

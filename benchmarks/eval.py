@@ -204,9 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse", action="store_true", help="with --db-dir: skip ingestion if already done")
     parser.add_argument("--query-threads", type=int, default=1, help="torch threads while querying")
     parser.add_argument("--heap", default="2g", help="Java heap of the benchmark's ArcadeDB server")
-    parser.add_argument("--question-encoder", choices=("eager", "float32", "bfloat16"), default="eager",
-                        help="how questions are embedded: the eager model (default, as ingestion embeds), or the "
-                             "API's traced encoder with these weights (GRAPHRAG_API_QUESTION_DTYPE)")
+    parser.add_argument("--question-encoder", choices=("eager", "float32", "bfloat16", "onnxruntime"), default="eager",
+                        help="how questions are embedded: the eager model (default, as ingestion embeds), the "
+                             "API's traced encoder with these weights (GRAPHRAG_API_QUESTION_DTYPE) on TorchScript, "
+                             "or the float32 trace on ONNX Runtime (the API's default, GRAPHRAG_API_QUESTION_RUNTIME)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "httpcore", "sentence_transformers", "graphrag.embedded"):
@@ -236,8 +237,11 @@ def main(argv: list[str] | None = None) -> int:
                 ingestion = ingest(db, settings, embedder, corpus, str(args.dir / "corpus.jsonl"))
             questions_by: Embedder = embedder
             if args.question_encoder != "eager":
-                questions_by = TracedEmbedder(embedder, dtype=args.question_encoder)
-                log.info("questions embedded by the traced encoder in %s", questions_by.dtype)
+                onnx = args.question_encoder == "onnxruntime"
+                questions_by = TracedEmbedder(embedder, dtype="float32" if onnx else args.question_encoder,
+                                              runtime="onnxruntime" if onnx else "torchscript")
+                log.info("questions embedded by the traced encoder in %s on %s", questions_by.dtype,
+                         questions_by.runtime)
             retriever = HybridRetriever(db, questions_by, config=config, nlp=load_spacy())
             graph = GraphStore(db).counts()
             import torch

@@ -310,6 +310,27 @@ def test_retrieval_with_the_traced_embedder_ranks_the_same(graph_db: ArcadeDB,
         assert [p.text for p in a.passages] == [p.text for p in b.passages]
 
 
+def test_the_question_encoder_on_onnx_runtime_matches_the_eager_model_and_ranks_the_same(
+        graph_db: ArcadeDB, embedder: SentenceTransformerEmbedder) -> None:
+    """The API's default question encoder (GRAPHRAG_API_QUESTION_RUNTIME=onnxruntime): the trace exported
+    to ONNX and run by ONNX Runtime gives the eager model's vectors, and the same passages ranked."""
+    from graphrag.embeddings import TracedEmbedder
+
+    onnx = TracedEmbedder(embedder, runtime="onnxruntime")
+    texts = [QUESTION, "Who?", "  Zorblax Industries  ", "word " * 400, *[text for _, _, text, _ in DOCS]]
+    for batch in ([QUESTION], texts[:3], texts):
+        got, want = onnx.embed(batch), embedder.embed(batch)
+        assert got.shape == want.shape and got.dtype == want.dtype
+        assert float(abs(got - want).max()) < 1e-5
+    assert onnx._session is not None and onnx.runtime == "onnxruntime"  # no silent TorchScript fallback
+    assert TracedEmbedder(embedder, dtype="bfloat16", runtime="onnxruntime").runtime == "torchscript"
+    eager = HybridRetriever(graph_db, embedder, config=RetrievalConfig(top_k=7), nlp=load_spacy())
+    served = HybridRetriever(graph_db, onnx, config=RetrievalConfig(top_k=7), nlp=load_spacy())
+    for question in (QUESTION, "Where did Mirela Vantosh grow up?"):
+        a, b = eager.retrieve(question), served.retrieve(question)
+        assert [p.chunk_id for p in a.passages] == [p.chunk_id for p in b.passages]
+
+
 def test_the_bfloat16_question_encoder_stays_close_to_the_eager_model_and_ranks_the_same(
         graph_db: ArcadeDB, embedder: SentenceTransformerEmbedder) -> None:
     """bfloat16 weights (GRAPHRAG_API_QUESTION_DTYPE=bfloat16): float32 unit vectors within
