@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -202,6 +203,24 @@ class TracedEmbedder:
     def token_counter(self) -> Callable[[Sequence[str]], list[int]]:
         return self.inner.token_counter()
 
+    def _compiled(self) -> tuple[Any, Any]:
+        """The trace and, with runtime "onnxruntime", its ONNX Runtime session (None where it cannot be
+        had): made once per model, dtype and runtime in a process, and shared by every TracedEmbedder
+        of that model (a test process builds dozens of apps on one model; the export takes seconds)."""
+        with _COMPILED_LOCK:
+            made = _COMPILED.setdefault(self.inner, {})
+            key = (self.dtype, self.runtime)
+            if key not in made:
+                traced = next((t for (dtype, _), (t, _) in made.items() if dtype == self.dtype), None) or self._trace()
+                session = None
+                if self.runtime == "onnxruntime":
+                    try:
+                        session = _onnx_session(traced, self._features(["a", "a longer example"]))
+                    except Exception as exc:  # onnxruntime missing, or an export it cannot do
+                        log.warning("question embedder runs on TorchScript (ONNX Runtime unavailable: %s)", exc)
+                made[key] = (traced, session)
+            return made[key]
+
     def _trace(self) -> Any:
         import torch
 
@@ -249,16 +268,12 @@ class TracedEmbedder:
             with self._lock:
                 if self._traced is None and not self._failed:
                     try:
-                        self._traced = self._trace()
+                        self._traced, self._session = self._compiled()
                     except Exception as exc:  # an unusual model: serve it eagerly
                         log.warning("question embedder runs eagerly (tracing failed: %s)", exc)
                         self._failed = True
-                    if self._traced is not None and self.runtime == "onnxruntime":
-                        try:
-                            self._session = _onnx_session(self._traced, self._features(["a", "a longer example"]))
-                        except Exception as exc:  # onnxruntime missing, or an export it cannot do
-                            log.warning("question embedder runs on TorchScript (ONNX Runtime unavailable: %s)", exc)
-                            self.runtime = "torchscript"
+                    if self._session is None:
+                        self.runtime = "torchscript"
         if self._traced is None:
             return self.inner.embed(texts)
         import torch
@@ -273,6 +288,12 @@ class TracedEmbedder:
                 else:
                     out.append(self._traced(ids, mask, types).numpy())
         return np.asarray(np.concatenate(out), dtype=np.float32)
+
+
+# model -> (dtype, runtime) -> (trace, ONNX Runtime session or None); gone with the model
+_COMPILED: weakref.WeakKeyDictionary[SentenceTransformerEmbedder, dict[tuple[str, str], tuple[Any, Any]]] = \
+    weakref.WeakKeyDictionary()
+_COMPILED_LOCK = threading.Lock()
 
 
 def _onnx_session(traced: Any, example: tuple[Any, Any, Any]) -> Any:

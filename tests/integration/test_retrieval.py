@@ -323,6 +323,9 @@ def test_the_question_encoder_on_onnx_runtime_matches_the_eager_model_and_ranks_
         assert got.shape == want.shape and got.dtype == want.dtype
         assert float(abs(got - want).max()) < 1e-5
     assert onnx._session is not None and onnx.runtime == "onnxruntime"  # no silent TorchScript fallback
+    again = TracedEmbedder(embedder, runtime="onnxruntime")  # every app a test builds: exported once a process
+    again.embed([QUESTION])
+    assert again._session is onnx._session
     assert TracedEmbedder(embedder, dtype="bfloat16", runtime="onnxruntime").runtime == "torchscript"
     eager = HybridRetriever(graph_db, embedder, config=RetrievalConfig(top_k=7), nlp=load_spacy())
     served = HybridRetriever(graph_db, onnx, config=RetrievalConfig(top_k=7), nlp=load_spacy())
