@@ -18,8 +18,9 @@ schema, CLI_MODULE its CLI (`cli`; `api.cli` before the CLI moved, e.g. 99c1558)
 variables of the form `NAME__GRAPHRAG_X=value` are given to build NAME only (e.g. to serve one
 checkout twice with two settings).
 
-Per turn: throughput, p50/p95 latency, and the CPU milliseconds a question of the API process and of
-its database (utime + stime from /proc, Linux). Keys off, loopback. It never asserts.
+Per turn: throughput, p50/p95 latency, the CPU milliseconds a question of the API process and of
+its database (utime + stime from /proc, Linux), and the share of the machine's cores that sat idle.
+Keys off, loopback. It never asserts.
 """
 
 from __future__ import annotations
@@ -80,15 +81,26 @@ class Build:
     def turn(self, questions: list[str], requests: int, concurrency: int, offset: int) -> dict[str, Any]:
         assert self.api is not None and self.db_pid
         api0, db0 = cpu_seconds(self.api.pid), cpu_seconds(self.db_pid)
+        idle0 = machine_idle()
         started = time.perf_counter()
         latencies, statuses = asyncio.run(send_questions(self.url, "retrieve", questions, requests, concurrency, 5, {},
                                                 offset))
         wall = time.perf_counter() - started
+        idle = machine_idle()
         return {"concurrency": concurrency, "requests": requests, "statuses": dict(statuses),
                 "rps": round(requests / wall, 2), "p50_ms": round(percentile(latencies, 0.5) * 1000, 1),
                 "p95_ms": round(percentile(latencies, 0.95) * 1000, 1),
                 "api_cpu_ms": round((cpu_seconds(self.api.pid) - api0) * 1000 / requests, 2),
-                "db_cpu_ms": round((cpu_seconds(self.db_pid) - db0) * 1000 / requests, 2)}
+                "db_cpu_ms": round((cpu_seconds(self.db_pid) - db0) * 1000 / requests, 2),
+                "idle_pct": round(100 * (idle[0] - idle0[0]) / max(idle[1] - idle0[1], 1), 1)}
+
+
+def machine_idle() -> tuple[int, int]:
+    """(idle, total) ticks of every core so far (/proc/stat). A turn whose cores sat idle while its
+    clients waited was held back by something other than CPU: a lock, the interpreter's, or I/O."""
+    with open("/proc/stat", encoding="ascii") as handle:
+        ticks = [int(v) for v in handle.readline().split()[1:]]
+    return ticks[3] + ticks[4], sum(ticks[:8])  # idle + iowait; user .. steal
 
 
 def _build(spec: str) -> Build:
@@ -114,8 +126,8 @@ def _recordable(args: list[str]) -> list[str]:
 
 def medians(turns: list[dict[str, Any]], concurrency: int) -> dict[str, float]:
     rows = [t for t in turns if t["concurrency"] == concurrency]
-    keys = ("rps", "p50_ms", "p95_ms", "api_cpu_ms", "db_cpu_ms")
-    return {k: round(statistics.median(t[k] for t in rows), 2) for k in keys} if rows else {}
+    keys = ("rps", "p50_ms", "p95_ms", "api_cpu_ms", "db_cpu_ms", "idle_pct")
+    return {k: round(statistics.median(t[k] for t in rows if k in t), 2) for k in keys} if rows else {}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                 build.turns.extend(turns)
                 print(f"round {n + 1} {build.name:>12}: " + "; ".join(
                     f"c={t['concurrency']} {t['rps']} req/s p95 {t['p95_ms']} ms, CPU {t['api_cpu_ms']} + "
-                    f"{t['db_cpu_ms']} ms" for t in turns), flush=True)
+                    f"{t['db_cpu_ms']} ms, {t['idle_pct']} % idle" for t in turns), flush=True)
     finally:
         for build in builds:
             build.stop()
