@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from typing import Any
 
 import h11
@@ -56,6 +57,7 @@ class HeaderTimeoutH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        _send_at_once(transport)
         self._arm()
 
     def data_received(self, data: bytes) -> None:
@@ -107,3 +109,17 @@ class HeaderTimeoutH11Protocol(H11Protocol):
         self._head_deadline = None
         if self._waiting_for_head() and not self.transport.is_closing():
             self.transport.close()
+
+
+def _send_at_once(transport: asyncio.BaseTransport) -> None:
+    """TCP_NODELAY on the connection, whatever listening socket the server was given.
+
+    asyncio sets it only on connections whose socket says `proto == IPPROTO_TCP`. The listener uvicorn
+    binds for worker processes (`Config.bind_socket`, `GRAPHRAG_API_WORKERS` > 1) says 0, and so did
+    every connection it accepted: Nagle's algorithm then held each response on a keep-alive connection
+    for the client's delayed ACK. Measured with two workers: /healthz 44 ms a request instead of 1,
+    /v1/retrieve at one client 12 instead of 32 questions a second (uvicorn issue #3149, open).
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -153,3 +153,31 @@ def test_a_body_that_arrives_in_time_is_served(port: int) -> None:
         while not response.endswith(b"ok"):
             response += sock.recv(4096)
         assert response.startswith(b"HTTP/1.1 200")
+
+
+def test_connections_on_the_socket_worker_processes_are_given_send_at_once() -> None:
+    """`GRAPHRAG_API_WORKERS` > 1: each worker serves the listener `Config.bind_socket` made, whose
+    connections asyncio left with Nagle's algorithm on (uvicorn #3149): a keep-alive response then
+    waited for the client's delayed ACK. The service's protocol turns TCP_NODELAY on itself."""
+    settings = Settings(api_port=free_port())
+    config = uvicorn_config(hello, settings, lifespan="off")
+    listener = config.bind_socket()  # what `serve_workers` hands every worker
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        assert server.started
+        with _connect(settings.api_port) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            response = b""
+            while not response.endswith(b"ok"):
+                response += sock.recv(4096)
+            (connection,) = server.server_state.connections
+            accepted = connection.transport.get_extra_info("socket")
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
