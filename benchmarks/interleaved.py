@@ -16,7 +16,7 @@ at most.
 venv through PYTHONPATH), DB_DIR a folder `benchmarks/eval.py --db-dir` ingested with that build's
 schema, CLI_MODULE its CLI (`cli`; `api.cli` before the CLI moved, e.g. 99c1558). Environment
 variables of the form `NAME__GRAPHRAG_X=value` are given to build NAME only (e.g. to serve one
-checkout twice with two settings).
+checkout twice with two settings); one whose NAME is no build's is refused.
 
 Per turn: throughput, p50/p95 latency, the CPU milliseconds a question of the API process and of
 its database (utime + stime from /proc, Linux), and the share of the machine's cores that sat idle.
@@ -103,6 +103,11 @@ def machine_idle() -> tuple[int, int]:
     return ticks[3] + ticks[4], sum(ticks[:8])  # idle + iowait; user .. steal
 
 
+def _stray_variables(environ: dict[str, str] | os._Environ[str], names: list[str]) -> list[str]:
+    """`NAME__GRAPHRAG_X` variables whose NAME is no build's."""
+    return sorted(k for k in environ if "__GRAPHRAG_" in k and k.split("__GRAPHRAG_", 1)[0] not in names)
+
+
 def _build(spec: str) -> Build:
     name, _, rest = spec.partition("=")
     parts = rest.split(",")
@@ -144,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     questions = [record["question"] for record in read_jsonl(args.questions)]
     builds: list[Build] = args.serve
+    if stray := _stray_variables(os.environ, [b.name for b in builds]):
+        # a misspelt prefix served the build without its setting, and the run said nothing
+        parser.error(f"{', '.join(stray)} name no --serve build ({', '.join(b.name for b in builds)})")
     try:
         for build in builds:
             build.start(args.dataset)
