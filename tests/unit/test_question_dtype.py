@@ -1,24 +1,20 @@
-"""The API's question encoder runs in float32 unless GRAPHRAG_API_QUESTION_DTYPE says bfloat16."""
+"""The API's question encoder: float32 on ONNX Runtime unless GRAPHRAG_API_QUESTION_DTYPE says bfloat16
+or GRAPHRAG_API_QUESTION_RUNTIME says torchscript."""
 
 import pytest
 
 from graphrag.config import Settings
 
 
-def test_the_setting_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert Settings().api_question_dtype == "float32"
-    monkeypatch.setenv("GRAPHRAG_API_QUESTION_DTYPE", "bfloat16")
-    assert Settings().api_question_dtype == "bfloat16"
-    monkeypatch.setenv("GRAPHRAG_API_QUESTION_DTYPE", "float16")
-    with pytest.raises(ValueError, match="api_question_dtype"):
-        Settings()
-
-
-def test_onnx_runtime_runs_the_question_encoder_unless_the_setting_says_torchscript(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    assert Settings().api_question_runtime == "onnxruntime"
-    monkeypatch.setenv("GRAPHRAG_API_QUESTION_RUNTIME", "torchscript")
-    assert Settings().api_question_runtime == "torchscript"
-    monkeypatch.setenv("GRAPHRAG_API_QUESTION_RUNTIME", "tensorrt")
-    with pytest.raises(ValueError, match="api_question_runtime"):
+@pytest.mark.parametrize(("field", "default", "other", "unknown"), [
+    ("api_question_dtype", "float32", "bfloat16", "float16"),
+    ("api_question_runtime", "onnxruntime", "torchscript", "tensorrt"),
+])
+def test_the_setting_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, field: str, default: str,
+                                                 other: str, unknown: str) -> None:
+    assert getattr(Settings(), field) == default
+    monkeypatch.setenv(f"GRAPHRAG_{field.upper()}", other)
+    assert getattr(Settings(), field) == other
+    monkeypatch.setenv(f"GRAPHRAG_{field.upper()}", unknown)
+    with pytest.raises(ValueError, match=field):
         Settings()
