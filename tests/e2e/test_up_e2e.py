@@ -30,6 +30,9 @@ UNRELATED = "What is the boiling point of Zorblax at sea level?"
 UNIQUE = "The Quorvian lighthouse keeper Adelmo Pratesi logged forty-one storms on Isola Bruna in 1911."
 
 
+UP_LOGS: dict[str, Path] = {}  # base URL -> what `graphrag up` printed
+
+
 @pytest.fixture(scope="module")
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`graphrag up` on a fresh data folder and free ports, with the environment `make run` has
@@ -48,6 +51,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = f"http://127.0.0.1:{api_port}"
     try:
         wait_until_ready(proc, url, log, timeout=600)
+        UP_LOGS[url] = log
         yield url
     finally:
         try:
@@ -57,6 +61,13 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                            cwd=ROOT)
         text = log.read_text()
         assert "stopped ArcadeDB" in text, text[-3000:]
+
+
+def test_up_embeds_questions_on_onnx_runtime(up: str) -> None:
+    """What `make run` starts embeds questions with ONNX Runtime (GRAPHRAG_API_QUESTION_RUNTIME's
+    default), not with a TorchScript fallback it would only log."""
+    text = UP_LOGS[up].read_text()
+    assert "questions are embedded by the traced encoder in float32 on onnxruntime" in text, text[-3000:]
 
 
 def test_rest_answers_the_banners_question_from_the_sample_corpus(up: str) -> None:
