@@ -221,7 +221,8 @@ def _load_models(settings: Settings, embedder: Embedder | None) -> Models:
     # traced model keeps those passes from stalling on the GIL behind request threads.
     questions: Embedder = embedder
     if settings.api_traced_embedder and isinstance(embedder, SentenceTransformerEmbedder):
-        questions = TracedEmbedder(embedder, dtype=settings.api_question_dtype, runtime=settings.api_question_runtime)
+        questions = TracedEmbedder(embedder, dtype=settings.api_question_dtype, runtime=settings.api_question_runtime,
+                                   threads=settings.api_native_threads)
         questions.embed(["warm-up: trace the model before the first request"])
         log.info("questions are embedded by the traced encoder in %s on %s (GRAPHRAG_API_QUESTION_DTYPE=%s, "
                  "GRAPHRAG_API_QUESTION_RUNTIME=%s)", questions.dtype, questions.runtime, settings.api_question_dtype,

@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     api_native_threads: int = Field(1, ge=0, le=64, description="Threads per torch/BLAS call in the API "
                                     "process (concurrent requests already fill the cores); 0 = library default")
     api_workers: int = Field(1, ge=1, le=32, description="API worker processes of `graphrag serve` (each loads its "
-                             "own models, ~800 MB); >1 shares metrics and snapshot invalidation between them")
+                             "own models, about 1.1 GB); >1 shares metrics and snapshot invalidation between them")
     retrieval_cache_rows: int = Field(400_000, ge=0, description="Rows of the graph that questions read "
                                       "(mentions, SAME_AS edges, keys looked up, answered passages' texts counted "
                                       "by length; about 0.3-0.5 KB each) kept in "

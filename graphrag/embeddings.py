@@ -185,10 +185,12 @@ class TracedEmbedder:
         inner: the loaded eager embedder (shares its weights in float32; nothing is loaded twice).
         dtype: the encoder's weights, float32 or bfloat16.
         runtime: what runs the float32 trace, ONNX Runtime or TorchScript.
+        threads: ONNX Runtime's threads a pass (the API's `api_native_threads`; 0: as many as torch has
+            when the session is made).
     """
 
     def __init__(self, inner: SentenceTransformerEmbedder, *, dtype: QuestionDtype = "float32",
-                 runtime: QuestionRuntime = "torchscript"):
+                 runtime: QuestionRuntime = "torchscript", threads: int = 0):
         self.inner = inner
         self.dimension = inner.dimension
         self.model_name = inner.model_name
@@ -197,6 +199,7 @@ class TracedEmbedder:
         self.runtime: QuestionRuntime = runtime if dtype == "float32" else "torchscript"
         self._traced: Any = None
         self._session: Any = None  # the ONNX Runtime session, with runtime "onnxruntime"
+        self.threads = threads
         self._failed = False
         self._lock = threading.Lock()
 
@@ -209,13 +212,13 @@ class TracedEmbedder:
         of that model (a test process builds dozens of apps on one model; the export takes seconds)."""
         with _COMPILED_LOCK:
             made = _COMPILED.setdefault(self.inner, {})
-            key = (self.dtype, self.runtime)
+            key = (self.dtype, self.runtime, self.threads)
             if key not in made:
-                traced = next((t for (dtype, _), (t, _) in made.items() if dtype == self.dtype), None) or self._trace()
+                traced = next((t for (dtype, *_), (t, _) in made.items() if dtype == self.dtype), None) or self._trace()
                 session = None
                 if self.runtime == "onnxruntime":
                     try:
-                        session = _onnx_session(traced, self._features(["a", "a longer example"]))
+                        session = _onnx_session(traced, self._features(["a", "a longer example"]), self.threads)
                     except Exception as exc:  # onnxruntime missing, or an export it cannot do
                         log.warning("question embedder runs on TorchScript (ONNX Runtime unavailable: %s)", exc)
                 made[key] = (traced, session)
@@ -290,17 +293,18 @@ class TracedEmbedder:
         return np.asarray(np.concatenate(out), dtype=np.float32)
 
 
-# model -> (dtype, runtime) -> (trace, ONNX Runtime session or None); gone with the model
-_COMPILED: weakref.WeakKeyDictionary[SentenceTransformerEmbedder, dict[tuple[str, str], tuple[Any, Any]]] = \
+# model -> (dtype, runtime, threads) -> (trace, ONNX Runtime session or None); gone with the model
+_COMPILED: weakref.WeakKeyDictionary[SentenceTransformerEmbedder, dict[tuple[str, str, int], tuple[Any, Any]]] = \
     weakref.WeakKeyDictionary()
 _COMPILED_LOCK = threading.Lock()
 
 
-def _onnx_session(traced: Any, example: tuple[Any, Any, Any]) -> Any:
+def _onnx_session(traced: Any, example: tuple[Any, Any, Any], threads: int = 0) -> Any:
     """An ONNX Runtime session of the traced encoder, exported in memory (a few seconds, once a process).
 
-    As many intra-op threads as torch has (the API sets both to `api_native_threads`), none spinning
-    while idle: request threads need the cores between passes.
+    `threads` intra-op threads (0: as many as torch has now), none spinning while idle: request threads
+    need the cores between passes. Given, not read from torch: `graphrag up` loads the models (to
+    ingest its sample corpus) before the API limits torch's threads.
     """
     import io
 
@@ -315,7 +319,7 @@ def _onnx_session(traced: Any, example: tuple[Any, Any, Any]) -> Any:
                           dynamic_axes={"ids": batch_and_tokens, "mask": batch_and_tokens, "types": batch_and_tokens,
                                         "vectors": {0: "batch"}}, opset_version=17, dynamo=False)
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
+    options.intra_op_num_threads = threads or torch.get_num_threads()
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only: its graph-optimisation notes are not the operator's business

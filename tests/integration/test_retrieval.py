@@ -326,6 +326,10 @@ def test_the_question_encoder_on_onnx_runtime_matches_the_eager_model_and_ranks_
     again = TracedEmbedder(embedder, runtime="onnxruntime")  # every app a test builds: exported once a process
     again.embed([QUESTION])
     assert again._session is onnx._session
+    for threads in (1, 2):  # the API's api_native_threads, not torch's count when the session is made
+        sized = TracedEmbedder(embedder, runtime="onnxruntime", threads=threads)
+        sized.embed([QUESTION])
+        assert sized._session.get_session_options().intra_op_num_threads == threads
     assert TracedEmbedder(embedder, dtype="bfloat16", runtime="onnxruntime").runtime == "torchscript"
     eager = HybridRetriever(graph_db, embedder, config=RetrievalConfig(top_k=7), nlp=load_spacy())
     served = HybridRetriever(graph_db, onnx, config=RetrievalConfig(top_k=7), nlp=load_spacy())
