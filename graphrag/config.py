@@ -117,7 +117,7 @@ class Settings(BaseSettings):
                                               "8 clients). Documents are always embedded in float32")
     api_question_runtime: QuestionRuntime = Field("onnxruntime", description="What runs the float32 question "
                                                   "encoder: ONNX Runtime (the traced model exported once at start; "
-                                                  "vectors within 1e-5 of torch's, 40 % less CPU a question on "
+                                                  "vectors within 1e-6 of torch's, 40 % less CPU a question on "
                                                   "an AMD EPYC) or the TorchScript trace itself. bfloat16 always "
                                                   "runs on TorchScript")
     api_question_batch_wait_ms: float = Field(20.0, ge=0, le=100, description="How long the question embedder "

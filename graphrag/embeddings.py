@@ -208,8 +208,9 @@ class TracedEmbedder:
 
     def _compiled(self) -> tuple[Any, Any]:
         """The trace and, with runtime "onnxruntime", its ONNX Runtime session (None where it cannot be
-        had): made once per model, dtype and runtime in a process, and shared by every TracedEmbedder
-        of that model (a test process builds dozens of apps on one model; the export takes seconds)."""
+        had): made once per model, dtype, runtime and thread count in a process, and shared by every
+        TracedEmbedder of that model (a test process builds dozens of apps on one model; the export
+        takes seconds). The trace itself is made once per model and dtype."""
         with _COMPILED_LOCK:
             made = _COMPILED.setdefault(self.inner, {})
             key = (self.dtype, self.runtime, self.threads)
