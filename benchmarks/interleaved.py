@@ -33,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,7 @@ def machine_idle() -> tuple[int, int]:
     return ticks[3] + ticks[4], sum(ticks[:8])  # idle + iowait; user .. steal
 
 
-def _stray_variables(environ: dict[str, str] | os._Environ[str], names: list[str]) -> list[str]:
+def _stray_variables(environ: Mapping[str, str], names: list[str]) -> list[str]:
     """`NAME__GRAPHRAG_X` variables whose NAME is no build's."""
     return sorted(k for k in environ if "__GRAPHRAG_" in k and k.split("__GRAPHRAG_", 1)[0] not in names)
 
