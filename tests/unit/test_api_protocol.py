@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import uvicorn
@@ -37,19 +38,28 @@ async def hello(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": b"ok"})
 
 
-@pytest.fixture(scope="module")
-def port() -> Iterator[int]:
-    settings = Settings(api_port=free_port(), api_header_timeout_s=0.3, api_keep_alive_s=0.3, api_body_timeout_s=0.3)
-    server = uvicorn.Server(uvicorn_config(hello, settings, lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
+@contextmanager
+def _served(config: uvicorn.Config, sockets: list[socket.socket] | None = None) -> Iterator[uvicorn.Server]:
+    """uvicorn serving `config` in a thread (on `sockets` when given, as a worker process is), stopped after."""
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": sockets}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert server.started
-    yield settings.api_port
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        assert server.started
+        yield server
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def port() -> Iterator[int]:
+    settings = Settings(api_port=free_port(), api_header_timeout_s=0.3, api_keep_alive_s=0.3, api_body_timeout_s=0.3)
+    with _served(uvicorn_config(hello, settings, lifespan="off")):
+        yield settings.api_port
 
 
 def _connect(port: int) -> socket.socket:
@@ -161,23 +171,11 @@ def test_connections_on_the_socket_worker_processes_are_given_send_at_once() -> 
     waited for the client's delayed ACK. The service's protocol turns TCP_NODELAY on itself."""
     settings = Settings(api_port=free_port())
     config = uvicorn_config(hello, settings, lifespan="off")
-    listener = config.bind_socket()  # what `serve_workers` hands every worker
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        assert server.started
-        with _connect(settings.api_port) as sock:
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            response = b""
-            while not response.endswith(b"ok"):
-                response += sock.recv(4096)
-            (connection,) = server.server_state.connections
-            accepted = connection.transport.get_extra_info("socket")
-            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with _served(config, [config.bind_socket()]) as server, _connect(settings.api_port) as sock:  # as `serve_workers`
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        response = b""
+        while not response.endswith(b"ok"):
+            response += sock.recv(4096)
+        (connection,) = server.server_state.connections
+        accepted = connection.transport.get_extra_info("socket")
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
