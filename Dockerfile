@@ -20,6 +20,10 @@ COPY api ./api
 COPY cli ./cli
 # with the Ray extra: ingest jobs can run on a Ray cluster (GRAPHRAG_INGEST_ENGINE=ray)
 RUN pip install -e ".[ray]"
+# the ranking's compiled loops, built once here into a cache the service's user can read and refresh
+ENV NUMBA_CACHE_DIR=/app/.numba-cache
+RUN python -c 'from graphrag.retrieval.ppr import compile_kernels; compile_kernels()' && \
+    chown -R graphrag /app/.numba-cache
 
 RUN mkdir -p /data && chown graphrag /data
 USER graphrag

@@ -24,12 +24,14 @@ vendor-web:
 chromium:
 	@test -x /usr/bin/chromium || { apt-get update && apt-get install -y chromium; }
 
-# torch first, pinned to the CPU build on disk: otherwise pip resolves a CUDA torch (GBs).
+# torch first, pinned to the CPU build on disk: otherwise pip resolves a CUDA torch (GBs). Last, the
+# ranking's compiled loops go into numba's cache, so that no first start waits ~10 s for the compiler.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e ".[dev,ray]"
+	$(BIN)/python -c 'from graphrag.retrieval.ppr import compile_kernels; compile_kernels()'
 	touch $@
 
 run: install

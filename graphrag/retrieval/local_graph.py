@@ -15,7 +15,11 @@ from typing import Any, overload
 import numpy as np
 from scipy import sparse
 
+from graphrag.retrieval import kernels
 from graphrag.retrieval.vocabulary import EntityRow, Vocabulary
+
+_NO_INDEX = np.empty(0, dtype=np.int32)  # an absent block's CSR arrays: int32, as scipy keeps its own
+_NO_FLOAT = np.empty(0, dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -199,118 +203,33 @@ class LocalGraph:
         if weights in self._transitions:
             return self._transitions[weights]
         n_c, n_e = self.n_chunks, self.n_entities
-        # numpy on the CSR arrays throughout (scipy's operators cost more in checks than in arithmetic at
-        # this size); each step computes what the matrix product it replaces did, value for value
         incidence = _canonical(self.incidence)
-        values = incidence.data.astype(np.float64, copy=True)
-        if weights.title_weight != 1.0 and self.title_edges:
-            values[_entry_positions(incidence, self.title_edges)] += weights.title_weight - 1.0
+        title = self.title_edges if weights.title_weight != 1.0 else []
+        title_rows, title_cols = np.array(title, dtype=np.int64).reshape(-1, 2).T.copy()  # each C-contiguous
+        scale = _NO_FLOAT
         if weights.mention_idf > 0:
-            values *= np.power(np.maximum(self.mentions, 1).astype(np.float64), -weights.mention_idf)[incidence.indices]
-        keep = np.ones(n_e)
+            scale = np.power(np.maximum(self.mentions, 1).astype(np.float64), -weights.mention_idf)
+        keep = _NO_FLOAT
         if weights.skip_types:
             keep = np.array([t not in weights.skip_types for t in self.entity_types], dtype=np.float64)
-            values *= keep[incidence.indices]
-        incidence = sparse.csr_matrix((values, incidence.indices, incidence.indptr), shape=(n_c, n_e))
-        ee: sparse.csr_matrix | None = None  # entity-entity edges, once there are any
+        rel_ptr, rel_idx, rel_data = _NO_INDEX, _NO_INDEX, _NO_FLOAT  # no co-occurrence block
         if weights.related > 0 and self.related.nnz:
             rel = _canonical(self.related)
-            ee = sparse.csr_matrix((weights.related * related_weight(rel.data, weights.related_mode), rel.indices,
-                                    rel.indptr), shape=(n_e, n_e))
+            rel_ptr, rel_idx = rel.indptr, rel.indices
+            rel_data = weights.related * related_weight(rel.data, weights.related_mode)
+        same_ptr, same_idx, same_data = _NO_INDEX, _NO_INDEX, _NO_FLOAT
         if weights.same_as and self.same_as.nnz:
-            ee = _canonical(self.same_as) if ee is None else (ee + self.same_as).tocsr()
-        if ee is None:
-            ee = sparse.csr_matrix((n_e, n_e), dtype=np.float64)
-        if weights.skip_types:
-            ee = _canonical(ee)
-            ee = sparse.csr_matrix((keep[_rows_of(ee)] * ee.data * keep[ee.indices], ee.indices, ee.indptr),
-                                   shape=(n_e, n_e))
-        joined = _without_zeros(adjacency(incidence, ee))
-        n = n_c + n_e
-        local = np.bincount(joined.indices, weights=joined.data, minlength=n)  # column sums, in row order
-        degree = np.zeros(n)
-        # A complete chunk has every edge here: its local degree is its whole-graph degree.
-        degree[:n_c] = np.where(self.complete_chunk, local[:n_c], 0.0)
-        # A complete entity has every chunk here; its co-occurrence degree counts partners outside too.
-        entity_degree = np.bincount(incidence.indices, weights=incidence.data, minlength=n_e)
-        if weights.related > 0:
-            entity_degree = entity_degree + weights.related * self.related_degree[weights.related_mode]
-        if weights.same_as:
-            same_as = _canonical(self.same_as)
-            entity_degree = entity_degree + np.bincount(_rows_of(same_as), weights=same_as.data, minlength=n_e)
-        if weights.skip_types:
-            entity_degree = entity_degree * keep
-        degree[n_c:] = np.where(self.complete_entity, entity_degree, 0.0)
-        inverse = np.divide(1.0, degree, out=np.zeros_like(degree), where=degree > 0)
-        matrix = _scale_columns(joined, inverse)
-        complete = np.concatenate([self.complete_chunk, self.complete_entity])
-        dangling = np.flatnonzero(complete & (degree == 0))
+            same = _canonical(self.same_as)
+            same_ptr, same_idx, same_data = same.indptr, same.indices, same.data
+        degree = self.related_degree[weights.related_mode] if weights.related > 0 else _NO_FLOAT
+        indptr, indices, data, dangling = kernels.transition(
+            n_c, n_e, incidence.indptr, incidence.indices, incidence.data, title_rows, title_cols,
+            float(weights.title_weight - 1.0), scale, keep, rel_ptr, rel_idx, rel_data, same_ptr, same_idx,
+            same_data, bool(weights.same_as), degree, float(weights.related),
+            np.concatenate([self.complete_chunk, self.complete_entity]))
+        matrix = sparse.csr_matrix((data, indices, indptr), shape=(n_c + n_e, n_c + n_e))
         self._transitions[weights] = (matrix, dangling)
         return matrix, dangling
-
-
-def adjacency(incidence: sparse.csr_matrix, ee: sparse.csr_matrix) -> sparse.csr_matrix:
-    """The block matrix [[0, incidence], [incidence.T, ee]] in canonical CSR (what `sparse.bmat` gives),
-    assembled from the blocks' arrays: chunk rows hold their incidence row, entity rows their
-    incidence column followed by their `ee` row."""
-    incidence, ee = _canonical(incidence), _canonical(ee)
-    n_c, n_e = incidence.shape
-    by_entity = incidence.tocsc()  # row j: incidence column j, chunks in order
-    from_chunks, from_entities = np.diff(by_entity.indptr), np.diff(ee.indptr)
-    top = incidence.indptr[-1]
-    indptr = np.concatenate([incidence.indptr, top + np.cumsum(from_chunks + from_entities)])
-    indices = np.empty(indptr[-1], dtype=np.int64)
-    data = np.empty(indptr[-1], dtype=np.float64)
-    indices[:top], data[:top] = incidence.indices + n_c, incidence.data
-    # where each entity row's parts go: its incidence column first, then its ee row
-    start = indptr[n_c:-1]
-    at = np.repeat(start - by_entity.indptr[:-1], from_chunks) + np.arange(by_entity.indptr[-1])
-    indices[at], data[at] = by_entity.indices, by_entity.data
-    at = np.repeat(start + from_chunks - ee.indptr[:-1], from_entities) + np.arange(ee.indptr[-1])
-    indices[at], data[at] = ee.indices + n_c, ee.data
-    return sparse.csr_matrix((data, indices, indptr), shape=(n_c + n_e, n_c + n_e))
-
-
-def _rows_of(matrix: sparse.csr_matrix) -> np.ndarray:
-    """The row of each stored entry."""
-    return np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
-
-
-def _entry_positions(matrix: sparse.csr_matrix, cells: list[tuple[int, int]]) -> np.ndarray:
-    """Where each (row, column) of `cells` is stored in the canonical `matrix` (every cell must be stored)."""
-    rows, cols = (np.asarray(part, dtype=np.int64) for part in zip(*cells, strict=True))
-    width = matrix.shape[1]
-    return np.searchsorted(_rows_of(matrix) * width + matrix.indices, rows * width + cols)
-
-
-def _without_zeros(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
-    """`matrix` less its explicit zeros (`eliminate_zeros`, without changing the caller's matrix)."""
-    kept = matrix.data != 0
-    if kept.all():
-        return matrix
-    return csr_from_entries(_rows_of(matrix)[kept], matrix.indices[kept], matrix.data[kept], matrix.shape)
-
-
-def csr_from_entries(rows: np.ndarray, indices: np.ndarray, data: np.ndarray, shape: tuple[int, int]
-                     ) -> sparse.csr_matrix:
-    """A CSR matrix from its entries, given grouped by row (`rows` ascending) in the order to store them
-    (no sorting, no summing of duplicates: the caller's order is the stored one)."""
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=shape[0]))])
-    return sparse.csr_matrix((data, indices, indptr), shape=shape)
-
-
-def _scale_columns(matrix: sparse.csr_matrix, factors: np.ndarray) -> sparse.csr_matrix:
-    """`matrix @ diags(factors)` as scipy computes it: each entry times its column's factor, entries that
-    become zero dropped, and each row's entries in reverse order (scipy's sparse product writes them so).
-    The order is kept because the PageRank sums each row in stored order: the same order gives the
-    same scores to the last bit, so a ranking is the one the product gave."""
-    rows = _rows_of(matrix)
-    # a row's entries reversed: the one at k of a row stored in [start, end) comes from start + end - 1 - k
-    source = matrix.indptr[:-1][rows] + matrix.indptr[1:][rows] - 1 - np.arange(len(rows))
-    indices = matrix.indices[source]
-    scaled = matrix.data[source] * factors[indices]
-    kept = scaled != 0
-    return csr_from_entries(rows[kept], indices[kept], scaled[kept], matrix.shape)
 
 
 def _canonical(matrix: sparse.csr_matrix) -> sparse.csr_matrix:

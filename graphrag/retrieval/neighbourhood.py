@@ -27,7 +27,7 @@ degree (see `graphrag/queries.py`).
 
 Everything here is in the integer ids of a `Vocabulary` (`vocabulary.py`): reads arrive as
 `entries.py`'s arrays, straight from the graph cache or from the database, and a question's graph is
-assembled from them with numpy alone (`Neighbourhood.graph`).
+assembled from them in compiled code, without the GIL (`Neighbourhood.graph`, `kernels.py`).
 """
 
 from __future__ import annotations
@@ -43,13 +43,12 @@ from scipy import sparse
 
 from graphrag import queries
 from graphrag.arcadedb import ArcadeDB
+from graphrag.retrieval import kernels
 from graphrag.retrieval.cache import CacheView
 from graphrag.retrieval.entries import ChunkEntry, EntityEntry, chunk_entries, entity_entries, flat_partners
-from graphrag.retrieval.local_graph import LocalGraph, NodeIndex, csr_from_entries
+from graphrag.retrieval.local_graph import LocalGraph, NodeIndex
 from graphrag.retrieval.vocabulary import EntityRow, Vocabulary
 
-_SHIFT = 21  # node positions below 2**21 (a neighbourhood is a few thousand nodes) pack three to an int64
-_MASK = (1 << _SHIFT) - 1
 _NO_INT = np.empty(0, dtype=np.int64)
 _NO_FLOAT = np.empty(0, dtype=np.float64)
 
@@ -58,44 +57,35 @@ class Neighbourhood:
     """Everything read for one question so far (it grows as the ranking expands it), in vocabulary ids.
 
     Chunks and entities get their matrix positions in order of arrival (first read, first position),
-    so a position never changes as the neighbourhood grows, and `graph` assembles only what arrived
-    since its last call: the new nodes, the new mentions (a (chunk, entity) mention read twice counts
-    once, with the partners of its first read), and the co-occurring pairs whose partner now has a
-    position (a partner that never becomes an entity of the neighbourhood never makes a pair).
+    so a position never changes as the neighbourhood grows. A (chunk, entity) mention read twice
+    counts once, with the partners of its first read; a co-occurring pair is made only by a partner
+    that has a position (one that never becomes an entity of the neighbourhood never makes a pair).
+    `graph` assembles all of it at each call in compiled code (`kernels.py`, without the GIL): a
+    neighbourhood is a few thousand mentions, tens of microseconds of work.
     """
 
     def __init__(self, vocabulary: Vocabulary | None = None):
         self.vocabulary = vocabulary if vocabulary is not None else Vocabulary()
-        self.complete_chunks = _Completed()  # every mention of these was read
-        self.complete_entities = _Completed()  # every mention and SAME_AS of these
+        self.complete_chunks: set[int] = set()  # every mention of these was read
+        self.complete_entities: set[int] = set()  # every mention and SAME_AS of these
         # complete entity -> its co-occurrence degree in the whole graph: (sum of pair counts, distinct
         # partners, sum of 1 + ln count), for the "count", "binary" and "log" weightings
         self.related_degree: dict[int, tuple[float, float, float]] = {}
         self.rows_read = 0  # mentions and SAME_AS rows the database returned (tests check the bound)
-        # what arrived since the last `graph`: node ids (repeats allowed), mentions with their partners
-        self._new_chunks: list[np.ndarray] = []
-        self._new_entities: list[np.ndarray] = []
-        self._new_mentions: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        # everything read, in order of arrival: node ids (repeats allowed), mentions with their partners
+        self._chunks = _Stream()
+        self._entities = _Stream()
+        self._mentions = tuple(_Stream() for _ in range(4))  # chunk, entity, partners, partners per mention
         self._same: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # SAME_AS: (entity, other, similarity)
-        # what `graph` assembled so far
-        self._chunks = _Nodes()
-        self._entities = _Nodes()
-        self._mention_codes = _NO_INT  # chunk position << _SHIFT | entity position of each one, sorted
-        # partners not resolved yet (partner id, the mention's entity and chunk positions): those of
-        # the mentions taken at the last build, and those that had no position at an earlier one
-        self._incoming = (_NO_INT, _NO_INT, _NO_INT)
-        self._waiting = (_NO_INT, _NO_INT, _NO_INT)
-        self._fresh: list[np.ndarray] = []  # entities given a position since the pairs were last resolved
         self._last: tuple[tuple[int, ...], LocalGraph] | None = None  # the last graph, and what it saw
-        self._pair_codes = _NO_INT  # smaller entity << 2 * _SHIFT | larger entity << _SHIFT | chunk, sorted
 
     # --- what arrives ----------------------------------------------------------------------------
     def add_chunks(self, chunks: np.ndarray) -> None:
         """Chunks to rank (a dense hit may be known before any of its mentions is read)."""
-        self._new_chunks.append(np.asarray(chunks, dtype=np.int64))
+        self._chunks.add(np.asarray(chunks, dtype=np.int64))
 
     def add_entities(self, entities: np.ndarray) -> None:
-        self._new_entities.append(np.asarray(entities, dtype=np.int64))
+        self._entities.add(np.asarray(entities, dtype=np.int64))
 
     def add_chunk_entries(self, entries: Sequence[ChunkEntry]) -> None:
         """Every mention of these chunks (their entities arrive before the chunks, as rows are read)."""
@@ -104,10 +94,9 @@ class Neighbourhood:
         entities = _cat([e.entities for e in entries])
         chunks = np.repeat(np.fromiter((e.chunk for e in entries), dtype=np.int64, count=len(entries)),
                            [len(e.entities) for e in entries])
-        self._new_entities.append(entities)
-        self._new_chunks.append(chunks)
-        self._new_mentions.append((chunks, entities, _cat([e.partners for e in entries]),
-                                   _cat([e.lengths for e in entries])))
+        self._entities.add(entities)
+        self._chunks.add(chunks)
+        self._add_mentions(chunks, entities, _cat([e.partners for e in entries]), _cat([e.lengths for e in entries]))
         self.rows_read += len(entities)
 
     def add_entity_entries(self, entries: Sequence[EntityEntry]) -> None:
@@ -117,13 +106,12 @@ class Neighbourhood:
         own = np.fromiter((e.entity for e in entries), dtype=np.int64, count=len(entries))
         chunks = _cat([e.chunks for e in entries])
         entities = np.repeat(own, [len(e.chunks) for e in entries])
-        self._new_chunks.append(chunks)
-        self._new_entities.append(own)
-        self._new_mentions.append((chunks, entities, _cat([e.partners for e in entries]),
-                                   _cat([e.lengths for e in entries])))
+        self._chunks.add(chunks)
+        self._entities.add(own)
+        self._add_mentions(chunks, entities, _cat([e.partners for e in entries]), _cat([e.lengths for e in entries]))
         others = _cat([e.synonyms for e in entries])
         if len(others):
-            self._new_entities.append(others)
+            self._entities.add(others)
             self._same.append((np.repeat(own, [len(e.synonyms) for e in entries]), others,
                                _cat([e.similarity for e in entries], np.float64)))
         for e in entries:
@@ -132,9 +120,12 @@ class Neighbourhood:
 
     def has_entities(self, entities: np.ndarray) -> np.ndarray:
         """Which of these entities are in the neighbourhood (only those are expanded)."""
-        self._fresh.append(self._entities.add(self._new_entities))  # positions in order of arrival all the same
-        self._new_entities = []
-        return self._entities.positions(entities)[1]
+        return kernels.contains(self._entities.array(), np.asarray(entities, dtype=np.int64))
+
+    def _add_mentions(self, chunks: np.ndarray, entities: np.ndarray, partners: np.ndarray, lengths: np.ndarray
+                      ) -> None:
+        for stream, part in zip(self._mentions, (chunks, entities, partners, lengths), strict=True):
+            stream.add(part)
 
     # --- by name (questions' seeds and dense hits; tests) ------------------------------------------
     def add_entity(self, key: str, row: EntityRow, *, replace: bool = True) -> int:
@@ -156,17 +147,18 @@ class Neighbourhood:
         entities = vocabulary.entities(keys)
         vocabulary.set_titles(chunks.tolist(), titles)
         partners, lengths = flat_partners(vocabulary, coocs)
-        self._new_entities.append(entities)
-        self._new_chunks.append(chunks)
-        self._new_mentions.append((chunks, entities, partners, lengths))
+        self._entities.add(entities)
+        self._chunks.add(chunks)
+        self._add_mentions(chunks, entities, partners, lengths)
 
     # --- what is read, by name (tests) -------------------------------------------------------------
     @property
     def mentions(self) -> set[tuple[str, str]]:
         """Every (chunk id, entity key) mention read."""
         graph = self.graph()
-        return {(graph.chunk_ids[c >> _SHIFT], graph.entity_keys[c & _MASK])
-                for c in self._mention_codes.tolist()}
+        incidence = graph.incidence.tocoo()
+        return {(graph.chunk_ids[i], graph.entity_keys[j])
+                for i, j in zip(incidence.row.tolist(), incidence.col.tolist(), strict=True)}
 
     @property
     def same_as(self) -> dict[tuple[str, str], float]:
@@ -180,195 +172,74 @@ class Neighbourhood:
 
     # --- the graph ------------------------------------------------------------------------------------
     def graph(self) -> LocalGraph:
-        """What has been read so far as a `LocalGraph` (numpy only: no pass over mentions in Python).
+        """What has been read so far as a `LocalGraph`, assembled in compiled code without the GIL.
 
         The same graph (and the transition matrices it cached) when nothing arrived since the last
         call: a question's feedback round often reads nothing new.
         """
-        # (entities may have been given positions since, by `has_entities`)
         seen = (len(self.complete_chunks), len(self.complete_entities), len(self.related_degree),
-                len(self._entities.ids))
-        if (self._last is not None and self._last[0] == seen and not self._new_chunks and not self._new_entities
-                and not self._new_mentions):
+                len(self._chunks), len(self._entities), len(self._mentions[0]), len(self._same))
+        if self._last is not None and self._last[0] == seen:
             return self._last[1]
         vocabulary = self.vocabulary
-        chunks, entities = self._chunks, self._entities
-        chunks.add(self._new_chunks)
-        self._fresh.append(entities.add(self._new_entities))
-        self._new_chunks, self._new_entities = [], []
-        self._take_mentions()
-        fresh, self._fresh = _cat(self._fresh), []
-        self._resolve_pairs(fresh)
-        n_c, n_e = len(chunks.ids), len(entities.ids)
-        codes = self._mention_codes  # sorted by chunk, then entity: the matrix's entries in CSR order
-        incidence = csr_from_entries(codes >> _SHIFT, codes & _MASK, np.ones(len(codes)), (n_c, n_e))
-        # a pair of entities weighs the chunks naming both (a code per chunk: the count of equal prefixes)
-        pairs, counts = np.unique(self._pair_codes >> _SHIFT, return_counts=True)
-        related = _symmetric(pairs >> _SHIFT, pairs & _MASK, counts.astype(np.float64), n_e)
-        degree = {mode: np.zeros(n_e) for mode in ("count", "binary", "log")}
-        if self.related_degree:
-            at, found = entities.positions(np.fromiter(self.related_degree, dtype=np.int64))
-            values = np.array(list(self.related_degree.values()), dtype=np.float64)[found]
-            degree["count"][at[found]], degree["binary"][at[found]], degree["log"][at[found]] = values.T
-        graph = LocalGraph(chunks.index, entities.index, vocabulary,
-                           np.asarray(_pick(vocabulary.entity_mentions, entities.ids), dtype=np.int64),
-                           incidence, related, self._same_as_matrix(n_e),
-                           self.complete_chunks.flags(chunks), self.complete_entities.flags(entities),
-                           degree, self._title_edges())
-        self._last = ((*seen[:-1], n_e), graph)  # the entities counted as of this graph
+        chunk_ids, chunk_keys, chunk_values, entity_ids, entity_keys, entity_values = kernels.nodes(
+            self._chunks.array(), self._entities.array())
+        n_c, n_e = len(chunk_ids), len(entity_ids)
+        title_entity = np.asarray(_pick(vocabulary.chunk_title_entity, chunk_ids), dtype=np.int64)
+        m_chunk, m_entity, partners, lengths = (stream.array() for stream in self._mentions)
+        same = [_cat([part[i] for part in self._same]) for i in range(2)]
+        (inc_ptr, inc_idx, inc_data, rel_ptr, rel_idx, rel_data, same_ptr, same_idx, same_data, title_rows,
+         title_cols) = kernels.assemble(n_c, chunk_keys, chunk_values, n_e, entity_keys, entity_values, m_chunk,
+                                        m_entity, partners, lengths, *same,
+                                        _cat([part[2] for part in self._same], np.float64), title_entity)
+        degree_ids = np.fromiter(self.related_degree, dtype=np.int64, count=len(self.related_degree))
+        degree_values = np.array(list(self.related_degree.values()), dtype=np.float64).reshape(-1, 3)
+        degree = kernels.degrees(degree_ids, degree_values, entity_keys, entity_values, n_e)
+        graph = LocalGraph(NodeIndex.of(chunk_ids), NodeIndex.of(entity_ids), vocabulary,
+                           np.asarray(_pick(vocabulary.entity_mentions, entity_ids), dtype=np.int64),
+                           _csr(inc_data, inc_idx, inc_ptr, (n_c, n_e)), _csr(rel_data, rel_idx, rel_ptr, (n_e, n_e)),
+                           _csr(same_data, same_idx, same_ptr, (n_e, n_e)),
+                           kernels.flags(_ids(self.complete_chunks), chunk_keys, chunk_values, n_c),
+                           kernels.flags(_ids(self.complete_entities), entity_keys, entity_values, n_e),
+                           {"count": degree[0], "binary": degree[1], "log": degree[2]},
+                           list(zip(title_rows.tolist(), title_cols.tolist(), strict=True)))
+        self._last = (seen, graph)
         return graph
 
-    def _take_mentions(self) -> None:
-        """The mentions read since the last call, less those already kept, with their partners waiting."""
-        if not self._new_mentions:
-            return
-        parts = self._new_mentions
-        self._new_mentions = []
-        m_chunk, m_entity, partners, lengths = (_cat([part[i] for part in parts]) for i in range(4))
-        all_rows, _ = self._chunks.positions(m_chunk)
-        all_cols, _ = self._entities.positions(m_entity)
-        unique, first = np.unique((all_rows << _SHIFT) | all_cols, return_index=True)
-        seen, _ = _find(self._mention_codes, unique)
-        keep = np.zeros(len(m_chunk), dtype=bool)
-        keep[first[~seen]] = True
-        self._mention_codes = _insert(self._mention_codes, unique[~seen])
-        rows, cols = all_rows[keep], all_cols[keep]
-        if len(partners):
-            kept = lengths[keep]
-            self._incoming = (partners[np.repeat(keep, lengths)], np.repeat(cols, kept), np.repeat(rows, kept))
 
-    def _resolve_pairs(self, fresh: np.ndarray) -> None:
-        """Pairs whose partner has a position now; the others wait for a later read. A partner that
-        waits already can be resolved only by an entity new since (`fresh`): most partners never
-        become entities here, and searching all of them again at every build cost more than the rest."""
-        resolved = []  # (partner position, entity, chunk)
-        partner, entity, chunk = self._waiting
-        if len(partner) and len(fresh):
-            hit = np.isin(partner, fresh)
-            resolved.append((self._entities.positions(partner[hit])[0], entity[hit], chunk[hit]))
-            self._waiting = partner, entity, chunk = partner[~hit], entity[~hit], chunk[~hit]
-        new_partner, new_entity, new_chunk = self._incoming
-        if len(new_partner):
-            self._incoming = (_NO_INT, _NO_INT, _NO_INT)
-            other, found = self._entities.positions(new_partner)
-            resolved.append((other[found], new_entity[found], new_chunk[found]))
-            self._waiting = (np.concatenate([partner, new_partner[~found]]),
-                             np.concatenate([entity, new_entity[~found]]), np.concatenate([chunk, new_chunk[~found]]))
-        for other, entity, chunk in resolved:
-            ok = other != entity
-            entity, other, chunk = entity[ok], other[ok], chunk[ok]
-            codes = (np.minimum(entity, other) << (2 * _SHIFT)) | (np.maximum(entity, other) << _SHIFT) | chunk
-            self._pair_codes = _insert(self._pair_codes, codes)
-
-    def _title_edges(self) -> list[tuple[int, int]]:
-        """(chunk, entity) where the entity is the one the chunk's title names and that mention was read."""
-        ids = self._chunks.ids
-        if not len(ids) or not len(self._mention_codes):
-            return []
-        title_gid = np.asarray(_pick(self.vocabulary.chunk_title_entity, ids), dtype=np.int64)  # type: ignore[arg-type]
-        title_entity, found = self._entities.positions(title_gid)
-        titled = np.flatnonzero(found & (title_gid >= 0))
-        hit, _ = _find(self._mention_codes, (titled << _SHIFT) | title_entity[titled])
-        titled = titled[hit]
-        return list(zip(titled.tolist(), title_entity[titled].tolist(), strict=True))
-
-    def _same_as_matrix(self, n_e: int) -> sparse.csr_matrix:
-        if not self._same:
-            return _symmetric(_NO_INT, _NO_INT, _NO_FLOAT, n_e)
-        a, _ = self._entities.positions(_cat([part[0] for part in self._same]))
-        b, _ = self._entities.positions(_cat([part[1] for part in self._same]))
-        similarity = _cat([part[2] for part in self._same], np.float64)
-        lo, hi = np.minimum(a, b), np.maximum(a, b)
-        # the last read of a pair wins: the first of each in reverse
-        _, last = np.unique(((lo << _SHIFT) | hi)[::-1], return_index=True)
-        last = np.sort(len(lo) - 1 - last)
-        return _symmetric(lo[last], hi[last], similarity[last], n_e)
-
-
-class _Completed(set[int]):
-    """A set of vocabulary ids that also keeps, per position of a `_Nodes`, whether each is in it, updated
-    with only what was added since the last call (membership of every node, tested again at each of a
-    question's graphs, cost more than the rest of the graph's flags). Only `add` and `update` are
-    tracked: nothing else changes these sets."""
+class _Stream:
+    """Arrays arriving in order, concatenated when asked for (once per question's graph, not per read)."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self._added: list[int] = []  # since the last `flags`, or still without a position then
-        self._flags = np.zeros(0, dtype=bool)
+        self._whole = _NO_INT
+        self._parts: list[np.ndarray] = []
+        self._length = 0
 
-    def add(self, item: int) -> None:
-        if item not in self:
-            self._added.append(item)
-            super().add(item)
+    def __len__(self) -> int:
+        return self._length
 
-    def update(self, *others: Iterable[int]) -> None:
-        for other in others:
-            new = [item for item in dict.fromkeys(other) if item not in self]  # in order, once each
-            self._added.extend(new)
-            super().update(new)
+    def add(self, part: np.ndarray) -> None:
+        if len(part):
+            self._parts.append(part)
+            self._length += len(part)
 
-    def flags(self, nodes: _Nodes) -> np.ndarray:
-        """Whether each of `nodes`, in position order, is in the set (a copy: later calls grow their own)."""
-        if len(self._flags) < len(nodes.ids):
-            self._flags = np.concatenate([self._flags, np.zeros(len(nodes.ids) - len(self._flags), dtype=bool)])
-        if self._added:
-            at, found = nodes.positions(np.fromiter(self._added, dtype=np.int64, count=len(self._added)))
-            self._flags[at[found]] = True
-            self._added = np.asarray(self._added, dtype=np.int64)[~found].tolist()  # a position may come later
-        return self._flags.copy()
+    def array(self) -> np.ndarray:
+        if self._parts:
+            self._whole = np.concatenate([self._whole, *self._parts])
+            self._parts = []
+        return self._whole
 
 
-class _Nodes:
-    """One kind of node's vocabulary ids in position order (first arrival first), as they grow."""
-
-    def __init__(self) -> None:
-        self.index = NodeIndex.of(_NO_INT)
-
-    @property
-    def ids(self) -> np.ndarray:
-        return self.index.ids
-
-    def add(self, parts: list[np.ndarray]) -> np.ndarray:
-        """Give positions to the ids in `parts` not seen yet (in order of first arrival); returns them."""
-        if not parts:
-            return _NO_INT
-        arrived = _cat(parts)
-        unique, first = np.unique(arrived, return_index=True)
-        _, seen = self.index.positions(unique)
-        fresh = unique[~seen][np.argsort(first[~seen], kind="stable")]
-        if len(fresh):
-            self.index = NodeIndex.of(np.concatenate([self.index.ids, fresh]))
-        return fresh
-
-    def positions(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Positions of `ids` (0 where absent), and which have one."""
-        return self.index.positions(ids)
+def _ids(items: set[int]) -> np.ndarray:
+    return np.fromiter(items, dtype=np.int64, count=len(items))
 
 
-def _symmetric(lower: np.ndarray, upper: np.ndarray, weights: np.ndarray, n: int) -> sparse.csr_matrix:
-    """The symmetric (n, n) matrix with `weights` at (lower, upper) and (upper, lower), each pair given once
-    (what `M + M.T` gives for M holding them: a pair on the diagonal counts twice, a zero is not stored)."""
-    codes = np.concatenate([(lower << _SHIFT) | upper, (upper << _SHIFT) | lower])
-    cells, at = np.unique(codes, return_inverse=True)
-    values = np.bincount(at, weights=np.concatenate([weights, weights]), minlength=len(cells))
-    kept = values != 0
-    cells = cells[kept]
-    return csr_from_entries(cells >> _SHIFT, cells & _MASK, values[kept], (n, n))
-
-
-def _find(table: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Which `values` are in the sorted `table`, and where each would be inserted to keep it sorted."""
-    where = np.searchsorted(table, values)
-    seen = where < len(table)
-    seen[seen] = table[where[seen]] == values[seen]
-    return seen, where
-
-
-def _insert(table: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """The sorted unique `table` with `values` added (a merge, not a sort of the whole table)."""
-    values = np.unique(values)
-    seen, where = _find(table, values)
-    return np.insert(table, where[~seen], values[~seen]) if not seen.all() else table
+def _csr(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, shape: tuple[int, int]) -> sparse.csr_matrix:
+    """A canonical CSR matrix from the kernels' arrays (int32 indices: scipy takes them without a scan)."""
+    matrix = sparse.csr_matrix((data, indices, indptr), shape=shape)
+    matrix.has_sorted_indices = True
+    matrix.has_canonical_format = True
+    return matrix
 
 
 def _cat(parts: list[np.ndarray], dtype: type = np.int64) -> np.ndarray:

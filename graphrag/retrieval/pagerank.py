@@ -5,6 +5,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
+from graphrag.retrieval import kernels
+
+_NO_START = np.empty(0, dtype=np.float64)
+
 
 def personalized_pagerank(transition: sparse.csr_matrix, reset: np.ndarray, *, damping: float = 0.5,
                           iterations: int = 50, tol: float = 1e-6, dangling: np.ndarray | None = None,
@@ -13,30 +17,20 @@ def personalized_pagerank(transition: sparse.csr_matrix, reset: np.ndarray, *, d
 
     `transition` may lose mass (a column summing to less than 1: the walk left the part of the
     graph that was read); only the columns listed in `dangling` have their mass spread by `r`.
-    The loop updates in place but performs the same floating-point operations in the same order
-    as the textbook form `d * (P p + p[dangling].sum() * r) + (1 - d) * r`. `start` warm-starts
-    the iteration. `tol` is on the L1 change; 1e-6 ranked both dev sets exactly as 1e-10 did.
+    The compiled loop (`kernels.personalized_pagerank`, without the GIL) performs the same
+    floating-point operations in the same order as the textbook form
+    `d * (P p + p[dangling].sum() * r) + (1 - d) * r`. `start` warm-starts the iteration. `tol` is on
+    the L1 change; 1e-6 ranked both dev sets exactly as 1e-10 did.
     """
-    total = reset.sum()
-    if total <= 0:
+    reset = np.ascontiguousarray(reset, dtype=np.float64)
+    if reset.sum() <= 0:
         raise ValueError("the reset vector needs positive mass")
-    r = reset / total
     if dangling is None:
         dangling = np.flatnonzero(np.asarray(transition.sum(axis=0)).ravel() == 0)
-    restart = (1 - damping) * r
-    scratch = np.empty_like(r)
-    p = r.copy() if start is None else start / max(start.sum(), 1e-300)
-    for _ in range(iterations):
-        nxt = transition @ p
-        nxt += np.multiply(p[dangling].sum(), r, out=scratch)
-        nxt *= damping
-        nxt += restart
-        np.subtract(nxt, p, out=scratch)
-        np.abs(scratch, out=scratch)
-        if scratch.sum() < tol:
-            return nxt
-        p = nxt
-    return p
+    begin = _NO_START if start is None else np.ascontiguousarray(start, dtype=np.float64)
+    return kernels.personalized_pagerank(transition.indptr, transition.indices,
+                                         transition.data.astype(np.float64, copy=False), reset, float(damping),
+                                         int(iterations), float(tol), np.asarray(dangling, dtype=np.int64), begin)
 
 
 def normalise(scores: np.ndarray) -> np.ndarray:
