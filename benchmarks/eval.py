@@ -204,10 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse", action="store_true", help="with --db-dir: skip ingestion if already done")
     parser.add_argument("--query-threads", type=int, default=1, help="torch threads while querying")
     parser.add_argument("--heap", default="2g", help="Java heap of the benchmark's ArcadeDB server")
-    parser.add_argument("--question-encoder", choices=("eager", "float32", "bfloat16", "onnxruntime"), default="eager",
+    parser.add_argument("--question-encoder", choices=("eager", "float32", "bfloat16", "onnxruntime", "int8"),
+                        default="eager",
                         help="how questions are embedded: the eager model (default, as ingestion embeds), the "
                              "API's traced encoder with these weights (GRAPHRAG_API_QUESTION_DTYPE) on TorchScript, "
-                             "or the float32 trace on ONNX Runtime (the API's default, GRAPHRAG_API_QUESTION_RUNTIME)")
+                             "the float32 trace on ONNX Runtime (GRAPHRAG_API_QUESTION_RUNTIME), or its int8 "
+                             "quantization on ONNX Runtime")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "httpcore", "sentence_transformers", "graphrag.embedded"):
@@ -237,8 +239,9 @@ def main(argv: list[str] | None = None) -> int:
                 ingestion = ingest(db, settings, embedder, corpus, str(args.dir / "corpus.jsonl"))
             questions_by: Embedder = embedder
             if args.question_encoder != "eager":
-                onnx = args.question_encoder == "onnxruntime"
-                questions_by = TracedEmbedder(embedder, dtype="float32" if onnx else args.question_encoder,
+                onnx = args.question_encoder in ("onnxruntime", "int8")
+                dtype = {"onnxruntime": "float32"}.get(args.question_encoder, args.question_encoder)
+                questions_by = TracedEmbedder(embedder, dtype=dtype,  # type: ignore[arg-type]
                                               runtime="onnxruntime" if onnx else "torchscript")
                 log.info("questions embedded by the traced encoder in %s on %s", questions_by.dtype,
                          questions_by.runtime)

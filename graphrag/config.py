@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from graphrag.errors import ConfigError
 
-QuestionDtype = Literal["float32", "bfloat16"]  # the question encoder's weights (graphrag.embeddings)
+QuestionDtype = Literal["float32", "bfloat16", "int8"]  # the question encoder's weights (graphrag.embeddings)
 QuestionRuntime = Literal["onnxruntime", "torchscript"]  # what runs the question encoder (graphrag.embeddings)
 
 PASSWORD_FILE = "arcadedb_root_password"  # noqa: S105 - a file name, not a secret
@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     api_job_stale_s: float = Field(30.0, gt=0, description="A job whose heartbeat is older is adopted")
     api_native_threads: int = Field(1, ge=0, le=64, description="Threads per torch/BLAS call in the API "
                                     "process (concurrent requests already fill the cores); 0 = library default")
+    api_ner_process: bool = Field(True, description="Find the names in questions (spaCy NER) in a child process "
+                                  "of the API, off its GIL (about 150 MB more); false = in the API process")
     api_workers: int = Field(1, ge=1, le=32, description="API worker processes of `graphrag serve` (each loads its "
                              "own models, about 1.1 GB); >1 shares metrics and snapshot invalidation between them")
     retrieval_cache_rows: int = Field(400_000, ge=0, description="Rows of the graph that questions read "
@@ -111,15 +113,16 @@ class Settings(BaseSettings):
                                             "hotpotqa_100 (README \"Throughput\")")
     api_traced_embedder: bool = Field(True, description="Embed questions with a TorchScript trace of the model "
                                       "(GIL released for the whole forward pass); false = eager")
-    api_question_dtype: QuestionDtype = Field("float32", description="Weights of the traced question encoder: "
-                                              "float32, or bfloat16 (vectors within cosine 0.9999; on a CPU with "
-                                              "AMX lower single-client latency but fewer questions a second at "
-                                              "8 clients). Documents are always embedded in float32")
+    api_question_dtype: QuestionDtype = Field("int8", description="Weights of the traced question encoder: "
+                                              "int8 (ONNX Runtime's dynamic quantization, one scale per channel; "
+                                              "vectors within cosine 0.99 of float32's, half the CPU a question, "
+                                              "dev-set quality kept), float32, or bfloat16 (TorchScript only). "
+                                              "Documents are always embedded in float32")
     api_question_runtime: QuestionRuntime = Field("onnxruntime", description="What runs the float32 question "
                                                   "encoder: ONNX Runtime (the traced model exported once at start; "
                                                   "vectors within 1e-6 of torch's, 40 % less CPU a question on "
-                                                  "an AMD EPYC) or the TorchScript trace itself. bfloat16 always "
-                                                  "runs on TorchScript")
+                                                  "an AMD EPYC) or the TorchScript trace itself. int8 always runs "
+                                                  "on ONNX Runtime, bfloat16 on TorchScript")
     api_question_batch_wait_ms: float = Field(20.0, ge=0, le=100, description="How long the question embedder "
                                               "waits for other questions in flight to share its forward pass "
                                               "(a question alone waits for nothing; api/batching.py)")

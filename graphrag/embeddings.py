@@ -178,12 +178,20 @@ class TracedEmbedder:
     instead of 11.6 in pairs), where torch's MKL kernels are slow on small matrices. The run releases
     the GIL as the trace does. Where onnxruntime is missing or the export fails, the trace serves.
 
+    `dtype="int8"` (the API's default) quantizes that ONNX model's weights to int8, one scale per output
+    channel, with activations quantized at run time (ONNX Runtime's dynamic quantization), and always
+    runs on ONNX Runtime. Vectors are within cosine 0.991 of float32's (0.994 on average, musique_100's
+    questions) for about half the CPU a question (3.6 against 7.1 ms, one thread, AMD EPYC). The
+    rankings move a little, the dev-set scores hardly: musique_100 R@2 / R@5 / P@8 0.568 / 0.781 / 0.68
+    against 0.563 / 0.787 / 0.68, hotpotqa_100 0.735 / 0.945 / 0.94 against 0.740 / 0.935 / 0.94
+    (`benchmarks/eval.py --question-encoder int8`, `quality_*_int8.json`).
+
     Tracing happens on the first call; a model that is not the plain Transformer -> mean Pooling ->
     Normalize pipeline, or one that fails to trace, falls back to the eager embedder.
 
     Args:
         inner: the loaded eager embedder (shares its weights in float32; nothing is loaded twice).
-        dtype: the encoder's weights, float32 or bfloat16.
+        dtype: the encoder's weights: float32, bfloat16 or int8.
         runtime: what runs the float32 trace, ONNX Runtime or TorchScript.
         threads: ONNX Runtime's threads a pass (the API's `api_native_threads`; 0: as many as torch has
             when the session is made).
@@ -196,7 +204,8 @@ class TracedEmbedder:
         self.model_name = inner.model_name
         self.max_tokens = inner.max_tokens
         self.dtype = dtype
-        self.runtime: QuestionRuntime = runtime if dtype == "float32" else "torchscript"
+        # bfloat16 runs on TorchScript only, int8 on ONNX Runtime only
+        self.runtime: QuestionRuntime = {"float32": runtime, "bfloat16": "torchscript"}.get(dtype, "onnxruntime")
         self._traced: Any = None
         self._session: Any = None  # the ONNX Runtime session, with runtime "onnxruntime"
         self.threads = threads
@@ -219,7 +228,8 @@ class TracedEmbedder:
                 session = None
                 if self.runtime == "onnxruntime":
                     try:
-                        session = _onnx_session(traced, self._features(["a", "a longer example"]), self.threads)
+                        session = _onnx_session(traced, self._features(["a", "a longer example"]), self.threads,
+                                                quantize=self.dtype == "int8")
                     except Exception as exc:  # onnxruntime missing, or an export it cannot do
                         log.warning("question embedder runs on TorchScript (ONNX Runtime unavailable: %s)", exc)
                 made[key] = (traced, session)
@@ -300,14 +310,17 @@ _COMPILED: weakref.WeakKeyDictionary[SentenceTransformerEmbedder, dict[tuple[str
 _COMPILED_LOCK = threading.Lock()
 
 
-def _onnx_session(traced: Any, example: tuple[Any, Any, Any], threads: int = 0) -> Any:
+def _onnx_session(traced: Any, example: tuple[Any, Any, Any], threads: int = 0, *, quantize: bool = False) -> Any:
     """An ONNX Runtime session of the traced encoder, exported in memory (a few seconds, once a process).
 
     `threads` intra-op threads (0: as many as torch has now), none spinning while idle: request threads
     need the cores between passes. Given, not read from torch: `graphrag up` loads the models (to
-    ingest its sample corpus) before the API limits torch's threads.
+    ingest its sample corpus) before the API limits torch's threads. `quantize`: int8 weights, one
+    scale per output channel, activations quantized at run time (`onnxruntime.quantization`'s dynamic
+    quantization; it reads and writes files, so a temporary folder holds them for a moment).
     """
     import io
+    import tempfile
 
     import onnxruntime
     import torch
@@ -319,9 +332,35 @@ def _onnx_session(traced: Any, example: tuple[Any, Any, Any], threads: int = 0) 
         torch.onnx.export(traced, example, buffer, input_names=["ids", "mask", "types"], output_names=["vectors"],
                           dynamic_axes={"ids": batch_and_tokens, "mask": batch_and_tokens, "types": batch_and_tokens,
                                         "vectors": {0: "batch"}}, opset_version=17, dynamo=False)
+    model = buffer.getvalue()
+    if quantize:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        root = logging.getLogger()
+        quiet = _NotFrom("onnxruntime")  # it logs a line per tensor on the root logger
+        root.addFilter(quiet)
+        try:
+            with tempfile.TemporaryDirectory(prefix="graphrag-int8-") as folder:
+                source, target = Path(folder) / "float32.onnx", Path(folder) / "int8.onnx"
+                source.write_bytes(model)
+                quantize_dynamic(source, target, per_channel=True, weight_type=QuantType.QInt8)
+                model = target.read_bytes()
+        finally:
+            root.removeFilter(quiet)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads or torch.get_num_threads()
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only: its graph-optimisation notes are not the operator's business
-    return onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+class _NotFrom(logging.Filter):
+    """Drops records logged from inside one package (by source path)."""
+
+    def __init__(self, package: str):
+        super().__init__()
+        self.part = f"{os.sep}{package}{os.sep}"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.part not in record.pathname

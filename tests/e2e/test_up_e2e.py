@@ -67,7 +67,7 @@ def test_up_embeds_questions_on_onnx_runtime(up: str) -> None:
     """What `make run` starts embeds questions with ONNX Runtime (GRAPHRAG_API_QUESTION_RUNTIME's
     default), not with a TorchScript fallback it would only log."""
     text = UP_LOGS[up].read_text()
-    assert "questions are embedded by the traced encoder in float32 on onnxruntime" in text, text[-3000:]
+    assert "questions are embedded by the traced encoder in int8 on onnxruntime" in text, text[-3000:]
 
 
 def test_rest_answers_the_banners_question_from_the_sample_corpus(up: str) -> None:

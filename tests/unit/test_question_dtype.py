@@ -1,5 +1,5 @@
-"""The API's question encoder: float32 on ONNX Runtime unless GRAPHRAG_API_QUESTION_DTYPE says bfloat16
-or GRAPHRAG_API_QUESTION_RUNTIME says torchscript."""
+"""The API's question encoder: int8 on ONNX Runtime unless GRAPHRAG_API_QUESTION_DTYPE says float32 or
+bfloat16, or GRAPHRAG_API_QUESTION_RUNTIME says torchscript (for float32)."""
 
 import pytest
 
@@ -7,7 +7,8 @@ from graphrag.config import Settings
 
 
 @pytest.mark.parametrize(("field", "default", "other", "unknown"), [
-    ("api_question_dtype", "float32", "bfloat16", "float16"),
+    ("api_question_dtype", "int8", "bfloat16", "float16"),
+    ("api_question_dtype", "int8", "float32", "int4"),
     ("api_question_runtime", "onnxruntime", "torchscript", "tensorrt"),
 ])
 def test_the_setting_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, field: str, default: str,
