@@ -15,12 +15,14 @@ from typing import Any
 from api.batching import QUESTIONS_IN_FLIGHT, BatchingEmbedder
 from api.deps import Components
 from api.schemas import IngestSummary
+from graphrag import ner_process
 from graphrag.answer import Answerer
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
 from graphrag.embeddings import Embedder, SentenceTransformerEmbedder, TracedEmbedder
 from graphrag.errors import DatabaseUnavailableError, IngestionError
 from graphrag.graph_view import GraphView
+from graphrag.ner_process import NerProcess
 from graphrag.retrieval import HybridRetriever, RetrievalConfig
 from graphrag.retrieval.cache import GraphCache
 from graphrag.retrieval.ppr import compile_kernels
@@ -172,6 +174,7 @@ class Models:
     cpu_lock: threading.Lock
     ingest_lock: threading.Lock
     graph_cache: GraphCache  # every workspace's cached graph reads, in one budget
+    names: NerProcess | None = None  # question NER in a child process (api_ner_process); None: in this one
 
 
 class ComponentFactory:
@@ -209,12 +212,13 @@ class ComponentFactory:
         models = self.models(settings)
         pipeline = make_pipeline(settings, db, models.embedder)  # GRAPHRAG_INGEST_ENGINE=ray: on the Ray cluster
         retriever = HybridRetriever(db, models.questions, cpu_lock=models.cpu_lock, cache=models.graph_cache,
-                                    config=RetrievalConfig.from_settings(settings))
+                                    config=RetrievalConfig.from_settings(settings), nlp=models.names)
         return Components(retriever=retriever, answerer=models.answerer, documents=StoreDocuments(GraphStore(db)),
                           ingestor=PipelineIngestor(pipeline, models.ingest_lock), graph=GraphView(db))
 
 
 def _load_models(settings: Settings, embedder: Embedder | None) -> Models:
+    names = ner_process.shared() if settings.api_ner_process else None  # loads spaCy beside the models below
     embedder = embedder or SentenceTransformerEmbedder(settings.embedding_model, expected_dim=settings.embedding_dim,
                                                        batch_size=settings.embedding_batch_size)
     answerer = Answerer.from_settings(settings, embedder=embedder)
@@ -235,7 +239,17 @@ def _load_models(settings: Settings, embedder: Embedder | None) -> Models:
                                in_flight=QUESTIONS_IN_FLIGHT, min_in_flight=settings.api_question_batch_min_in_flight)
     return Models(embedder=embedder, questions=batched, answerer=answerer,
                   cpu_lock=threading.Lock(), ingest_lock=threading.Lock(),
-                  graph_cache=GraphCache(max_rows=settings.retrieval_cache_rows))
+                  graph_cache=GraphCache(max_rows=settings.retrieval_cache_rows),
+                  names=_ready(names))
+
+
+def _ready(names: NerProcess | None) -> NerProcess | None:
+    """The NER child once it has loaded spaCy; None (NER in this process) where there is none or it failed."""
+    if names is None or not names.wait_ready():
+        return None
+    log.info("question NER runs in its own process (pid %s; GRAPHRAG_API_NER_PROCESS=false keeps it here)",
+             names.pid)
+    return names
 
 
 def build_components(settings: Settings, db: ArcadeDB, *, embedder: Embedder | None = None) -> Components:

@@ -27,6 +27,7 @@ import numpy as np
 from graphrag import queries
 from graphrag.arcadedb import ArcadeDB
 from graphrag.embeddings import Embedder
+from graphrag.ner_process import NerProcess
 from graphrag.nlp import names_in
 from graphrag.normalize import entity_key, fold_accents
 from graphrag.retrieval.base import RetrievalConfig
@@ -178,7 +179,8 @@ class QuestionAnalyzer:
         db: the database (full-text and vector entity linking).
         embedder: the same model that embedded chunks and entity names.
         lookup: entity-key lookup; the database by default.
-        nlp: a spaCy pipeline for question names (`graphrag.nlp.load_spacy()`); None skips `ner` seeds.
+        nlp: a spaCy pipeline for question names (`graphrag.nlp.load_spacy()`), or a `NerProcess` that
+            runs one in a child process (the API's); None skips `ner` seeds.
         config: retrieval settings (n-gram length, capitalisation filter, fuzzy linking).
     """
 
@@ -211,7 +213,9 @@ class QuestionAnalyzer:
             return QuestionAnalysis(question, embedding, [], timings)
         t0 = time.perf_counter()
         names: list[str] = []
-        if self.nlp is not None:
+        if isinstance(self.nlp, NerProcess):
+            names = self.nlp.names(question)  # in its own process: no GIL here to guard
+        elif self.nlp is not None:
             with self.cpu_lock:
                 names = names_in(self.nlp, question)
         timings["ner"] = (time.perf_counter() - t0) * 1000
