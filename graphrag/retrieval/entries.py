@@ -22,36 +22,57 @@ _NO_INT = np.empty(0, dtype=np.int64)
 @dataclass(frozen=True)
 class ChunkEntry:
     """One chunk's `CHUNK_MENTIONS` rows: the entity of each mention, in row order, and each
-    mention's co-occurring partners (flattened, with a length per mention)."""
+    mention's co-occurring partners (flattened, with a length per mention).
 
-    chunk: int
-    entities: np.ndarray
-    partners: np.ndarray
-    lengths: np.ndarray
+    Packed in one int64 array, `[chunk, mentions, partners, entities..., lengths..., partners...]`, so
+    that a question takes hundreds of them with one concatenation and one compiled unpacking
+    (`kernels.unpack_chunks`), not one numpy call per array per entry.
+    """
+
+    packed: np.ndarray
+
+    @classmethod
+    def of(cls, chunk: int, entities: np.ndarray, partners: np.ndarray, lengths: np.ndarray) -> ChunkEntry:
+        return cls(np.concatenate([np.array([chunk, len(entities), len(partners)], dtype=np.int64),
+                                   entities, lengths, partners]).astype(np.int64, copy=False))
+
+    @property
+    def chunk(self) -> int:
+        return int(self.packed[0])
 
     @property
     def size(self) -> int:
         """Rows of the database's answer it holds (what the cache's budget counts)."""
-        return 1 + len(self.entities)
+        return 1 + int(self.packed[1])
 
 
 @dataclass(frozen=True)
 class EntityEntry:
     """One entity's `ENTITY_MENTIONS` row and `SAME_AS_OF` rows: the chunk of each mention with its
     partners, its co-occurrence degree (which depends on all its mentions only, so it is computed
-    once, when read) and its synonyms with their similarity."""
+    once, when read) and its synonyms with their similarity.
 
-    entity: int
-    chunks: np.ndarray
-    partners: np.ndarray
-    lengths: np.ndarray
-    degree: tuple[float, float, float]  # (sum of pair counts, distinct partners, sum of 1 + ln count)
-    synonyms: np.ndarray
-    similarity: np.ndarray
+    Packed in one int64 array (floats as their bits): `[entity, mentions, partners, synonyms,
+    chunks..., lengths..., partners..., synonyms..., similarities..., degree x 3]`; see `ChunkEntry`.
+    """
+
+    packed: np.ndarray
+
+    @classmethod
+    def of(cls, entity: int, chunks: np.ndarray, partners: np.ndarray, lengths: np.ndarray,
+           degree: tuple[float, float, float], synonyms: np.ndarray, similarity: np.ndarray) -> EntityEntry:
+        head = np.array([entity, len(chunks), len(partners), len(synonyms)], dtype=np.int64)
+        floats = np.concatenate([np.asarray(similarity, dtype=np.float64), np.array(degree, dtype=np.float64)])
+        return cls(np.concatenate([head, chunks, lengths, partners, synonyms, floats.view(np.int64)]
+                                  ).astype(np.int64, copy=False))
+
+    @property
+    def entity(self) -> int:
+        return int(self.packed[0])
 
     @property
     def size(self) -> int:
-        return 1 + len(self.chunks) + len(self.synonyms)
+        return 1 + int(self.packed[1]) + int(self.packed[3])
 
 
 def flat_partners(vocabulary: Vocabulary, coocs: Sequence[Sequence[str] | None]) -> tuple[np.ndarray, np.ndarray]:
@@ -73,7 +94,7 @@ def chunk_entries(vocabulary: Vocabulary, asked: Sequence[int], rows: list[dict[
                                                       int(row.get("mentions") or 0)) for row in rows])
     vocabulary.set_titles(chunks.tolist(), [row.get("title") for row in rows])
     partners, lengths = flat_partners(vocabulary, [row.get("cooc") for row in rows])
-    out = {int(c): ChunkEntry(int(c), _NO_INT, _NO_INT, _NO_INT) for c in asked}
+    out = {int(c): ChunkEntry.of(int(c), _NO_INT, _NO_INT, _NO_INT) for c in asked}
     if not rows:
         return out
     order = np.argsort(chunks, kind="stable")  # by chunk, each chunk's rows in row order
@@ -83,8 +104,8 @@ def chunk_entries(vocabulary: Vocabulary, asked: Sequence[int], rows: list[dict[
     for part in np.split(np.arange(len(order)), bounds):
         chunk = int(chunks[order[part[0]]])
         rows_of = order[part]
-        out[chunk] = ChunkEntry(chunk, entities[rows_of], np.concatenate([by_row[i] for i in part.tolist()]),
-                                lengths[rows_of])
+        out[chunk] = ChunkEntry.of(chunk, entities[rows_of], np.concatenate([by_row[i] for i in part.tolist()]),
+                                   lengths[rows_of])
     return out
 
 
@@ -114,8 +135,8 @@ def entity_entries(vocabulary: Vocabulary, rows: list[dict[str, Any]], synonyms:
         vocabulary.set_rows(others.tolist(), [EntityRow(s.get("name") or s["other"], s.get("type") or "",
                                                         int(s.get("mentions") or 0)) for s in found], replace=False)
         similarity = np.array([float(s.get("similarity") or 1.0) for s in found], dtype=np.float64)
-        out[key] = EntityEntry(key, chunks[chunk_start:chunk_start + size],
-                               partners[partner_start:partner_start + width], own_lengths, degree, others, similarity)
+        out[key] = EntityEntry.of(key, chunks[chunk_start:chunk_start + size], partners[partner_start:partner_start
+                                  + width], own_lengths, degree, others, similarity)
         chunk_start += size
         partner_start += width
     return out

@@ -486,3 +486,82 @@ def degrees(ids: np.ndarray, values: np.ndarray, keys: np.ndarray, table: np.nda
             out[0, at], out[1, at], out[2, at] = values[i, 0], values[i, 1], values[i, 2]
     return out
 
+
+
+# --- cached entries, unpacked (`entries.py`'s packed layouts) -------------------------------------------
+
+@numba.njit(nogil=True, cache=True)
+def unpack_chunks(packed: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Concatenated `ChunkEntry` arrays as mention columns: chunk, entity, partners, partners per mention."""
+    n_mentions, n_partners, at = 0, 0, 0
+    while at < len(packed):
+        n_mentions += packed[at + 1]
+        n_partners += packed[at + 2]
+        at += 3 + 2 * packed[at + 1] + packed[at + 2]
+    chunks = np.empty(n_mentions, dtype=np.int64)
+    entities = np.empty(n_mentions, dtype=np.int64)
+    lengths = np.empty(n_mentions, dtype=np.int64)
+    partners = np.empty(n_partners, dtype=np.int64)
+    m, p, at = 0, 0, 0
+    while at < len(packed):
+        chunk, count, width = packed[at], packed[at + 1], packed[at + 2]
+        body = at + 3
+        for i in range(count):
+            chunks[m + i] = chunk
+            entities[m + i] = packed[body + i]
+            lengths[m + i] = packed[body + count + i]
+        for i in range(width):
+            partners[p + i] = packed[body + 2 * count + i]
+        m += count
+        p += width
+        at = body + 2 * count + width
+    return chunks, entities, partners, lengths
+
+
+@numba.njit(nogil=True, cache=True)
+def unpack_entities(packed: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Concatenated `EntityEntry` arrays: the entities; their mentions (chunk, entity, partners, partners
+    per mention); their SAME_AS edges (entity, other, similarity); and their degrees (entities x 3)."""
+    n, n_mentions, n_partners, n_same, at = 0, 0, 0, 0, 0
+    while at < len(packed):
+        n += 1
+        n_mentions += packed[at + 1]
+        n_partners += packed[at + 2]
+        n_same += packed[at + 3]
+        at += 4 + 2 * packed[at + 1] + packed[at + 2] + 2 * packed[at + 3] + 3
+    floats = packed.view(np.float64)
+    own = np.empty(n, dtype=np.int64)
+    chunks = np.empty(n_mentions, dtype=np.int64)
+    entities = np.empty(n_mentions, dtype=np.int64)
+    lengths = np.empty(n_mentions, dtype=np.int64)
+    partners = np.empty(n_partners, dtype=np.int64)
+    same_own = np.empty(n_same, dtype=np.int64)
+    same_other = np.empty(n_same, dtype=np.int64)
+    similarity = np.empty(n_same)
+    degrees = np.empty((n, 3))
+    e, m, p, s, at = 0, 0, 0, 0, 0
+    while at < len(packed):
+        entity, count, width, synonyms = packed[at], packed[at + 1], packed[at + 2], packed[at + 3]
+        own[e] = entity
+        body = at + 4
+        for i in range(count):
+            chunks[m + i] = packed[body + i]
+            entities[m + i] = entity
+            lengths[m + i] = packed[body + count + i]
+        body += 2 * count
+        for i in range(width):
+            partners[p + i] = packed[body + i]
+        body += width
+        for i in range(synonyms):
+            same_own[s + i] = entity
+            same_other[s + i] = packed[body + i]
+            similarity[s + i] = floats[body + synonyms + i]
+        body += 2 * synonyms
+        for k in range(3):
+            degrees[e, k] = floats[body + k]
+        e += 1
+        m += count
+        p += width
+        s += synonyms
+        at = body + 3
+    return own, chunks, entities, partners, lengths, same_own, same_other, similarity, degrees

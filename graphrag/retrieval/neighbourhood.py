@@ -32,7 +32,7 @@ assembled from them in compiled code, without the GIL (`Neighbourhood.graph`, `k
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from operator import itemgetter
@@ -70,7 +70,7 @@ class Neighbourhood:
         self.complete_entities: set[int] = set()  # every mention and SAME_AS of these
         # complete entity -> its co-occurrence degree in the whole graph: (sum of pair counts, distinct
         # partners, sum of 1 + ln count), for the "count", "binary" and "log" weightings
-        self.related_degree: dict[int, tuple[float, float, float]] = {}
+        self.related_degree = _Degrees()
         self.rows_read = 0  # mentions and SAME_AS rows the database returned (tests check the bound)
         # everything read, in order of arrival: node ids (repeats allowed), mentions with their partners
         self._chunks = _Stream()
@@ -91,31 +91,25 @@ class Neighbourhood:
         """Every mention of these chunks (their entities arrive before the chunks, as rows are read)."""
         if not entries:
             return
-        entities = _cat([e.entities for e in entries])
-        chunks = np.repeat(np.fromiter((e.chunk for e in entries), dtype=np.int64, count=len(entries)),
-                           [len(e.entities) for e in entries])
+        chunks, entities, partners, lengths = kernels.unpack_chunks(_cat([e.packed for e in entries]))
         self._entities.add(entities)
         self._chunks.add(chunks)
-        self._add_mentions(chunks, entities, _cat([e.partners for e in entries]), _cat([e.lengths for e in entries]))
+        self._add_mentions(chunks, entities, partners, lengths)
         self.rows_read += len(entities)
 
     def add_entity_entries(self, entries: Sequence[EntityEntry]) -> None:
         """Every mention and SAME_AS edge of these entities (the synonyms arrive after all the mentions)."""
         if not entries:
             return
-        own = np.fromiter((e.entity for e in entries), dtype=np.int64, count=len(entries))
-        chunks = _cat([e.chunks for e in entries])
-        entities = np.repeat(own, [len(e.chunks) for e in entries])
+        own, chunks, entities, partners, lengths, same_own, others, similarity, degrees = kernels.unpack_entities(
+            _cat([e.packed for e in entries]))
         self._chunks.add(chunks)
         self._entities.add(own)
-        self._add_mentions(chunks, entities, _cat([e.partners for e in entries]), _cat([e.lengths for e in entries]))
-        others = _cat([e.synonyms for e in entries])
+        self._add_mentions(chunks, entities, partners, lengths)
         if len(others):
             self._entities.add(others)
-            self._same.append((np.repeat(own, [len(e.synonyms) for e in entries]), others,
-                               _cat([e.similarity for e in entries], np.float64)))
-        for e in entries:
-            self.related_degree[e.entity] = e.degree
+            self._same.append((same_own, others, similarity))
+        self.related_degree.add(own, degrees)
         self.rows_read += len(chunks) + len(others)
 
     def has_entities(self, entities: np.ndarray) -> np.ndarray:
@@ -177,7 +171,7 @@ class Neighbourhood:
         The same graph (and the transition matrices it cached) when nothing arrived since the last
         call: a question's feedback round often reads nothing new.
         """
-        seen = (len(self.complete_chunks), len(self.complete_entities), len(self.related_degree),
+        seen = (len(self.complete_chunks), len(self.complete_entities), self.related_degree.version,
                 len(self._chunks), len(self._entities), len(self._mentions[0]), len(self._same))
         if self._last is not None and self._last[0] == seen:
             return self._last[1]
@@ -192,9 +186,7 @@ class Neighbourhood:
          title_cols) = kernels.assemble(n_c, chunk_keys, chunk_values, n_e, entity_keys, entity_values, m_chunk,
                                         m_entity, partners, lengths, *same,
                                         _cat([part[2] for part in self._same], np.float64), title_entity)
-        degree_ids = np.fromiter(self.related_degree, dtype=np.int64, count=len(self.related_degree))
-        degree_values = np.array(list(self.related_degree.values()), dtype=np.float64).reshape(-1, 3)
-        degree = kernels.degrees(degree_ids, degree_values, entity_keys, entity_values, n_e)
+        degree = kernels.degrees(*self.related_degree.arrays(), entity_keys, entity_values, n_e)
         graph = LocalGraph(NodeIndex.of(chunk_ids), NodeIndex.of(entity_ids), vocabulary,
                            np.asarray(_pick(vocabulary.entity_mentions, entity_ids), dtype=np.int64),
                            _csr(inc_data, inc_idx, inc_ptr, (n_c, n_e)), _csr(rel_data, rel_idx, rel_ptr, (n_e, n_e)),
@@ -205,6 +197,48 @@ class Neighbourhood:
                            list(zip(title_rows.tolist(), title_cols.tolist(), strict=True)))
         self._last = (seen, graph)
         return graph
+
+
+class _Degrees(Mapping[int, tuple[float, float, float]]):
+    """Complete entity -> its co-occurrence degree in the whole graph, kept as the arrays reads bring
+    (hundreds of entities a read: a dict entry each cost more than the rest of taking them). Reading it
+    as a mapping, or setting one entity's degree by hand (tests), works as a dict would; the last
+    value given for an entity wins."""
+
+    def __init__(self) -> None:
+        self._ids: list[np.ndarray] = []
+        self._values: list[np.ndarray] = []  # (n, 3) each
+        self.version = 0  # bumped by every change
+
+    def add(self, ids: np.ndarray, values: np.ndarray) -> None:
+        if len(ids):
+            self._ids.append(ids)
+            self._values.append(values)
+            self.version += 1
+
+    def __setitem__(self, entity: int, degree: tuple[float, float, float]) -> None:
+        self.add(np.array([entity], dtype=np.int64), np.array([degree], dtype=np.float64))
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every degree given, in order (ids, (n, 3) values)."""
+        if len(self._ids) > 1:
+            self._ids, self._values = [np.concatenate(self._ids)], [np.concatenate(self._values)]
+        if not self._ids:
+            return _NO_INT, np.empty((0, 3))
+        return self._ids[0], self._values[0]
+
+    def _dict(self) -> dict[int, tuple[float, float, float]]:
+        ids, values = self.arrays()
+        return dict(zip(ids.tolist(), map(tuple, values.tolist()), strict=True))
+
+    def __getitem__(self, entity: int) -> tuple[float, float, float]:
+        return self._dict()[entity]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._dict())
+
+    def __len__(self) -> int:
+        return len(self._dict())
 
 
 class _Stream:

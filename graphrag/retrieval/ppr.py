@@ -25,7 +25,7 @@ import numpy as np
 
 from graphrag.retrieval.base import RetrievalConfig
 from graphrag.retrieval.cache import CacheView
-from graphrag.retrieval.entries import ChunkEntry
+from graphrag.retrieval.entries import ChunkEntry, EntityEntry
 from graphrag.retrieval.local_graph import EdgeWeights, LocalGraph
 from graphrag.retrieval.neighbourhood import Neighbourhood, NeighbourhoodReader
 from graphrag.retrieval.pagerank import personalized_pagerank
@@ -58,8 +58,11 @@ def compile_kernels() -> float:
     started = time.perf_counter()
     nb = Neighbourhood()
     vocabulary = nb.vocabulary
-    nb.add_chunk_entries([ChunkEntry(int(vocabulary.chunks(["c"])[0]), vocabulary.entities(["a", "b"]),
-                                     vocabulary.entities(["b", "a"]), np.ones(2, dtype=np.int64))])
+    a, b = vocabulary.entities(["a", "b"]).tolist()
+    nb.add_chunk_entries([ChunkEntry.of(int(vocabulary.chunks(["c"])[0]), np.array([a, b]), np.array([b, a]),
+                                        np.ones(2, dtype=np.int64))])
+    nb.add_entity_entries([EntityEntry.of(b, vocabulary.chunks(["c"]), np.array([a]), np.ones(1, dtype=np.int64),
+                                          (1.0, 1.0, 1.0), np.array([a]), np.array([0.9]))])
     nb.complete_chunks.update(vocabulary.chunks(["c"]).tolist())
     nb.has_entities(vocabulary.entities(["a"]))
     ranker = PPRRanker()
