@@ -280,7 +280,7 @@ def transition(n_c: int, n_e: int, inc_ptr: np.ndarray, inc_idx: np.ndarray, inc
 # slot) and a value per slot. A neighbourhood is a few thousand nodes and mentions, so it is assembled
 # from everything read so far at each of a question's graphs (tens of microseconds), not merged.
 
-_SHIFT = 21  # positions below 2**21 pack two (or three) to an int64 code, as in neighbourhood.py
+_SHIFT = 21  # positions below 2**21 (a neighbourhood is a few thousand nodes) pack two or three to an int64
 
 
 @numba.njit(nogil=True, cache=True)
