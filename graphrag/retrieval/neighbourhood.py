@@ -76,7 +76,7 @@ class Neighbourhood:
         self._chunks = _Stream()
         self._entities = _Stream()
         self._mentions = tuple(_Stream() for _ in range(4))  # chunk, entity, partners, partners per mention
-        self._same: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # SAME_AS: (entity, other, similarity)
+        self._same = (_Stream(), _Stream(), _Stream(_NO_FLOAT))  # SAME_AS: entity, other, similarity
         self._last: tuple[tuple[int, ...], LocalGraph] | None = None  # the last graph, and what it saw
 
     # --- what arrives ----------------------------------------------------------------------------
@@ -108,7 +108,8 @@ class Neighbourhood:
         self._add_mentions(chunks, entities, partners, lengths)
         if len(others):
             self._entities.add(others)
-            self._same.append((same_own, others, similarity))
+            for stream, part in zip(self._same, (same_own, others, similarity), strict=True):
+                stream.add(part)
         self.related_degree.add(own, degrees)
         self.rows_read += len(chunks) + len(others)
 
@@ -159,9 +160,9 @@ class Neighbourhood:
         """Every SAME_AS edge read, as (smaller key, larger key) -> similarity (the last read wins)."""
         keys = self.vocabulary.entity_keys
         out: dict[tuple[str, str], float] = {}
-        for a, b, similarity in self._same:
-            for x, y, s in zip(a.tolist(), b.tolist(), similarity.tolist(), strict=True):
-                out[tuple(sorted((keys[x], keys[y])))] = s  # type: ignore[index]
+        a, b, similarity = (stream.array().tolist() for stream in self._same)
+        for x, y, s in zip(a, b, similarity, strict=True):
+            out[tuple(sorted((keys[x], keys[y])))] = s  # type: ignore[index]
         return out
 
     # --- the graph ------------------------------------------------------------------------------------
@@ -171,8 +172,8 @@ class Neighbourhood:
         The same graph (and the transition matrices it cached) when nothing arrived since the last
         call: a question's feedback round often reads nothing new.
         """
-        seen = (len(self.complete_chunks), len(self.complete_entities), self.related_degree.version,
-                len(self._chunks), len(self._entities), len(self._mentions[0]), len(self._same))
+        seen = (len(self.complete_chunks), len(self.complete_entities), self.related_degree.rows,
+                len(self._chunks), len(self._entities), len(self._mentions[0]), len(self._same[0]))
         if self._last is not None and self._last[0] == seen:
             return self._last[1]
         vocabulary = self.vocabulary
@@ -181,11 +182,10 @@ class Neighbourhood:
         n_c, n_e = len(chunk_ids), len(entity_ids)
         title_entity = np.asarray(_pick(vocabulary.chunk_title_entity, chunk_ids), dtype=np.int64)
         m_chunk, m_entity, partners, lengths = (stream.array() for stream in self._mentions)
-        same = [_cat([part[i] for part in self._same]) for i in range(2)]
         (inc_ptr, inc_idx, inc_data, rel_ptr, rel_idx, rel_data, same_ptr, same_idx, same_data, title_rows,
          title_cols) = kernels.assemble(n_c, chunk_keys, chunk_values, n_e, entity_keys, entity_values, m_chunk,
-                                        m_entity, partners, lengths, *same,
-                                        _cat([part[2] for part in self._same], np.float64), title_entity)
+                                        m_entity, partners, lengths, *(stream.array() for stream in self._same),
+                                        title_entity)
         degree = kernels.degrees(*self.related_degree.arrays(), entity_keys, entity_values, n_e)
         graph = LocalGraph(NodeIndex.of(chunk_ids), NodeIndex.of(entity_ids), vocabulary,
                            np.asarray(_pick(vocabulary.entity_mentions, entity_ids), dtype=np.int64),
@@ -206,26 +206,24 @@ class _Degrees(Mapping[int, tuple[float, float, float]]):
     value given for an entity wins."""
 
     def __init__(self) -> None:
-        self._ids: list[np.ndarray] = []
-        self._values: list[np.ndarray] = []  # (n, 3) each
-        self.version = 0  # bumped by every change
+        self._ids = _Stream()
+        self._values = _Stream(np.empty((0, 3)))  # a row of three per id
+
+    @property
+    def rows(self) -> int:
+        """Degrees given so far (grows with every change)."""
+        return len(self._ids)
 
     def add(self, ids: np.ndarray, values: np.ndarray) -> None:
-        if len(ids):
-            self._ids.append(ids)
-            self._values.append(values)
-            self.version += 1
+        self._ids.add(ids)
+        self._values.add(values)
 
     def __setitem__(self, entity: int, degree: tuple[float, float, float]) -> None:
         self.add(np.array([entity], dtype=np.int64), np.array([degree], dtype=np.float64))
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """Every degree given, in order (ids, (n, 3) values)."""
-        if len(self._ids) > 1:
-            self._ids, self._values = [np.concatenate(self._ids)], [np.concatenate(self._values)]
-        if not self._ids:
-            return _NO_INT, np.empty((0, 3))
-        return self._ids[0], self._values[0]
+        return self._ids.array(), self._values.array()
 
     def _dict(self) -> dict[int, tuple[float, float, float]]:
         ids, values = self.arrays()
@@ -242,10 +240,11 @@ class _Degrees(Mapping[int, tuple[float, float, float]]):
 
 
 class _Stream:
-    """Arrays arriving in order, concatenated when asked for (once per question's graph, not per read)."""
+    """Arrays arriving in order (along their first axis), concatenated when asked for (once per
+    question's graph, not per read)."""
 
-    def __init__(self) -> None:
-        self._whole = _NO_INT
+    def __init__(self, empty: np.ndarray = _NO_INT) -> None:
+        self._whole = empty
         self._parts: list[np.ndarray] = []
         self._length = 0
 
@@ -276,9 +275,8 @@ def _csr(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, shape: tuple
     return matrix
 
 
-def _cat(parts: list[np.ndarray], dtype: type = np.int64) -> np.ndarray:
-    if not parts:
-        return _NO_FLOAT if dtype is np.float64 else _NO_INT
+def _cat(parts: list[np.ndarray]) -> np.ndarray:
+    """One array of these (at least one): the one itself, not a copy, when there is one."""
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
