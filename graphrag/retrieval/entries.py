@@ -37,10 +37,6 @@ class ChunkEntry:
                                    entities, lengths, partners]).astype(np.int64, copy=False))
 
     @property
-    def chunk(self) -> int:
-        return int(self.packed[0])
-
-    @property
     def size(self) -> int:
         """Rows of the database's answer it holds (what the cache's budget counts)."""
         return 1 + int(self.packed[1])
@@ -65,10 +61,6 @@ class EntityEntry:
         floats = np.concatenate([np.asarray(similarity, dtype=np.float64), np.array(degree, dtype=np.float64)])
         return cls(np.concatenate([head, chunks, lengths, partners, synonyms, floats.view(np.int64)]
                                   ).astype(np.int64, copy=False))
-
-    @property
-    def entity(self) -> int:
-        return int(self.packed[0])
 
     @property
     def size(self) -> int:
