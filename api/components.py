@@ -211,12 +211,7 @@ class ComponentFactory:
     def __call__(self, settings: Settings, db: ArcadeDB) -> Components:
         models = self.models(settings)
         pipeline = make_pipeline(settings, db, models.embedder)  # GRAPHRAG_INGEST_ENGINE=ray: on the Ray cluster
-        # The CPU lock kept NER and the ranking's Python from thrashing the GIL. With NER in its child
-        # and the ranking's loops compiled without the GIL, the ranking runs better without it: 52.2
-        # against 46.9 questions a second at 8 clients, p95 242 against 239 ms (musique_100, 3 rounds,
-        # interleaved). NER in this process keeps the lock for both, as measured before.
-        lock = models.cpu_lock if models.names is None else None
-        retriever = HybridRetriever(db, models.questions, cpu_lock=lock, cache=models.graph_cache,
+        retriever = HybridRetriever(db, models.questions, cpu_lock=models.cpu_lock, cache=models.graph_cache,
                                     config=RetrievalConfig.from_settings(settings), nlp=models.names)
         return Components(retriever=retriever, answerer=models.answerer, documents=StoreDocuments(GraphStore(db)),
                           ingestor=PipelineIngestor(pipeline, models.ingest_lock), graph=GraphView(db))
@@ -239,8 +234,7 @@ def _load_models(settings: Settings, embedder: Embedder | None) -> Models:
                  settings.api_question_runtime)
     log.info("ranking kernels ready in %.1f s (compiled once, then loaded from numba's cache)", compile_kernels())
     # one request at a time in the GIL-bound stages (NER, PageRank arithmetic): measured on 2 cores
-    # with 8 clients, p95 165-185 ms with it, 195-219 ms without, 188-198 ms with two at a time. Used
-    # only while NER runs in this process (see `ComponentFactory.__call__`)
+    # with 8 clients, p95 165-185 ms with it, 195-219 ms without, 188-198 ms with two at a time
     batched = BatchingEmbedder(questions, max_wait_s=settings.api_question_batch_wait_ms / 1000,
                                in_flight=QUESTIONS_IN_FLIGHT, min_in_flight=settings.api_question_batch_min_in_flight)
     return Models(embedder=embedder, questions=batched, answerer=answerer,
