@@ -118,6 +118,10 @@ class Settings(BaseSettings):
                                               "vectors within cosine 0.99 of float32's, half the CPU a question, "
                                               "dev-set quality kept), float32, or bfloat16 (TorchScript only). "
                                               "Documents are always embedded in float32")
+    model_cache_dir: Path | None = Field(None, description="Folder for what the API derives from its models at "
+                                         "start and keeps between starts (the question encoder's ONNX files, "
+                                         "a few seconds each to make); default $XDG_CACHE_HOME/graphrag or "
+                                         "~/.cache/graphrag")
     api_question_runtime: QuestionRuntime = Field("onnxruntime", description="What runs the float32 question "
                                                   "encoder: ONNX Runtime (the traced model exported once at start; "
                                                   "vectors within 1e-6 of torch's, 40 % less CPU a question on "
@@ -374,6 +378,13 @@ class Settings(BaseSettings):
         if self.db_urls:
             return [u.rstrip("/") for u in self.db_urls]
         return [self.db_url.rstrip("/") if self.db_url else f"http://127.0.0.1:{self.db_port}"]
+
+    @property
+    def model_cache(self) -> Path:
+        """`model_cache_dir`, else the user's cache folder (XDG's, as pip and Hugging Face use)."""
+        if self.model_cache_dir is not None:
+            return self.model_cache_dir
+        return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "graphrag"
 
     @property
     def password_file(self) -> Path:

@@ -65,7 +65,8 @@ class SentenceTransformerEmbedder:
 
         self.model_name = model
         self.batch_size = batch_size
-        self._model = SentenceTransformer(str(resolve_model_path(model)), device=device)
+        self.path = resolve_model_path(model)
+        self._model = SentenceTransformer(str(self.path), device=device)
         dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") \
             else self._model.get_sentence_embedding_dimension()
         self.dimension = int(dim or 0)
@@ -186,6 +187,11 @@ class TracedEmbedder:
     against 0.563 / 0.787 / 0.68, hotpotqa_100 0.735 / 0.945 / 0.94 against 0.740 / 0.935 / 0.94
     (`benchmarks/eval.py --question-encoder int8`, `quality_*_int8.json`).
 
+    The ONNX model (float32 or int8) is kept in `cache_dir` between starts: exporting and quantizing it
+    took about 3 s of every API start. The file is named by a digest of the model's weights and of the
+    torch, onnx and ONNX Runtime versions, so a changed model or library makes a new one; a file that
+    ONNX Runtime cannot load is made again.
+
     Tracing happens on the first call; a model that is not the plain Transformer -> mean Pooling ->
     Normalize pipeline, or one that fails to trace, falls back to the eager embedder.
 
@@ -195,10 +201,12 @@ class TracedEmbedder:
         runtime: what runs the float32 trace, ONNX Runtime or TorchScript.
         threads: ONNX Runtime's threads a pass (the API's `api_native_threads`; 0: as many as torch has
             when the session is made).
+        cache_dir: where the ONNX model is kept between processes (the API's `Settings.model_cache`);
+            None: made anew in each process.
     """
 
     def __init__(self, inner: SentenceTransformerEmbedder, *, dtype: QuestionDtype = "float32",
-                 runtime: QuestionRuntime = "torchscript", threads: int = 0):
+                 runtime: QuestionRuntime = "torchscript", threads: int = 0, cache_dir: Path | None = None):
         self.inner = inner
         self.dimension = inner.dimension
         self.model_name = inner.model_name
@@ -209,6 +217,8 @@ class TracedEmbedder:
         self._traced: Any = None
         self._session: Any = None  # the ONNX Runtime session, with runtime "onnxruntime"
         self.threads = threads
+        self.cache_dir = cache_dir
+        self._ready = False
         self._failed = False
         self._lock = threading.Lock()
 
@@ -216,24 +226,64 @@ class TracedEmbedder:
         return self.inner.token_counter()
 
     def _compiled(self) -> tuple[Any, Any]:
-        """The trace and, with runtime "onnxruntime", its ONNX Runtime session (None where it cannot be
-        had): made once per model, dtype, runtime and thread count in a process, and shared by every
-        TracedEmbedder of that model (a test process builds dozens of apps on one model; the export
-        takes seconds). The trace itself is made once per model and dtype."""
+        """The trace (None where the ONNX Runtime session came from the cache and needs none) and, with
+        runtime "onnxruntime", its ONNX Runtime session (None where it cannot be had): made once per
+        model, dtype, runtime, thread count and cache folder in a process, and shared by every
+        TracedEmbedder of that model (a test process builds dozens of apps on one model). The trace
+        itself is made once per model and dtype."""
         with _COMPILED_LOCK:
             made = _COMPILED.setdefault(self.inner, {})
-            key = (self.dtype, self.runtime, self.threads)
+            key = (self.dtype, self.runtime, self.threads, self.cache_dir)
             if key not in made:
-                traced = next((t for (dtype, *_), (t, _) in made.items() if dtype == self.dtype), None) or self._trace()
-                session = None
+                traces = [t for (dtype, *_), (t, _) in made.items() if dtype == self.dtype and t is not None]
+                trace: Callable[[], Any] = (lambda: traces[0]) if traces else self._trace
+                traced = session = None
                 if self.runtime == "onnxruntime":
                     try:
-                        session = _onnx_session(traced, self._features(["a", "a longer example"]), self.threads,
-                                                quantize=self.dtype == "int8")
+                        session, traced = self._onnx_session(trace)
                     except Exception as exc:  # onnxruntime missing, or an export it cannot do
                         log.warning("question embedder runs on TorchScript (ONNX Runtime unavailable: %s)", exc)
-                made[key] = (traced, session)
+                made[key] = (traced, session) if session is not None else (trace(), None)
             return made[key]
+
+    def _onnx_session(self, trace: Callable[[], Any]) -> tuple[Any, Any]:
+        """An ONNX Runtime session of the encoder, from the cache where it holds this model, else exported
+        from the trace (and then kept); with the trace where one was made."""
+        path = self._cache_file()
+        if path is not None and path.is_file():
+            try:
+                return _session(path.read_bytes(), self.threads), None
+            except Exception as exc:  # a torn or foreign file: make it again
+                log.warning("question encoder cache %s unreadable (%s); making it again", path, exc)
+        traced = trace()
+        model = _onnx_model(traced, self._features(["a", "a longer example"]), quantize=self.dtype == "int8")
+        session = _session(model, self.threads)
+        if path is not None:
+            try:
+                _write_atomically(path, model)
+            except OSError as exc:  # a read-only or full cache: the next start makes it again
+                log.warning("question encoder not cached in %s: %s", path.parent, exc.strerror)
+        return session, traced
+
+    def _cache_file(self) -> Path | None:
+        """The cache's file for this model and dtype: named by a digest of the model folder's files
+        (path, size and modification time of each, as pip keys its wheel cache: hashing the weights
+        themselves would page all of them in, about 100 MB the API otherwise never touches) and of the
+        libraries that export, quantize and run it."""
+        if self.cache_dir is None:
+            return None
+        import hashlib
+        from importlib.metadata import version
+
+        digest = hashlib.blake2b(digest_size=16)
+        folder = self.inner.path.resolve()
+        libraries = [version(name) for name in ("torch", "onnx", "onnxruntime")]  # importing onnx takes 0.6 s
+        for part in (_ONNX_FORMAT, self.dtype, *libraries, folder):
+            digest.update(f"{part}\0".encode())
+        for file in sorted(f for f in folder.rglob("*") if f.is_file()):
+            stat = file.stat()
+            digest.update(f"{file.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+        return self.cache_dir / f"question-encoder-{self.dtype}-{digest.hexdigest()}.onnx"
 
     def _trace(self) -> Any:
         import torch
@@ -278,9 +328,9 @@ class TracedEmbedder:
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        if self._traced is None and not self._failed:
+        if not self._ready:
             with self._lock:
-                if self._traced is None and not self._failed:
+                if not self._ready:
                     try:
                         self._traced, self._session = self._compiled()
                     except Exception as exc:  # an unusual model: serve it eagerly
@@ -288,7 +338,8 @@ class TracedEmbedder:
                         self._failed = True
                     if self._session is None:
                         self.runtime = "torchscript"
-        if self._traced is None:
+                    self._ready = True
+        if self._failed:
             return self.inner.embed(texts)
         import torch
 
@@ -304,25 +355,25 @@ class TracedEmbedder:
         return np.asarray(np.concatenate(out), dtype=np.float32)
 
 
-# model -> (dtype, runtime, threads) -> (trace, ONNX Runtime session or None); gone with the model
-_COMPILED: weakref.WeakKeyDictionary[SentenceTransformerEmbedder, dict[tuple[str, str, int], tuple[Any, Any]]] = \
+# model -> (dtype, runtime, threads, cache folder) -> (trace or None, ONNX Runtime session or None); gone with
+# the model
+_COMPILED: weakref.WeakKeyDictionary[SentenceTransformerEmbedder,
+                                     dict[tuple[str, str, int, Path | None], tuple[Any, Any]]] = \
     weakref.WeakKeyDictionary()
 _COMPILED_LOCK = threading.Lock()
+_ONNX_FORMAT = "opset17-mean-pooled-v1"  # what `_onnx_model` makes; change it when that changes
 
 
-def _onnx_session(traced: Any, example: tuple[Any, Any, Any], threads: int = 0, *, quantize: bool = False) -> Any:
-    """An ONNX Runtime session of the traced encoder, exported in memory (a few seconds, once a process).
+def _onnx_model(traced: Any, example: tuple[Any, Any, Any], *, quantize: bool = False) -> bytes:
+    """The traced encoder as an ONNX model, exported in memory (a few seconds, once per cache).
 
-    `threads` intra-op threads (0: as many as torch has now), none spinning while idle: request threads
-    need the cores between passes. Given, not read from torch: `graphrag up` loads the models (to
-    ingest its sample corpus) before the API limits torch's threads. `quantize`: int8 weights, one
-    scale per output channel, activations quantized at run time (`onnxruntime.quantization`'s dynamic
-    quantization; it reads and writes files, so a temporary folder holds them for a moment).
+    `quantize`: int8 weights, one scale per output channel, activations quantized at run time
+    (`onnxruntime.quantization`'s dynamic quantization; it reads and writes files, so a temporary folder
+    holds them for a moment).
     """
     import io
     import tempfile
 
-    import onnxruntime
     import torch
 
     buffer = io.BytesIO()
@@ -347,12 +398,37 @@ def _onnx_session(traced: Any, example: tuple[Any, Any, Any], threads: int = 0, 
                 model = target.read_bytes()
         finally:
             root.removeFilter(quiet)
+    return model
+
+
+def _session(model: bytes, threads: int) -> Any:
+    """An ONNX Runtime session of `model` with `threads` intra-op threads (0: as many as torch has now),
+    none spinning while idle: request threads need the cores between passes. Given, not read from
+    torch: `graphrag up` loads the models (to ingest its sample corpus) before the API limits torch's
+    threads."""
+    import onnxruntime
+    import torch
+
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads or torch.get_num_threads()
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only: its graph-optimisation notes are not the operator's business
     return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """`data` at `path`, whole or not at all: processes starting together each write their own
+    temporary file and rename it over the target."""
+    from graphrag.config import private_dir
+
+    private_dir(path.parent)  # a model file the service loads is written by it alone
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 class _NotFrom(logging.Filter):

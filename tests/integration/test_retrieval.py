@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -384,6 +385,34 @@ def test_the_int8_question_encoder_stays_close_to_the_eager_model_and_ranks_the_
     for question in (QUESTION, "Where did Mirela Vantosh grow up?"):
         a, b = eager.retrieve(question), served.retrieve(question)
         assert [p.chunk_id for p in a.passages] == [p.chunk_id for p in b.passages]
+
+
+def test_the_question_encoder_is_kept_in_its_cache_and_made_again_when_the_file_is_bad(
+        embedder: SentenceTransformerEmbedder, tmp_path: Path) -> None:
+    """The API's ONNX question encoder is kept between starts (`GRAPHRAG_MODEL_CACHE_DIR`): the first
+    start exports and quantizes it into an owner-only folder, a later one loads the file without tracing
+    and embeds the same vectors, and a file ONNX Runtime cannot load is made again. (A different thread
+    count stands for a new process: the in-process memo is per thread count.)"""
+    from graphrag.embeddings import TracedEmbedder
+
+    cache = tmp_path / "cache"
+    texts = [QUESTION, "Who?", *[text for _, _, text, _ in DOCS]]
+    first = TracedEmbedder(embedder, dtype="int8", threads=1, cache_dir=cache)
+    made = first.embed(texts)
+    files = list(cache.glob("question-encoder-int8-*.onnx"))
+    assert len(files) == 1 and first._traced is not None and list(cache.iterdir()) == files  # no temporary left
+    assert cache.stat().st_mode & 0o077 == 0
+    loaded = TracedEmbedder(embedder, dtype="int8", threads=2, cache_dir=cache)
+    again = loaded.embed(texts)
+    assert loaded._session is not None and loaded._traced is None  # from the file: nothing traced or exported
+    assert float(np.abs(again - made).max()) < 1e-5
+    files[0].write_bytes(b"half a model")
+    remade = TracedEmbedder(embedder, dtype="int8", threads=3, cache_dir=cache)
+    assert float(np.abs(remade.embed(texts) - made).max()) < 1e-5 and remade._traced is not None
+    assert files[0].stat().st_size > 1_000_000
+    float32 = TracedEmbedder(embedder, dtype="float32", runtime="onnxruntime", threads=1, cache_dir=cache)
+    assert float(np.abs(float32.embed(texts) - embedder.embed(texts)).max()) < 1e-5
+    assert len(list(cache.glob("question-encoder-*.onnx"))) == 2  # one file per dtype
 
 
 def test_cpu_lock_guards_ner_and_ppr_only(graph_db: ArcadeDB, embedder: SentenceTransformerEmbedder) -> None:
