@@ -175,9 +175,9 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
 
 
 if __name__ == "__main__":
-    # thinc imports torch when it can (for models this pipeline does not have): about 200 MB and a second
-    # of start for nothing. A None entry makes that import fail, and thinc then runs without torch.
-    sys.modules["torch"] = None  # type: ignore[assignment]
+    from graphrag.nlp import without_torch
+
+    without_torch()
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # whatever a library prints goes to stderr
     serve(sys.stdin.buffer, answers)

@@ -57,6 +57,7 @@ from graphrag.arcadedb import ArcadeDB, Connection
 from graphrag.config import Settings
 from graphrag.embeddings import Embedder, SentenceTransformerEmbedder, WordPieceCounter
 from graphrag.errors import IngestionError, StoreError
+from graphrag.nlp import without_torch
 from graphrag.normalize import spelling_rank
 from graphrag.store import GraphStore, WriteStats
 from ingestion.extraction import EntityExtractor, SpacyEntityExtractor
@@ -169,6 +170,7 @@ class ExtractStage:
                  extractor_factory: Callable[[], EntityExtractor] | None, roster: Any):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        without_torch()  # this actor runs spaCy and a tokenizer, never a torch model
         # Chunks are measured in the model's word pieces, as locally: its tokenizer, not the model, is loaded
         # (the embedding actors load the model and check its dimension against the schema).
         extractor = extractor_factory() if extractor_factory else SpacyEntityExtractor(
