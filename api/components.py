@@ -20,7 +20,7 @@ from graphrag import ner_process
 from graphrag.answer import Answerer
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings
-from graphrag.embeddings import Embedder, SentenceTransformerEmbedder, TracedEmbedder
+from graphrag.embeddings import Embedder, LazyEmbedder, SentenceTransformerEmbedder, TracedEmbedder
 from graphrag.errors import DatabaseUnavailableError, IngestionError
 from graphrag.graph_view import GraphView
 from graphrag.ner_process import NerProcess
@@ -117,9 +117,20 @@ class PipelineIngestor:
       file's name.
     """
 
-    def __init__(self, pipeline: IngestionPipeline, lock: threading.Lock | None = None):
-        self.pipeline = pipeline
+    def __init__(self, make_pipeline: Callable[[], IngestionPipeline], lock: threading.Lock | None = None):
+        self._make = make_pipeline
+        self._pipeline: IngestionPipeline | None = None
+        self._made = threading.Lock()
         self._lock = lock or threading.Lock()
+
+    @property
+    def pipeline(self) -> IngestionPipeline:
+        """The pipeline, made at the first ingest: its extractor loads spaCy and its embedder the model
+        and torch, which a service that only answers questions never needs."""
+        with self._made:
+            if self._pipeline is None:
+                self._pipeline = self._make()
+            return self._pipeline
 
     def _run(self, documents: list[SourceDocument], failed: list[str]) -> IngestSummary:
         with self._lock:
@@ -211,17 +222,20 @@ class ComponentFactory:
 
     def __call__(self, settings: Settings, db: ArcadeDB) -> Components:
         models = self.models(settings)
-        pipeline = make_pipeline(settings, db, models.embedder)  # GRAPHRAG_INGEST_ENGINE=ray: on the Ray cluster
         retriever = HybridRetriever(db, models.questions, cpu_lock=models.cpu_lock, cache=models.graph_cache,
                                     config=RetrievalConfig.from_settings(settings), nlp=models.names)
         return Components(retriever=retriever, answerer=models.answerer, documents=StoreDocuments(GraphStore(db)),
-                          ingestor=PipelineIngestor(pipeline, models.ingest_lock), graph=GraphView(db))
+                          # GRAPHRAG_INGEST_ENGINE=ray: on the Ray cluster; made at the first ingest
+                          ingestor=PipelineIngestor(lambda: make_pipeline(settings, db, models.embedder),
+                                                    models.ingest_lock), graph=GraphView(db))
 
 
 def _load_models(settings: Settings, embedder: Embedder | None) -> Models:
     names = ner_process.shared() if settings.api_ner_process else None  # loads spaCy beside the models below
-    embedder = embedder or SentenceTransformerEmbedder(settings.embedding_model, expected_dim=settings.embedding_dim,
-                                                       batch_size=settings.embedding_batch_size)
+    # loaded at the first document to embed (or encoder to make): a service that answers questions runs
+    # without torch, sentence-transformers or the model in memory
+    embedder = embedder or LazyEmbedder(settings.embedding_model, expected_dim=settings.embedding_dim,
+                                        batch_size=settings.embedding_batch_size)
     answerer = Answerer.from_settings(settings, embedder=embedder)
     questions = question_encoder(settings, embedder)
     log.info("ranking kernels ready in %.1f s (compiled once, then loaded from numba's cache)", compile_kernels())
@@ -240,7 +254,7 @@ def question_encoder(settings: Settings, embedder: Embedder) -> Embedder:
     once made), ready before the first request. Questions from concurrent requests share its forward
     passes; ingestion batches on its own with `embedder`. The traced model keeps those passes from
     stalling on the GIL behind request threads."""
-    if not (settings.api_traced_embedder and isinstance(embedder, SentenceTransformerEmbedder)):
+    if not (settings.api_traced_embedder and isinstance(embedder, (SentenceTransformerEmbedder, LazyEmbedder))):
         return embedder
     started = time.perf_counter()
     questions = TracedEmbedder(embedder, dtype=settings.api_question_dtype, runtime=settings.api_question_runtime,
@@ -257,8 +271,7 @@ def prepare_question_encoder() -> None:
     """Makes the question encoder's cached model for the environment's settings (the image runs this when
     it is built, so no container start spends the seconds)."""
     settings = Settings()
-    question_encoder(settings, SentenceTransformerEmbedder(settings.embedding_model,
-                                                           expected_dim=settings.embedding_dim))
+    question_encoder(settings, LazyEmbedder(settings.embedding_model, expected_dim=settings.embedding_dim))
 
 
 def _ready(names: NerProcess | None) -> NerProcess | None:

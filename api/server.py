@@ -7,6 +7,8 @@ sample corpus, the CPU answerer.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,12 +54,17 @@ def banner(settings: Settings, mode: str | None) -> str:
 def limit_native_threads(threads: int) -> None:
     """One thread per torch / BLAS call: requests run concurrently in the threadpool, and each of
     them also spinning up multi-threaded kernels oversubscribes the cores. Measured on 2 cores with
-    8 clients on /v1/retrieve: 3.2 req/s with the libraries' defaults, 14.4 req/s with 1 thread."""
+    8 clients on /v1/retrieve: 3.2 req/s with the libraries' defaults, 14.4 req/s with 1 thread.
+
+    torch is not imported for it: the service loads torch only for its first document to embed
+    (`graphrag.embeddings.LazyEmbedder`), and reads the thread count from the environment then."""
     if threads <= 0:
         return
-    import torch
-
-    torch.set_num_threads(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+    else:
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # BLAS keeps its default; torch was the larger share

@@ -10,6 +10,7 @@ import copy
 import json
 import logging
 import os
+import sys
 import threading
 import warnings
 import weakref
@@ -70,10 +71,7 @@ class SentenceTransformerEmbedder:
         dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") \
             else self._model.get_sentence_embedding_dimension()
         self.dimension = int(dim or 0)
-        if expected_dim is not None and self.dimension != expected_dim:
-            raise ConfigError(f"embedding model {model!r} makes {self.dimension}-d vectors but the schema "
-                              f"expects {expected_dim} (GRAPHRAG_EMBEDDING_DIM); set the dimension to match "
-                              "and reset the schema, or choose a matching model")
+        _check_dimension(model, self.dimension, expected_dim)
         self.max_tokens = int(getattr(self._model, "max_seq_length", 256) or 256)
         self._lock = threading.Lock()
         self._counter: Callable[[Sequence[str]], list[int]] | None = None
@@ -102,6 +100,107 @@ class SentenceTransformerEmbedder:
 
     def _new_token_counter(self) -> Callable[[Sequence[str]], list[int]]:
         return _counter_of(copy.deepcopy(self._model.tokenizer))
+
+
+def _check_dimension(model: str, dimension: int, expected: int | None) -> None:
+    if expected is not None and dimension != expected:
+        raise ConfigError(f"embedding model {model!r} makes {dimension}-d vectors but the schema "
+                          f"expects {expected} (GRAPHRAG_EMBEDDING_DIM); set the dimension to match "
+                          "and reset the schema, or choose a matching model")
+
+
+def _model_shape(path: Path) -> tuple[int, int] | None:
+    """(dimension, window in word pieces) of a sentence-transformers folder, read from its config files
+    (`1_Pooling/config.json`, `sentence_bert_config.json`); None where they do not say."""
+    try:
+        pooling = json.loads((path / "1_Pooling" / "config.json").read_text(encoding="utf-8"))
+        window = json.loads((path / "sentence_bert_config.json").read_text(encoding="utf-8")).get("max_seq_length")
+        dimension = pooling.get("word_embedding_dimension")
+    except (OSError, ValueError):
+        return None
+    return (int(dimension), int(window)) if dimension and window else None
+
+
+class LazyEmbedder:
+    """A `SentenceTransformerEmbedder` loaded at its first use, with its dimension checked now.
+
+    Why: the API embeds questions with the cached ONNX encoder (`TracedEmbedder`, which needs this
+    model only to make that file) and documents only when one is ingested through it. Importing torch
+    and sentence-transformers and loading the model at every start cost about 5 s and 440 MB that a
+    service answering questions never used (measured: +438 MB RSS). A folder whose config files do not
+    state its dimension and window is loaded at once, as before.
+
+    Args: as `SentenceTransformerEmbedder`'s.
+    """
+
+    def __init__(self, model: str = PACKAGED_MODEL, *, expected_dim: int | None = None, batch_size: int = 32):
+        self.model_name = model
+        self.batch_size = batch_size
+        self.path = resolve_model_path(model)
+        self._expected_dim = expected_dim
+        self._loaded: SentenceTransformerEmbedder | None = None
+        self._lock = threading.Lock()
+        shape = _model_shape(self.path)
+        if shape is None:
+            shape = self.loaded.dimension, self.loaded.max_tokens
+        self.dimension, self.max_tokens = shape
+        _check_dimension(model, self.dimension, expected_dim)
+
+    @property
+    def loaded(self) -> SentenceTransformerEmbedder:
+        """The model itself, loaded by the first caller."""
+        with self._lock:
+            if self._loaded is None:
+                log.info("loading the embedding model %s (documents to embed, or an encoder to make)", self.model_name)
+                self._loaded = SentenceTransformerEmbedder(self.model_name, expected_dim=self._expected_dim,
+                                                           batch_size=self.batch_size)
+            return self._loaded
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._loaded is not None
+
+    @property
+    def _model(self) -> Any:  # what `TracedEmbedder` traces
+        return self.loaded._model
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return self.loaded.embed(texts)
+
+    def token_counter(self) -> Callable[[Sequence[str]], list[int]]:
+        return self.loaded.token_counter()
+
+
+class QuestionTokenizer:
+    """The encoder's three inputs (word-piece ids, attention mask, token types) for a batch of texts,
+    from the model's `tokenizer.json` with the `tokenizers` library alone (no torch, no
+    transformers): truncated to the model's window, padded to the batch's longest, as
+    sentence-transformers' own preprocessing makes them (the integration tests compare the vectors).
+
+    Returns None from `for_model` where the folder has no `tokenizer.json`.
+    """
+
+    def __init__(self, path: Path, max_tokens: int):
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        padding = tokenizer.padding or {}  # the file's own padding is to a fixed length; ours is the longest
+        pad_token = padding.get("pad_token", "[PAD]")
+        pad_id = padding.get("pad_id", tokenizer.token_to_id(pad_token) or 0)
+        tokenizer.enable_padding(pad_id=pad_id, pad_type_id=padding.get("pad_type_id", 0), pad_token=pad_token,
+                                 direction=padding.get("direction", "right"))
+        tokenizer.enable_truncation(max_length=max_tokens)
+        self._tokenizer = tokenizer
+
+    @classmethod
+    def for_model(cls, path: Path, max_tokens: int) -> QuestionTokenizer | None:
+        return cls(path, max_tokens) if (path / "tokenizer.json").is_file() else None
+
+    def __call__(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        encodings = self._tokenizer.encode_batch(texts)
+        return (np.array([e.ids for e in encodings], dtype=np.int64),
+                np.array([e.attention_mask for e in encodings], dtype=np.int64),
+                np.array([e.type_ids for e in encodings], dtype=np.int64))
 
 
 class WordPieceCounter:
@@ -196,7 +295,8 @@ class TracedEmbedder:
     Normalize pipeline, or one that fails to trace, falls back to the eager embedder.
 
     Args:
-        inner: the loaded eager embedder (shares its weights in float32; nothing is loaded twice).
+        inner: the eager embedder (shares its weights in float32; nothing is loaded twice); a
+            `LazyEmbedder` is loaded only where the encoder must be made (not in the cache).
         dtype: the encoder's weights: float32, bfloat16 or int8.
         runtime: what runs the float32 trace, ONNX Runtime or TorchScript.
         threads: ONNX Runtime's threads a pass (the API's `api_native_threads`; 0: as many as torch has
@@ -205,7 +305,7 @@ class TracedEmbedder:
             None: made anew in each process.
     """
 
-    def __init__(self, inner: SentenceTransformerEmbedder, *, dtype: QuestionDtype = "float32",
+    def __init__(self, inner: SentenceTransformerEmbedder | LazyEmbedder, *, dtype: QuestionDtype = "float32",
                  runtime: QuestionRuntime = "torchscript", threads: int = 0, cache_dir: Path | None = None):
         self.inner = inner
         self.dimension = inner.dimension
@@ -218,6 +318,7 @@ class TracedEmbedder:
         self._session: Any = None  # the ONNX Runtime session, with runtime "onnxruntime"
         self.threads = threads
         self.cache_dir = cache_dir
+        self._tokenizer: Callable[[list[str]], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
         self._ready = False
         self._failed = False
         self._lock = threading.Lock()
@@ -318,12 +419,25 @@ class TracedEmbedder:
             return torch.jit.trace(Encoder().eval(), example, strict=False, check_trace=False)
 
     def _features(self, texts: list[str]) -> tuple[Any, Any, Any]:
+        """The inputs as torch tensors (to trace and export)."""
         import torch
 
+        ids, mask, types = self._inputs(texts)
+        return torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(types)
+
+    def _inputs(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The inputs as int64 arrays: from `tokenizer.json` alone where the folder has one (so a
+        session from the cache runs with no torch in the process), else sentence-transformers' own
+        preprocessing."""
+        if self._tokenizer is None:
+            self._tokenizer = QuestionTokenizer.for_model(self.inner.path, self.max_tokens) or self._preprocess
+        return self._tokenizer(texts)
+
+    def _preprocess(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         features = self.inner._model.preprocess(texts)  # sentence-transformers' own tokenisation
-        ids = features["input_ids"]
+        ids = features["input_ids"].numpy()
         types = features.get("token_type_ids")
-        return ids, features["attention_mask"], types if types is not None else torch.zeros_like(ids)
+        return ids, features["attention_mask"].numpy(), types.numpy() if types is not None else np.zeros_like(ids)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -341,23 +455,24 @@ class TracedEmbedder:
                     self._ready = True
         if self._failed:
             return self.inner.embed(texts)
-        import torch
-
+        batches = [texts[start:start + self.inner.batch_size] for start in range(0, len(texts), self.inner.batch_size)]
         out: list[np.ndarray] = []
-        with self._lock, torch.no_grad():  # one forward pass at a time, as the eager embedder does
-            for start in range(0, len(texts), self.inner.batch_size):
-                ids, mask, types = self._features(texts[start:start + self.inner.batch_size])
-                if self._session is not None:
-                    out.append(self._session.run(None, {"ids": ids.numpy(), "mask": mask.numpy(),
-                                                        "types": types.numpy()})[0])
-                else:
-                    out.append(self._traced(ids, mask, types).numpy())
+        with self._lock:  # one forward pass at a time, as the eager embedder does
+            if self._session is not None:  # no torch here: a session from the cache runs without it
+                for batch in batches:
+                    ids, mask, types = self._inputs(batch)
+                    out.append(self._session.run(None, {"ids": ids, "mask": mask, "types": types})[0])
+            else:
+                import torch
+
+                with torch.no_grad():
+                    out.extend(self._traced(*self._features(batch)).numpy() for batch in batches)
         return np.asarray(np.concatenate(out), dtype=np.float32)
 
 
 # model -> (dtype, runtime, threads, cache folder) -> (trace or None, ONNX Runtime session or None); gone with
 # the model
-_COMPILED: weakref.WeakKeyDictionary[SentenceTransformerEmbedder,
+_COMPILED: weakref.WeakKeyDictionary[SentenceTransformerEmbedder | LazyEmbedder,
                                      dict[tuple[str, str, int, Path | None], tuple[Any, Any]]] = \
     weakref.WeakKeyDictionary()
 _COMPILED_LOCK = threading.Lock()
@@ -407,10 +522,10 @@ def _session(model: bytes, threads: int) -> Any:
     torch: `graphrag up` loads the models (to ingest its sample corpus) before the API limits torch's
     threads."""
     import onnxruntime
-    import torch
 
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads or torch.get_num_threads()
+    torch = sys.modules.get("torch")  # not imported for it: a session from the cache runs without torch
+    options.intra_op_num_threads = threads or (torch.get_num_threads() if torch else os.cpu_count() or 1)
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only: its graph-optimisation notes are not the operator's business
