@@ -387,6 +387,25 @@ def test_the_int8_question_encoder_stays_close_to_the_eager_model_and_ranks_the_
         assert [p.chunk_id for p in a.passages] == [p.chunk_id for p in b.passages]
 
 
+def test_question_inputs_from_tokenizer_json_are_sentence_transformers_own(
+        embedder: SentenceTransformerEmbedder) -> None:
+    """The API makes the encoder's inputs with the tokenizers library alone (no torch in its process):
+    the same ids, masks and types as sentence-transformers' preprocessing, for a padded batch and for
+    blank, padded, accented, CJK, control-character and over-long texts alone."""
+    from graphrag.embeddings import QuestionTokenizer
+
+    tokenizer = QuestionTokenizer.for_model(embedder.path, embedder.max_tokens)
+    assert tokenizer is not None
+    texts = [QUESTION, "  Zorblax Industries  ", "Who?", "word " * 400, "Émile Zola's café — naïve résumé",
+             "北京 is a city", "", "a\tb\nc", "x" * 3000]
+    for batch in (texts, *([text] for text in texts)):
+        features = embedder._model.preprocess(batch)
+        want = [features[name].numpy() for name in ("input_ids", "attention_mask", "token_type_ids")]
+        got = tokenizer(batch)
+        assert all(g.dtype == np.int64 and np.array_equal(g, w) for g, w in zip(got, want, strict=True)), batch
+    assert tokenizer(["word " * 400])[0].shape == (1, embedder.max_tokens)
+
+
 def test_the_question_encoder_is_kept_in_its_cache_and_made_again_when_the_file_is_bad(
         embedder: SentenceTransformerEmbedder, tmp_path: Path) -> None:
     """The API's ONNX question encoder is kept between starts (`GRAPHRAG_MODEL_CACHE_DIR`): the first
