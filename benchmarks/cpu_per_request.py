@@ -39,6 +39,18 @@ def cpu_seconds(pid: int) -> float:
     return own + sum(cpu_seconds(child) for child in _children(pid))
 
 
+def resident_mb(pid: int) -> float:
+    """Resident memory (VmRSS) of a process and of its live descendants, in MB: an API's NER child and,
+    with `GRAPHRAG_API_WORKERS` > 1, its workers and theirs. Pages shared between them (the workers'
+    libraries) count once per process, so this is an upper bound."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:  # gone meanwhile
+        return 0.0
+    own = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0) / 1024
+    return own + sum(resident_mb(child) for child in _children(pid))
+
+
 def _children(pid: int) -> list[int]:
     """Live child processes (Linux's /proc/PID/task/TID/children); a process gone meanwhile has none."""
     found: list[int] = []

@@ -19,7 +19,8 @@ variables of the form `NAME__GRAPHRAG_X=value` are given to build NAME only (e.g
 checkout twice with two settings); one whose NAME is no build's is refused.
 
 Per turn: throughput, p50/p95 latency, the CPU milliseconds a question of the API process and of
-its database (utime + stime from /proc, Linux), and the share of the machine's cores that sat idle.
+its database (utime + stime from /proc, Linux), the share of the machine's cores that sat idle, and
+the API's resident memory at the end of the turn (with its NER child and any workers).
 Keys off, loopback. It never asserts.
 """
 
@@ -40,7 +41,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, run as a script
 from benchmarks._meta import free_port, git_commit, percentile, read_jsonl, recorded_command, relative, wait_ready
-from benchmarks.cpu_per_request import cpu_seconds, send_questions
+from benchmarks.cpu_per_request import cpu_seconds, resident_mb, send_questions
 from benchmarks.serve_eval import start_database
 from graphrag.embedded import EmbeddedServer
 
@@ -93,7 +94,8 @@ class Build:
                 "p95_ms": round(percentile(latencies, 0.95) * 1000, 1),
                 "api_cpu_ms": round((cpu_seconds(self.api.pid) - api0) * 1000 / requests, 2),
                 "db_cpu_ms": round((cpu_seconds(self.db_pid) - db0) * 1000 / requests, 2),
-                "idle_pct": round(100 * (idle[0] - idle0[0]) / max(idle[1] - idle0[1], 1), 1)}
+                "idle_pct": round(100 * (idle[0] - idle0[0]) / max(idle[1] - idle0[1], 1), 1),
+                "api_rss_mb": round(resident_mb(self.api.pid), 1)}
 
 
 def machine_idle() -> tuple[int, int]:
@@ -132,8 +134,8 @@ def _recordable(args: list[str]) -> list[str]:
 
 def medians(turns: list[dict[str, Any]], concurrency: int) -> dict[str, float]:
     rows = [t for t in turns if t["concurrency"] == concurrency]
-    keys = ("rps", "p50_ms", "p95_ms", "api_cpu_ms", "db_cpu_ms", "idle_pct")
-    return {k: round(statistics.median(t[k] for t in rows), 2) for k in keys} if rows else {}
+    keys = ("rps", "p50_ms", "p95_ms", "api_cpu_ms", "db_cpu_ms", "idle_pct", "api_rss_mb")
+    return {k: round(statistics.median(t[k] for t in rows if k in t), 2) for k in keys} if rows else {}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
                 build.turns.extend(turns)
                 print(f"round {n + 1} {build.name:>12}: " + "; ".join(
                     f"c={t['concurrency']} {t['rps']} req/s p95 {t['p95_ms']} ms, CPU {t['api_cpu_ms']} + "
-                    f"{t['db_cpu_ms']} ms, {t['idle_pct']} % idle" for t in turns), flush=True)
+                    f"{t['db_cpu_ms']} ms, {t['idle_pct']} % idle, API {t['api_rss_mb']} MB"
+                    for t in turns), flush=True)
     finally:
         for build in builds:
             build.stop()
