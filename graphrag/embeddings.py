@@ -373,6 +373,10 @@ class TracedEmbedder:
         libraries that export, quantize and run it."""
         if self.cache_dir is None:
             return None
+        if self.cache_dir.is_dir() and self.cache_dir.stat().st_uid != os.getuid():
+            # a model another user could have written is not loaded; made here instead, every start
+            log.warning("question encoder cache %s belongs to another user: not used", self.cache_dir)
+            return None
         import hashlib
         from importlib.metadata import version
 
@@ -517,10 +521,10 @@ def _onnx_model(traced: Any, example: tuple[Any, Any, Any], *, quantize: bool = 
 
 
 def _session(model: bytes, threads: int) -> Any:
-    """An ONNX Runtime session of `model` with `threads` intra-op threads (0: as many as torch has now),
-    none spinning while idle: request threads need the cores between passes. Given, not read from
-    torch: `graphrag up` loads the models (to ingest its sample corpus) before the API limits torch's
-    threads."""
+    """An ONNX Runtime session of `model` with `threads` intra-op threads (0: as many as torch has now,
+    or as the machine has CPUs where torch is not loaded), none spinning while idle: request threads need
+    the cores between passes. Given, not read from torch: `graphrag up` loads the models (to ingest its
+    sample corpus) before the API limits torch's threads."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()

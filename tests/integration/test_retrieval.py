@@ -434,6 +434,26 @@ def test_the_question_encoder_is_kept_in_its_cache_and_made_again_when_the_file_
     assert len(list(cache.glob("question-encoder-*.onnx"))) == 2  # one file per dtype
 
 
+def test_a_cache_folder_of_another_user_is_not_used(embedder: SentenceTransformerEmbedder, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """A model file is code the service runs: one in a folder someone else owns is never loaded (the
+    encoder is made in the process instead, and the log says why)."""
+    import os
+
+    from graphrag.embeddings import TracedEmbedder
+
+    cache = tmp_path / "theirs"
+    cache.mkdir()
+    monkeypatch.setattr(os, "getuid", lambda: cache.stat().st_uid + 1)  # as if the folder were another's
+    with caplog.at_level("WARNING", logger="graphrag.embeddings"):
+        encoder = TracedEmbedder(embedder, dtype="int8", threads=4, cache_dir=cache)
+        vectors = encoder.embed([QUESTION])
+    assert "belongs to another user" in caplog.text
+    assert encoder._session is not None and vectors.shape == (1, embedder.dimension)
+    assert list(cache.iterdir()) == []  # nothing read from it, nothing written to it
+
+
 def test_cpu_lock_guards_ner_and_ppr_only(graph_db: ArcadeDB, embedder: SentenceTransformerEmbedder) -> None:
     """The API's shared lock is held for question NER and for the ranking's work between its reads,
     never for the embedding (which batches across requests), a database read, or the whole request."""
