@@ -11,8 +11,11 @@ from pathlib import Path
 
 import httpx
 
+from api.components import question_encoder
 from graphrag.arcadedb import ArcadeDB
+from graphrag.config import Settings
 from graphrag.embedded import EmbeddedServer
+from graphrag.embeddings import SentenceTransformerEmbedder
 from tests.conftest import free_port
 from tests.e2e.conftest import terminate, wait_until_ready
 
@@ -26,7 +29,10 @@ def _mapped(pid: int, library: str) -> bool:
 
 
 def test_serve_answers_without_torch_and_loads_it_for_the_first_document(
-        server: EmbeddedServer, e2e_db: ArcadeDB, tmp_path: Path) -> None:
+        server: EmbeddedServer, e2e_db: ArcadeDB, embedder: SentenceTransformerEmbedder, tmp_path: Path) -> None:
+    # the encoder's file in the model cache, as an earlier start leaves it (a fresh clone has none yet, and
+    # a first start makes it with torch)
+    question_encoder(Settings(), embedder)
     port = free_port()
     env = {**os.environ, "GRAPHRAG_DATA_DIR": str(tmp_path), "GRAPHRAG_API_PORT": str(port),
            "GRAPHRAG_DB_URL": server.url, "GRAPHRAG_DB_PASSWORD": server.password,
