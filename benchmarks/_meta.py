@@ -86,6 +86,14 @@ def percentile(values: list[float], q: float, *, empty: float = 0.0) -> float:
     return ordered[index]
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process (the API with its models), from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
 def wait_ready(proc: subprocess.Popen[Any], url: str, *, every: float = 0.2) -> bool:
     """Poll the API's `/readyz` until it answers 200 (True) or its process `proc` exits (False)."""
     while proc.poll() is None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import sys
 import time
@@ -25,7 +26,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, run as a script
-from benchmarks._meta import git_commit, percentile, read_jsonl, recorded_command
+from benchmarks._meta import git_commit, percentile, read_jsonl, recorded_command, rss_mb
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -44,11 +45,10 @@ def resident_mb(pid: int) -> float:
     with `GRAPHRAG_API_WORKERS` > 1, its workers and theirs. Pages shared between them (the workers'
     libraries) count once per process, so this is an upper bound."""
     try:
-        status = Path(f"/proc/{pid}/status").read_text()
+        own = rss_mb(pid)
     except OSError:  # gone meanwhile
         return 0.0
-    own = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0) / 1024
-    return own + sum(resident_mb(child) for child in _children(pid))
+    return (0.0 if math.isnan(own) else own) + sum(resident_mb(child) for child in _children(pid))  # nan: a zombie
 
 
 def _children(pid: int) -> list[int]:

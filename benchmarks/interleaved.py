@@ -135,7 +135,7 @@ def _recordable(args: list[str]) -> list[str]:
 def medians(turns: list[dict[str, Any]], concurrency: int) -> dict[str, float]:
     rows = [t for t in turns if t["concurrency"] == concurrency]
     keys = ("rps", "p50_ms", "p95_ms", "api_cpu_ms", "db_cpu_ms", "idle_pct", "api_rss_mb")
-    return {k: round(statistics.median(t[k] for t in rows if k in t), 2) for k in keys} if rows else {}
+    return {k: round(statistics.median(t[k] for t in rows), 2) for k in keys} if rows else {}
 
 
 def main(argv: list[str] | None = None) -> int:

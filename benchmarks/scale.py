@@ -45,7 +45,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, run as a script
 
-from benchmarks._meta import ROOT, free_port, git_commit, percentile, recorded_command, wait_ready
+from benchmarks._meta import ROOT, free_port, git_commit, percentile, recorded_command, rss_mb, wait_ready
 from benchmarks.load import run_endpoint
 from graphrag import queries
 from graphrag.arcadedb import ArcadeDB
@@ -335,14 +335,6 @@ def questions_for(chunks: int, n: int, seed: int) -> list[str]:
     topics = rng.integers(0, chunks, size=n)
     return [f"Which {WORDS[i % len(WORDS)]} links {vocabulary_name(int(r))} and {title_of(int(t))}?"
             for i, (r, t) in enumerate(zip(ranks, topics, strict=True))]
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process (the API with its models), from /proc."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return float("nan")
 
 
 def start_api(server: EmbeddedServer, folder: Path) -> tuple[subprocess.Popen[bytes], str, float]:

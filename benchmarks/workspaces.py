@@ -28,8 +28,8 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, run as a script
-from benchmarks._meta import ROOT, free_port, git_commit, percentile, wait_ready
-from benchmarks.scale import folder_bytes, rss_mb
+from benchmarks._meta import ROOT, free_port, git_commit, percentile, rss_mb, wait_ready
+from benchmarks.scale import folder_bytes
 from graphrag.arcadedb import ArcadeDB
 from graphrag.config import Settings, ensure_password_file
 from graphrag.embedded import EmbeddedServer
