@@ -109,16 +109,27 @@ def _check_dimension(model: str, dimension: int, expected: int | None) -> None:
                           "and reset the schema, or choose a matching model")
 
 
+def _config_value(path: Path, file: str, key: str) -> int | None:
+    """An integer a sentence-transformers folder's config file states; None where it does not."""
+    config = path / file
+    value = json.loads(config.read_text(encoding="utf-8")).get(key) if config.is_file() else None
+    return int(value) if value else None
+
+
+def _model_window(path: Path) -> int | None:
+    """The window in word pieces a sentence-transformers folder states (`sentence_bert_config.json`)."""
+    return _config_value(path, "sentence_bert_config.json", "max_seq_length")
+
+
 def _model_shape(path: Path) -> tuple[int, int] | None:
     """(dimension, window in word pieces) of a sentence-transformers folder, read from its config files
     (`1_Pooling/config.json`, `sentence_bert_config.json`); None where they do not say."""
     try:
-        pooling = json.loads((path / "1_Pooling" / "config.json").read_text(encoding="utf-8"))
-        window = json.loads((path / "sentence_bert_config.json").read_text(encoding="utf-8")).get("max_seq_length")
-        dimension = pooling.get("word_embedding_dimension")
+        dimension = _config_value(path, "1_Pooling/config.json", "word_embedding_dimension")
+        window = _model_window(path)
     except (OSError, ValueError):
         return None
-    return (int(dimension), int(window)) if dimension and window else None
+    return (dimension, window) if dimension and window else None
 
 
 class LazyEmbedder:
@@ -225,11 +236,10 @@ class WordPieceCounter:
 
     @classmethod
     def for_model(cls, model: str = PACKAGED_MODEL) -> WordPieceCounter | SentenceTransformerEmbedder:
-        config = resolve_model_path(model) / "sentence_bert_config.json"
-        window = json.loads(config.read_text(encoding="utf-8")).get("max_seq_length") if config.is_file() else None
+        window = _model_window(resolve_model_path(model))
         if not window:
             return SentenceTransformerEmbedder(model)
-        return cls(model, int(window))
+        return cls(model, window)
 
     def token_counter(self) -> Callable[[Sequence[str]], list[int]]:
         return self._counter
