@@ -168,10 +168,6 @@ class LazyEmbedder:
             return self._loaded
 
     @property
-    def is_loaded(self) -> bool:
-        return self._loaded is not None
-
-    @property
     def _model(self) -> Any:  # what `TracedEmbedder` traces
         return self.loaded._model
 
