@@ -66,7 +66,7 @@ class DenseChannel:
         `fingerprint`: the same round trip also reads the graph's fingerprint (`PendingHits.fingerprint`),
         which a question needs before its first cached read. `timeout_s` counts from now.
         """
-        params: dict[str, object] = {"q": embedding.tolist(), "k": int(k)}
+        params: dict[str, object] = {"q": embedding, "k": int(k)}  # sent as it is (`ArcadeDB._json_body`)
         statement = queries.CHUNK_VECTOR_HITS
         if ef_search > 0:
             statement, params["opts"] = queries.CHUNK_VECTOR_HITS_EF, {"efSearch": int(ef_search)}

@@ -236,6 +236,23 @@ def test_plain_rows_retry_and_map_errors_as_the_driver_does(method: str) -> None
     assert isinstance(error, QueryError) and error.status == 200
 
 
+def test_plain_rows_send_a_numpy_vector_as_its_own_floats_and_read_what_json_reads() -> None:
+    """A question's vector goes as the array it is, each float32 in its shortest form (what the server
+    reads back is the same float32); an answer orjson alone refuses (NaN, a 70-bit integer) still
+    parses as `json` parses it."""
+    import numpy as np
+
+    vector = np.random.default_rng(3).normal(size=384).astype(np.float32)
+    calls: list[httpx.Request] = []
+    answer = b'{"result": [{"d": NaN, "big": 1180591620717411303424}], "limit": 1, "returned": 1, "truncated": false}'
+    db = _client(lambda request, n: httpx.Response(200, content=answer), calls)
+    rows = db.sql_rows("SELECT 1", {"q": vector, "k": 5})
+    sent = json.loads(calls[-1].content)["params"]
+    assert np.array_equal(np.asarray(sent["q"], dtype=np.float32), vector) and sent["k"] == 5
+    assert len(calls[-1].content) < len(json.dumps({"q": vector.tolist()}))
+    assert rows[0]["big"] == 2 ** 70 and rows[0]["d"] != rows[0]["d"]  # NaN
+
+
 def test_cypher_rows_refuses_an_answer_that_does_not_say_whether_it_was_truncated() -> None:
     with pytest.raises(QueryError):
         _client(lambda request, n: httpx.Response(200, json={"result": []}), []).cypher_rows("MATCH (c) RETURN c")
