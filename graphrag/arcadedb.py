@@ -68,7 +68,6 @@ _RETRYABLE_EXCEPTIONS = ("ConcurrentModificationException", "NeedRetryException"
 # once the other transaction is done.
 _CONFLICTS = ("ConcurrentModificationException", "NeedRetryException", "DuplicatedKeyException")
 # Connection-level failures where the request never reached the server: always safe to resend.
-_JSON_HEADERS = {"Content-Type": "application/json"}
 _CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # HA: the transaction reached a Raft quorum, then the node's local apply failed. It IS committed.
 _COMMITTED_REMOTELY = "TransactionCommittedRemotelyException"
@@ -203,6 +202,9 @@ def _plain_envelope(response: httpx.Response) -> QueryEnvelope:
                                   "detail": f"keys: {sorted(data) if isinstance(data, dict) else type(data).__name__}"})
     return QueryEnvelope(result=rows, limit=data["limit"], returned=data["returned"], truncated=data["truncated"],
                          explain=data.get("explain"), explain_plan=data.get("explainPlan"))
+
+
+_JSON_HEADERS = {"Content-Type": "application/json"}  # of a body `_json_body` wrote
 
 
 def _json_body(body: dict[str, Any]) -> bytes:
